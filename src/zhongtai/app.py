@@ -1,0 +1,75 @@
+"""The composition root: builds the FastAPI application from every context's router."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from zhongtai import __version__
+from zhongtai.catalog.api import router as catalog_router
+from zhongtai.core.auth.api import router as auth_router
+from zhongtai.core.db import Database
+from zhongtai.core.http.middleware import RequestContextMiddleware
+from zhongtai.core.http.problems import install_problem_handlers
+from zhongtai.core.logging import configure_logging
+from zhongtai.core.settings import Settings, get_settings
+from zhongtai.stores.api import router as stores_router
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+One backend for every touchpoint of an omnichannel retail chain: store POS, app,
+mini-program, marketplaces and the shopping guide's phone.
+
+**Conventions.** Money is integer fen (分) with a currency code. Timestamps are ISO 8601
+with offset. Errors are RFC 9457 `application/problem+json` with a stable `type`.
+Every POST/PUT/PATCH accepts an `Idempotency-Key`. Lists use cursor pagination
+(`cursor`, `limit`, `next_cursor`). Every response carries `X-Request-ID`.
+"""
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    database = db or Database.connect(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    owns_db = db is None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_db:
+            database.dispose()
+
+    app = FastAPI(
+        title="Zhongtai API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers. Touches nothing else."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    for router in (auth_router, stores_router, catalog_router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,1 @@
+"""Products, SKUs, barcodes, the category tree and prices per channel and store."""

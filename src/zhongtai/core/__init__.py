@@ -1,0 +1,1 @@
+"""Shared kernel: settings, database, ids, money, clock, errors, auth and idempotency."""

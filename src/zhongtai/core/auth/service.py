@@ -1,0 +1,267 @@
+"""Use cases of identity and access: staff accounts, logins, channel keys, and who a caller is."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Uuid, column, select, table
+from sqlalchemy.orm import Session
+
+from zhongtai.core.auth import credentials
+from zhongtai.core.auth.models import ApiKey, AuthSession, StaffStore, StaffUser
+from zhongtai.core.auth.principal import Principal
+from zhongtai.core.auth.roles import (
+    CHAIN_WIDE_ROLES,
+    CHANNEL_ALLOWED_SCOPES,
+    CHANNEL_DEFAULT_SCOPES,
+    ROLE_PERMISSIONS,
+    Channel,
+    Permission,
+    Role,
+)
+from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import AlreadyExists, InvalidInput, NotFound
+
+MIN_PASSWORD_LENGTH = 10
+_locations = table("locations", column("id", Uuid))
+
+
+def _check_stores_exist(session: Session, store_ids: Iterable[uuid.UUID], field: str) -> None:
+    wanted = set(store_ids)
+    if not wanted:
+        return
+    found = set(session.scalars(select(_locations.c.id).where(_locations.c.id.in_(wanted))))
+    missing = wanted - found
+    if missing:
+        raise InvalidInput.field(field, f"unknown store id(s): {', '.join(map(str, missing))}")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput.field("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def create_staff_user(
+    session: Session,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    password: str,
+    store_ids: Iterable[uuid.UUID] = (),
+) -> StaffUser:
+    stores = list(dict.fromkeys(store_ids))
+    _check_password(password)
+    if role not in CHAIN_WIDE_ROLES and not stores:
+        raise InvalidInput.field("store_ids", f"a {role.value} must be assigned to a store")
+    _check_stores_exist(session, stores, "store_ids")
+    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)):
+        raise AlreadyExists(f"A staff user named {username!r} already exists.")
+    user = StaffUser(
+        username=username,
+        display_name=display_name,
+        role=role,
+        password_hash=credentials.hash_password(password),
+    )
+    user.stores = [StaffStore(store_id=s) for s in stores]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_staff_user(session: Session, user_id: uuid.UUID) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        raise NotFound(f"No staff user {user_id}.")
+    return user
+
+
+def update_staff_user(
+    session: Session,
+    user: StaffUser,
+    *,
+    role: Role | None = None,
+    display_name: str | None = None,
+    is_active: bool | None = None,
+    store_ids: list[uuid.UUID] | None = None,
+    password: str | None = None,
+) -> StaffUser:
+    if role is not None:
+        user.role = role
+    if display_name is not None:
+        user.display_name = display_name
+    if store_ids is not None:
+        _check_stores_exist(session, store_ids, "store_ids")
+        user.stores = [StaffStore(store_id=s) for s in dict.fromkeys(store_ids)]
+    if user.role not in CHAIN_WIDE_ROLES and not user.stores:
+        raise InvalidInput.field("store_ids", f"a {user.role.value} must be assigned to a store")
+    if password is not None:
+        _check_password(password)
+        user.password_hash = credentials.hash_password(password)
+    if is_active is False or password is not None or role is not None:
+        _revoke_all_sessions(session, user.id)
+    if is_active is not None:
+        user.is_active = is_active
+    session.flush()
+    return user
+
+
+def _revoke_all_sessions(session: Session, user_id: uuid.UUID) -> None:
+    now = utcnow()
+    for auth_session in session.scalars(
+        select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    ):
+        auth_session.revoked_at = now
+
+
+def check_password(session: Session, username: str, password: str) -> StaffUser | None:
+    """The active user with this username and password, else None (in constant-ish time)."""
+    user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+    ok = credentials.verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        return None
+    return user
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    session: AuthSession
+
+
+def open_session(
+    session: Session, user: StaffUser, *, secret: str, ttl: timedelta, client_ip: str | None
+) -> IssuedToken:
+    now = utcnow()
+    auth_session = AuthSession(user_id=user.id, expires_at=now + ttl, client_ip=client_ip)
+    session.add(auth_session)
+    session.flush()
+    token = credentials.issue_access_token(
+        secret, user.id, auth_session.id, now, auth_session.expires_at
+    )
+    return IssuedToken(access_token=token, session=auth_session)
+
+
+def revoke_session(session: Session, session_id: uuid.UUID) -> None:
+    auth_session = session.get(AuthSession, session_id)
+    if auth_session is not None and auth_session.revoked_at is None:
+        auth_session.revoked_at = utcnow()
+        session.flush()
+
+
+def staff_principal(user: StaffUser, session_id: uuid.UUID | None = None) -> Principal:
+    return Principal(
+        kind="staff",
+        id=user.id,
+        name=user.username,
+        role=user.role,
+        permissions=ROLE_PERMISSIONS[user.role],
+        store_ids=None if user.role in CHAIN_WIDE_ROLES else frozenset(user.store_ids),
+        session_id=session_id,
+    )
+
+
+def principal_for_token(session: Session, secret: str, token: str) -> Principal | None:
+    claims = credentials.read_access_token(secret, token)
+    if claims is None:
+        return None
+    row = session.execute(
+        select(AuthSession, StaffUser)
+        .join(StaffUser, StaffUser.id == AuthSession.user_id)
+        .where(AuthSession.id == claims.session_id, AuthSession.user_id == claims.user_id)
+    ).first()
+    if row is None:
+        return None
+    auth_session, user = row
+    if auth_session.revoked_at is not None or auth_session.expires_at <= utcnow():
+        return None
+    if not user.is_active:
+        return None
+    return staff_principal(user, auth_session.id)
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    key: ApiKey
+    full_key: str
+
+
+def create_api_key(
+    session: Session,
+    *,
+    name: str,
+    channel: Channel,
+    scopes: Iterable[Permission] | None = None,
+    store_id: uuid.UUID | None = None,
+    terminal_id: str | None = None,
+    created_by: uuid.UUID | None = None,
+    material: credentials.ApiKeyMaterial | None = None,
+) -> IssuedApiKey:
+    """Create a key; the full key is in the result and nowhere else, ever."""
+    wanted = frozenset(scopes) if scopes is not None else CHANNEL_DEFAULT_SCOPES[channel]
+    beyond = wanted - CHANNEL_ALLOWED_SCOPES[channel]
+    if beyond:
+        raise InvalidInput.field(
+            "scopes", f"a {channel.value} key may not hold {sorted(p.value for p in beyond)}"
+        )
+    if channel is Channel.POS and (store_id is None or not terminal_id):
+        raise InvalidInput(
+            "A POS key is bound to one store and one terminal.",
+            errors=[
+                {"field": f, "message": "required for a pos key"}
+                for f, v in (("store_id", store_id), ("terminal_id", terminal_id))
+                if not v
+            ],
+        )
+    if store_id is not None:
+        _check_stores_exist(session, [store_id], "store_id")
+    material = material or credentials.new_api_key_material()
+    key = ApiKey(
+        prefix=material.prefix,
+        secret_hash=material.secret_hash,
+        name=name,
+        channel=channel,
+        scopes=sorted(p.value for p in wanted),
+        store_id=store_id,
+        terminal_id=terminal_id,
+        created_by=created_by,
+    )
+    session.add(key)
+    session.flush()
+    return IssuedApiKey(key=key, full_key=material.full_key)
+
+
+def revoke_api_key(session: Session, key_id: uuid.UUID) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"No API key {key_id}.")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.flush()
+    return key
+
+
+def api_key_principal(key: ApiKey) -> Principal:
+    return Principal(
+        kind="api_key",
+        id=key.id,
+        name=key.name,
+        channel=key.channel,
+        permissions=frozenset(Permission(s) for s in key.scopes),
+        store_ids=frozenset({key.store_id}) if key.store_id else None,
+        terminal_id=key.terminal_id,
+    )
+
+
+def principal_for_api_key(session: Session, value: str) -> Principal | None:
+    material = credentials.split_api_key(value)
+    if material is None:
+        return None
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == material.prefix))
+    matches = credentials.api_key_matches(key.secret_hash if key else None, material.secret)
+    if key is None or not matches or key.revoked_at is not None:
+        return None
+    return api_key_principal(key)

@@ -1,0 +1,136 @@
+"""Database engine, session factories and the declarative base every context's models share."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from zhongtai.core.clock import as_utc, utcnow
+from zhongtai.core.ids import new_id
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC and always hands back an aware UTC datetime, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        return as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class IdMixin:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside one writer; busy_timeout makes writers queue instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin_sqlite(immediate: bool) -> Any:
+    statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    def begin(conn: Any) -> None:
+        conn.exec_driver_sql(statement)
+
+    return begin
+
+
+def create_db_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, sqlite_immediate: bool = False
+) -> Engine:
+    """An engine configured for Zhongtai.
+
+    On SQLite the driver's own transaction handling is replaced by explicit BEGIN statements
+    (the SQLAlchemy-documented recipe) so that transactions really are atomic; a *write* engine
+    begins with ``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing on
+    a read-to-write upgrade.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+        @event.listens_for(engine, "connect")
+        def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+
+        event.listen(engine, "begin", _begin_sqlite(sqlite_immediate))
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+
+
+@dataclass
+class Database:
+    """The engines and session factories of one database.
+
+    ``reader`` sessions serve GET requests; ``writer`` sessions serve requests that change state.
+    On PostgreSQL both use the same engine; on SQLite the writer begins IMMEDIATE.
+    """
+
+    url: str
+    engine: Engine
+    write_engine: Engine
+    reader: sessionmaker[Session]
+    writer: sessionmaker[Session]
+
+    @classmethod
+    def connect(cls, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Database:
+        engine = create_db_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        if engine.dialect.name == "sqlite":
+            write_engine = create_db_engine(url, sqlite_immediate=True)
+        else:
+            write_engine = engine
+        return cls(
+            url=url,
+            engine=engine,
+            write_engine=write_engine,
+            reader=sessionmaker(engine, expire_on_commit=False),
+            writer=sessionmaker(write_engine, expire_on_commit=False),
+        )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.write_engine is not self.engine:
+            self.write_engine.dispose()

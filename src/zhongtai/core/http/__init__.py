@@ -1,0 +1,1 @@
+"""HTTP conventions every router follows: problems, request ids, one transaction per request."""

@@ -1,0 +1,120 @@
+"""One transaction per request, and Idempotency-Key replay, for every route of the API.
+
+Every router is built with :func:`api_router`. Its route class opens the request's session on
+first use, commits it once when the endpoint succeeded and rolls it back otherwise; services
+never commit. Every POST/PUT/PATCH/DELETE route gets the Idempotency-Key guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from zhongtai.core import idempotency
+from zhongtai.core.auth.principal import Principal
+from zhongtai.core.http.deps import MUTATING_METHODS, db_session
+from zhongtai.core.http.security import client_ip, optional_principal
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+async def request_body(request: Request) -> bytes:
+    return await request.body()
+
+
+def idempotency_guard(
+    request: Request,
+    body: bytes = Depends(request_body),
+    principal: Principal | None = Depends(optional_principal),
+    session: Session = Depends(db_session),
+    key: str | None = Header(
+        default=None,
+        alias=idempotency.HEADER,
+        description="Makes the request safe to retry: the first response is stored and "
+        "replayed for the same key and body; the same key with another body answers 422.",
+    ),
+) -> None:
+    if key is None:
+        return
+    idempotency.validate_key(key)
+    scope = principal.scope_key if principal else f"anonymous:{client_ip(request)}"
+    print_ = idempotency.fingerprint(request.method, request.url.path, request.url.query, body)
+    request.state.idempotency_record = idempotency.claim(session, scope, key, print_)
+
+
+class UnitOfWorkRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        methods = {m.upper() for m in (kwargs.get("methods") or ["GET"])}
+        if methods & MUTATING_METHODS:
+            kwargs["dependencies"] = [
+                *(kwargs.get("dependencies") or []),
+                Depends(idempotency_guard),
+            ]
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_in_transaction(request: Request) -> Response:
+            try:
+                response = await handle(request)
+            except idempotency.ReplayStoredResponse as replay:
+                await _release(request)
+                stored = replay.stored
+                return Response(
+                    stored.body,
+                    status_code=stored.status_code,
+                    media_type=stored.content_type,
+                    headers={REPLAYED_HEADER: "true"},
+                )
+            except BaseException:
+                await _release(request)
+                raise
+            session: Session | None = getattr(request.state, "db_session", None)
+            if session is None:
+                return response
+            if response.status_code < 400 and request.method in MUTATING_METHODS:
+                record = getattr(request.state, "idempotency_record", None)
+                await run_in_threadpool(_commit, session, record, response)
+            else:
+                await run_in_threadpool(_close, session)
+            return response
+
+        return handle_in_transaction
+
+
+async def _release(request: Request) -> None:
+    session: Session | None = getattr(request.state, "db_session", None)
+    if session is not None:
+        await run_in_threadpool(_close, session)
+
+
+def _close(session: Session) -> None:
+    session.close()
+
+
+def _commit(
+    session: Session, record: idempotency.IdempotencyRecord | None, response: Response
+) -> None:
+    try:
+        if record is not None:
+            idempotency.record_response(
+                session,
+                record,
+                response.status_code,
+                response.media_type or response.headers.get("content-type", "application/json"),
+                bytes(response.body),
+            )
+        session.commit()
+    finally:
+        session.close()
+
+
+def api_router(**kwargs: Any) -> APIRouter:
+    """The router every context's api.py uses."""
+    return APIRouter(route_class=UnitOfWorkRoute, **kwargs)

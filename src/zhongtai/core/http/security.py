@@ -1,0 +1,113 @@
+"""Authentication of a request (who) and the permission and store checks of an endpoint (what)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from zhongtai.core.auth import service as auth
+from zhongtai.core.auth import throttle
+from zhongtai.core.auth.credentials import API_KEY_PREFIX
+from zhongtai.core.auth.principal import Principal
+from zhongtai.core.auth.roles import Permission
+from zhongtai.core.errors import Unauthenticated
+from zhongtai.core.http.deps import app_settings, database, db_session
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="Staff access token from /auth/login, or a channel API key (ztk_...).",
+)
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="Channel API key (ztk_...)."
+)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def optional_principal(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    api_key: str | None = Depends(_api_key_header),
+    session: Session = Depends(db_session),
+) -> Principal | None:
+    """The caller, None when no credentials were sent; 401 for credentials that do not hold."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    value = api_key or (bearer.credentials if bearer else None)
+    if value is None:
+        return None
+    settings = app_settings(request)
+    if value.startswith(API_KEY_PREFIX):
+        principal = auth.principal_for_api_key(session, value)
+        if principal is None:
+            _refuse(
+                request,
+                session,
+                kind="api_key",
+                subject=value[:16],
+                max_per_subject=settings.api_key_max_failures_per_ip,
+                max_per_ip=settings.api_key_max_failures_per_ip,
+                window=timedelta(seconds=settings.login_failure_window_seconds),
+            )
+    else:
+        principal = auth.principal_for_token(session, settings.secret_key.get_secret_value(), value)
+        if principal is None:
+            raise Unauthenticated("The access token is invalid, expired or revoked; log in again.")
+    request.state.principal = principal
+    return principal
+
+
+def _refuse(
+    request: Request,
+    session: Session,
+    *,
+    kind: str,
+    subject: str,
+    max_per_subject: int,
+    max_per_ip: int,
+    window: timedelta,
+) -> None:
+    ip = client_ip(request)
+    # End the request's transaction first: on SQLite a writer's lock would block the record.
+    session.rollback()
+    throttle.record_failure(
+        database(request).writer,
+        kind=kind,
+        subject=subject,
+        client_ip=ip,
+        reason="unknown_or_revoked",
+    )
+    throttle.ensure_not_throttled(
+        session,
+        kind=kind,
+        subject=None,
+        client_ip=ip,
+        max_per_subject=max_per_subject,
+        max_per_ip=max_per_ip,
+        window=window,
+    )
+    raise Unauthenticated("The API key is unknown or revoked.")
+
+
+def current_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:
+    if principal is None:
+        raise Unauthenticated("Send a staff access token or a channel API key.")
+    return principal
+
+
+def require(permission: Permission) -> Callable[..., Principal]:
+    """Dependency: the authenticated caller, who must hold ``permission`` (else 403)."""
+
+    def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+        principal.require(permission)
+        return principal
+
+    dependency.__name__ = f"require_{permission.name.lower()}"
+    return dependency

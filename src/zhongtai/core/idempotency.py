@@ -1,0 +1,126 @@
+"""Idempotency-Key records: the first response to a key is stored and replayed to every retry.
+
+The record is inserted in the *same* transaction as the request's effect and its response is
+written just before that transaction commits. So a key is either unknown (the first attempt
+failed and changed nothing: a retry runs again) or bound to exactly one committed response.
+On PostgreSQL a concurrent duplicate's INSERT waits on the unique index until the first
+transaction ends, then finds the stored response: concurrent duplicates produce one effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from zhongtai.core.clock import utcnow
+from zhongtai.core.db import Base, IdMixin
+from zhongtai.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
+
+HEADER = "Idempotency-Key"
+_KEY_SHAPE = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class IdempotencyRecord(IdMixin, Base):
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    scope: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None]
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    content_type: str
+    body: bytes
+
+
+class ReplayStoredResponse(Exception):
+    """Raised by the guard to short-circuit the endpoint and answer with the stored response."""
+
+    def __init__(self, stored: StoredResponse) -> None:
+        super().__init__("replay")
+        self.stored = stored
+
+
+def validate_key(key: str) -> str:
+    if not _KEY_SHAPE.match(key):
+        raise InvalidInput.field(
+            HEADER, "must be 1 to 255 visible ASCII characters (a UUID is a good choice)"
+        )
+    return key
+
+
+def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), query.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def claim(session: Session, scope: str, key: str, print_: str) -> IdempotencyRecord:
+    """Bind the key to this request, or raise to replay / refuse.
+
+    Returns the new record; raises ReplayStoredResponse if the key already has a response for
+    the same request, IdempotencyKeyReused if it was used for a different request.
+    """
+    record = IdempotencyRecord(scope=scope, key=key, fingerprint=print_)
+    try:
+        with session.begin_nested():
+            session.add(record)
+            session.flush()
+    except IntegrityError:
+        session.expunge(record)
+        _refuse_or_replay(session, scope, key, print_)
+    return record
+
+
+def _refuse_or_replay(session: Session, scope: str, key: str, print_: str) -> None:
+    existing = session.scalars(
+        select(IdempotencyRecord)
+        .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+        .execution_options(populate_existing=True)
+    ).one()
+    if existing.fingerprint != print_:
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key {key!r} was already used for a different request "
+            "(method, path or body differ). Use a new key for a new request."
+        )
+    if existing.status_code is None or existing.body is None:
+        raise IdempotencyKeyInFlight(
+            f"A request with Idempotency-Key {key!r} is still being processed; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+    raise ReplayStoredResponse(
+        StoredResponse(
+            existing.status_code, existing.content_type or "application/json", existing.body
+        )
+    )
+
+
+def record_response(
+    session: Session, record: IdempotencyRecord, status_code: int, content_type: str, body: bytes
+) -> None:
+    record.status_code = status_code
+    record.content_type = content_type
+    record.body = body
+    session.flush()
+
+
+def purge_expired(session: Session, ttl: timedelta) -> int:
+    result = session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - ttl)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

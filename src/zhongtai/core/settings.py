@@ -1,0 +1,47 @@
+"""Runtime configuration, read from environment variables prefixed with ``ZHONGTAI_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".zhongtai")
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults run the embedded demo on SQLite."""
+
+    model_config = SettingsConfigDict(env_prefix="ZHONGTAI_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_DATA_DIR / 'zhongtai.db'}",
+        description="SQLAlchemy URL: sqlite:///path.db (embedded) or postgresql+psycopg://...",
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr("dev-only-secret-change-me-in-production-0123456789"),
+        description="Signs access tokens and share links. Set a long random value in production.",
+    )
+    broker_url: str = Field(default="nats://127.0.0.1:4222", description="Event broker URL.")
+    timezone: str = Field(default="Asia/Shanghai", description="Default time zone of the chain.")
+    currency: str = Field(default="CNY", min_length=3, max_length=3)
+    access_token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    login_max_failures: int = Field(default=5, gt=0, description="Failures per window before 429.")
+    login_failure_window_seconds: int = Field(default=900, gt=0)
+    api_key_max_failures_per_ip: int = Field(default=30, gt=0)
+    db_pool_size: int = Field(default=10, gt=0)
+    db_max_overflow: int = Field(default=10, ge=0)
+    log_level: str = Field(default="INFO")
+    log_json: bool = Field(default=True, description="JSON log lines (false: readable console).")
+    idempotency_ttl_hours: int = Field(default=24, gt=0)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Stores, warehouses and DCs: where they are, when they open, what they can do, pilot rollout."""

@@ -1,0 +1,114 @@
+"""Test fixtures: one database per run (SQLite file or a PostgreSQL database of its own),
+migrated with the real Alembic chain, and a rollback per test.
+
+Choose the engine with ZHONGTAI_TEST_DB=sqlite (default) or ZHONGTAI_TEST_DB=postgresql;
+the PostgreSQL server is ZHONGTAI_TEST_POSTGRES_URL (a maintenance database to connect to).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests import pg
+from tests.factories import Factory
+from zhongtai.app import create_app
+from zhongtai.core import migrate
+from zhongtai.core.db import Database, create_db_engine
+from zhongtai.core.settings import Settings
+
+BACKEND = os.environ.get("ZHONGTAI_TEST_DB", "sqlite")
+
+
+def pytest_report_header() -> str:
+    return f"zhongtai database backend: {BACKEND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: run with ZHONGTAI_TEST_DB=postgresql")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if BACKEND == "postgresql":
+        with pg.temporary_database("zt_test") as url:
+            migrate.upgrade(url)
+            yield url
+    else:
+        path: Path = tmp_path_factory.mktemp("db") / "zhongtai-test.db"
+        url = f"sqlite:///{path}"
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        log_json=False,
+        log_level="WARNING",
+        secret_key="test-secret-key-0123456789abcdef0123456789",
+    )  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def engine_for_tests(database_url: str):  # type: ignore[no-untyped-def]
+    engine = create_db_engine(database_url, sqlite_immediate=True)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine_for_tests) -> Iterator[Connection]:  # type: ignore[no-untyped-def]
+    """One outer transaction per test, rolled back at the end: tests never see each other."""
+    with engine_for_tests.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        outer.rollback()
+
+
+@pytest.fixture
+def test_db(connection: Connection, database_url: str) -> Database:
+    factory = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    return Database(
+        url=database_url,
+        engine=connection.engine,
+        write_engine=connection.engine,
+        reader=factory,
+        writer=factory,
+    )
+
+
+@pytest.fixture
+def session(test_db: Database) -> Iterator[Session]:
+    with test_db.writer() as s:
+        yield s
+
+
+@pytest.fixture
+def factory(session: Session) -> Factory:
+    return Factory(session)
+
+
+@pytest.fixture
+def app(settings: Settings, test_db: Database):  # type: ignore[no-untyped-def]
+    return create_app(settings, db=test_db)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c

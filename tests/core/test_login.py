@@ -1,0 +1,93 @@
+"""Staff log in with a password, get an expiring token, and lose it on logout."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.factories import TEST_PASSWORD, Factory
+from zhongtai.core.auth.roles import Role
+
+
+def test_login_returns_a_token_that_identifies_the_user(
+    client: TestClient, factory: Factory
+) -> None:
+    user = factory.staff(Role.HQ_ADMIN, username="boss")
+    factory.session.commit()
+    r = client.post("/api/v1/auth/login", json={"username": "boss", "password": TEST_PASSWORD})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_at"].endswith("+00:00") or body["expires_at"].endswith("Z")
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["id"] == str(user.id)
+    assert me.json()["role"] == "hq_admin"
+    assert me.json()["store_ids"] is None
+
+
+def test_wrong_password_gets_401_problem_without_revealing_which_part_was_wrong(
+    client: TestClient, factory: Factory
+) -> None:
+    factory.staff(Role.HQ_ADMIN, username="boss2")
+    factory.session.commit()
+    wrong_pw = client.post("/api/v1/auth/login", json={"username": "boss2", "password": "nope"})
+    no_user = client.post("/api/v1/auth/login", json={"username": "ghost", "password": "nope"})
+    for r in (wrong_pw, no_user):
+        assert r.status_code == 401
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"].endswith("/unauthenticated")
+    assert wrong_pw.json()["detail"] == no_user.json()["detail"]
+
+
+def test_logout_revokes_the_token_at_once(client: TestClient, factory: Factory) -> None:
+    headers = factory.staff_headers(Role.STORE_STAFF)
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    r = client.get("/api/v1/auth/me", headers=headers)
+    assert r.status_code == 401
+    assert "revoked" in r.json()["detail"]
+
+
+def test_repeated_failures_are_throttled_with_429_even_for_the_right_password(
+    client: TestClient, factory: Factory
+) -> None:
+    factory.staff(Role.HQ_ADMIN, username="target")
+    factory.session.commit()
+    for _ in range(5):
+        r = client.post("/api/v1/auth/login", json={"username": "target", "password": "guess"})
+        assert r.status_code == 401
+    r = client.post("/api/v1/auth/login", json={"username": "target", "password": TEST_PASSWORD})
+    assert r.status_code == 429
+    assert r.json()["type"].endswith("/too-many-attempts")
+    assert int(r.headers["Retry-After"]) > 0
+
+
+def test_deactivated_user_cannot_log_in_and_loses_open_sessions(
+    client: TestClient, factory: Factory
+) -> None:
+    admin = factory.staff_headers(Role.HQ_ADMIN)
+    clerk = factory.staff(Role.STORE_STAFF, username="leaver")
+    factory.session.commit()
+    token = client.post(
+        "/api/v1/auth/login", json={"username": "leaver", "password": TEST_PASSWORD}
+    ).json()
+    clerk_headers = {"Authorization": f"Bearer {token['access_token']}"}
+    r = client.patch(f"/api/v1/staff/{clerk.id}", json={"is_active": False}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert client.get("/api/v1/auth/me", headers=clerk_headers).status_code == 401
+    again = client.post(
+        "/api/v1/auth/login", json={"username": "leaver", "password": TEST_PASSWORD}
+    )
+    assert again.status_code == 401
+
+
+def test_a_token_signed_with_another_secret_is_refused(client: TestClient) -> None:
+    import jwt
+
+    forged = jwt.encode(
+        {"sub": "x", "sid": "y", "exp": 9999999999, "aud": "zhongtai-api"},
+        "another-secret-of-sufficient-length-0123456789",
+        algorithm="HS256",
+    )
+    r = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401
