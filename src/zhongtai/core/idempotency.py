@@ -82,7 +82,6 @@ def claim(session: Session, scope: str, key: str, print_: str) -> IdempotencyRec
             session.add(record)
             session.flush()
     except IntegrityError:
-        session.expunge(record)
         _refuse_or_replay(session, scope, key, print_)
     return record
 
