@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from zhongtai.core.auth.roles import Channel
 from zhongtai.core.db import Base, IdMixin, TimestampMixin
 
 
@@ -30,6 +31,14 @@ class ProductKind(StrEnum):
 class SaleUnit(StrEnum):
     PIECE = "piece"
     GRAM = "gram"
+
+
+class Symbology(StrEnum):
+    """How a barcode is encoded. ``internal``: an EAN-13 in the in-store range (prefix 2)."""
+
+    EAN13 = "ean13"
+    EAN8 = "ean8"
+    INTERNAL = "internal"
 
 
 class Category(IdMixin, TimestampMixin, Base):
@@ -47,6 +56,9 @@ class Product(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(
             "shelf_life_days IS NULL OR shelf_life_days > 0", name="shelf_life_positive"
+        ),
+        CheckConstraint(
+            "kind <> 'FRESH' OR shelf_life_days IS NOT NULL", name="fresh_has_shelf_life"
         ),
     )
 
@@ -98,10 +110,9 @@ class Barcode(Base):
     """A scannable code of a SKU. A SKU can carry several (case, inner pack, old labels)."""
 
     __tablename__ = "barcodes"
-
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     sku_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"), index=True)
-    symbology: Mapped[str] = mapped_column(String(16), doc="ean13, ean8 or internal")
+    symbology: Mapped[Symbology] = mapped_column(Enum(Symbology, native_enum=False, length=16))
 
     sku: Mapped[Sku] = relationship(back_populates="barcodes")
 
@@ -117,7 +128,9 @@ class PriceOverride(IdMixin, TimestampMixin, Base):
     )
 
     sku_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"))
-    channel: Mapped[str | None] = mapped_column(String(20), doc="null: every channel")
+    channel: Mapped[Channel | None] = mapped_column(
+        Enum(Channel, native_enum=False, length=20), doc="null: every channel"
+    )
     store_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("locations.id"), doc="null: every store"
     )

@@ -64,10 +64,17 @@ class Location(IdMixin, TimestampMixin, Base):
 
 
 class LocationCapability(Base):
+    """A capability a location physically has; pilot rules decide whether it is switched on."""
+
     __tablename__ = "location_capabilities"
     __table_args__ = (
         CheckConstraint(
             "delivery_radius_m IS NULL OR delivery_radius_m > 0", name="radius_positive"
+        ),
+        # Enum columns store the member *name*, hence 'DELIVERY'.
+        CheckConstraint(
+            "capability <> 'DELIVERY' OR delivery_radius_m IS NOT NULL",
+            name="delivery_has_radius",
         ),
     )
 
@@ -106,7 +113,14 @@ class OpeningException(IdMixin, Base):
     """A dated exception: closed for the day, or special hours (holidays, stocktake)."""
 
     __tablename__ = "opening_exceptions"
-    __table_args__ = (UniqueConstraint("location_id", "on_date"),)
+    __table_args__ = (
+        UniqueConstraint("location_id", "on_date"),
+        CheckConstraint(
+            "(closed AND opens_at IS NULL AND closes_at IS NULL)"
+            " OR (NOT closed AND opens_at IS NOT NULL AND closes_at IS NOT NULL)",
+            name="closed_or_hours",
+        ),
+    )
 
     location_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("locations.id", ondelete="CASCADE"), index=True
@@ -132,7 +146,10 @@ class PilotRule(IdMixin, TimestampMixin, Base):
     """
 
     __tablename__ = "pilot_rules"
-    __table_args__ = (UniqueConstraint("feature", "scope", "scope_value"),)
+    __table_args__ = (
+        UniqueConstraint("feature", "scope", "scope_value"),
+        CheckConstraint("scope <> 'CHAIN' OR scope_value = '*'", name="chain_value_star"),
+    )
 
     feature: Mapped[str] = mapped_column(String(64), index=True)
     scope: Mapped[PilotScope] = mapped_column(Enum(PilotScope, native_enum=False, length=16))

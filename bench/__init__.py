@@ -1,0 +1,1 @@
+"""Zhongtai's benchmarks: each measures its own baseline in the same run."""
