@@ -1,0 +1,223 @@
+"""Use cases of the phased rollout: pilot rules, and whether a feature is on for a store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from zhongtai.catalog.models import Category
+from zhongtai.catalog.service import category_lineage
+from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import InvalidInput, NotFound
+from zhongtai.core.ids import new_id
+from zhongtai.core.pagination import PageParams, paginate
+from zhongtai.stores.models import (
+    Capability,
+    Location,
+    LocationCapability,
+    LocationStatus,
+    PilotRule,
+    PilotScope,
+)
+from zhongtai.stores.rules import (
+    CHAIN_SCOPE_VALUE,
+    FEATURE_PATTERN,
+    Decision,
+    PilotSwitch,
+    pilot_decision,
+    require_capability,
+)
+
+_CAPABILITIES = {c.value: c for c in Capability}
+
+
+def check_feature(feature: str) -> None:
+    if not FEATURE_PATTERN.match(feature):
+        raise InvalidInput.field(
+            "feature",
+            "must be 2-64 characters of a-z, 0-9, '_' or '.', starting with a letter "
+            "(e.g. delivery, guide_commission)",
+        )
+
+
+def _uuid_value(scope: PilotScope, value: str | None) -> uuid.UUID:
+    try:
+        return uuid.UUID(value or "")
+    except ValueError:
+        raise InvalidInput.field(
+            "scope_value", f"must be a {scope.value} id for the {scope.value} scope"
+        ) from None
+
+
+def scope_value_for(session: Session, scope: PilotScope, value: str | None) -> str:
+    """The stored form of a rule's scope value, after checking that its target exists."""
+    if scope is PilotScope.CHAIN:
+        if value not in (None, "", CHAIN_SCOPE_VALUE):
+            raise InvalidInput.field("scope_value", "must be '*' or empty for the chain scope")
+        return CHAIN_SCOPE_VALUE
+    if scope is PilotScope.REGION:
+        if (
+            not value
+            or session.scalar(select(Location.id).where(Location.region == value).limit(1)) is None
+        ):
+            raise InvalidInput.field("scope_value", f"no location is in region {value!r}")
+        return value
+    target = _uuid_value(scope, value)
+    model: type[Location] | type[Category] = Location if scope is PilotScope.STORE else Category
+    if session.scalar(select(model.id).where(model.id == target)) is None:
+        raise InvalidInput.field("scope_value", f"no {scope.value} {target}")
+    return str(target)
+
+
+def list_pilot_rules(
+    session: Session, page: PageParams, *, feature: str | None = None
+) -> tuple[list[PilotRule], str | None]:
+    """One page of pilot rules, by feature, then scope."""
+    stmt = select(PilotRule)
+    if feature is not None:
+        stmt = stmt.where(PilotRule.feature == feature)
+    keys = [PilotRule.feature, PilotRule.scope_value, PilotRule.id]
+    return paginate(session, stmt, keys, page)
+
+
+def _upsert(session: Session, values: dict[str, Any]) -> Any:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(PilotRule).values(**values)
+    return stmt.on_conflict_do_update(
+        index_elements=[PilotRule.feature, PilotRule.scope, PilotRule.scope_value],
+        set_={
+            "enabled": stmt.excluded.enabled,
+            "note": stmt.excluded.note,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+
+
+def upsert_pilot_rule(
+    session: Session,
+    *,
+    feature: str,
+    scope: PilotScope,
+    scope_value: str | None,
+    enabled: bool,
+    note: str | None = None,
+) -> PilotRule:
+    """Create or change the rule of (feature, scope, scope value) in one statement."""
+    check_feature(feature)
+    value = scope_value_for(session, scope, scope_value)
+    now = utcnow()
+    stmt = _upsert(
+        session,
+        {
+            "id": new_id(),
+            "feature": feature,
+            "scope": scope,
+            "scope_value": value,
+            "enabled": enabled,
+            "note": note,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    rule: PilotRule = session.scalars(
+        stmt.returning(PilotRule), execution_options={"populate_existing": True}
+    ).one()
+    return rule
+
+
+def delete_pilot_rule(session: Session, rule_id: uuid.UUID) -> None:
+    rule = session.get(PilotRule, rule_id)
+    if rule is None:
+        raise NotFound(f"No pilot rule {rule_id}.")
+    session.delete(rule)
+    session.flush()
+
+
+def _switches(session: Session, feature: str) -> list[PilotSwitch]:
+    rows = session.execute(
+        select(PilotRule.scope, PilotRule.scope_value, PilotRule.enabled).where(
+            PilotRule.feature == feature
+        )
+    )
+    return [PilotSwitch(feature, scope, value, enabled) for scope, value, enabled in rows]
+
+
+def is_enabled(
+    session: Session, feature: str, store_id: uuid.UUID, category_id: uuid.UUID | None = None
+) -> Decision:
+    """Whether a feature is on for a store (and a category), and which rule decided.
+
+    A capability (pickup, delivery, ...) also needs the store to physically offer it.
+    """
+    lineage = category_lineage(session, category_id) if category_id is not None else []
+    capability = _CAPABILITIES.get(feature)
+    stmt = select(Location.region, Location.status).where(Location.id == store_id)
+    if capability is not None:
+        stmt = stmt.add_columns(LocationCapability.location_id).outerjoin(
+            LocationCapability,
+            and_(
+                LocationCapability.location_id == Location.id,
+                LocationCapability.capability == capability,
+            ),
+        )
+    found = session.execute(stmt).first()
+    if found is None:
+        raise NotFound(f"No location {store_id}.", location_id=str(store_id))
+    row: tuple[Any, ...] = tuple(found)
+    region, status = row[0], row[1]
+    if status is not LocationStatus.ACTIVE:
+        return Decision(False, f"location {store_id} is closed")
+    decision = pilot_decision(
+        _switches(session, feature),
+        feature=feature,
+        store_id=store_id,
+        region=region,
+        category_lineage=lineage,
+    )
+    if capability is None:
+        return decision
+    return require_capability(decision, feature=feature, has_capability=row[2] is not None)
+
+
+def stores_with(
+    session: Session,
+    feature: str,
+    category_id: uuid.UUID | None = None,
+    *,
+    within: Collection[uuid.UUID] | None = None,
+) -> list[uuid.UUID]:
+    """The active locations where a feature is on (for the category, when given), by code.
+
+    ``within`` limits the answer to some locations (a caller's stores).
+    """
+    lineage = category_lineage(session, category_id) if category_id is not None else []
+    switches = _switches(session, feature)
+    capability = _CAPABILITIES.get(feature)
+    stmt = select(Location.id, Location.region).where(Location.status == LocationStatus.ACTIVE)
+    if within is not None:
+        stmt = stmt.where(Location.id.in_(within))
+    if capability is not None:
+        stmt = stmt.where(
+            Location.id.in_(
+                select(LocationCapability.location_id).where(
+                    LocationCapability.capability == capability
+                )
+            )
+        )
+    return [
+        location_id
+        for location_id, region in session.execute(stmt.order_by(Location.code))
+        if pilot_decision(
+            switches,
+            feature=feature,
+            store_id=location_id,
+            region=region,
+            category_lineage=lineage,
+        ).enabled
+    ]
