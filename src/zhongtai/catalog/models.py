@@ -18,7 +18,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from zhongtai.core.auth.roles import Channel
 from zhongtai.core.db import Base, IdMixin, TimestampMixin
 
 
@@ -34,7 +33,7 @@ class SaleUnit(StrEnum):
 
 
 class Symbology(StrEnum):
-    """How a barcode is encoded. ``internal``: an EAN-13 in the in-store range (prefix 2)."""
+    """How a barcode is encoded (stored as the value). ``internal``: EAN-13 with prefix 2."""
 
     EAN13 = "ean13"
     EAN8 = "ean8"
@@ -42,6 +41,8 @@ class Symbology(StrEnum):
 
 
 class Category(IdMixin, TimestampMixin, Base):
+    """A node of the category tree; roots have no parent. The tree never holds a cycle."""
+
     __tablename__ = "categories"
 
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -102,7 +103,10 @@ class Sku(IdMixin, TimestampMixin, Base):
 
     product: Mapped[Product] = relationship(back_populates="skus")
     barcodes: Mapped[list[Barcode]] = relationship(
-        back_populates="sku", lazy="selectin", cascade="all, delete-orphan"
+        back_populates="sku",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        order_by="Barcode.code",
     )
 
 
@@ -110,9 +114,13 @@ class Barcode(Base):
     """A scannable code of a SKU. A SKU can carry several (case, inner pack, old labels)."""
 
     __tablename__ = "barcodes"
+    __table_args__ = (
+        CheckConstraint("symbology IN ('ean13', 'ean8', 'internal')", name="symbology_known"),
+    )
+
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     sku_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"), index=True)
-    symbology: Mapped[Symbology] = mapped_column(Enum(Symbology, native_enum=False, length=16))
+    symbology: Mapped[str] = mapped_column(String(16), doc="a Symbology value")
 
     sku: Mapped[Sku] = relationship(back_populates="barcodes")
 
@@ -128,8 +136,8 @@ class PriceOverride(IdMixin, TimestampMixin, Base):
     )
 
     sku_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"))
-    channel: Mapped[Channel | None] = mapped_column(
-        Enum(Channel, native_enum=False, length=20), doc="null: every channel"
+    channel: Mapped[str | None] = mapped_column(
+        String(20), doc="a zhongtai.core.auth.roles.Channel value; null: every channel"
     )
     store_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("locations.id"), doc="null: every store"

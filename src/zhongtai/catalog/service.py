@@ -1,30 +1,62 @@
-"""Use cases of the catalog: categories, products and SKUs, barcodes, prices and lookups."""
+"""Use cases of the catalog, the context's public face: one import for the other contexts.
+
+Each use case lives in the module of its subject (categories, products, skus, prices, lookup);
+this module re-exports them so that callers need not know the split.
+"""
 
 from __future__ import annotations
 
-import uuid
+from zhongtai.catalog.categories import (
+    MAX_CATEGORY_DEPTH,
+    category_lineage,
+    category_tree,
+    create_category,
+    get_category,
+    update_category,
+)
+from zhongtai.catalog.lookup import (
+    BarcodeHit,
+    PriceAudience,
+    PricedSku,
+    lookup_barcode,
+    price_audience,
+    sku_price,
+)
+from zhongtai.catalog.prices import add_price_override, end_price_override, list_price_overrides
+from zhongtai.catalog.products import create_product, get_product, list_products, update_product
+from zhongtai.catalog.skus import (
+    NewSku,
+    add_barcode,
+    add_sku,
+    get_sku,
+    remove_barcode,
+    update_sku,
+)
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from zhongtai.catalog.models import Category
-from zhongtai.core.errors import NotFound
-
-MAX_CATEGORY_DEPTH = 16
-
-
-def category_lineage(session: Session, category_id: uuid.UUID) -> list[uuid.UUID]:
-    """The category and its ancestors, nearest first: [self, parent, ..., root]."""
-    lineage: list[uuid.UUID] = []
-    current: uuid.UUID | None = category_id
-    while current is not None and len(lineage) < MAX_CATEGORY_DEPTH:
-        parent = session.execute(
-            select(Category.parent_id).where(Category.id == current)
-        ).first()
-        if parent is None:
-            if not lineage:
-                raise NotFound(f"No category {category_id}.")
-            break
-        lineage.append(current)
-        current = parent[0]
-    return lineage
+__all__ = [
+    "MAX_CATEGORY_DEPTH",
+    "BarcodeHit",
+    "NewSku",
+    "PriceAudience",
+    "PricedSku",
+    "add_barcode",
+    "add_price_override",
+    "add_sku",
+    "category_lineage",
+    "category_tree",
+    "create_category",
+    "create_product",
+    "end_price_override",
+    "get_category",
+    "get_product",
+    "get_sku",
+    "list_price_overrides",
+    "list_products",
+    "lookup_barcode",
+    "price_audience",
+    "remove_barcode",
+    "sku_price",
+    "update_category",
+    "update_product",
+    "update_sku",
+]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 20:59:46.320491
+Create Date: 2026-11-25 21:08:45.107681
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('created_at', zhongtai.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', zhongtai.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("scope <> 'CHAIN' OR scope_value = '*'", name=op.f('ck_pilot_rules_chain_value_star')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pilot_rules')),
     sa.UniqueConstraint('feature', 'scope', 'scope_value', name=op.f('uq_pilot_rules_feature_scope_scope_value'))
     )
@@ -151,6 +152,7 @@ def upgrade() -> None:
     sa.Column('capability', sa.Enum('PICKUP', 'DELIVERY', 'SHIP_FROM_STORE', 'IN_STORE_SERVICES', name='capability', native_enum=False, length=32), nullable=False),
     sa.Column('delivery_radius_m', sa.Integer(), nullable=True),
     sa.Column('services', sa.JSON(), nullable=False),
+    sa.CheckConstraint("capability <> 'DELIVERY' OR delivery_radius_m IS NOT NULL", name=op.f('ck_location_capabilities_delivery_has_radius')),
     sa.CheckConstraint('delivery_radius_m IS NULL OR delivery_radius_m > 0', name=op.f('ck_location_capabilities_radius_positive')),
     sa.ForeignKeyConstraint(['location_id'], ['locations.id'], name=op.f('fk_location_capabilities_location_id_locations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('location_id', 'capability', name=op.f('pk_location_capabilities'))
@@ -163,6 +165,7 @@ def upgrade() -> None:
     sa.Column('closes_at', sa.Time(), nullable=True),
     sa.Column('note', sa.String(length=200), nullable=True),
     sa.Column('id', sa.Uuid(), nullable=False),
+    sa.CheckConstraint('(closed AND opens_at IS NULL AND closes_at IS NULL) OR (NOT closed AND opens_at IS NOT NULL AND closes_at IS NOT NULL)', name=op.f('ck_opening_exceptions_closed_or_hours')),
     sa.ForeignKeyConstraint(['location_id'], ['locations.id'], name=op.f('fk_opening_exceptions_location_id_locations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_opening_exceptions')),
     sa.UniqueConstraint('location_id', 'on_date', name=op.f('uq_opening_exceptions_location_id_on_date'))
@@ -197,6 +200,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('created_at', zhongtai.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', zhongtai.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind <> 'FRESH' OR shelf_life_days IS NOT NULL", name=op.f('ck_products_fresh_has_shelf_life')),
     sa.CheckConstraint('shelf_life_days IS NULL OR shelf_life_days > 0', name=op.f('ck_products_shelf_life_positive')),
     sa.ForeignKeyConstraint(['category_id'], ['categories.id'], name=op.f('fk_products_category_id_categories')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_products')),
@@ -240,6 +244,7 @@ def upgrade() -> None:
     sa.Column('code', sa.String(length=32), nullable=False),
     sa.Column('sku_id', sa.Uuid(), nullable=False),
     sa.Column('symbology', sa.String(length=16), nullable=False),
+    sa.CheckConstraint("symbology IN ('ean13', 'ean8', 'internal')", name=op.f('ck_barcodes_symbology_known')),
     sa.ForeignKeyConstraint(['sku_id'], ['skus.id'], name=op.f('fk_barcodes_sku_id_skus'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_barcodes'))
     )

@@ -1,0 +1,148 @@
+"""Use cases of the category tree: create, rename, move (never into a cycle), list, lineage."""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+
+from sqlalchemy import CTE, func, literal, select, text
+from sqlalchemy.orm import Session
+
+from zhongtai.catalog.conflicts import write_unique
+from zhongtai.catalog.models import Category
+from zhongtai.catalog.rules import CategoryNode, build_category_tree
+from zhongtai.catalog.unset import UNSET, Unset
+from zhongtai.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+
+MAX_CATEGORY_DEPTH = 16
+# Moves of the category tree are rare; on PostgreSQL they queue on this advisory lock so that
+# two concurrent moves cannot each pass the cycle check and together close a loop. SQLite
+# writers are serialised by BEGIN IMMEDIATE already.
+_TREE_LOCK_KEY = zlib.crc32(b"zhongtai.catalog.category_tree")
+
+
+def category_lineage(session: Session, category_id: uuid.UUID) -> list[uuid.UUID]:
+    """The category and its ancestors, nearest first: [self, parent, ..., root]."""
+    lineage: list[uuid.UUID] = []
+    current: uuid.UUID | None = category_id
+    while current is not None and len(lineage) < MAX_CATEGORY_DEPTH:
+        parent = session.execute(select(Category.parent_id).where(Category.id == current)).first()
+        if parent is None:
+            if not lineage:
+                raise NotFound(f"No category {category_id}.")
+            break
+        lineage.append(current)
+        current = parent[0]
+    return lineage
+
+
+def subtree(category_id: uuid.UUID) -> CTE:
+    """A recursive CTE of the category and all its descendants, with ``depth`` below it."""
+    top = (
+        select(Category.id.label("id"), literal(0).label("depth"))
+        .where(Category.id == category_id)
+        .cte("category_subtree", recursive=True)
+    )
+    below = select(Category.id, top.c.depth + 1).where(
+        Category.parent_id == top.c.id, top.c.depth < MAX_CATEGORY_DEPTH
+    )
+    return top.union_all(below)
+
+
+def get_category(session: Session, category_id: uuid.UUID) -> Category:
+    category = session.get(Category, category_id)
+    if category is None:
+        raise NotFound(f"No category {category_id}.")
+    return category
+
+
+def _existing_parent(session: Session, parent_id: uuid.UUID) -> Category:
+    parent = session.get(Category, parent_id)
+    if parent is None:
+        raise InvalidInput.field("parent_id", f"no category {parent_id}")
+    return parent
+
+
+def _code_taken(session: Session, code: str) -> AlreadyExists | None:
+    if session.scalar(select(Category.id).where(Category.code == code)) is None:
+        return None
+    return AlreadyExists(f"A category with code {code!r} already exists.", code=code)
+
+
+def create_category(
+    session: Session, *, code: str, name: str, parent_id: uuid.UUID | None = None
+) -> Category:
+    """A new category, at the root or under ``parent_id``; codes are unique."""
+    if parent_id is not None:
+        _existing_parent(session, parent_id)
+        if len(category_lineage(session, parent_id)) >= MAX_CATEGORY_DEPTH:
+            raise InvalidInput.field(
+                "parent_id", f"the tree is at most {MAX_CATEGORY_DEPTH} levels deep"
+            )
+
+    def write() -> Category:
+        category = Category(code=code, name=name, parent_id=parent_id)
+        session.add(category)
+        return category
+
+    return write_unique(session, write, lambda: _code_taken(session, code))
+
+
+def _lock_tree(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TREE_LOCK_KEY})
+
+
+def _move(session: Session, category: Category, parent_id: uuid.UUID | None) -> None:
+    _lock_tree(session)
+    if parent_id is None:
+        category.parent_id = None
+        return
+    _existing_parent(session, parent_id)
+    below = subtree(category.id)
+    if session.scalar(select(below.c.id).where(below.c.id == parent_id)) is not None:
+        where = "itself" if parent_id == category.id else f"its own descendant {parent_id}"
+        raise Conflict(
+            f"Category {category.code!r} cannot move under {where}: the tree would loop.",
+            category_id=str(category.id),
+            parent_id=str(parent_id),
+        )
+    height = session.scalar(select(func.max(below.c.depth))) or 0
+    if len(category_lineage(session, parent_id)) + 1 + height > MAX_CATEGORY_DEPTH:
+        raise InvalidInput.field(
+            "parent_id", f"the tree would be deeper than {MAX_CATEGORY_DEPTH} levels"
+        )
+    category.parent_id = parent_id
+
+
+def update_category(
+    session: Session,
+    category_id: uuid.UUID,
+    *,
+    name: str | Unset = UNSET,
+    parent_id: uuid.UUID | Unset | None = UNSET,
+) -> Category:
+    """Rename and/or move a category with its subtree; moving under itself or below -> 409."""
+    category = get_category(session, category_id)
+    if not isinstance(parent_id, Unset) and parent_id != category.parent_id:
+        _move(session, category, parent_id)  # first: it waits for the tree lock holding none
+    if not isinstance(name, Unset):
+        category.name = name
+    session.flush()
+    return category
+
+
+def category_tree(session: Session) -> list[CategoryNode]:
+    """Every category, nested under its parent, siblings by code."""
+    rows = session.execute(
+        select(Category.id, Category.code, Category.name, Category.parent_id)
+    ).all()
+    return build_category_tree(
+        CategoryNode(id=r.id, code=r.code, name=r.name, parent_id=r.parent_id) for r in rows
+    )
+
+
+def require_category(session: Session, category_id: uuid.UUID, field: str) -> None:
+    """422 naming ``field`` unless the category exists (for references in request bodies)."""
+    if session.get(Category, category_id) is None:
+        raise InvalidInput.field(field, f"no category {category_id}")
