@@ -1,0 +1,103 @@
+"""Writes a generated demo chain into the database: bulk rows, then staff and keys via auth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from zhongtai.catalog.models import Barcode, Category, PriceOverride, Product, Sku
+from zhongtai.core.auth import service as auth
+from zhongtai.core.auth.models import StaffUser
+from zhongtai.core.db import Base
+from zhongtai.demo.generator import DEMO_PASSWORD, DemoChain, location_id_by_code
+from zhongtai.stores.models import (
+    Location,
+    LocationCapability,
+    OpeningException,
+    OpeningHours,
+    PilotRule,
+)
+
+#: Reports progress: (step, done, total). The CLI draws it as a progress bar.
+ProgressFn = Callable[[str, int, int], None]
+CHUNK = 5000
+
+
+def _silent(_step: str, _done: int, _total: int) -> None:
+    return None
+
+
+def existing_demo_data(session: Session, chain: DemoChain) -> str | None:
+    """What of this demo chain the database already holds (a location or a login), else None."""
+    codes = [loc["code"] for loc in chain.locations]
+    found = session.scalar(select(Location.code).where(Location.code.in_(codes)).limit(1))
+    if found is not None:
+        return f"location {found} exists"
+    usernames = [s.username for s in chain.staff]
+    user = session.scalar(
+        select(StaffUser.username).where(StaffUser.username.in_(usernames)).limit(1)
+    )
+    if user is not None:
+        return f"staff user {user!r} exists"
+    return None
+
+
+def _bulk(
+    session: Session,
+    model: type[Base],
+    rows: Sequence[dict[str, Any]],
+    step: str,
+    progress: ProgressFn,
+) -> None:
+    progress(step, 0, len(rows))
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        session.execute(insert(model), list(chunk))
+        progress(step, start + len(chunk), len(rows))
+
+
+def load_demo_chain(
+    session: Session, chain: DemoChain, *, progress: ProgressFn | None = None
+) -> None:
+    """Inserts the chain in the caller's transaction; the caller commits (the CLI does)."""
+    report = progress or _silent
+    catalog = chain.catalog
+    for model, rows, step in (
+        (Location, chain.locations, "locations"),
+        (LocationCapability, chain.capabilities, "capabilities"),
+        (OpeningHours, chain.opening_hours, "opening hours"),
+        (OpeningException, chain.opening_exceptions, "opening exceptions"),
+        (Category, catalog.categories, "categories"),
+        (PilotRule, chain.pilot_rules, "pilot rules"),
+        (Product, catalog.products, "products"),
+        (Sku, catalog.skus, "SKUs"),
+        (Barcode, catalog.barcodes, "barcodes"),
+        (PriceOverride, catalog.price_overrides, "prices"),
+    ):
+        _bulk(session, model, rows, step, report)
+    store_ids = location_id_by_code(chain)
+    report("staff", 0, len(chain.staff))
+    for done, person in enumerate(chain.staff, start=1):
+        auth.create_staff_user(
+            session,
+            username=person.username,
+            display_name=person.display_name,
+            role=person.role,
+            password=DEMO_PASSWORD,
+            store_ids=[store_ids[person.store_code]] if person.store_code else [],
+        )
+        report("staff", done, len(chain.staff))
+    report("API keys", 0, len(chain.api_keys))
+    for done, key in enumerate(chain.api_keys, start=1):
+        auth.create_api_key(
+            session,
+            name=key.name,
+            channel=key.channel,
+            store_id=store_ids[key.store_code] if key.store_code else None,
+            terminal_id=key.terminal_id,
+            material=key.material,
+        )
+        report("API keys", done, len(chain.api_keys))
