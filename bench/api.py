@@ -41,16 +41,22 @@ end
 def _prepare(url: str) -> tuple[str, list[str]]:
     migrate.upgrade(url)
     env = {**os.environ, "ZHONGTAI_DATABASE_URL": url}
-    subprocess.run([str(harness.VENV_BIN / "zhongtai"), "seed-demo", "--skus", "1000"],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(harness.VENV_BIN / "zhongtai"), "seed-demo", "--skus", "1000"],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     db = Database.connect(url)
     try:
         with db.writer() as s, s.begin():
-            store = s.scalars(select(Location).where(Location.kind == LocationKind.STORE)
-                              .order_by(Location.code)).first()
+            store = s.scalars(
+                select(Location).where(Location.kind == LocationKind.STORE).order_by(Location.code)
+            ).first()
             assert store is not None, "the demo chain has no store"
-            issued = auth.create_api_key(s, name="bench pos", channel=Channel.POS,
-                                         store_id=store.id, terminal_id="BENCH")
+            issued = auth.create_api_key(
+                s, name="bench pos", channel=Channel.POS, store_id=store.id, terminal_id="BENCH"
+            )
             codes = list(s.scalars(select(Barcode.code).order_by(Barcode.code).limit(1000)))
     finally:
         db.dispose()
@@ -61,8 +67,10 @@ def _prepare(url: str) -> tuple[str, list[str]]:
 def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
     seconds = 3 if quick else 10
     metrics: dict[str, float] = {}
-    notes: list[str] = [f"wrk, {CONNECTIONS} connections, {seconds}s per measurement, "
-                        "server and wrk on the same machine"]
+    notes: list[str] = [
+        f"wrk, {CONNECTIONS} connections, {seconds}s per measurement, "
+        "server and wrk on the same machine"
+    ]
     with harness.postgres_database("zt_bench_api") as url:
         key, codes = _prepare(url)
         with tempfile.TemporaryDirectory() as tmp:
@@ -72,10 +80,12 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
             for workers in WORKER_OPTIONS:
                 with harness.zhongtai_server(url, workers=workers) as server:
                     harness.run_wrk(f"{server.url}/healthz", connections=CONNECTIONS, seconds=1)
-                    ceiling = harness.run_wrk(f"{server.url}/healthz",
-                                              connections=CONNECTIONS, seconds=seconds)
-                    lookup = harness.run_wrk(server.url, connections=CONNECTIONS,
-                                             seconds=seconds, script=script)
+                    ceiling = harness.run_wrk(
+                        f"{server.url}/healthz", connections=CONNECTIONS, seconds=seconds
+                    )
+                    lookup = harness.run_wrk(
+                        server.url, connections=CONNECTIONS, seconds=seconds, script=script
+                    )
                 if lookup.non_2xx or lookup.errors or ceiling.non_2xx:
                     raise RuntimeError(f"failed requests during the run: {lookup}")
                 suffix = f"_workers{workers}"

@@ -45,8 +45,10 @@ def machine() -> str:
         mem = f", {kb / 1024 / 1024:.0f} GiB"
     except (OSError, ValueError, IndexError):
         mem = ""
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){mem}, " \
-           f"Python {platform.python_version()}"
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){mem}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def write_result(name: str, metrics: dict[str, float], notes: list[str]) -> Path:
@@ -74,10 +76,19 @@ def write_report() -> None:
     ]
     for path in sorted(RESULTS.glob("*.json")):
         result = json.loads(path.read_text())
-        lines += [f"## {result['name']}", "", f"- date: {result['date']}",
-                  f"- machine: {result['machine']}", "", "| metric | value |", "|---|---|"]
-        lines += [f"| `{k}` | {v:,.2f} |" if isinstance(v, float) else f"| `{k}` | {v} |"
-                  for k, v in result["metrics"].items()]
+        lines += [
+            f"## {result['name']}",
+            "",
+            f"- date: {result['date']}",
+            f"- machine: {result['machine']}",
+            "",
+            "| metric | value |",
+            "|---|---|",
+        ]
+        lines += [
+            f"| `{k}` | {v:,.2f} |" if isinstance(v, float) else f"| `{k}` | {v} |"
+            for k, v in result["metrics"].items()
+        ]
         if result.get("notes"):
             lines += ["", *[f"- {n}" for n in result["notes"]]]
         lines.append("")
@@ -112,15 +123,30 @@ class Server:
 
 
 @contextmanager
-def zhongtai_server(database_url: str, *, workers: int, extra_env: dict[str, str] | None = None
-                    ) -> Iterator[Server]:
+def zhongtai_server(
+    database_url: str, *, workers: int, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
     port = free_port()
-    env = {**os.environ, "ZHONGTAI_DATABASE_URL": database_url, "ZHONGTAI_LOG_LEVEL": "WARNING",
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "ZHONGTAI_DATABASE_URL": database_url,
+        "ZHONGTAI_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
     process = subprocess.Popen(
-        [str(VENV_BIN / "zhongtai"), "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(VENV_BIN / "zhongtai"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -177,20 +203,30 @@ def _ms(value: str) -> float:
     return float(m.group(1)) * _UNIT_MS[m.group(2)]
 
 
-def run_wrk(url: str, *, connections: int, seconds: int, threads: int = 2,
-            script: Path | None = None, env: dict[str, str] | None = None) -> WrkResult:
+def run_wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: int,
+    threads: int = 2,
+    script: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> WrkResult:
     cmd = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         cmd += ["-s", str(script)]
-    out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True,
-                         env={**os.environ, **(env or {})}).stdout
+    out = subprocess.run(
+        [*cmd, url], check=True, capture_output=True, text=True, env={**os.environ, **(env or {})}
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return WrkResult(
-        requests_per_s=rps, p50_ms=p50, p99_ms=p99,
+        requests_per_s=rps,
+        p50_ms=p50,
+        p99_ms=p99,
         non_2xx=int(non2xx.group(1)) if non2xx else 0,
         errors=sum(int(g) for g in errors.groups()) if errors else 0,
     )

@@ -31,13 +31,20 @@ def _free_port() -> int:
 
 @contextmanager
 def live_server(database_url: str, *, secret: str) -> Iterator[LiveServer]:
-    settings = Settings(database_url=database_url, secret_key=secret,  # type: ignore[arg-type]
-                        log_json=False, log_level="WARNING", db_pool_size=40, db_max_overflow=10)
+    settings = Settings(
+        database_url=database_url,
+        secret_key=secret,  # type: ignore[arg-type]
+        log_json=False,
+        log_level="WARNING",
+        db_pool_size=40,
+        db_max_overflow=10,
+    )
     db = Database.connect(database_url, pool_size=40, max_overflow=10)
     app = create_app(settings, db=db)
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            limit_concurrency=200)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", limit_concurrency=200
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

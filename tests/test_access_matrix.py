@@ -20,8 +20,18 @@ from zhongtai.catalog.models import ProductKind, SaleUnit
 from zhongtai.core.auth.roles import Channel, Role
 from zhongtai.stores.models import Location
 
-CALLERS = ["hq_admin", "analyst", "store_manager", "store_staff", "guide",
-           "pos", "app", "mini_program", "marketplace", "erp"]
+CALLERS = [
+    "hq_admin",
+    "analyst",
+    "store_manager",
+    "store_staff",
+    "guide",
+    "pos",
+    "app",
+    "mini_program",
+    "marketplace",
+    "erp",
+]
 STORE_BOUND = {"store_manager", "store_staff", "guide", "pos"}
 EVERYONE = set(CALLERS)
 
@@ -46,78 +56,172 @@ class Case:
 
 
 def _product(w: World) -> dict[str, Any]:
-    return {"code": "MATRIX-P", "name": "矩阵测试商品", "category_id": w.category_id,
-            "skus": [{"code": "MATRIX-S", "name": "矩阵测试 500ml", "base_price": 350,
-                      "barcodes": ["6901234567892"]}]}
+    return {
+        "code": "MATRIX-P",
+        "name": "矩阵测试商品",
+        "category_id": w.category_id,
+        "skus": [
+            {
+                "code": "MATRIX-S",
+                "name": "矩阵测试 500ml",
+                "base_price": 350,
+                "barcodes": ["6901234567892"],
+            }
+        ],
+    }
 
 
 def _hours(_: World) -> dict[str, Any]:
-    return {"spans": [{"weekday": d, "opens_at": "08:00", "closes_at": "22:00"}
-                      for d in range(7)]}
+    return {"spans": [{"weekday": d, "opens_at": "08:00", "closes_at": "22:00"} for d in range(7)]}
 
 
 def _store(_: World) -> dict[str, Any]:
-    return {"code": "MATRIX01", "name": "矩阵店", "region": "静安区", "city": "上海",
-            "address": "南京西路 1 号", "latitude": 31.229, "longitude": 121.455,
-            "timezone": "Asia/Shanghai"}
+    return {
+        "code": "MATRIX01",
+        "name": "矩阵店",
+        "region": "静安区",
+        "city": "上海",
+        "address": "南京西路 1 号",
+        "latitude": 31.229,
+        "longitude": 121.455,
+        "timezone": "Asia/Shanghai",
+    }
 
 
 CASES = [
     Case("who_am_i", "GET", lambda w: "/api/v1/auth/me", frozenset(EVERYONE)),
-    Case("staff_list", "GET", lambda w: "/api/v1/staff",
-         frozenset({"hq_admin", "analyst", "store_manager"})),
-    Case("staff_create", "POST", lambda w: "/api/v1/staff", frozenset({"hq_admin"}),
-         lambda w: {"username": "matrix.new", "display_name": "新员工", "role": "store_staff",
-                    "password": "a-long-password", "store_ids": [str(w.own.id)]}),
+    Case(
+        "staff_list",
+        "GET",
+        lambda w: "/api/v1/staff",
+        frozenset({"hq_admin", "analyst", "store_manager"}),
+    ),
+    Case(
+        "staff_create",
+        "POST",
+        lambda w: "/api/v1/staff",
+        frozenset({"hq_admin"}),
+        lambda w: {
+            "username": "matrix.new",
+            "display_name": "新员工",
+            "role": "store_staff",
+            "password": "a-long-password",
+            "store_ids": [str(w.own.id)],
+        },
+    ),
     Case("api_keys_list", "GET", lambda w: "/api/v1/api-keys", frozenset({"hq_admin"})),
-    Case("api_key_create", "POST", lambda w: "/api/v1/api-keys", frozenset({"hq_admin"}),
-         lambda w: {"name": "matrix", "channel": "app"}),
+    Case(
+        "api_key_create",
+        "POST",
+        lambda w: "/api/v1/api-keys",
+        frozenset({"hq_admin"}),
+        lambda w: {"name": "matrix", "channel": "app"},
+    ),
     Case("stores_list", "GET", lambda w: "/api/v1/stores", frozenset(EVERYONE - {"marketplace"})),
-    Case("store_read_own", "GET", lambda w: f"/api/v1/stores/{w.own.id}",
-         frozenset(EVERYONE - {"marketplace"})),
-    Case("store_read_other", "GET", lambda w: f"/api/v1/stores/{w.other.id}",
-         frozenset({"hq_admin", "analyst", "app", "mini_program", "erp"}),
-         out_of_scope=frozenset(STORE_BOUND)),
+    Case(
+        "store_read_own",
+        "GET",
+        lambda w: f"/api/v1/stores/{w.own.id}",
+        frozenset(EVERYONE - {"marketplace"}),
+    ),
+    Case(
+        "store_read_other",
+        "GET",
+        lambda w: f"/api/v1/stores/{w.other.id}",
+        frozenset({"hq_admin", "analyst", "app", "mini_program", "erp"}),
+        out_of_scope=frozenset(STORE_BOUND),
+    ),
     Case("store_create", "POST", lambda w: "/api/v1/stores", frozenset({"hq_admin"}), _store),
-    Case("store_hours_own", "PUT", lambda w: f"/api/v1/stores/{w.own.id}/hours",
-         frozenset({"hq_admin", "store_manager"}), _hours),
-    Case("store_hours_other", "PUT", lambda w: f"/api/v1/stores/{w.other.id}/hours",
-         frozenset({"hq_admin"}), _hours, out_of_scope=frozenset({"store_manager"})),
-    Case("pilot_rule_write", "PUT", lambda w: "/api/v1/pilot/rules", frozenset({"hq_admin"}),
-         lambda w: {"feature": "delivery", "scope": "chain", "enabled": True}),
+    Case(
+        "store_hours_own",
+        "PUT",
+        lambda w: f"/api/v1/stores/{w.own.id}/hours",
+        frozenset({"hq_admin", "store_manager"}),
+        _hours,
+    ),
+    Case(
+        "store_hours_other",
+        "PUT",
+        lambda w: f"/api/v1/stores/{w.other.id}/hours",
+        frozenset({"hq_admin"}),
+        _hours,
+        out_of_scope=frozenset({"store_manager"}),
+    ),
+    Case(
+        "pilot_rule_write",
+        "PUT",
+        lambda w: "/api/v1/pilot/rules",
+        frozenset({"hq_admin"}),
+        lambda w: {"feature": "delivery", "scope": "chain", "enabled": True},
+    ),
     Case("products_list", "GET", lambda w: "/api/v1/catalog/products", frozenset(EVERYONE)),
-    Case("product_create", "POST", lambda w: "/api/v1/catalog/products",
-         frozenset({"hq_admin", "erp"}), _product),
-    Case("barcode_own_store", "GET",
-         lambda w: f"/api/v1/catalog/barcodes/{w.barcode}?store_id={w.own.id}",
-         frozenset(EVERYONE)),
-    Case("barcode_other_store", "GET",
-         lambda w: f"/api/v1/catalog/barcodes/{w.barcode}?store_id={w.other.id}",
-         frozenset(EVERYONE - STORE_BOUND), out_of_scope=frozenset(STORE_BOUND)),
-    Case("price_write_own_store", "POST", lambda w: f"/api/v1/catalog/skus/{w.sku_id}/prices",
-         frozenset({"hq_admin", "erp"}), lambda w: {"price": 299, "store_id": str(w.own.id)}),
-    Case("price_write_other_store", "POST",
-         lambda w: f"/api/v1/catalog/skus/{w.sku_id}/prices",
-         frozenset({"hq_admin", "erp"}), lambda w: {"price": 299, "store_id": str(w.other.id)}),
+    Case(
+        "product_create",
+        "POST",
+        lambda w: "/api/v1/catalog/products",
+        frozenset({"hq_admin", "erp"}),
+        _product,
+    ),
+    Case(
+        "barcode_own_store",
+        "GET",
+        lambda w: f"/api/v1/catalog/barcodes/{w.barcode}?store_id={w.own.id}",
+        frozenset(EVERYONE),
+    ),
+    Case(
+        "barcode_other_store",
+        "GET",
+        lambda w: f"/api/v1/catalog/barcodes/{w.barcode}?store_id={w.other.id}",
+        frozenset(EVERYONE - STORE_BOUND),
+        out_of_scope=frozenset(STORE_BOUND),
+    ),
+    Case(
+        "price_write_own_store",
+        "POST",
+        lambda w: f"/api/v1/catalog/skus/{w.sku_id}/prices",
+        frozenset({"hq_admin", "erp"}),
+        lambda w: {"price": 299, "store_id": str(w.own.id)},
+    ),
+    Case(
+        "price_write_other_store",
+        "POST",
+        lambda w: f"/api/v1/catalog/skus/{w.sku_id}/prices",
+        frozenset({"hq_admin", "erp"}),
+        lambda w: {"price": 299, "store_id": str(w.other.id)},
+    ),
 ]
 
 
 @pytest.fixture
 def world(factory: Factory) -> World:
     own, other = factory.location(region="静安区"), factory.location(region="徐汇区")
-    category = catalog.create_category(factory.session, code="MATRIX", name="矩阵",
-                                       parent_id=None)
+    category = catalog.create_category(factory.session, code="MATRIX", name="矩阵", parent_id=None)
     barcode = "690765432101" + ean.calc_check_digit("690765432101")
     product = catalog.create_product(
-        factory.session, code="MATRIX-BASE", name="基础商品", brand=None,
-        category_id=category.id, kind=ProductKind.STANDARD, unit=SaleUnit.PIECE,
-        shelf_life_days=None, description=None, currency="CNY",
-        skus=[catalog.NewSku(code="MATRIX-BASE-1", name="基础商品 1", base_price=500,
-                             barcodes=[barcode])],
+        factory.session,
+        code="MATRIX-BASE",
+        name="基础商品",
+        brand=None,
+        category_id=category.id,
+        kind=ProductKind.STANDARD,
+        unit=SaleUnit.PIECE,
+        shelf_life_days=None,
+        description=None,
+        currency="CNY",
+        skus=[
+            catalog.NewSku(
+                code="MATRIX-BASE-1", name="基础商品 1", base_price=500, barcodes=[barcode]
+            )
+        ],
     )
     factory.session.commit()
-    return World(own=own, other=other, category_id=str(category.id),
-                 sku_id=str(product.skus[0].id), barcode=barcode)
+    return World(
+        own=own,
+        other=other,
+        category_id=str(category.id),
+        sku_id=str(product.skus[0].id),
+        barcode=barcode,
+    )
 
 
 def _headers(factory: Factory, caller: str, world: World) -> dict[str, str]:
@@ -145,8 +249,7 @@ def test_caller_gets_exactly_the_access_the_role_table_grants(
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_anonymous_caller_gets_401_everywhere(client: TestClient, world: World,
-                                              case: Case) -> None:
+def test_anonymous_caller_gets_401_everywhere(client: TestClient, world: World, case: Case) -> None:
     body = case.body(world) if case.body else None
     r = client.request(case.method, case.path(world), json=body)
     assert r.status_code == 401

@@ -10,13 +10,17 @@ from zhongtai.core.auth.models import ApiKey
 from zhongtai.core.auth.roles import Channel, Role
 
 
-def test_created_key_is_shown_once_and_only_its_hash_is_stored(client: TestClient,
-                                                               factory: Factory) -> None:
+def test_created_key_is_shown_once_and_only_its_hash_is_stored(
+    client: TestClient, factory: Factory
+) -> None:
     admin = factory.staff_headers(Role.HQ_ADMIN)
     store = factory.location()
     factory.session.commit()
-    r = client.post("/api/v1/api-keys", headers=admin, json={
-        "name": "till 1", "channel": "pos", "store_id": str(store.id), "terminal_id": "T01"})
+    r = client.post(
+        "/api/v1/api-keys",
+        headers=admin,
+        json={"name": "till 1", "channel": "pos", "store_id": str(store.id), "terminal_id": "T01"},
+    )
     assert r.status_code == 201, r.text
     full_key = r.json()["key"]
     assert full_key.startswith("ztk_")
@@ -30,11 +34,13 @@ def test_created_key_is_shown_once_and_only_its_hash_is_stored(client: TestClien
     assert me["store_ids"] == [str(store.id)]
 
 
-def test_key_works_as_bearer_too_and_stops_working_when_revoked(client: TestClient,
-                                                                factory: Factory) -> None:
+def test_key_works_as_bearer_too_and_stops_working_when_revoked(
+    client: TestClient, factory: Factory
+) -> None:
     admin = factory.staff_headers(Role.HQ_ADMIN)
-    created = client.post("/api/v1/api-keys", headers=admin,
-                          json={"name": "mini", "channel": "mini_program"}).json()
+    created = client.post(
+        "/api/v1/api-keys", headers=admin, json={"name": "mini", "channel": "mini_program"}
+    ).json()
     bearer = {"Authorization": f"Bearer {created['key']}"}
     assert client.get("/api/v1/auth/me", headers=bearer).status_code == 200
     revoked = client.post(f"/api/v1/api-keys/{created['id']}/revoke", headers=admin)
@@ -52,11 +58,15 @@ def test_a_pos_key_needs_a_store_and_a_terminal(client: TestClient, factory: Fac
     assert {e["field"] for e in r.json()["errors"]} == {"store_id", "terminal_id"}
 
 
-def test_a_channel_key_cannot_be_given_scopes_beyond_its_channel(client: TestClient,
-                                                                 factory: Factory) -> None:
+def test_a_channel_key_cannot_be_given_scopes_beyond_its_channel(
+    client: TestClient, factory: Factory
+) -> None:
     admin = factory.staff_headers(Role.HQ_ADMIN)
-    r = client.post("/api/v1/api-keys", headers=admin,
-                    json={"name": "greedy app", "channel": "app", "scopes": ["staff:write"]})
+    r = client.post(
+        "/api/v1/api-keys",
+        headers=admin,
+        json={"name": "greedy app", "channel": "app", "scopes": ["staff:write"]},
+    )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "scopes"
 
@@ -65,18 +75,20 @@ def test_only_hq_manages_keys(client: TestClient, factory: Factory) -> None:
     manager = factory.staff_headers(Role.STORE_MANAGER)
     pos = factory.api_key_headers(Channel.POS)
     for headers in (manager, pos):
-        r = client.post("/api/v1/api-keys", headers=headers,
-                        json={"name": "sneaky", "channel": "erp"})
+        r = client.post(
+            "/api/v1/api-keys", headers=headers, json={"name": "sneaky", "channel": "erp"}
+        )
         assert r.status_code == 403
         assert r.json()["type"].endswith("/forbidden")
 
 
-def test_guessing_keys_from_one_address_is_throttled(client: TestClient, factory: Factory,
-                                                     settings: object) -> None:
+def test_guessing_keys_from_one_address_is_throttled(
+    client: TestClient, factory: Factory, settings: object
+) -> None:
     limit = 30  # Settings.api_key_max_failures_per_ip default
     statuses = [
         client.get("/api/v1/auth/me", headers={"X-API-Key": f"ztk_{i:012x}_guess"}).status_code
         for i in range(limit + 1)
     ]
-    assert statuses[:limit - 1] == [401] * (limit - 1)
+    assert statuses[: limit - 1] == [401] * (limit - 1)
     assert statuses[-1] == 429

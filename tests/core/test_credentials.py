@@ -45,8 +45,9 @@ def test_tokens_expire_and_are_bound_to_the_secret() -> None:
     claims = credentials.read_access_token(secret, token)
     assert claims is not None and claims.user_id == user and claims.session_id == sid
     assert credentials.read_access_token("t" * 40, token) is None
-    expired = credentials.issue_access_token(secret, user, sid, now - timedelta(hours=2),
-                                             now - timedelta(hours=1))
+    expired = credentials.issue_access_token(
+        secret, user, sid, now - timedelta(hours=2), now - timedelta(hours=1)
+    )
     assert credentials.read_access_token(secret, expired) is None
 
 

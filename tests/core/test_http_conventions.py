@@ -1,4 +1,4 @@
-"""Every response follows the API conventions: problem+json errors, request ids, OpenAPI, cursors."""
+"""Every response follows the API conventions: problems, request ids, OpenAPI, cursors."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from tests.factories import Factory
 from zhongtai.core.auth.roles import Role
 
 
-def test_malformed_json_body_is_a_422_problem_not_a_500(client: TestClient,
-                                                         factory: Factory) -> None:
+def test_malformed_json_body_is_a_422_problem_not_a_500(
+    client: TestClient, factory: Factory
+) -> None:
     admin = factory.staff_headers(Role.HQ_ADMIN)
-    r = client.post("/api/v1/api-keys", content=b"{not json",
-                    headers={**admin, "Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/api-keys",
+        content=b"{not json",
+        headers={**admin, "Content-Type": "application/json"},
+    )
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     body = r.json()
@@ -21,11 +25,15 @@ def test_malformed_json_body_is_a_422_problem_not_a_500(client: TestClient,
     assert body["errors"]
 
 
-def test_validation_errors_name_each_field_and_what_is_expected(client: TestClient,
-                                                                factory: Factory) -> None:
+def test_validation_errors_name_each_field_and_what_is_expected(
+    client: TestClient, factory: Factory
+) -> None:
     admin = factory.staff_headers(Role.HQ_ADMIN)
-    r = client.post("/api/v1/staff", headers=admin,
-                    json={"username": "x", "display_name": "", "role": "king", "password": "1"})
+    r = client.post(
+        "/api/v1/staff",
+        headers=admin,
+        json={"username": "x", "display_name": "", "role": "king", "password": "1"},
+    )
     assert r.status_code == 422
     fields = {e["field"] for e in r.json()["errors"]}
     assert {"username", "display_name", "role", "password"} <= fields
@@ -70,8 +78,9 @@ def test_openapi_documents_the_versioned_api_and_the_idempotency_header(
     assert client.get("/docs").status_code == 200
 
 
-def test_lists_page_with_an_opaque_cursor_and_no_item_twice(client: TestClient,
-                                                            factory: Factory) -> None:
+def test_lists_page_with_an_opaque_cursor_and_no_item_twice(
+    client: TestClient, factory: Factory
+) -> None:
     admin = factory.staff_headers(Role.HQ_ADMIN)
     for i in range(7):
         factory.staff(Role.ANALYST, username=f"analyst-page-{i}")

@@ -37,8 +37,7 @@ def test_same_key_with_a_different_body_gets_422_and_changes_nothing(
     headers = {**admin, "Idempotency-Key": "k-42"}
     ok = client.post("/api/v1/api-keys", json={"name": "one", "channel": "app"}, headers=headers)
     assert ok.status_code == 201
-    other = client.post("/api/v1/api-keys", json={"name": "two", "channel": "app"},
-                        headers=headers)
+    other = client.post("/api/v1/api-keys", json={"name": "two", "channel": "app"}, headers=headers)
     assert other.status_code == 422
     assert other.headers["content-type"] == "application/problem+json"
     assert other.json()["type"].endswith("/idempotency-key-reused")
@@ -72,7 +71,10 @@ def test_a_failed_request_does_not_bind_the_key_so_a_retry_runs_again(
 
 def test_malformed_key_is_a_422_naming_the_header(client: TestClient, factory: Factory) -> None:
     admin = factory.staff_headers(Role.HQ_ADMIN)
-    r = client.post("/api/v1/api-keys", json={"name": "x", "channel": "app"},
-                    headers={**admin, "Idempotency-Key": "x" * 300})
+    r = client.post(
+        "/api/v1/api-keys",
+        json={"name": "x", "channel": "app"},
+        headers={**admin, "Idempotency-Key": "x" * 300},
+    )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "Idempotency-Key"

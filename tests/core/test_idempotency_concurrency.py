@@ -35,16 +35,22 @@ def _admin_headers(db: Database) -> dict[str, str]:
     from datetime import timedelta
 
     with db.writer() as s, s.begin():
-        user = auth.create_staff_user(s, username=f"admin-{threading.get_ident()}-{id(s)}",
-                                      display_name="admin", role=Role.HQ_ADMIN,
-                                      password="correct-horse-battery")
-        issued = auth.open_session(s, user, secret=TEST_SECRET, ttl=timedelta(hours=1),
-                                   client_ip=None)
+        user = auth.create_staff_user(
+            s,
+            username=f"admin-{threading.get_ident()}-{id(s)}",
+            display_name="admin",
+            role=Role.HQ_ADMIN,
+            password="correct-horse-battery",
+        )
+        issued = auth.open_session(
+            s, user, secret=TEST_SECRET, ttl=timedelta(hours=1), client_ip=None
+        )
     return {"Authorization": f"Bearer {issued.access_token}"}
 
 
-def _post_all(url: str, headers_list: list[dict[str, str]], body: dict[str, str]
-              ) -> list[httpx.Response]:
+def _post_all(
+    url: str, headers_list: list[dict[str, str]], body: dict[str, str]
+) -> list[httpx.Response]:
     barrier = threading.Barrier(len(headers_list))
 
     def one(headers: dict[str, str]) -> httpx.Response:

@@ -9,7 +9,6 @@ from enum import StrEnum
 from sqlalchemy import (
     JSON,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -18,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from zhongtai.core.db import Base, IdMixin, TimestampMixin
+from zhongtai.core.db import Base, IdMixin, TimestampMixin, str_enum
 
 
 class ProductKind(StrEnum):
@@ -67,8 +66,8 @@ class Product(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     brand: Mapped[str | None] = mapped_column(String(100))
     category_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("categories.id"), index=True)
-    kind: Mapped[ProductKind] = mapped_column(Enum(ProductKind, native_enum=False, length=16))
-    unit: Mapped[SaleUnit] = mapped_column(Enum(SaleUnit, native_enum=False, length=16))
+    kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind, length=16))
+    unit: Mapped[SaleUnit] = mapped_column(str_enum(SaleUnit, length=16))
     shelf_life_days: Mapped[int | None]
     description: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(default=True)
@@ -114,13 +113,10 @@ class Barcode(Base):
     """A scannable code of a SKU. A SKU can carry several (case, inner pack, old labels)."""
 
     __tablename__ = "barcodes"
-    __table_args__ = (
-        CheckConstraint("symbology IN ('ean13', 'ean8', 'internal')", name="symbology_known"),
-    )
 
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     sku_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"), index=True)
-    symbology: Mapped[str] = mapped_column(String(16), doc="a Symbology value")
+    symbology: Mapped[Symbology] = mapped_column(str_enum(Symbology, length=16))
 
     sku: Mapped[Sku] = relationship(back_populates="barcodes")
 

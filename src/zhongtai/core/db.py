@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -40,6 +41,23 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else as_utc(value)
+
+
+def str_enum(enum_type: type[enum.StrEnum], length: int = 32) -> Enum:
+    """A string column holding a StrEnum's *values* ('delivery', not 'DELIVERY'), no native type.
+
+    Values are what the API speaks and what SQL reports read, and adding a member needs no
+    ALTER TYPE; the check constraint SQLAlchemy adds keeps out anything else.
+    """
+    return Enum(
+        enum_type,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        create_constraint=True,
+        name=enum_type.__name__.lower(),
+        validate_strings=True,
+    )
 
 
 class Base(DeclarativeBase):

@@ -6,10 +6,10 @@ import uuid
 from datetime import date, time
 from enum import StrEnum
 
-from sqlalchemy import JSON, CheckConstraint, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from zhongtai.core.db import Base, IdMixin, TimestampMixin
+from zhongtai.core.db import Base, IdMixin, TimestampMixin, str_enum
 
 
 class LocationKind(StrEnum):
@@ -41,9 +41,9 @@ class Location(IdMixin, TimestampMixin, Base):
 
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[LocationKind] = mapped_column(Enum(LocationKind, native_enum=False, length=16))
+    kind: Mapped[LocationKind] = mapped_column(str_enum(LocationKind, length=16))
     status: Mapped[LocationStatus] = mapped_column(
-        Enum(LocationStatus, native_enum=False, length=16), default=LocationStatus.ACTIVE
+        str_enum(LocationStatus, length=16), default=LocationStatus.ACTIVE
     )
     region: Mapped[str] = mapped_column(String(64), index=True)
     city: Mapped[str] = mapped_column(String(64))
@@ -71,9 +71,8 @@ class LocationCapability(Base):
         CheckConstraint(
             "delivery_radius_m IS NULL OR delivery_radius_m > 0", name="radius_positive"
         ),
-        # Enum columns store the member *name*, hence 'DELIVERY'.
         CheckConstraint(
-            "capability <> 'DELIVERY' OR delivery_radius_m IS NOT NULL",
+            "capability <> 'delivery' OR delivery_radius_m IS NOT NULL",
             name="delivery_has_radius",
         ),
     )
@@ -82,7 +81,7 @@ class LocationCapability(Base):
         ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True
     )
     capability: Mapped[Capability] = mapped_column(
-        Enum(Capability, native_enum=False, length=32), primary_key=True
+        str_enum(Capability, length=32), primary_key=True
     )
     delivery_radius_m: Mapped[int | None] = mapped_column(
         doc="For delivery: how far from the store a rider goes, in metres."
@@ -148,11 +147,11 @@ class PilotRule(IdMixin, TimestampMixin, Base):
     __tablename__ = "pilot_rules"
     __table_args__ = (
         UniqueConstraint("feature", "scope", "scope_value"),
-        CheckConstraint("scope <> 'CHAIN' OR scope_value = '*'", name="chain_value_star"),
+        CheckConstraint("scope <> 'chain' OR scope_value = '*'", name="chain_value_star"),
     )
 
     feature: Mapped[str] = mapped_column(String(64), index=True)
-    scope: Mapped[PilotScope] = mapped_column(Enum(PilotScope, native_enum=False, length=16))
+    scope: Mapped[PilotScope] = mapped_column(str_enum(PilotScope, length=16))
     scope_value: Mapped[str] = mapped_column(
         String(64), doc="'*' for chain; region name; store id; category id"
     )

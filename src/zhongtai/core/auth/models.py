@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from zhongtai.core.auth.roles import Channel, Role
 from zhongtai.core.clock import utcnow
-from zhongtai.core.db import Base, IdMixin, TimestampMixin
+from zhongtai.core.db import Base, IdMixin, TimestampMixin, str_enum
 
 
 class StaffUser(IdMixin, TimestampMixin, Base):
@@ -18,7 +18,7 @@ class StaffUser(IdMixin, TimestampMixin, Base):
 
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
-    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20))
+    role: Mapped[Role] = mapped_column(str_enum(Role, length=20))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
     stores: Mapped[list[StaffStore]] = relationship(
@@ -64,7 +64,7 @@ class ApiKey(IdMixin, TimestampMixin, Base):
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(100))
-    channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=20))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, length=20))
     scopes: Mapped[list[str]] = mapped_column(JSON)
     store_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
     terminal_id: Mapped[str | None] = mapped_column(String(64))

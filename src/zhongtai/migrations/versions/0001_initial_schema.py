@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:08:45.107681
+Create Date: 2026-11-25 21:21:33.621375
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def upgrade() -> None:
     op.create_table('locations',
     sa.Column('code', sa.String(length=32), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('kind', sa.Enum('STORE', 'WAREHOUSE', 'DC', name='locationkind', native_enum=False, length=16), nullable=False),
-    sa.Column('status', sa.Enum('ACTIVE', 'CLOSED', name='locationstatus', native_enum=False, length=16), nullable=False),
+    sa.Column('kind', sa.Enum('store', 'warehouse', 'dc', name='locationkind', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('status', sa.Enum('active', 'closed', name='locationstatus', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('region', sa.String(length=64), nullable=False),
     sa.Column('city', sa.String(length=64), nullable=False),
     sa.Column('address', sa.String(length=255), nullable=False),
@@ -89,14 +89,14 @@ def upgrade() -> None:
 
     op.create_table('pilot_rules',
     sa.Column('feature', sa.String(length=64), nullable=False),
-    sa.Column('scope', sa.Enum('CHAIN', 'REGION', 'STORE', 'CATEGORY', name='pilotscope', native_enum=False, length=16), nullable=False),
+    sa.Column('scope', sa.Enum('chain', 'region', 'store', 'category', name='pilotscope', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('scope_value', sa.String(length=64), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.Column('note', sa.String(length=200), nullable=True),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('created_at', zhongtai.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', zhongtai.core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("scope <> 'CHAIN' OR scope_value = '*'", name=op.f('ck_pilot_rules_chain_value_star')),
+    sa.CheckConstraint("scope <> 'chain' OR scope_value = '*'", name=op.f('ck_pilot_rules_chain_value_star')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pilot_rules')),
     sa.UniqueConstraint('feature', 'scope', 'scope_value', name=op.f('uq_pilot_rules_feature_scope_scope_value'))
     )
@@ -106,7 +106,7 @@ def upgrade() -> None:
     op.create_table('staff_users',
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('display_name', sa.String(length=100), nullable=False),
-    sa.Column('role', sa.Enum('HQ_ADMIN', 'STORE_MANAGER', 'STORE_STAFF', 'GUIDE', 'ANALYST', name='role', native_enum=False, length=20), nullable=False),
+    sa.Column('role', sa.Enum('hq_admin', 'store_manager', 'store_staff', 'guide', 'analyst', name='role', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -119,7 +119,7 @@ def upgrade() -> None:
     sa.Column('prefix', sa.String(length=16), nullable=False),
     sa.Column('secret_hash', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('channel', sa.Enum('POS', 'APP', 'MINI_PROGRAM', 'MARKETPLACE', 'ERP', name='channel', native_enum=False, length=20), nullable=False),
+    sa.Column('channel', sa.Enum('pos', 'app', 'mini_program', 'marketplace', 'erp', name='channel', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('scopes', sa.JSON(), nullable=False),
     sa.Column('store_id', sa.Uuid(), nullable=True),
     sa.Column('terminal_id', sa.String(length=64), nullable=True),
@@ -149,10 +149,10 @@ def upgrade() -> None:
 
     op.create_table('location_capabilities',
     sa.Column('location_id', sa.Uuid(), nullable=False),
-    sa.Column('capability', sa.Enum('PICKUP', 'DELIVERY', 'SHIP_FROM_STORE', 'IN_STORE_SERVICES', name='capability', native_enum=False, length=32), nullable=False),
+    sa.Column('capability', sa.Enum('pickup', 'delivery', 'ship_from_store', 'in_store_services', name='capability', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('delivery_radius_m', sa.Integer(), nullable=True),
     sa.Column('services', sa.JSON(), nullable=False),
-    sa.CheckConstraint("capability <> 'DELIVERY' OR delivery_radius_m IS NOT NULL", name=op.f('ck_location_capabilities_delivery_has_radius')),
+    sa.CheckConstraint("capability <> 'delivery' OR delivery_radius_m IS NOT NULL", name=op.f('ck_location_capabilities_delivery_has_radius')),
     sa.CheckConstraint('delivery_radius_m IS NULL OR delivery_radius_m > 0', name=op.f('ck_location_capabilities_radius_positive')),
     sa.ForeignKeyConstraint(['location_id'], ['locations.id'], name=op.f('fk_location_capabilities_location_id_locations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('location_id', 'capability', name=op.f('pk_location_capabilities'))
@@ -192,8 +192,8 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('brand', sa.String(length=100), nullable=True),
     sa.Column('category_id', sa.Uuid(), nullable=False),
-    sa.Column('kind', sa.Enum('STANDARD', 'FRESH', 'APPAREL', name='productkind', native_enum=False, length=16), nullable=False),
-    sa.Column('unit', sa.Enum('PIECE', 'GRAM', name='saleunit', native_enum=False, length=16), nullable=False),
+    sa.Column('kind', sa.Enum('standard', 'fresh', 'apparel', name='productkind', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('unit', sa.Enum('piece', 'gram', name='saleunit', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('shelf_life_days', sa.Integer(), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('is_active', sa.Boolean(), nullable=False),
@@ -243,8 +243,7 @@ def upgrade() -> None:
     op.create_table('barcodes',
     sa.Column('code', sa.String(length=32), nullable=False),
     sa.Column('sku_id', sa.Uuid(), nullable=False),
-    sa.Column('symbology', sa.String(length=16), nullable=False),
-    sa.CheckConstraint("symbology IN ('ean13', 'ean8', 'internal')", name=op.f('ck_barcodes_symbology_known')),
+    sa.Column('symbology', sa.Enum('ean13', 'ean8', 'internal', name='symbology', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.ForeignKeyConstraint(['sku_id'], ['skus.id'], name=op.f('fk_barcodes_sku_id_skus'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_barcodes'))
     )
