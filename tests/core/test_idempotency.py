@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from tests.factories import Factory
 from zhongtai.core.auth.models import ApiKey
 from zhongtai.core.auth.roles import Role
+from zhongtai.core.idempotency import IdempotencyRecord
 
 
 def _key_count(factory: Factory, name: str) -> int:
@@ -24,10 +25,28 @@ def test_replay_with_same_key_and_body_returns_the_first_response_and_one_effect
     second = client.post("/api/v1/api-keys", json=body, headers=headers)
     assert first.status_code == 201
     assert second.status_code == 201
-    assert second.json() == first.json()
+    assert second.json() == {**first.json(), "key": None}
     assert second.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
     assert _key_count(factory, "app gateway") == 1
+
+
+def test_the_new_key_secret_is_never_stored_for_replays(
+    client: TestClient, factory: Factory
+) -> None:
+    admin = factory.staff_headers(Role.HQ_ADMIN)
+    r = client.post(
+        "/api/v1/api-keys",
+        json={"name": "secret", "channel": "erp"},
+        headers={**admin, "Idempotency-Key": "secret-1"},
+    )
+    secret = r.json()["key"]
+    stored = factory.session.scalars(
+        select(IdempotencyRecord.body).where(IdempotencyRecord.key == "secret-1")
+    ).one()
+    assert stored is not None
+    assert secret.encode() not in stored
+    assert b'"key":null' in stored
 
 
 def test_same_key_with_a_different_body_gets_422_and_changes_nothing(

@@ -10,6 +10,7 @@ transaction ends, then finds the stored response: concurrent duplicates produce 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -116,6 +117,15 @@ def record_response(
     record.content_type = content_type
     record.body = body
     session.flush()
+
+
+def redact_fields(body: bytes, fields: tuple[str, ...]) -> bytes:
+    document = json.loads(body)
+    if isinstance(document, dict):
+        for field in fields:
+            if field in document:
+                document[field] = None
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def purge_expired(session: Session, ttl: timedelta) -> int:

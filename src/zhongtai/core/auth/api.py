@@ -26,7 +26,7 @@ from zhongtai.core.auth.schemas import (
 )
 from zhongtai.core.errors import Forbidden, Unauthenticated
 from zhongtai.core.http.deps import app_settings, database, db_session
-from zhongtai.core.http.routing import api_router
+from zhongtai.core.http.routing import api_router, redact_on_replay
 from zhongtai.core.http.security import client_ip, current_principal, require
 from zhongtai.core.pagination import Page, PageParams, page_params, paginate
 
@@ -177,11 +177,17 @@ def list_api_keys(
     tags=["api keys"],
 )
 def create_api_key(
+    request: Request,
     body: ApiKeyCreate,
     principal: Principal = Depends(require(Permission.API_KEYS_WRITE)),
     session: Session = Depends(db_session),
 ) -> ApiKeyCreated:
-    """Create a touchpoint key. The response holds the full key; it is never shown again."""
+    """Create a touchpoint key. The response holds the full key; it is never shown again.
+
+    A replay of this request (same Idempotency-Key) answers the same key record with `key`
+    null: the secret is not kept anywhere, not even for replays.
+    """
+    redact_on_replay(request, "key")
     issued = service.create_api_key(
         session,
         name=body.name,

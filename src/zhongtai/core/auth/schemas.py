@@ -88,4 +88,7 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyOut):
-    key: str = Field(description="The full key. Shown once; store it in the touchpoint now.")
+    key: str | None = Field(
+        description="The full key. Shown once; store it in the touchpoint now. "
+        "Null in an Idempotency-Key replay: the secret is never stored."
+    )

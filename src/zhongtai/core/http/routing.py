@@ -80,7 +80,8 @@ class UnitOfWorkRoute(APIRoute):
                 return response
             if response.status_code < 400 and request.method in MUTATING_METHODS:
                 record = getattr(request.state, "idempotency_record", None)
-                await run_in_threadpool(_commit, session, record, response)
+                redact = getattr(request.state, "replay_redactions", ())
+                await run_in_threadpool(_commit, session, record, response, redact)
             else:
                 await run_in_threadpool(_close, session)
             return response
@@ -99,20 +100,35 @@ def _close(session: Session) -> None:
 
 
 def _commit(
-    session: Session, record: idempotency.IdempotencyRecord | None, response: Response
+    session: Session,
+    record: idempotency.IdempotencyRecord | None,
+    response: Response,
+    redact: tuple[str, ...],
 ) -> None:
     try:
         if record is not None:
+            body = bytes(response.body)
+            if redact:
+                body = idempotency.redact_fields(body, redact)
             idempotency.record_response(
                 session,
                 record,
                 response.status_code,
                 response.media_type or response.headers.get("content-type", "application/json"),
-                bytes(response.body),
+                body,
             )
         session.commit()
     finally:
         session.close()
+
+
+def redact_on_replay(request: Request, *fields: str) -> None:
+    """Keep these top-level response fields out of the stored Idempotency-Key replay.
+
+    For secrets shown once (a new API key): the database never holds them, and a replay
+    answers the rest of the response with the field set to null.
+    """
+    request.state.replay_redactions = fields
 
 
 def api_router(**kwargs: Any) -> APIRouter:
