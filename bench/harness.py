@@ -124,8 +124,13 @@ class Server:
 
 @contextmanager
 def zhongtai_server(
-    database_url: str, *, workers: int, extra_env: dict[str, str] | None = None
+    database_url: str,
+    *,
+    workers: int,
+    extra_env: dict[str, str] | None = None,
+    app_factory: str | None = None,
 ) -> Iterator[Server]:
+    """`zhongtai serve`, or plain uvicorn with the same settings for a variant app factory."""
     port = free_port()
     env = {
         **os.environ,
@@ -133,18 +138,26 @@ def zhongtai_server(
         "ZHONGTAI_LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     }
+    address = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if app_factory:
+        command = [
+            str(VENV_BIN / "uvicorn"),
+            app_factory,
+            "--factory",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--log-level",
+            "warning",
+            *address,
+        ]
+    else:
+        command = [str(VENV_BIN / "zhongtai"), "serve", *address]
     process = subprocess.Popen(
-        [
-            str(VENV_BIN / "zhongtai"),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
+        command,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from zhongtai import __version__
 from zhongtai.catalog.api import router as catalog_router
 from zhongtai.core.auth.api import router as auth_router
+from zhongtai.core.auth.key_cache import VerifiedKeyCache
 from zhongtai.core.db import Database
 from zhongtai.core.http.middleware import RequestContextMiddleware
 from zhongtai.core.http.problems import install_problem_handlers
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.api_key_cache = VerifiedKeyCache(settings.api_key_cache_seconds)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 

@@ -92,3 +92,29 @@ def test_guessing_keys_from_one_address_is_throttled(
     ]
     assert statuses[: limit - 1] == [401] * (limit - 1)
     assert statuses[-1] == 429
+
+
+def test_a_revoked_key_is_refused_at_once_even_right_after_being_remembered(
+    client: TestClient, factory: Factory
+) -> None:
+    admin = factory.staff_headers(Role.HQ_ADMIN)
+    created = client.post(
+        "/api/v1/api-keys", headers=admin, json={"name": "hot till", "channel": "app"}
+    ).json()
+    key = {"X-API-Key": created["key"]}
+    for _ in range(3):  # verified once, then answered from the process's memory
+        assert client.get("/api/v1/auth/me", headers=key).status_code == 200
+    client.post(f"/api/v1/api-keys/{created['id']}/revoke", headers=admin)
+    assert client.get("/api/v1/auth/me", headers=key).status_code == 401
+
+
+def test_a_remembered_key_does_not_admit_a_forged_secret_with_the_same_prefix(
+    client: TestClient, factory: Factory
+) -> None:
+    admin = factory.staff_headers(Role.HQ_ADMIN)
+    real = client.post(
+        "/api/v1/api-keys", headers=admin, json={"name": "remembered", "channel": "app"}
+    ).json()["key"]
+    assert client.get("/api/v1/auth/me", headers={"X-API-Key": real}).status_code == 200
+    forged = real[: real.rindex("_") + 1] + "forged-secret-of-the-same-prefix"
+    assert client.get("/api/v1/auth/me", headers={"X-API-Key": forged}).status_code == 401

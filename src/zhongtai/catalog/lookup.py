@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, exists, literal, or_, select
+from sqlalchemy import Row, Select, String, Uuid, and_, bindparam, exists, literal, or_, select
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import (
@@ -24,6 +25,7 @@ from zhongtai.catalog.rules import (
     EffectivePrice,
     InvalidBarcode,
     PriceCandidate,
+    ScaleLabel,
     effective_price,
     price_for_quantity,
     read_scale_label,
@@ -32,6 +34,7 @@ from zhongtai.catalog.rules import (
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import UTCDateTime
 from zhongtai.core.errors import InvalidInput, NotFound
 from zhongtai.stores.models import Location
 
@@ -148,27 +151,62 @@ _COLUMNS: tuple[Any, ...] = (
 )
 
 
-def _priced_select(audience: PriceAudience, at: datetime, *extra: Any) -> Select[Any]:
-    """SKUs joined to their product and left-joined to their candidate price overrides."""
-    store, channel = audience.store_id, audience.channel
+@lru_cache(maxsize=8)
+def _priced_statement(has_store: bool, has_channel: bool, by_barcode: bool) -> Select[Any]:
+    """SKUs joined to their product and left-joined to their candidate price overrides.
+
+    Built once per shape with bound parameters (``at``, ``store_id``, ``channel``, and
+    ``codes`` or ``sku_id``): the POS hot path pays neither statement construction nor
+    compilation, which SQLAlchemy caches for an identical statement object.
+    """
+    at = bindparam("at", type_=UTCDateTime())
+    store = bindparam("store_id", type_=Uuid())
+    channel = bindparam("channel", type_=String())
     candidates = and_(
         PriceOverride.sku_id == Sku.id,
         PriceOverride.valid_from <= at,
         or_(PriceOverride.valid_to.is_(None), PriceOverride.valid_to > at),
-        PriceOverride.store_id.is_(None)
-        if store is None
-        else or_(PriceOverride.store_id.is_(None), PriceOverride.store_id == store),
-        PriceOverride.channel.is_(None)
-        if channel is None
-        else or_(PriceOverride.channel.is_(None), PriceOverride.channel == channel.value),
+        or_(PriceOverride.store_id.is_(None), PriceOverride.store_id == store)
+        if has_store
+        else PriceOverride.store_id.is_(None),
+        or_(PriceOverride.channel.is_(None), PriceOverride.channel == channel)
+        if has_channel
+        else PriceOverride.channel.is_(None),
     )
-    known = literal(True) if store is None else exists().where(Location.id == store)
-    return (
+    known = exists().where(Location.id == store) if has_store else literal(True)
+    extra = (Barcode.code.label("barcode"),) if by_barcode else ()
+    stmt = (
         select(*extra, *_COLUMNS, known.label("store_known"))
         .select_from(Sku)
         .join(Product, Product.id == Sku.product_id)
         .outerjoin(PriceOverride, candidates)
     )
+    if by_barcode:
+        return stmt.join(Barcode, Barcode.sku_id == Sku.id).where(
+            Barcode.code.in_(bindparam("codes", expanding=True))
+        )
+    return stmt.where(Sku.id == bindparam("sku_id", type_=Uuid()))
+
+
+def _priced_statement_for(
+    audience: PriceAudience, at: datetime, **where: Any
+) -> tuple[Select[Any], dict[str, Any]]:
+    stmt = _priced_statement(
+        audience.store_id is not None, audience.channel is not None, "codes" in where
+    )
+    params: dict[str, Any] = {"at": at, **where}
+    if audience.store_id is not None:
+        params["store_id"] = audience.store_id
+    if audience.channel is not None:
+        params["channel"] = audience.channel.value
+    return stmt, params
+
+
+def _priced_rows(
+    session: Session, audience: PriceAudience, at: datetime, **where: Any
+) -> Sequence[Row[Any]]:
+    stmt, params = _priced_statement_for(audience, at, **where)
+    return session.connection().execute(stmt, params).all()
 
 
 def _price_rows(rows: Sequence[Row[Any]], audience: PriceAudience, at: datetime) -> PricedSku:
@@ -219,6 +257,63 @@ def _price_rows(rows: Sequence[Row[Any]], audience: PriceAudience, at: datetime)
     return PricedSku(sku=sku, product=product, price=price, audience=audience, at=at)
 
 
+@dataclass(frozen=True)
+class BarcodeQuery:
+    """A planned barcode lookup: the one statement to run and what is needed to read its rows."""
+
+    code: str
+    symbology: Symbology
+    label: ScaleLabel | None
+    audience: PriceAudience
+    at: datetime
+    statement: Select[Any]
+    params: dict[str, Any]
+
+
+def plan_barcode_lookup(
+    code: str,
+    *,
+    caller: Principal,
+    store_id: uuid.UUID | None = None,
+    channel: Channel | None = None,
+    at: datetime | None = None,
+) -> BarcodeQuery:
+    """Validate the code and the caller's store and channel, and prepare the statement."""
+    try:
+        symbology = validate_barcode(code)
+    except InvalidBarcode as bad:
+        raise InvalidInput.field("code", str(bad)) from None
+    audience = price_audience(caller, store_id=store_id, channel=channel)
+    moment = at or utcnow()
+    label = read_scale_label(code) if symbology is Symbology.INTERNAL else None
+    codes = [code, label.template] if label else [code]
+    statement, params = _priced_statement_for(audience, moment, codes=codes)
+    return BarcodeQuery(code, symbology, label, audience, moment, statement, params)
+
+
+def read_barcode_rows(query: BarcodeQuery, rows: Sequence[Row[Any]]) -> BarcodeHit:
+    """The hit the statement's rows describe: the exact code, else a priced scale label."""
+    exact = [r for r in rows if r.barcode == query.code]
+    if exact:
+        return BarcodeHit(
+            code=query.code,
+            symbology=query.symbology,
+            priced=_price_rows(exact, query.audience, query.at),
+        )
+    label = query.label
+    if label is not None and rows and rows[0].unit is SaleUnit.GRAM:
+        priced = _price_rows(rows, query.audience, query.at)
+        amount = price_for_quantity(priced.price.amount, priced.sku.price_per, label.grams)
+        return BarcodeHit(
+            code=query.code,
+            symbology=query.symbology,
+            priced=priced,
+            weight_grams=label.grams,
+            line_amount=amount,
+        )
+    raise NotFound(f"No SKU carries the barcode {query.code}.", code=query.code)
+
+
 def lookup_barcode(
     session: Session,
     code: str,
@@ -234,38 +329,13 @@ def lookup_barcode(
     (this store or none, this channel or none, valid at ``at``) are left-joined by their
     (sku_id, store_id, channel) index; :func:`effective_price` then picks among them. A scale
     label (``2F PPPPP WWWWW C``) not registered as such is matched by its item template, in
-    the same statement, and priced for the weight it carries.
+    the same statement, and priced for the weight it carries. Planning and reading the rows
+    are pure, so the same lookup runs on any connection, sync or async.
     """
-    try:
-        symbology = validate_barcode(code)
-    except InvalidBarcode as bad:
-        raise InvalidInput.field("code", str(bad)) from None
-    audience = price_audience(caller, store_id=store_id, channel=channel)
-    moment = at or utcnow()
-    label = read_scale_label(code) if symbology is Symbology.INTERNAL else None
-    codes = [code, label.template] if label else [code]
-    stmt = (
-        _priced_select(audience, moment, Barcode.code.label("barcode"))
-        .join(Barcode, Barcode.sku_id == Sku.id)
-        .where(Barcode.code.in_(codes))
-    )
-    rows = session.execute(stmt).all()
-    exact = [r for r in rows if r.barcode == code]
-    if exact:
-        return BarcodeHit(
-            code=code, symbology=symbology, priced=_price_rows(exact, audience, moment)
-        )
-    if label is not None and rows and rows[0].unit is SaleUnit.GRAM:
-        priced = _price_rows(rows, audience, moment)
-        amount = price_for_quantity(priced.price.amount, priced.sku.price_per, label.grams)
-        return BarcodeHit(
-            code=code,
-            symbology=symbology,
-            priced=priced,
-            weight_grams=label.grams,
-            line_amount=amount,
-        )
-    raise NotFound(f"No SKU carries the barcode {code}.", code=code)
+    query = plan_barcode_lookup(code, caller=caller, store_id=store_id, channel=channel, at=at)
+    # Core execution: the statement selects plain columns, so the ORM layer would only cost.
+    rows = session.connection().execute(query.statement, query.params).all()
+    return read_barcode_rows(query, rows)
 
 
 def sku_price(
@@ -280,7 +350,7 @@ def sku_price(
     """The price of a SKU for a store and channel at a moment (default: now), in one statement."""
     audience = price_audience(caller, store_id=store_id, channel=channel)
     moment = at or utcnow()
-    rows = session.execute(_priced_select(audience, moment).where(Sku.id == sku_id)).all()
+    rows = _priced_rows(session, audience, moment, sku_id=sku_id)
     if not rows:
         raise NotFound(f"No SKU {sku_id}.")
     return _price_rows(rows, audience, moment)

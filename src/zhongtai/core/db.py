@@ -116,7 +116,10 @@ def create_db_engine(
 
         event.listen(engine, "begin", _begin_sqlite(sqlite_immediate))
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per request. A connection found dead raises a
+    # disconnect error, upon which SQLAlchemy invalidates the whole pool; recycling keeps
+    # connections younger than typical server and proxy idle timeouts.
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
 
 
 @dataclass
@@ -124,7 +127,10 @@ class Database:
     """The engines and session factories of one database.
 
     ``reader`` sessions serve GET requests; ``writer`` sessions serve requests that change state.
-    On PostgreSQL both use the same engine; on SQLite the writer begins IMMEDIATE.
+    On PostgreSQL both share one pool, and readers run in autocommit: under READ COMMITTED each
+    statement sees its own snapshot inside a transaction too, so BEGIN and ROLLBACK would only
+    add two round trips. On SQLite the reader's transaction gives a WAL snapshot, and the
+    writer begins IMMEDIATE.
     """
 
     url: str
@@ -138,13 +144,15 @@ class Database:
         engine = create_db_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         if engine.dialect.name == "sqlite":
             write_engine = create_db_engine(url, sqlite_immediate=True)
+            read_engine = engine
         else:
             write_engine = engine
+            read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         return cls(
             url=url,
             engine=engine,
             write_engine=write_engine,
-            reader=sessionmaker(engine, expire_on_commit=False),
+            reader=sessionmaker(read_engine, expire_on_commit=False),
             writer=sessionmaker(write_engine, expire_on_commit=False),
         )
 

@@ -31,8 +31,11 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, gt=0, description="Failures per window before 429.")
     login_failure_window_seconds: int = Field(default=900, gt=0)
     api_key_max_failures_per_ip: int = Field(default=30, gt=0)
-    db_pool_size: int = Field(default=10, gt=0)
-    db_max_overflow: int = Field(default=10, ge=0)
+    api_key_cache_seconds: float = Field(
+        default=10, ge=0, description="How long a process remembers a verified API key (0: off)."
+    )
+    db_pool_size: int = Field(default=20, gt=0)
+    db_max_overflow: int = Field(default=20, ge=0)
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=True, description="JSON log lines (false: readable console).")
     idempotency_ttl_hours: int = Field(default=24, gt=0)

@@ -27,7 +27,7 @@ from zhongtai.core.auth.schemas import (
 from zhongtai.core.errors import Forbidden, Unauthenticated
 from zhongtai.core.http.deps import app_settings, database, db_session
 from zhongtai.core.http.routing import api_router, redact_on_replay
-from zhongtai.core.http.security import client_ip, current_principal, require
+from zhongtai.core.http.security import client_ip, current_principal, key_cache, require
 from zhongtai.core.pagination import Page, PageParams, page_params, paginate
 
 router = api_router()
@@ -203,8 +203,11 @@ def create_api_key(
 
 @router.post("/api-keys/{key_id}/revoke", response_model=ApiKeyOut, tags=["api keys"])
 def revoke_api_key(
+    request: Request,
     key_id: uuid.UUID,
     _: Principal = Depends(require(Permission.API_KEYS_WRITE)),
     session: Session = Depends(db_session),
 ) -> ApiKeyOut:
-    return ApiKeyOut.model_validate(service.revoke_api_key(session, key_id))
+    key = service.revoke_api_key(session, key_id)
+    key_cache(request).evict(key.prefix)
+    return ApiKeyOut.model_validate(key)

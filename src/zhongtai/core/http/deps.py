@@ -21,10 +21,16 @@ def app_settings(request: Request) -> Settings:
     return settings
 
 
-def db_session(request: Request) -> Session:
+async def db_session(request: Request) -> Session:
+    """Dependency: the request's session (async only because making it needs no I/O)."""
+    return request_session(request)
+
+
+def request_session(request: Request) -> Session:
     """The request's session: GETs read, other methods write (BEGIN IMMEDIATE on SQLite).
 
-    Opened on first use and closed by the route class, which also commits it once.
+    Made on first use (no connection until the first query) and closed by the route class,
+    which also commits it once.
     """
     session: Session | None = getattr(request.state, "db_session", None)
     if session is None:

@@ -7,13 +7,14 @@ never commit. Every POST/PUT/PATCH/DELETE route gets the Idempotency-Key guard.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from zhongtai.core import idempotency
 from zhongtai.core.auth.principal import Principal
@@ -81,9 +82,13 @@ class UnitOfWorkRoute(APIRoute):
             if response.status_code < 400 and request.method in MUTATING_METHODS:
                 record = getattr(request.state, "idempotency_record", None)
                 redact = getattr(request.state, "replay_redactions", ())
-                await run_in_threadpool(_commit, session, record, response, redact)
+                await _off_loop(_commit, session, record, response, redact)
+            elif request.method in MUTATING_METHODS:
+                await _off_loop(_close, session)
             else:
-                await run_in_threadpool(_close, session)
+                # A reader holds no transaction on PostgreSQL (autocommit) and only a local one
+                # on SQLite: handing the connection back costs microseconds, no thread hop.
+                _close(session)
             return response
 
         return handle_in_transaction
@@ -92,7 +97,16 @@ class UnitOfWorkRoute(APIRoute):
 async def _release(request: Request) -> None:
     session: Session | None = getattr(request.state, "db_session", None)
     if session is not None:
-        await run_in_threadpool(_close, session)
+        await _off_loop(_close, session)
+
+
+# Commits and closes run on threads of their own. Were they queued on the endpoint threadpool,
+# requests waiting there for a pooled connection would starve the very closes that free one.
+_RELEASE_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="zhongtai-uow")
+
+
+async def _off_loop(fn: Callable[..., None], *args: Any) -> None:
+    await asyncio.get_running_loop().run_in_executor(_RELEASE_THREADS, fn, *args)
 
 
 def _close(session: Session) -> None:

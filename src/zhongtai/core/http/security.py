@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth import throttle
-from zhongtai.core.auth.credentials import API_KEY_PREFIX
+from zhongtai.core.auth.credentials import API_KEY_PREFIX, split_api_key
+from zhongtai.core.auth.key_cache import VerifiedKeyCache
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
 from zhongtai.core.errors import Unauthenticated
-from zhongtai.core.http.deps import app_settings, database, db_session
+from zhongtai.core.http.deps import app_settings, database, request_session
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -30,37 +32,67 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def optional_principal(
+async def optional_principal(
     request: Request,
     bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
     api_key: str | None = Depends(_api_key_header),
-    session: Session = Depends(db_session),
 ) -> Principal | None:
-    """The caller, None when no credentials were sent; 401 for credentials that do not hold."""
+    """The caller, None when no credentials were sent; 401 for credentials that do not hold.
+
+    A recently verified API key is answered from memory (see ``key_cache``); everything else
+    goes to the database on a worker thread.
+    """
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     value = api_key or (bearer.credentials if bearer else None)
     if value is None:
         return None
-    settings = app_settings(request)
-    if value.startswith(API_KEY_PREFIX):
-        principal = auth.principal_for_api_key(session, value)
+    material = split_api_key(value)
+    principal: Principal | None = None
+    if material is not None:
+        principal = key_cache(request).get(material)
         if principal is None:
-            _refuse(
-                request,
-                session,
-                kind="api_key",
-                subject=value[:16],
-                max_per_subject=settings.api_key_max_failures_per_ip,
-                max_per_ip=settings.api_key_max_failures_per_ip,
-                window=timedelta(seconds=settings.login_failure_window_seconds),
-            )
+            principal = await run_in_threadpool(_authenticate_key, request, value)
+            key_cache(request).put(material, principal)
+    elif value.startswith(API_KEY_PREFIX):
+        principal = await run_in_threadpool(_authenticate_key, request, value)
     else:
-        principal = auth.principal_for_token(session, settings.secret_key.get_secret_value(), value)
-        if principal is None:
-            raise Unauthenticated("The access token is invalid, expired or revoked; log in again.")
+        principal = await run_in_threadpool(_authenticate_token, request, value)
     request.state.principal = principal
+    return principal
+
+
+def key_cache(request: Request) -> VerifiedKeyCache:
+    cache: VerifiedKeyCache = request.app.state.api_key_cache
+    return cache
+
+
+def _authenticate_key(request: Request, value: str) -> Principal:
+    session = request_session(request)
+    principal = auth.principal_for_api_key(session, value)
+    if principal is None:
+        settings = app_settings(request)
+        _refuse(
+            request,
+            session,
+            kind="api_key",
+            subject=value[:16],
+            max_per_subject=settings.api_key_max_failures_per_ip,
+            max_per_ip=settings.api_key_max_failures_per_ip,
+            window=timedelta(seconds=settings.login_failure_window_seconds),
+        )
+    assert principal is not None
+    return principal
+
+
+def _authenticate_token(request: Request, value: str) -> Principal:
+    settings = app_settings(request)
+    principal = auth.principal_for_token(
+        request_session(request), settings.secret_key.get_secret_value(), value
+    )
+    if principal is None:
+        raise Unauthenticated("The access token is invalid, expired or revoked; log in again.")
     return principal
 
 
@@ -96,16 +128,16 @@ def _refuse(
     raise Unauthenticated("The API key is unknown or revoked.")
 
 
-def current_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:
+async def current_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:
     if principal is None:
         raise Unauthenticated("Send a staff access token or a channel API key.")
     return principal
 
 
-def require(permission: Permission) -> Callable[..., Principal]:
+def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     """Dependency: the authenticated caller, who must hold ``permission`` (else 403)."""
 
-    def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+    async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
         principal.require(permission)
         return principal
 
