@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from zhongtai.core import context
 from zhongtai.core.logging import get_logger
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -32,6 +33,7 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        request_token = context.request_id.set(request_id)
         started = time.perf_counter()
         status = 500
 
@@ -56,6 +58,7 @@ class RequestContextMiddleware:
                 client=(scope.get("client") or ("", 0))[0],
             )
             structlog.contextvars.clear_contextvars()
+            context.request_id.reset(request_token)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

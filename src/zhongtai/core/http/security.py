@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from zhongtai.core import context
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth import throttle
 from zhongtai.core.auth.credentials import API_KEY_PREFIX, split_api_key
@@ -60,6 +61,7 @@ async def optional_principal(
     else:
         principal = await run_in_threadpool(_authenticate_token, request, value)
     request.state.principal = principal
+    context.actor.set(principal.scope_key)
     return principal
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:21:33.621375
+Create Date: 2026-11-25 21:43:00.468459
 """
 
 from __future__ import annotations
@@ -86,6 +86,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('locations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_locations_region'), ['region'], unique=False)
+
+    op.create_table('outbox_events',
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('type', sa.String(length=64), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('aggregate_type', sa.String(length=32), nullable=False),
+    sa.Column('aggregate_id', sa.String(length=64), nullable=False),
+    sa.Column('store_id', sa.Uuid(), nullable=True),
+    sa.Column('occurred_at', zhongtai.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('request_id', sa.String(length=128), nullable=True),
+    sa.Column('actor', sa.String(length=80), nullable=True),
+    sa.PrimaryKeyConstraint('seq', name=op.f('pk_outbox_events')),
+    sa.UniqueConstraint('id', name=op.f('uq_outbox_events_id'))
+    )
+    with op.batch_alter_table('outbox_events', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_events_aggregate', ['aggregate_type', 'aggregate_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_events_store_id'), ['store_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_events_type'), ['type'], unique=False)
 
     op.create_table('pilot_rules',
     sa.Column('feature', sa.String(length=64), nullable=False),
@@ -312,6 +332,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_pilot_rules_feature'))
 
     op.drop_table('pilot_rules')
+    with op.batch_alter_table('outbox_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_events_type'))
+        batch_op.drop_index(batch_op.f('ix_outbox_events_store_id'))
+        batch_op.drop_index('ix_outbox_events_aggregate')
+
+    op.drop_table('outbox_events')
     with op.batch_alter_table('locations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_locations_region'))
 

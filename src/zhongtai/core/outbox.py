@@ -1,0 +1,113 @@
+"""The transactional outbox: a change and the event announcing it commit together, or neither.
+
+A service records an event with :func:`record_event` in the same session (so the same
+transaction) as the change itself. Event types are declared once with :func:`event_type` on a
+pydantic payload model; the declarations are the event catalogue (name, version, description,
+payload schema), from which documentation is generated. Names are past tense
+(``stock.changed``). ``seq`` gives the order in which events were recorded; events of one
+aggregate are recorded in the order of their changes as long as the change locks the
+aggregate's row (which every state change does).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from zhongtai.core import context
+from zhongtai.core.clock import utcnow
+from zhongtai.core.db import Base
+from zhongtai.core.ids import new_id
+
+P = TypeVar("P", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    version: int
+    description: str
+    payload: type[BaseModel]
+
+
+#: Every declared event type by name: the event catalogue.
+EVENT_TYPES: dict[str, EventType] = {}
+
+
+def event_type(name: str, *, version: int = 1) -> Callable[[type[P]], type[P]]:
+    """Declare a pydantic model as the payload of event ``name`` (its docstring describes it)."""
+
+    def register(model: type[P]) -> type[P]:
+        if "." not in name or name != name.lower():
+            raise ValueError(f"event names are lower-case 'context.past_tense': {name!r}")
+        existing = EVENT_TYPES.get(name)
+        if existing is not None and existing.payload is not model:
+            raise ValueError(f"event type {name!r} is declared twice")
+        EVENT_TYPES[name] = EventType(
+            name=name,
+            version=version,
+            description=(model.__doc__ or "").strip(),
+            payload=model,
+        )
+        model.__event_type__ = name  # type: ignore[attr-defined]
+        return model
+
+    return register
+
+
+class OutboxEvent(Base):
+    """One event, written in the transaction of the change it announces."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_aggregate", "aggregate_type", "aggregate_id"),)
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[uuid.UUID] = mapped_column(unique=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int]
+    aggregate_type: Mapped[str] = mapped_column(String(32))
+    aggregate_id: Mapped[str] = mapped_column(String(64))
+    store_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    actor: Mapped[str | None] = mapped_column(String(80))
+
+
+def record_event(
+    session: Session,
+    payload: BaseModel,
+    *,
+    aggregate_type: str,
+    aggregate_id: str | uuid.UUID,
+    store_id: uuid.UUID | None = None,
+    occurred_at: datetime | None = None,
+) -> OutboxEvent:
+    """Add the event to the session's transaction. Nothing is published until it commits."""
+    name = getattr(type(payload), "__event_type__", None)
+    if name is None or name not in EVENT_TYPES:
+        raise TypeError(f"{type(payload).__name__} is not a declared event payload")
+    declared = EVENT_TYPES[name]
+    event = OutboxEvent(
+        id=new_id(),
+        type=name,
+        version=declared.version,
+        aggregate_type=aggregate_type,
+        aggregate_id=str(aggregate_id),
+        store_id=store_id,
+        occurred_at=occurred_at or utcnow(),
+        payload=payload.model_dump(mode="json"),
+        request_id=context.request_id.get(),
+        actor=context.actor.get(),
+    )
+    session.add(event)
+    return event
