@@ -8,11 +8,11 @@ import zlib
 from sqlalchemy import CTE, func, literal, select, text
 from sqlalchemy.orm import Session
 
-from zhongtai.catalog.conflicts import write_unique
 from zhongtai.catalog.models import Category
 from zhongtai.catalog.rules import CategoryNode, build_category_tree
 from zhongtai.catalog.unset import UNSET, Unset
 from zhongtai.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from zhongtai.core.unique import write_unique
 
 MAX_CATEGORY_DEPTH = 16
 # Moves of the category tree are rare; on PostgreSQL they queue on this advisory lock so that

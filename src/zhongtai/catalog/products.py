@@ -9,13 +9,13 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from zhongtai.catalog.categories import require_category, subtree
-from zhongtai.catalog.conflicts import write_unique
 from zhongtai.catalog.models import Barcode, Product, ProductKind, SaleUnit, Sku
 from zhongtai.catalog.rules import new_product_problems, product_problems, sku_problems
 from zhongtai.catalog.skus import NewSku, build_sku, raise_problems, sku_shape, taken_code
 from zhongtai.catalog.unset import UNSET, Unset
 from zhongtai.core.errors import AlreadyExists, Conflict, NotFound
 from zhongtai.core.pagination import PageParams, paginate
+from zhongtai.core.unique import write_unique
 
 
 def create_product(

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select, true
 from sqlalchemy.orm import Session
 
-from zhongtai.catalog.conflicts import write_unique
 from zhongtai.catalog.models import Barcode, Product, SaleUnit, Sku
 from zhongtai.catalog.rules import (
     InvalidBarcode,
@@ -20,6 +19,7 @@ from zhongtai.catalog.rules import (
 )
 from zhongtai.catalog.unset import UNSET, Unset
 from zhongtai.core.errors import AlreadyExists, InvalidInput, NotFound
+from zhongtai.core.unique import write_unique
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhongtai.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from zhongtai.core.pagination import PageParams, paginate
+from zhongtai.core.unique import added, write_unique
 from zhongtai.stores.models import (
     Capability,
     Location,
@@ -54,7 +54,13 @@ def check_timezone(timezone: str) -> None:
         )
 
 
-def _duplicate_code(code: str) -> AlreadyExists:
+def _code_taken(
+    session: Session, code: str, *, but: uuid.UUID | None = None
+) -> AlreadyExists | None:
+    """The 409 for a location code already in use (by another location than ``but``)."""
+    holder = session.scalar(select(Location.id).where(Location.code == code))
+    if holder is None or holder == but:
+        return None
     return AlreadyExists(f"A location with code {code!r} already exists.", code=code)
 
 
@@ -88,12 +94,9 @@ def create_location(
         timezone=timezone,
         phone=phone,
     )
-    try:
-        with session.begin_nested():
-            session.add(location)
-    except IntegrityError:
-        raise _duplicate_code(code) from None
-    return location
+    return write_unique(
+        session, lambda: added(session, location), lambda: _code_taken(session, code)
+    )
 
 
 def get_location(session: Session, location_id: uuid.UUID) -> Location:
@@ -117,14 +120,14 @@ def update_location(session: Session, location_id: uuid.UUID, **changes: Any) ->
     )
     if "timezone" in changes:
         check_timezone(changes["timezone"])
-    try:
-        with session.begin_nested():
-            for field, value in changes.items():
-                setattr(location, field, value)
-            session.flush()
-    except IntegrityError:
-        raise _duplicate_code(changes.get("code", location.code)) from None
-    return location
+
+    def write() -> Location:
+        for field, value in changes.items():
+            setattr(location, field, value)
+        return location
+
+    code = changes.get("code", location.code)
+    return write_unique(session, write, lambda: _code_taken(session, code, but=location_id))
 
 
 def list_locations(
@@ -199,13 +202,17 @@ def set_capability(
             delivery_radius_m=delivery_radius_m,
             services=offered,
         )
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            raise Conflict(
-                f"{capability.value} of location {location_id} was set at the same time; retry."
-            ) from None
+        write_unique(
+            session,
+            lambda: added(session, row),
+            lambda: (
+                Conflict(
+                    f"{capability.value} of location {location_id} was set at the same time; retry."
+                )
+                if session.get(LocationCapability, (location_id, capability))
+                else None
+            ),
+        )
     else:
         row.delivery_radius_m = delivery_radius_m
         row.services = offered

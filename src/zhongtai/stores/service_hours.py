@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import as_utc, business_day, utcnow
 from zhongtai.core.errors import AlreadyExists, InvalidInput, NotFound
+from zhongtai.core.unique import added, write_unique
 from zhongtai.stores.models import Location, OpeningException, OpeningHours
 from zhongtai.stores.rules import (
     DEFAULT_HORIZON_DAYS,
@@ -85,15 +85,21 @@ def add_exception(
         closes_at=closes_at,
         note=note,
     )
-    try:
-        with session.begin_nested():
-            session.add(exception)
-    except IntegrityError:
-        raise AlreadyExists(
+
+    def taken() -> AlreadyExists | None:
+        clash = session.scalar(
+            select(OpeningException.id).where(
+                OpeningException.location_id == location_id, OpeningException.on_date == on_date
+            )
+        )
+        if clash is None:
+            return None
+        return AlreadyExists(
             f"Location {location_id} already has an exception on {on_date}; remove it first.",
             on_date=on_date.isoformat(),
-        ) from None
-    return exception
+        )
+
+    return write_unique(session, lambda: added(session, exception), taken)
 
 
 def remove_exception(session: Session, location_id: uuid.UUID, on_date: date) -> None:

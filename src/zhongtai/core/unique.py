@@ -13,6 +13,12 @@ from zhongtai.core.errors import DomainError
 T = TypeVar("T")
 
 
+def added(session: Session, row: T) -> T:
+    """A ``write`` for :func:`write_unique` that inserts one new row."""
+    session.add(row)
+    return row
+
+
 def write_unique(
     session: Session, write: Callable[[], T], explain: Callable[[], DomainError | None]
 ) -> T:
