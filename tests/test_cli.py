@@ -21,7 +21,15 @@ from zhongtai.core.db import Database
 from zhongtai.core.settings import get_settings
 from zhongtai.stores.models import Location, LocationKind
 
-COMMANDS = ["serve", "migrate", "create-admin", "create-api-key", "seed-demo", "demo"]
+COMMANDS = [
+    "serve",
+    "migrate",
+    "create-admin",
+    "create-api-key",
+    "seed-demo",
+    "demo",
+    "purge-idempotency-keys",
+]
 PASSWORD = "a-long-enough-password"
 
 
@@ -243,3 +251,37 @@ def test_serve_refuses_an_unmigrated_database_before_starting(
     assert result.exit_code == 1
     assert "run `zhongtai migrate` first" in result.stderr
     assert uvicorn_calls == []
+
+
+def test_purge_drops_only_idempotency_records_past_their_retention(migrated: str) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func
+
+    from zhongtai.core.clock import utcnow
+    from zhongtai.core.idempotency import IdempotencyRecord
+
+    db = _db(migrated)
+    try:
+        with db.writer() as s, s.begin():
+            for key, age in (("old", timedelta(hours=30)), ("fresh", timedelta(hours=1))):
+                s.add(
+                    IdempotencyRecord(
+                        scope="staff:x",
+                        key=key,
+                        fingerprint="f",
+                        status_code=201,
+                        content_type="application/json",
+                        body=b"{}",
+                        created_at=utcnow() - age,
+                    )
+                )
+        result = _run(migrated, "purge-idempotency-keys")
+        assert result.exit_code == 0, result.output
+        assert "dropped 1" in result.stdout
+        with db.reader() as s:
+            keys = set(s.scalars(select(IdempotencyRecord.key)))
+            assert keys == {"fresh"}
+            assert s.scalar(select(func.count()).select_from(IdempotencyRecord)) == 1
+    finally:
+        db.dispose()

@@ -6,6 +6,7 @@ import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
+from zhongtai.core import idempotency
 from zhongtai.core import migrate as migrations
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.roles import Channel, Permission, Role
@@ -194,6 +196,20 @@ def migrate() -> None:
         migrations.upgrade(settings.database_url)
         revision = migrations.current_revision(settings.database_url)
     _out().print(f"{_safe_url(settings.database_url)} is at revision {revision}")
+
+
+@app.command("purge-idempotency-keys")
+def purge_idempotency_keys(
+    older_than_hours: int = typer.Option(
+        0, min=0, help="Age of the records to drop (default: ZHONGTAI_IDEMPOTENCY_TTL_HOURS)."
+    ),
+) -> None:
+    """Drop stored Idempotency-Key responses older than their retention (run it daily)."""
+    settings = get_settings()
+    hours = older_than_hours or settings.idempotency_ttl_hours
+    with _expected_errors(settings), _unit_of_work(settings) as session:
+        dropped = idempotency.purge_expired(session, timedelta(hours=hours))
+    _out().print(f"dropped {dropped} Idempotency-Key record(s) older than {hours} h")
 
 
 @app.command("create-admin")
