@@ -13,6 +13,7 @@ from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.models import StaffUser
 from zhongtai.core.db import Base
 from zhongtai.demo.generator import DEMO_PASSWORD, DemoChain, location_id_by_code
+from zhongtai.demo.stock import load_demo_stock
 from zhongtai.stores.models import (
     Location,
     LocationCapability,
@@ -78,6 +79,7 @@ def load_demo_chain(
         (PriceOverride, catalog.price_overrides, "prices"),
     ):
         _bulk(session, model, rows, step, report)
+    load_demo_stock(session, chain, report)
     store_ids = location_id_by_code(chain)
     report("staff", 0, len(chain.staff))
     for done, person in enumerate(chain.staff, start=1):

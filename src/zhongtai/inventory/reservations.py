@@ -1,0 +1,364 @@
+"""Use cases of reservations: hold a basket's stock, confirm it as a shipment, release, expire.
+
+A basket is all-or-nothing and idempotent by its reference (a checkout or order id). Balance
+rows are changed in :func:`rules.lock_order` (by SKU id), each by one conditional UPDATE, so
+concurrent baskets never oversell and never deadlock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from zhongtai.core import context
+from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import Conflict, InvalidInput, NotFound
+from zhongtai.core.ids import new_id
+from zhongtai.inventory.allocation import allocation_for, check_channel
+from zhongtai.inventory.checks import require_basket, require_location, require_skus, require_text
+from zhongtai.inventory.errors import InsufficientStock
+from zhongtai.inventory.ledger import BALANCES, announce, change_balance, write_movement
+from zhongtai.inventory.models import (
+    MovementKind,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+)
+from zhongtai.inventory.rules import (
+    Allocation,
+    Line,
+    Step,
+    atp,
+    channel_atp,
+    lock_order,
+    reservation_step,
+    ttl_problem,
+)
+
+RESERVATIONS: Table = Reservation.__table__  # type: ignore[assignment]
+LINES: Table = ReservationLine.__table__  # type: ignore[assignment]
+REFERENCE_MAX = 128
+
+
+@dataclass(frozen=True)
+class Reserved:
+    reservation: Reservation
+    created: bool
+
+
+class _Short(Exception):
+    def __init__(self, line: Line) -> None:
+        self.line = line
+
+
+def _claim_reference(
+    session: Session,
+    reference: str,
+    location_id: uuid.UUID,
+    expires_at: datetime,
+    channel: str | None,
+) -> uuid.UUID | None:
+    """Insert the reservation unless its reference exists: the id, or None for a retry.
+
+    A concurrent twin waits on the unique index until the first transaction ends.
+    """
+    insert_fn = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    now = utcnow()
+    stmt = (
+        insert_fn(RESERVATIONS)
+        .values(
+            id=new_id(),
+            reference=reference,
+            location_id=location_id,
+            status=ReservationStatus.ACTIVE,
+            expires_at=expires_at,
+            channel=channel,
+            actor=context.actor.get(),
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[RESERVATIONS.c.reference])
+        .returning(RESERVATIONS.c.id)
+    )
+    reservation_id: uuid.UUID | None = session.scalar(stmt)
+    return reservation_id
+
+
+def _hold(session: Session, location_id: uuid.UUID, line: Line, allocation: Allocation) -> None:
+    b = BALANCES.c
+    available = b.on_hand - b.reserved - b.safety_stock
+    condition = available >= line.quantity
+    # The channel's share and the units kept back, in the same statement (rules.may_take).
+    if allocation.share_percent < 100:
+        condition &= available * allocation.share_percent >= line.quantity * 100
+    if allocation.keep_units:
+        condition &= available - allocation.keep_units >= line.quantity
+    figures = change_balance(
+        session, location_id, line.sku_id, reserved=line.quantity, condition=condition
+    )
+    if figures is None:
+        raise _Short(line)
+    announce(
+        session,
+        figures,
+        cause="reserved",
+        quantity=line.quantity,
+        atp_before=figures.atp + line.quantity,
+    )
+
+
+def _available(
+    session: Session, location_id: uuid.UUID, sku_id: uuid.UUID, allocation: Allocation
+) -> int:
+    row = session.execute(
+        select(BALANCES.c.on_hand, BALANCES.c.reserved, BALANCES.c.safety_stock).where(
+            BALANCES.c.location_id == location_id, BALANCES.c.sku_id == sku_id
+        )
+    ).first()
+    return 0 if row is None else channel_atp(atp(*row), allocation)
+
+
+def select_reservation_by_reference(reference: str) -> Select[Reservation]:
+    return select(Reservation).where(Reservation.reference == reference)
+
+
+def get_reservation(session: Session, reservation_id: uuid.UUID) -> Reservation:
+    reservation = session.get(Reservation, reservation_id, populate_existing=True)
+    if reservation is None:
+        raise NotFound(f"No reservation {reservation_id}.")
+    return reservation
+
+
+def _existing(
+    session: Session, reference: str, location_id: uuid.UUID, lines: Sequence[Line]
+) -> Reservation:
+    reservation = session.scalars(
+        select(Reservation).where(Reservation.reference == reference),
+        execution_options={"populate_existing": True},
+    ).one()
+    same = reservation.location_id == location_id and {
+        (x.sku_id, x.quantity) for x in reservation.lines
+    } == {(x.sku_id, x.quantity) for x in lines}
+    if not same:
+        raise Conflict(
+            f"Reference {reference!r} already holds a different basket "
+            f"(reservation {reservation.id}); use a new reference.",
+            reservation_id=str(reservation.id),
+        )
+    return reservation
+
+
+def reserve(
+    session: Session,
+    reference: str,
+    location_id: uuid.UUID,
+    lines: Sequence[Line],
+    ttl: timedelta,
+    *,
+    channel: str | None = None,
+    now: datetime | None = None,
+) -> Reserved:
+    """Hold every line of a basket at one location until ``now + ttl``, or nothing at all.
+
+    A retry with the same reference (and basket) answers the existing reservation. A line
+    that cannot be held rolls the whole basket back and answers 409 ``insufficient-stock``
+    naming the SKU and what is available. With a ``channel``, only what the channel's
+    allocation lets it sell is available (checked in the same statement).
+    """
+    reference = require_text(reference, "reference", max_length=REFERENCE_MAX)
+    require_basket(lines)
+    problem = ttl_problem(int(ttl.total_seconds()))
+    if problem:
+        raise InvalidInput.field("ttl_seconds", problem)
+    require_location(session, location_id, open_only=True)
+    allocation = Allocation()
+    if channel is not None:
+        check_channel(channel)
+        allocation = allocation_for(session, channel, location_id)
+    expires_at = (now or utcnow()) + ttl
+    try:
+        with session.begin_nested():
+            reservation_id = _claim_reference(session, reference, location_id, expires_at, channel)
+            if reservation_id is not None:
+                for line in lock_order(lines):
+                    _hold(session, location_id, line, allocation)
+                session.execute(
+                    insert(LINES),
+                    [
+                        {
+                            "reservation_id": reservation_id,
+                            "sku_id": x.sku_id,
+                            "quantity": x.quantity,
+                        }
+                        for x in lines
+                    ],
+                )
+    except _Short as short:
+        require_skus(session, [x.sku_id for x in lines])
+        raise InsufficientStock(
+            location_id=location_id,
+            sku_id=short.line.sku_id,
+            requested=short.line.quantity,
+            available=_available(session, location_id, short.line.sku_id, allocation),
+        ) from None
+    if reservation_id is None:
+        return Reserved(_existing(session, reference, location_id, lines), created=False)
+    return Reserved(get_reservation(session, reservation_id), created=True)
+
+
+def _claim_step(
+    session: Session, reservation_id: uuid.UUID, wanted: ReservationStatus
+) -> Reservation | None:
+    """Move an active reservation to ``wanted`` in one statement: the loaded row, or None when
+    it was already where the caller wants it. 409 for an illegal step, 404 when unknown."""
+    reservation = get_reservation(session, reservation_id)
+    step = reservation_step(reservation.status, wanted)
+    if step is Step.APPLY:
+        claimed = session.execute(
+            update(RESERVATIONS)
+            .where(
+                RESERVATIONS.c.id == reservation_id,
+                RESERVATIONS.c.status == ReservationStatus.ACTIVE,
+            )
+            .values(status=wanted, updated_at=utcnow())
+            .returning(RESERVATIONS.c.id)
+        ).first()
+        if claimed is not None:
+            return reservation
+        # Someone settled it between our read and our claim: judge again on what they did.
+        reservation = get_reservation(session, reservation_id)
+        step = reservation_step(reservation.status, wanted)
+    if step is Step.ALREADY:
+        return None
+    raise Conflict(
+        f"Reservation {reservation_id} is {reservation.status.value}; it cannot become "
+        f"{wanted.value}.",
+        status_now=reservation.status.value,
+    )
+
+
+def confirm_reservation(session: Session, reservation_id: uuid.UUID) -> Reservation:
+    """The order was fulfilled: the held stock leaves as a shipment (on-hand and reserved drop).
+
+    409 ``insufficient-stock`` when on-hand is short of a line (a POS sale took the goods);
+    the reservation then stays active until the stock is counted or it is released.
+    """
+    with session.begin_nested():
+        reservation = _claim_step(session, reservation_id, ReservationStatus.CONFIRMED)
+        if reservation is None:
+            return get_reservation(session, reservation_id)
+        location_id = reservation.location_id
+        for line in lock_order([Line(x.sku_id, x.quantity) for x in reservation.lines]):
+            figures = change_balance(
+                session,
+                location_id,
+                line.sku_id,
+                on_hand=-line.quantity,
+                reserved=-line.quantity,
+                condition=BALANCES.c.on_hand >= line.quantity,
+            )
+            if figures is None:
+                raise InsufficientStock(
+                    location_id=location_id,
+                    sku_id=line.sku_id,
+                    requested=line.quantity,
+                    available=_on_hand(session, location_id, line.sku_id),
+                )
+            write_movement(
+                session,
+                figures,
+                kind=MovementKind.SHIPMENT,
+                quantity=-line.quantity,
+                reserved_delta=-line.quantity,
+                reference_type="reservation",
+                reference_id=reservation.reference,
+            )
+    return get_reservation(session, reservation_id)
+
+
+def _on_hand(session: Session, location_id: uuid.UUID, sku_id: uuid.UUID) -> int:
+    value = session.scalar(
+        select(BALANCES.c.on_hand).where(
+            BALANCES.c.location_id == location_id, BALANCES.c.sku_id == sku_id
+        )
+    )
+    return max(0, value or 0)
+
+
+def _unhold(session: Session, location_id: uuid.UUID, line: Line, cause: str) -> None:
+    figures = change_balance(session, location_id, line.sku_id, reserved=-line.quantity)
+    if figures is None:  # a held line always has its balance row; losing it is a bug
+        raise RuntimeError(f"no balance row for held stock {location_id}/{line.sku_id}")
+    announce(
+        session,
+        figures,
+        cause=cause,
+        quantity=-line.quantity,
+        atp_before=atp(figures.on_hand, figures.reserved + line.quantity, figures.safety_stock),
+    )
+
+
+def release_reservation(session: Session, reservation_id: uuid.UUID) -> Reservation:
+    """The checkout or order was cancelled: the held stock is available again."""
+    reservation = _claim_step(session, reservation_id, ReservationStatus.RELEASED)
+    if reservation is not None:
+        for line in lock_order([Line(x.sku_id, x.quantity) for x in reservation.lines]):
+            _unhold(session, reservation.location_id, line, "released")
+    return get_reservation(session, reservation_id)
+
+
+def expire_reservations(session: Session, now: datetime | None = None, *, batch: int = 500) -> int:
+    """Release every active reservation past its expiry; how many expired. Safe to rerun.
+
+    Reservations are claimed in batches with ``FOR UPDATE SKIP LOCKED`` (one being confirmed
+    or released right now is left to that transaction), then their stock is released per
+    (location, SKU) in lock order.
+    """
+    now = now or utcnow()
+    expired = 0
+    while True:
+        due = (
+            select(RESERVATIONS.c.id)
+            .where(
+                RESERVATIONS.c.status == ReservationStatus.ACTIVE,
+                RESERVATIONS.c.expires_at <= now,
+            )
+            .order_by(RESERVATIONS.c.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list(session.scalars(due))
+        if not ids:
+            return expired
+        claimed = list(
+            session.scalars(
+                update(RESERVATIONS)
+                .where(
+                    RESERVATIONS.c.id.in_(ids),
+                    RESERVATIONS.c.status == ReservationStatus.ACTIVE,
+                )
+                .values(status=ReservationStatus.EXPIRED, updated_at=utcnow())
+                .returning(RESERVATIONS.c.id)
+            )
+        )
+        expired += len(claimed)
+        held = session.execute(
+            select(RESERVATIONS.c.location_id, LINES.c.sku_id, LINES.c.quantity)
+            .join(LINES, LINES.c.reservation_id == RESERVATIONS.c.id)
+            .where(RESERVATIONS.c.id.in_(claimed))
+        ).all()
+        totals: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+        for location_id, sku_id, quantity in held:
+            totals[(location_id, sku_id)] = totals.get((location_id, sku_id), 0) + quantity
+        for (location_id, sku_id), quantity in sorted(totals.items()):
+            _unhold(session, location_id, Line(sku_id, quantity), "expired")
+        if len(ids) < batch:
+            return expired

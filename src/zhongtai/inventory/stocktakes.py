@@ -1,0 +1,156 @@
+"""Use cases of stocktakes: count zone by zone while selling, post the variances on approval.
+
+A SKU counted in several zones adds up. Its expected quantity is the on-hand recorded with
+its first count sheet; sales and receipts after that are in the ledger already, so the
+variance (counted - expected) is posted as a delta against today's balance.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from zhongtai.core import context
+from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import Conflict, InvalidInput, NotFound
+from zhongtai.inventory.checks import require_location, require_skus, require_text
+from zhongtai.inventory.ledger import BALANCES, Posted, upsert_balance, write_movement
+from zhongtai.inventory.models import (
+    MovementKind,
+    Stocktake,
+    StocktakeCount,
+    StocktakeStatus,
+)
+from zhongtai.inventory.rules import Line
+
+STOCKTAKES: Table = Stocktake.__table__  # type: ignore[assignment]
+COUNTS: Table = StocktakeCount.__table__  # type: ignore[assignment]
+ZONE_MAX = 32
+
+
+def get_stocktake(session: Session, stocktake_id: uuid.UUID) -> Stocktake:
+    stocktake = session.get(Stocktake, stocktake_id, populate_existing=True)
+    if stocktake is None:
+        raise NotFound(f"No stocktake {stocktake_id}.")
+    return stocktake
+
+
+def open_stocktake(
+    session: Session, location_id: uuid.UUID, *, note: str | None = None
+) -> Stocktake:
+    require_location(session, location_id)
+    stocktake = Stocktake(location_id=location_id, note=note)
+    session.add(stocktake)
+    session.flush()
+    return stocktake
+
+
+def _counting(session: Session, stocktake_id: uuid.UUID) -> Stocktake:
+    stocktake = get_stocktake(session, stocktake_id)
+    if stocktake.status is not StocktakeStatus.COUNTING:
+        raise Conflict(
+            f"Stocktake {stocktake_id} is {stocktake.status.value}; counts are closed.",
+            status_now=stocktake.status.value,
+        )
+    return stocktake
+
+
+def record_count(
+    session: Session, stocktake_id: uuid.UUID, zone: str, counts: Sequence[Line]
+) -> Stocktake:
+    """Record (or re-record) one zone's count sheet. Selling goes on meanwhile."""
+    zone = require_text(zone, "zone", max_length=ZONE_MAX)
+    for i, line in enumerate(counts):
+        if line.quantity < 0:
+            raise InvalidInput.field(f"lines.{i}.quantity", "a count cannot be negative")
+    if len({x.sku_id for x in counts}) != len(counts):
+        raise InvalidInput.field("lines", "give one line per SKU")
+    stocktake = _counting(session, stocktake_id)
+    require_skus(session, [x.sku_id for x in counts])
+    rows = {
+        sku: on_hand
+        for sku, on_hand in session.execute(
+            select(BALANCES.c.sku_id, BALANCES.c.on_hand).where(
+                BALANCES.c.location_id == stocktake.location_id,
+                BALANCES.c.sku_id.in_([x.sku_id for x in counts]),
+            )
+        )
+    }
+    insert_fn = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    now = utcnow()
+    for line in counts:
+        stmt = insert_fn(COUNTS).values(
+            stocktake_id=stocktake_id,
+            zone=zone,
+            sku_id=line.sku_id,
+            counted=line.quantity,
+            on_hand_at_count=rows.get(line.sku_id, 0),
+            counted_by=context.actor.get(),
+            counted_at=now,
+        )
+        # A recount of the zone replaces the figure but keeps the moment of the first count.
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[COUNTS.c.stocktake_id, COUNTS.c.zone, COUNTS.c.sku_id],
+                set_={"counted": stmt.excluded.counted, "counted_by": stmt.excluded.counted_by},
+            )
+        )
+    return get_stocktake(session, stocktake_id)
+
+
+def approve_stocktake(session: Session, stocktake_id: uuid.UUID) -> list[Posted]:
+    """Post every SKU's variance as one batch of stocktake_variance movements; once only."""
+    stocktake = _counting(session, stocktake_id)
+    claimed = session.execute(
+        update(STOCKTAKES)
+        .where(STOCKTAKES.c.id == stocktake_id, STOCKTAKES.c.status == StocktakeStatus.COUNTING)
+        .values(
+            status=StocktakeStatus.APPROVED,
+            approved_by=context.actor.get(),
+            approved_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        .returning(STOCKTAKES.c.id)
+    ).first()
+    if claimed is None:
+        raise Conflict(f"Stocktake {stocktake_id} was approved or cancelled meanwhile.")
+    counted: dict[uuid.UUID, int] = {}
+    expected: dict[uuid.UUID, int] = {}
+    # The expected quantity is the on-hand when the SKU's first sheet was recorded.
+    for count in sorted(stocktake.counts, key=lambda c: c.counted_at):
+        counted[count.sku_id] = counted.get(count.sku_id, 0) + count.counted
+        expected.setdefault(count.sku_id, count.on_hand_at_count)
+    posted = []
+    for sku_id in sorted(counted):
+        variance = counted[sku_id] - expected[sku_id]
+        if variance == 0:
+            continue
+        figures = upsert_balance(session, stocktake.location_id, sku_id, on_hand=variance)
+        posted.append(
+            write_movement(
+                session,
+                figures,
+                kind=MovementKind.STOCKTAKE_VARIANCE,
+                quantity=variance,
+                reference_type="stocktake",
+                reference_id=str(stocktake_id),
+                approver=context.actor.get(),
+            )
+        )
+    return posted
+
+
+def cancel_stocktake(session: Session, stocktake_id: uuid.UUID) -> Stocktake:
+    _counting(session, stocktake_id)
+    session.execute(
+        update(STOCKTAKES)
+        .where(STOCKTAKES.c.id == stocktake_id, STOCKTAKES.c.status == StocktakeStatus.COUNTING)
+        .values(status=StocktakeStatus.CANCELLED, updated_at=utcnow())
+    )
+    return get_stocktake(session, stocktake_id)

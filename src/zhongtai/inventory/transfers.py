@@ -1,0 +1,212 @@
+"""Use cases of transfers between locations: request, approve, ship (in transit), receive.
+
+Shipping takes the goods out of the source's on-hand (a transfer_out movement; only what is
+available to promise may leave) and adds them to the destination's in-transit; receiving
+moves the counted quantity into the destination's on-hand (transfer_in). Balance rows are
+changed in one global order, by (location, SKU), like every other use case.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session
+
+from zhongtai.core import context
+from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import Conflict, InvalidInput, NotFound
+from zhongtai.inventory.checks import require_basket, require_location, require_skus
+from zhongtai.inventory.errors import InsufficientStock
+from zhongtai.inventory.ledger import BALANCES, change_balance, upsert_balance, write_movement
+from zhongtai.inventory.models import (
+    MovementKind,
+    Transfer,
+    TransferLine,
+    TransferStatus,
+)
+from zhongtai.inventory.rules import Line, Step, atp, transfer_step
+
+TRANSFERS: Table = Transfer.__table__  # type: ignore[assignment]
+TRANSFER_LINES: Table = TransferLine.__table__  # type: ignore[assignment]
+NOTE_MAX = 200
+
+
+def get_transfer(session: Session, transfer_id: uuid.UUID) -> Transfer:
+    transfer = session.get(Transfer, transfer_id, populate_existing=True)
+    if transfer is None:
+        raise NotFound(f"No transfer {transfer_id}.")
+    return transfer
+
+
+def request_transfer(
+    session: Session,
+    from_location_id: uuid.UUID,
+    to_location_id: uuid.UUID,
+    lines: Sequence[Line],
+    *,
+    note: str | None = None,
+) -> Transfer:
+    """Ask for stock to move from one location to another (nothing moves yet)."""
+    if from_location_id == to_location_id:
+        raise InvalidInput.field("to_location_id", "must differ from from_location_id")
+    if note is not None and len(note) > NOTE_MAX:
+        raise InvalidInput.field("note", f"must be at most {NOTE_MAX} characters")
+    require_basket(lines)
+    for field, location_id in (
+        ("from_location_id", from_location_id),
+        ("to_location_id", to_location_id),
+    ):
+        try:
+            require_location(session, location_id)
+        except InvalidInput:
+            raise InvalidInput.field(field, f"no location {location_id}") from None
+    require_skus(session, [x.sku_id for x in lines])
+    transfer = Transfer(
+        from_location_id=from_location_id,
+        to_location_id=to_location_id,
+        note=note,
+        requested_by=context.actor.get(),
+        lines=[TransferLine(sku_id=x.sku_id, quantity=x.quantity) for x in lines],
+    )
+    session.add(transfer)
+    session.flush()
+    return transfer
+
+
+def _claim(session: Session, transfer_id: uuid.UUID, wanted: TransferStatus) -> Transfer | None:
+    """Move the transfer to ``wanted`` in one conditional statement: the transfer, or None when
+    it already was there; 409 for an illegal step."""
+    transfer = get_transfer(session, transfer_id)
+    step = transfer_step(transfer.status.value, wanted.value)
+    if step is Step.APPLY:
+        values: dict[str, object] = {"status": wanted, "updated_at": utcnow()}
+        if wanted is TransferStatus.APPROVED:
+            values["approved_by"] = context.actor.get()
+        elif wanted is TransferStatus.SHIPPED:
+            values["shipped_at"] = utcnow()
+        elif wanted is TransferStatus.RECEIVED:
+            values["received_at"] = utcnow()
+        claimed = session.execute(
+            update(TRANSFERS)
+            .where(TRANSFERS.c.id == transfer_id, TRANSFERS.c.status == transfer.status)
+            .values(**values)
+            .returning(TRANSFERS.c.id)
+        ).first()
+        if claimed is not None:
+            return transfer
+        transfer = get_transfer(session, transfer_id)
+        step = transfer_step(transfer.status.value, wanted.value)
+    if step is Step.ALREADY:
+        return None
+    raise Conflict(
+        f"Transfer {transfer_id} is {transfer.status.value}; it cannot become {wanted.value}.",
+        status_now=transfer.status.value,
+    )
+
+
+def approve_transfer(session: Session, transfer_id: uuid.UUID) -> Transfer:
+    _claim(session, transfer_id, TransferStatus.APPROVED)
+    return get_transfer(session, transfer_id)
+
+
+def cancel_transfer(session: Session, transfer_id: uuid.UUID) -> Transfer:
+    _claim(session, transfer_id, TransferStatus.CANCELLED)
+    return get_transfer(session, transfer_id)
+
+
+def ship_transfer(session: Session, transfer_id: uuid.UUID) -> Transfer:
+    """The goods left the source: its on-hand drops, the destination's in-transit rises.
+
+    409 ``insufficient-stock`` when the source cannot spare a line (reserved and safety stock
+    stay); nothing moves then.
+    """
+    with session.begin_nested():
+        transfer = _claim(session, transfer_id, TransferStatus.SHIPPED)
+        if transfer is None:
+            return get_transfer(session, transfer_id)
+        source, target = transfer.from_location_id, transfer.to_location_id
+        steps = [(source, x.sku_id, x.quantity) for x in transfer.lines] + [
+            (target, x.sku_id, x.quantity) for x in transfer.lines
+        ]
+        b = BALANCES.c
+        for location_id, sku_id, quantity in sorted(steps):
+            if location_id == target:
+                upsert_balance(session, target, sku_id)
+                change_balance(session, target, sku_id, in_transit=quantity)
+                continue
+            figures = change_balance(
+                session,
+                source,
+                sku_id,
+                on_hand=-quantity,
+                condition=b.on_hand - b.reserved - b.safety_stock >= quantity,
+            )
+            if figures is None:
+                raise InsufficientStock(
+                    location_id=source,
+                    sku_id=sku_id,
+                    requested=quantity,
+                    available=_available(session, source, sku_id),
+                )
+            write_movement(
+                session,
+                figures,
+                kind=MovementKind.TRANSFER_OUT,
+                quantity=-quantity,
+                reference_type="transfer",
+                reference_id=str(transfer_id),
+            )
+    return get_transfer(session, transfer_id)
+
+
+def _available(session: Session, location_id: uuid.UUID, sku_id: uuid.UUID) -> int:
+    row = session.execute(
+        select(BALANCES.c.on_hand, BALANCES.c.reserved, BALANCES.c.safety_stock).where(
+            BALANCES.c.location_id == location_id, BALANCES.c.sku_id == sku_id
+        )
+    ).first()
+    return 0 if row is None else atp(*row)
+
+
+def receive_transfer(
+    session: Session,
+    transfer_id: uuid.UUID,
+    received: Mapping[uuid.UUID, int] | None = None,
+) -> Transfer:
+    """The goods arrived: what was counted (default: what was shipped) enters on-hand; the
+    in-transit quantity is cleared. A shortfall stays visible on the transfer's lines."""
+    transfer = get_transfer(session, transfer_id)
+    counted = dict(received or {})
+    shipped = {x.sku_id: x.quantity for x in transfer.lines}
+    for sku_id, quantity in counted.items():
+        if sku_id not in shipped:
+            raise InvalidInput.field("received", f"SKU {sku_id} is not on this transfer")
+        if quantity < 0:
+            raise InvalidInput.field("received", f"SKU {sku_id}: a count cannot be negative")
+    if _claim(session, transfer_id, TransferStatus.RECEIVED) is None:
+        return get_transfer(session, transfer_id)
+    target = transfer.to_location_id
+    for sku_id in sorted(shipped):
+        quantity = counted.get(sku_id, shipped[sku_id])
+        figures = change_balance(
+            session, target, sku_id, on_hand=quantity, in_transit=-shipped[sku_id]
+        )
+        if figures is None:  # shipping made the row; losing it is a bug
+            raise RuntimeError(f"no balance row for in-transit stock {target}/{sku_id}")
+        session.execute(
+            update(TRANSFER_LINES)
+            .where(TRANSFER_LINES.c.transfer_id == transfer_id, TRANSFER_LINES.c.sku_id == sku_id)
+            .values(received_quantity=quantity)
+        )
+        if quantity:
+            write_movement(
+                session,
+                figures,
+                kind=MovementKind.TRANSFER_IN,
+                quantity=quantity,
+                reference_type="transfer",
+                reference_id=str(transfer_id),
+            )
+    return get_transfer(session, transfer_id)
