@@ -1,0 +1,1 @@
+"""Integrations: the event relay and what it delivers to (handlers, webhooks, stream, broker)."""

@@ -1,0 +1,109 @@
+"""HTTP endpoints of webhook subscriptions and deliveries (HQ): subscribe, list, re-drive."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import Depends, Query, Request, status
+from sqlalchemy.orm import Session
+
+from zhongtai.core.auth.principal import Principal
+from zhongtai.core.auth.roles import Permission
+from zhongtai.core.http.deps import db_session
+from zhongtai.core.http.routing import api_router, redact_on_replay
+from zhongtai.core.http.security import require
+from zhongtai.core.pagination import Page, PageParams, page_params
+from zhongtai.integrations import webhooks
+from zhongtai.integrations.models import DeliveryStatus
+from zhongtai.integrations.schemas import (
+    RedriveResult,
+    WebhookDeliveryOut,
+    WebhookSubscriptionCreate,
+    WebhookSubscriptionCreated,
+    WebhookSubscriptionOut,
+)
+
+router = api_router(tags=["webhooks"])
+MANAGE = Depends(require(Permission.WEBHOOKS_MANAGE))
+
+
+@router.post(
+    "/webhooks/subscriptions",
+    response_model=WebhookSubscriptionCreated,
+    status_code=status.HTTP_201_CREATED,
+)
+def create_subscription(
+    request: Request,
+    body: WebhookSubscriptionCreate,
+    _: Principal = MANAGE,
+    session: Session = Depends(db_session),
+) -> WebhookSubscriptionCreated:
+    """Subscribe a URL to event types (and stores). The secret is in this response only.
+
+    Each delivery is a POST of the event as JSON, signed in the `Zhongtai-Signature` header
+    (see docs/webhooks.md for the format and a verification snippet).
+    """
+    redact_on_replay(request, "secret")
+    subscription, secret = webhooks.create_subscription(
+        session,
+        url=body.url,
+        event_types=body.event_types,
+        store_ids=body.store_ids,
+        secret=body.secret,
+        description=body.description,
+    )
+    out = WebhookSubscriptionOut.model_validate(subscription).model_dump()
+    return WebhookSubscriptionCreated(**out, secret=secret)
+
+
+@router.get("/webhooks/subscriptions", response_model=Page[WebhookSubscriptionOut])
+def list_subscriptions(
+    _: Principal = MANAGE,
+    page: PageParams = Depends(page_params),
+    session: Session = Depends(db_session),
+) -> Page[WebhookSubscriptionOut]:
+    rows, cursor = webhooks.list_subscriptions(session, page)
+    return Page(items=[WebhookSubscriptionOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.post(
+    "/webhooks/subscriptions/{subscription_id}/deactivate", response_model=WebhookSubscriptionOut
+)
+def deactivate_subscription(
+    subscription_id: uuid.UUID, _: Principal = MANAGE, session: Session = Depends(db_session)
+) -> WebhookSubscriptionOut:
+    """Stop sending to this subscription."""
+    return WebhookSubscriptionOut.model_validate(
+        webhooks.deactivate_subscription(session, subscription_id)
+    )
+
+
+@router.post("/webhooks/subscriptions/{subscription_id}/redrive", response_model=RedriveResult)
+def redrive_subscription(
+    subscription_id: uuid.UUID, _: Principal = MANAGE, session: Session = Depends(db_session)
+) -> RedriveResult:
+    """Send every dead delivery of this subscription again."""
+    return RedriveResult(redriven=webhooks.redrive_dead(session, subscription_id))
+
+
+@router.get("/webhooks/deliveries", response_model=Page[WebhookDeliveryOut])
+def list_deliveries(
+    subscription_id: uuid.UUID | None = Query(None),
+    delivery_status: DeliveryStatus | None = Query(None, alias="status"),
+    _: Principal = MANAGE,
+    page: PageParams = Depends(page_params),
+    session: Session = Depends(db_session),
+) -> Page[WebhookDeliveryOut]:
+    """Deliveries, e.g. `?status=dead` for the dead letters of every subscription."""
+    rows, cursor = webhooks.list_deliveries(
+        session, page, subscription_id=subscription_id, status=delivery_status
+    )
+    return Page(items=[WebhookDeliveryOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.post("/webhooks/deliveries/{delivery_id}/redrive", response_model=WebhookDeliveryOut)
+def redrive_delivery(
+    delivery_id: uuid.UUID, _: Principal = MANAGE, session: Session = Depends(db_session)
+) -> WebhookDeliveryOut:
+    """Send a dead delivery again (409 unless it is dead)."""
+    return WebhookDeliveryOut.model_validate(webhooks.redrive_delivery(session, delivery_id))

@@ -1,0 +1,80 @@
+"""Event backbone tables: handled events, the relay lease, webhook subscriptions, deliveries."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from zhongtai.core.clock import utcnow
+from zhongtai.core.db import Base, IdMixin, TimestampMixin, str_enum
+
+
+class HandledEvent(Base):
+    """A consumer has handled an event: recorded in the transaction of the handler's effects."""
+
+    __tablename__ = "handled_events"
+
+    consumer: Mapped[str] = mapped_column(String(160), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    handled_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RelayLease(Base):
+    """Which relay process delivers now: one holder at a time, taken over once it expires."""
+
+    __tablename__ = "relay_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
+
+
+class WebhookSubscription(IdMixin, TimestampMixin, Base):
+    """An integrator's endpoint and the events (and stores) it wants."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    #: Declared event type names; the subscription receives only these.
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    #: Store ids (as strings) to receive; None: every store and chain-wide events.
+    store_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    #: The HMAC key. Kept as given: the signer needs it in clear (shown to the caller once).
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class WebhookDelivery(IdMixin, TimestampMixin, Base):
+    """One event on its way to one subscription: attempts, the next try, the last error."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id"),
+        Index("ix_webhook_deliveries_queue", "subscription_id", "status", "event_seq"),
+    )
+
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[uuid.UUID]
+    event_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        str_enum(DeliveryStatus), default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

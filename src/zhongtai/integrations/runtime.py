@@ -1,0 +1,64 @@
+"""Runs the relay and the webhook sender together, in `zhongtai relay` or inside `serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from zhongtai.core import context
+from zhongtai.core.db import Database
+from zhongtai.core.settings import Settings
+from zhongtai.integrations.broker import JetStreamPublisher, NoBroker, Publisher
+from zhongtai.integrations.relay import Relay
+from zhongtai.integrations.settings import EventSettings
+from zhongtai.integrations.webhook_sender import WebhookSender
+
+log = logging.getLogger(__name__)
+
+
+def publisher_for(settings: Settings, events: EventSettings) -> Publisher:
+    if not events.broker_enabled:
+        return NoBroker()
+    return JetStreamPublisher(settings.broker_url, stream=events.broker_stream)
+
+
+async def run_event_backbone(
+    database: Database, settings: Settings, events: EventSettings, stop: asyncio.Event
+) -> None:
+    """Relay passes and webhook attempts until ``stop`` is set.
+
+    Only the lease holder sends webhooks, so N `serve` workers do not send each delivery N times.
+    """
+    token = context.actor.set("system:relay")
+    relay = Relay(
+        database.writer,
+        reader=database.reader,
+        publisher=publisher_for(settings, events),
+        batch_size=events.relay_batch_size,
+        lease_seconds=events.relay_lease_seconds,
+    )
+    sender = WebhookSender(database.writer, events, reader=database.reader)
+    try:
+        while not stop.is_set():
+            published = 0
+            try:
+                published = await relay.run_once()
+                if relay.leading:
+                    await sender.run_once()
+            except Exception:
+                # The broker or the database is away: nothing was marked published, so
+                # nothing is lost; say so, wait, try again.
+                log.exception("event relay pass failed")
+            if published < events.relay_batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=events.relay_poll_seconds)
+    finally:
+        context.actor.reset(token)
+        await sender.close()
+        await relay.publisher.close()
+        try:
+            # Hand the lead over now rather than after the lease runs out.
+            await asyncio.to_thread(relay.release_lease)
+        except Exception:
+            log.warning("could not release the relay lease; it expires by itself", exc_info=True)

@@ -1,0 +1,36 @@
+"""Settings of the event backbone (relay, broker, webhooks), read from ``ZHONGTAI_*`` variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EventSettings(BaseSettings):
+    """How events leave Zhongtai. Defaults suit the embedded single-process install."""
+
+    model_config = SettingsConfigDict(env_prefix="ZHONGTAI_", env_file=".env", extra="ignore")
+
+    relay_in_process: bool = Field(
+        default=True,
+        description="Run the relay and webhook sender inside `serve` (off when `zhongtai relay` "
+        "runs as its own process; harmless either way: one relay leads at a time).",
+    )
+    relay_poll_seconds: float = Field(default=0.2, gt=0, description="Idle wait between passes.")
+    relay_batch_size: int = Field(default=500, gt=0)
+    relay_lease_seconds: float = Field(
+        default=15,
+        gt=0,
+        description="How long a silent relay keeps the lead before another takes it.",
+    )
+    broker_enabled: bool = Field(
+        default=False, description="Publish every event to the broker at ZHONGTAI_BROKER_URL."
+    )
+    broker_stream: str = Field(default="ZHONGTAI", description="JetStream stream name.")
+    webhook_timeout_seconds: float = Field(default=5, gt=0, description="Per delivery attempt.")
+    webhook_max_attempts: int = Field(default=8, gt=0, description="Attempts before 'dead'.")
+    webhook_backoff_base_seconds: float = Field(default=2, gt=0)
+    webhook_backoff_cap_seconds: float = Field(default=3600, gt=0)
+    webhook_concurrency: int = Field(
+        default=32, gt=0, description="Subscriptions served at once (one request each)."
+    )

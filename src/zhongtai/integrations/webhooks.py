@@ -1,0 +1,141 @@
+"""Webhook subscriptions and their deliveries: the use cases behind the HQ webhook endpoints."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import Conflict, InvalidInput, NotFound
+from zhongtai.core.outbox import EVENT_TYPES
+from zhongtai.core.pagination import PageParams, paginate
+from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput.field("url", "must be an absolute http:// or https:// URL")
+
+
+def _check_event_types(event_types: Sequence[str]) -> None:
+    unknown = sorted(set(event_types) - EVENT_TYPES.keys())
+    if unknown:
+        raise InvalidInput.field(
+            "event_types",
+            f"unknown event types {unknown}; the catalogue is docs/events.md",
+        )
+
+
+def create_subscription(
+    session: Session,
+    *,
+    url: str,
+    event_types: Sequence[str],
+    store_ids: Sequence[uuid.UUID] | None = None,
+    secret: str | None = None,
+    description: str = "",
+) -> tuple[WebhookSubscription, str]:
+    """Subscribe ``url`` to events; returns the subscription and its signing secret."""
+    _check_url(url)
+    _check_event_types(event_types)
+    secret = secret or f"whsec_{secrets.token_urlsafe(32)}"
+    subscription = WebhookSubscription(
+        url=url,
+        description=description,
+        event_types=sorted(set(event_types)),
+        store_ids=None if store_ids is None else sorted({str(s) for s in store_ids}),
+        secret=secret,
+        active=True,
+    )
+    session.add(subscription)
+    session.flush()
+    return subscription, secret
+
+
+def get_subscription(session: Session, subscription_id: uuid.UUID) -> WebhookSubscription:
+    subscription = session.get(WebhookSubscription, subscription_id)
+    if subscription is None:
+        raise NotFound(f"No webhook subscription {subscription_id}.")
+    return subscription
+
+
+def list_subscriptions(
+    session: Session, page: PageParams
+) -> tuple[list[WebhookSubscription], str | None]:
+    return paginate(session, select(WebhookSubscription), [WebhookSubscription.id], page)
+
+
+def deactivate_subscription(session: Session, subscription_id: uuid.UUID) -> WebhookSubscription:
+    """Stop delivering to a subscription (its pending deliveries wait; nothing is sent)."""
+    subscription = get_subscription(session, subscription_id)
+    session.execute(
+        update(WebhookSubscription)
+        .where(WebhookSubscription.id == subscription_id)
+        .values(active=False, updated_at=utcnow())
+    )
+    session.refresh(subscription)
+    return subscription
+
+
+def list_deliveries(
+    session: Session,
+    page: PageParams,
+    *,
+    subscription_id: uuid.UUID | None = None,
+    status: DeliveryStatus | None = None,
+) -> tuple[list[WebhookDelivery], str | None]:
+    stmt = select(WebhookDelivery)
+    if subscription_id is not None:
+        stmt = stmt.where(WebhookDelivery.subscription_id == subscription_id)
+    if status is not None:
+        stmt = stmt.where(WebhookDelivery.status == status)
+    return paginate(session, stmt, [WebhookDelivery.id], page)
+
+
+def redrive_delivery(session: Session, delivery_id: uuid.UUID) -> WebhookDelivery:
+    """Send a dead delivery again from a fresh attempt count; 409 unless it is dead."""
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.DEAD)
+        .values(
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=utcnow(),
+            updated_at=utcnow(),
+        )
+    )
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"No webhook delivery {delivery_id}.")
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise Conflict(
+            f"Delivery {delivery_id} is {delivery.status.value}; only dead ones are re-driven.",
+            delivery_status=delivery.status.value,
+        )
+    session.refresh(delivery)
+    return delivery
+
+
+def redrive_dead(session: Session, subscription_id: uuid.UUID) -> int:
+    """Send every dead delivery of a subscription again; returns how many."""
+    get_subscription(session, subscription_id)
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == subscription_id,
+            WebhookDelivery.status == DeliveryStatus.DEAD,
+        )
+        .values(
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=utcnow(),
+            updated_at=utcnow(),
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,171 @@
+"""The relay delivers every committed event at least once, in order per aggregate, only those."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tests.integrations.events import PriceTagged, ShelfCounted
+from zhongtai.core.db import Database
+from zhongtai.core.outbox import OutboxEvent, record_event
+from zhongtai.integrations.handlers import PublishedEvent, claim_event, on_event, unregister
+from zhongtai.integrations.relay import Relay
+
+CONSUMER = "tests.relay.counter"
+
+
+@pytest.fixture
+def seen() -> Iterator[list[PublishedEvent]]:
+    got: list[PublishedEvent] = []
+
+    @on_event("test.shelf_counted", consumer=CONSUMER)
+    def count(event: PublishedEvent, _session: Session) -> None:
+        got.append(event)
+
+    yield got
+    unregister(CONSUMER)
+
+
+def _record(db: Database, shelf: str, n: int, aggregate: str = "A") -> None:
+    with db.writer() as s, s.begin():
+        record_event(
+            s, ShelfCounted(shelf=shelf, n=n), aggregate_type="shelf", aggregate_id=aggregate
+        )
+
+
+def _pass(relay: Relay) -> int:
+    return asyncio.run(relay.run_once())
+
+
+def test_committed_events_reach_the_handler_once_in_seq_order(
+    test_db: Database, seen: list[PublishedEvent]
+) -> None:
+    for n in range(5):
+        _record(test_db, "s1", n)
+    relay = Relay(test_db.writer)
+    assert _pass(relay) == 5
+    assert [e.payload["n"] for e in seen] == [0, 1, 2, 3, 4]
+    assert _pass(relay) == 0
+    assert len(seen) == 5
+
+
+def test_an_event_of_a_rolled_back_transaction_is_never_delivered(
+    test_db: Database, seen: list[PublishedEvent]
+) -> None:
+    with test_db.writer() as s:
+        s.begin()
+        record_event(s, ShelfCounted(shelf="gone", n=1), aggregate_type="shelf", aggregate_id="G")
+        s.flush()
+        s.rollback()
+    _pass(Relay(test_db.writer))
+    assert [e for e in seen if e.payload["shelf"] == "gone"] == []
+
+
+def test_a_redelivered_event_does_not_run_a_handler_twice(
+    test_db: Database, seen: list[PublishedEvent]
+) -> None:
+    _record(test_db, "again", 1)
+    relay = Relay(test_db.writer)
+    _pass(relay)
+    # As after a crash between the handler's commit and the publish marker.
+    with test_db.writer() as s, s.begin():
+        s.execute(update(OutboxEvent).values(published_at=None))
+    assert _pass(relay) >= 1
+    assert [e.payload["n"] for e in seen if e.payload["shelf"] == "again"] == [1]
+
+
+def test_an_event_committed_after_a_later_seq_is_still_delivered(
+    test_db: Database, seen: list[PublishedEvent]
+) -> None:
+    _record(test_db, "late", 6)
+    relay = Relay(test_db.writer)
+    _pass(relay)
+    with test_db.writer() as s:
+        top = s.scalar(select(OutboxEvent.seq).order_by(OutboxEvent.seq.desc()).limit(1))
+    assert top is not None
+    # The transaction that drew a lower seq commits only now (simulated by inserting that seq).
+    with test_db.writer() as s, s.begin():
+        event = record_event(
+            s, ShelfCounted(shelf="late", n=5), aggregate_type="shelf", aggregate_id="other"
+        )
+        event.seq = top - 100_000 if top > 100_000 else -top
+    assert _pass(relay) == 1
+    assert sorted(e.payload["n"] for e in seen if e.payload["shelf"] == "late") == [5, 6]
+    # Its publication number comes after the later seq's: a stream resumed there still sees it.
+    with test_db.writer() as s:
+        numbers = {
+            e.payload["n"]: e.published_seq
+            for e in s.scalars(select(OutboxEvent).where(OutboxEvent.type == "test.shelf_counted"))
+            if e.payload["shelf"] == "late"
+        }
+    assert numbers[6] is not None and numbers[5] is not None
+    assert numbers[5] > numbers[6]
+
+
+def test_a_failing_handler_holds_back_its_aggregate_only_until_it_succeeds(
+    test_db: Database, seen: list[PublishedEvent]
+) -> None:
+    failures = {"left": 2}
+    order: list[tuple[str, int]] = []
+
+    @on_event("test.shelf_counted", consumer="tests.relay.flaky")
+    def flaky(event: PublishedEvent, _session: Session) -> None:
+        if event.aggregate_id == "X" and event.payload["n"] == 1 and failures["left"] > 0:
+            failures["left"] -= 1
+            raise RuntimeError("downstream unavailable")
+        order.append((event.aggregate_id, event.payload["n"]))
+
+    try:
+        for n in (1, 2, 3):
+            _record(test_db, "flaky", n, aggregate="X")
+        _record(test_db, "flaky", 9, aggregate="Y")
+        relay = Relay(test_db.writer)
+        assert _pass(relay) == 1  # Y's event; X's three wait behind the failed first one
+        assert order == [("Y", 9)]
+        _pass(relay)
+        assert order == [("Y", 9)]
+        assert _pass(relay) == 3
+        assert order == [("Y", 9), ("X", 1), ("X", 2), ("X", 3)]
+        # The counter ran X's events before the flaky handler failed, and once only.
+        assert [e.payload["n"] for e in seen if e.aggregate_id == "X"] == [1, 2, 3]
+    finally:
+        unregister("tests.relay.flaky")
+
+
+def test_only_the_lease_holder_relays_until_its_lease_expires(
+    test_db: Database, seen: list[PublishedEvent]
+) -> None:
+    first = Relay(test_db.writer, holder="relay-1", lease_seconds=60)
+    second = Relay(test_db.writer, holder="relay-2", lease_seconds=60)
+    _record(test_db, "lease", 1)
+    assert _pass(first) == 1
+    _record(test_db, "lease", 2)
+    assert _pass(second) == 0
+    assert not second.leading
+    first.release_lease()
+    assert _pass(second) == 1
+    assert [e.payload["n"] for e in seen if e.payload["shelf"] == "lease"] == [1, 2]
+
+
+def test_an_event_without_handlers_is_published_too(test_db: Database) -> None:
+    with test_db.writer() as s, s.begin():
+        record_event(s, PriceTagged(tag="t1"), aggregate_type="tag", aggregate_id="t1")
+    assert _pass(Relay(test_db.writer)) == 1
+    with test_db.writer() as s:
+        published = s.scalars(
+            select(OutboxEvent.published_at).where(OutboxEvent.type == "test.price_tagged")
+        ).all()
+    assert published and all(p is not None for p in published)
+
+
+def test_claiming_an_event_twice_for_one_consumer_answers_false(session: Session) -> None:
+    from zhongtai.core.ids import new_id
+
+    event_id = new_id()
+    assert claim_event(session, "tests.claim", event_id) is True
+    assert claim_event(session, "tests.claim", event_id) is False
+    assert claim_event(session, "tests.other", event_id) is True
