@@ -1,0 +1,186 @@
+"""Tables of the points ledger: accounts, lots (what was earned and what is left), entries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from zhongtai.core.clock import utcnow
+from zhongtai.core.db import Base, IdMixin, str_enum
+from zhongtai.loyalty.coupon_rules import CouponKind
+from zhongtai.loyalty.tier_rules import Tier
+
+
+class EntryKind(StrEnum):
+    EARN = "earn"
+    REDEEM = "redeem"
+    EXPIRE = "expire"
+    ADJUST = "adjust"
+    #: Points taken back because the goods that earned them were returned.
+    REVERSE = "reverse"
+    #: New points paying off a debt left by a reversal of points already spent.
+    SETTLE = "settle"
+    MERGE_IN = "merge_in"
+    MERGE_OUT = "merge_out"
+
+
+class SourceType(StrEnum):
+    """What caused an entry; with ``source_id`` it makes the entry happen once."""
+
+    POS_SALE = "pos_sale"
+    ORDER = "order"
+    RETURN = "return"
+    CAMPAIGN = "campaign"
+    ADJUSTMENT = "adjustment"
+    LOT = "lot"
+    MERGE = "merge"
+
+
+class PointsAccount(Base):
+    """A member's balance (the sum of her lots' remaining points) and her debt."""
+
+    __tablename__ = "points_accounts"
+    __table_args__ = (
+        CheckConstraint("balance >= 0", name="balance_not_negative"),
+        CheckConstraint("debt >= 0", name="debt_not_negative"),
+    )
+
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    balance: Mapped[int] = mapped_column(default=0)
+    #: Points reversed after they were spent; the next earnings pay it off first.
+    debt: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PointsEntry(IdMixin, Base):
+    """One change of a member's points. Unique on (source, member, kind): it happens once."""
+
+    __tablename__ = "points_entries"
+    __table_args__ = (
+        UniqueConstraint("source_type", "source_id", "member_id", "kind"),
+        Index("ix_points_entries_member_history", "member_id", "id"),
+    )
+
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[EntryKind] = mapped_column(str_enum(EntryKind, length=16))
+    source_type: Mapped[SourceType] = mapped_column(str_enum(SourceType, length=16))
+    source_id: Mapped[str] = mapped_column(String(64))
+    #: Signed change of the balance.
+    points: Mapped[int]
+    #: Signed change of the debt.
+    debt_change: Mapped[int] = mapped_column(default=0)
+    balance_after: Mapped[int]
+    debt_after: Mapped[int]
+    #: Earn: the sale's net amount the points were computed on; reverse: the amount returned.
+    amount_fen: Mapped[int | None]
+    #: Reverse: the earn entry it takes back.
+    related_entry_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("points_entries.id"))
+    store_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
+    reason: Mapped[str | None] = mapped_column(String(255))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(80))
+
+
+class PointsLot(IdMixin, Base):
+    """Points earned together, spent nearest-expiry first; ``remaining`` is what is left."""
+
+    __tablename__ = "points_lots"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_in_range"),
+        Index("ix_points_lots_member_expiry", "member_id", "expires_at"),
+        Index(
+            "ix_points_lots_live_expiry",
+            "expires_at",
+            sqlite_where=text("remaining > 0"),
+            postgresql_where=text("remaining > 0"),
+        ),
+    )
+
+    #: The current owner (a merge moves lots to the survivor).
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"))
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("points_entries.id"), unique=True)
+    source_type: Mapped[SourceType] = mapped_column(str_enum(SourceType, length=16))
+    source_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int]
+    remaining: Mapped[int]
+    earned_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+
+
+class PointsLotUse(IdMixin, Base):
+    """Which lot an entry took points from, and how many."""
+
+    __tablename__ = "points_lot_uses"
+    __table_args__ = (
+        CheckConstraint("points > 0", name="points_positive"),
+        UniqueConstraint("entry_id", "lot_id"),
+    )
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("points_entries.id"))
+    lot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("points_lots.id"), index=True)
+    points: Mapped[int]
+
+
+class MemberTier(Base):
+    """A member's tier and the date it is next reviewed (downgrades wait for it)."""
+
+    __tablename__ = "member_tiers"
+
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    tier: Mapped[Tier] = mapped_column(str_enum(Tier, length=16))
+    since: Mapped[datetime]
+    review_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class CouponStatus(StrEnum):
+    AVAILABLE = "available"
+    REDEEMED = "redeemed"
+
+
+class CouponTemplate(IdMixin, Base):
+    """What a coupon gives and how many may be issued (in all, and to one member)."""
+
+    __tablename__ = "coupon_templates"
+    __table_args__ = (
+        CheckConstraint("value > 0", name="value_positive"),
+        CheckConstraint("kind <> 'percent_off' OR value <= 100", name="percent_in_range"),
+        CheckConstraint("total_limit IS NULL OR issued <= total_limit", name="within_limit"),
+        CheckConstraint("per_member_limit > 0", name="per_member_positive"),
+    )
+
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[CouponKind] = mapped_column(str_enum(CouponKind, length=16))
+    value: Mapped[int]
+    threshold_fen: Mapped[int] = mapped_column(default=0)
+    cap_fen: Mapped[int | None]
+    #: A coupon is valid for this many days after it is issued.
+    valid_days: Mapped[int]
+    total_limit: Mapped[int | None]
+    per_member_limit: Mapped[int] = mapped_column(default=1)
+    issued: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Coupon(IdMixin, Base):
+    """One coupon held by a member; redeemed once, at whichever touchpoint comes first."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (Index("ix_coupons_member_template", "member_id", "template_id"),)
+
+    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("coupon_templates.id"))
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"))
+    status: Mapped[CouponStatus] = mapped_column(
+        str_enum(CouponStatus, length=16), default=CouponStatus.AVAILABLE
+    )
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    redeemed_at: Mapped[datetime | None]
+    redeemed_source_type: Mapped[SourceType | None] = mapped_column(str_enum(SourceType, length=16))
+    redeemed_source_id: Mapped[str | None] = mapped_column(String(64))
+    discount_fen: Mapped[int | None]

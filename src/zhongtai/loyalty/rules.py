@@ -1,0 +1,150 @@
+"""Pure rules of points: how many a sale earns, how many a return takes back, which lots pay."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+FEN_PER_YUAN = 100
+PCT = 100  # multipliers are integer percentages: 150 = ×1.5; no floats anywhere
+
+
+class TenderKind(StrEnum):
+    CASH = "cash"
+    BANK_CARD = "bank_card"
+    WECHAT_PAY = "wechat_pay"
+    ALIPAY = "alipay"
+    STORED_VALUE = "stored_value"
+    POINTS = "points"
+    COUPON = "coupon"
+
+
+#: Paying with points or coupons earns nothing: they are not money the customer spent.
+NON_EARNING_TENDERS = frozenset({TenderKind.POINTS, TenderKind.COUPON})
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """A line's net amount after discounts, in fen, and its category (for multipliers)."""
+
+    net_fen: int
+    category_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Tender:
+    kind: TenderKind
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class EarnPolicy:
+    points_per_yuan: int
+    category_multiplier_pct: Mapping[str, int] = field(default_factory=dict)
+    tier_multiplier_pct: int = PCT
+    campaign_multiplier_pct: int = PCT
+
+
+@dataclass(frozen=True)
+class Earning:
+    points: int
+    #: The sale's net amount (what a later return is measured against).
+    basis_fen: int
+    #: Per line, the amount that earned points (net minus its share of points/coupon tenders).
+    eligible_fen: tuple[int, ...]
+
+
+def allocate(total: int, weights: Sequence[int]) -> list[int]:
+    """Split ``total`` over ``weights`` proportionally, largest remainder: the parts sum to it."""
+    whole = sum(weights)
+    if whole <= 0 or total == 0:
+        return [0] * len(weights)
+    exact = [total * w for w in weights]
+    parts = [e // whole for e in exact]
+    short = total - sum(parts)
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] % whole), i))
+    for i in by_remainder[:short]:
+        parts[i] += 1
+    return parts
+
+
+def points_for_sale(
+    lines: Sequence[SaleLine], tenders: Sequence[Tender], policy: EarnPolicy
+) -> Earning:
+    """Points a sale earns: base rate per yuan of the net amount paid with money (points and
+    coupon tenders excluded, shared over the lines by amount), times the line's category
+    multiplier, the tier's and the campaign's; rounded down once, at the end."""
+    nets = [max(0, line.net_fen) for line in lines]
+    basis = sum(nets)
+    excluded = sum(t.amount_fen for t in tenders if t.kind in NON_EARNING_TENDERS)
+    shares = allocate(min(max(0, excluded), basis), nets)
+    eligible = tuple(n - s for n, s in zip(nets, shares, strict=True))
+    weighted = sum(
+        e * policy.category_multiplier_pct.get(line.category_id or "", PCT)
+        for e, line in zip(eligible, lines, strict=True)
+    )
+    numerator = (
+        weighted
+        * policy.points_per_yuan
+        * policy.tier_multiplier_pct
+        * policy.campaign_multiplier_pct
+    )
+    points = numerator // (FEN_PER_YUAN * PCT * PCT * PCT)
+    return Earning(points=max(0, points), basis_fen=basis, eligible_fen=eligible)
+
+
+def reversal_points(
+    earned: int, basis_fen: int, returned_before_fen: int, returning_fen: int
+) -> int:
+    """Points a return takes back: proportional to the amount returned, counted cumulatively so
+    that returning everything, in any number of parts, takes back exactly what was earned."""
+    if basis_fen <= 0 or earned <= 0:
+        return 0
+    before = min(basis_fen, max(0, returned_before_fen))
+    after = min(basis_fen, before + max(0, returning_fen))
+    return earned * after // basis_fen - earned * before // basis_fen
+
+
+@dataclass(frozen=True)
+class LotBalance:
+    lot_id: uuid.UUID
+    remaining: int
+    expires_at: datetime | None
+    earned_at: datetime
+
+
+def spending_order(lot: LotBalance) -> tuple[bool, datetime, datetime, uuid.UUID]:
+    """Nearest expiry first; never-expiring lots last; then the oldest; then by id."""
+    never = lot.expires_at is None
+    return (never, lot.expires_at or lot.earned_at, lot.earned_at, lot.lot_id)
+
+
+def plan_spending(lots: Sequence[LotBalance], points: int) -> list[tuple[uuid.UUID, int]]:
+    """Which lots pay ``points`` and how many each: nearest expiry first, as far as they go."""
+    plan: list[tuple[uuid.UUID, int]] = []
+    left = points
+    for lot in sorted(lots, key=spending_order):
+        if left <= 0:
+            break
+        take = min(lot.remaining, left)
+        if take > 0:
+            plan.append((lot.lot_id, take))
+            left -= take
+    return plan
+
+
+def redeemable_points(
+    *, order_fen: int, balance: int, points_per_yuan_off: int, max_share_pct: int
+) -> int:
+    """The most points an order may be paid with: within the balance and at most
+    ``max_share_pct`` of the order, in whole fen (``points_per_yuan_off`` points = 1 yuan)."""
+    if points_per_yuan_off <= 0 or order_fen <= 0:
+        return 0
+    cap_fen = order_fen * max(0, min(PCT, max_share_pct)) // PCT
+    cap_points = cap_fen * points_per_yuan_off // FEN_PER_YUAN
+    usable = min(balance, cap_points)
+    # Only amounts worth whole fen: round down to a multiple of points per fen.
+    return usable - usable % max(1, points_per_yuan_off // FEN_PER_YUAN)

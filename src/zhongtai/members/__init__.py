@@ -1,0 +1,1 @@
+"""Members: one person across every touchpoint — identities, profile, consent, PII, merge."""

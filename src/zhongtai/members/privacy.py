@@ -1,0 +1,132 @@
+"""A member's rights over her data: a full export, and erasure that keeps the books whole."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from zhongtai.core.audit import record_audit
+from zhongtai.core.clock import utcnow
+from zhongtai.core.outbox import record_event
+from zhongtai.members.events import MemberErased
+from zhongtai.members.hooks import EXPORT_SECTIONS
+from zhongtai.members.identity import (
+    get_member,
+    identities_of,
+    identity_value,
+    lock_member,
+    member_ids_of,
+)
+from zhongtai.members.models import (
+    ConsentRecord,
+    Member,
+    MemberIdentity,
+    MemberMerge,
+    MemberStatus,
+)
+from zhongtai.members.pii import PiiCipher
+
+
+def export_member(session: Session, cipher: PiiCipher, member_id: uuid.UUID) -> dict[str, Any]:
+    """Everything held about her, as JSON-able data: profile, identities in clear, consent
+    history, merges, and each other context's section (points, ...)."""
+    member = get_member(session, member_id)
+    ids = member_ids_of(session, member.id)
+    consents = session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.member_id.in_(ids))
+        .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
+    )
+    merges = session.scalars(
+        select(MemberMerge)
+        .where(or_(MemberMerge.survivor_id.in_(ids), MemberMerge.merged_id.in_(ids)))
+        .order_by(MemberMerge.merged_at)
+    )
+    return {
+        "member": {
+            "id": str(member.id),
+            "status": member.status.value,
+            "name": member.name,
+            "birthday": member.birthday.isoformat() if member.birthday else None,
+            "preferred_store_id": _str(member.preferred_store_id),
+            "preferences": member.preferences,
+            "tags": member.tags,
+            "registered_via": member.registered_via,
+            "registered_store_id": _str(member.registered_store_id),
+            "created_at": member.created_at.isoformat(),
+            "erased_at": member.erased_at.isoformat() if member.erased_at else None,
+            "merged_member_ids": [str(i) for i in ids[1:]],
+        },
+        "identities": [
+            {
+                "kind": i.kind.value,
+                "value": identity_value(cipher, i),
+                "linked_at": i.created_at.isoformat(),
+            }
+            for i in identities_of(session, member.id)
+        ],
+        "consents": [
+            {
+                "channel": c.channel.value,
+                "granted": c.granted,
+                "recorded_at": c.recorded_at.isoformat(),
+                "source": c.source,
+            }
+            for c in consents
+        ],
+        "merges": [
+            {
+                "survivor_id": str(m.survivor_id),
+                "merged_id": str(m.merged_id),
+                "merged_at": m.merged_at.isoformat(),
+            }
+            for m in merges
+        ],
+        **{name: section(session, ids) for name, section in sorted(EXPORT_SECTIONS.items())},
+    }
+
+
+def _str(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def erase_member(session: Session, member_id: uuid.UUID) -> Member:
+    """Forget the person, keep the pseudonym: identities deleted (the encrypted phone with
+    them), profile wiped. Her id, points ledger and sales stay, so every figure still adds up;
+    nothing links them to her any more. Erasing an erased member changes nothing."""
+    member = lock_member(session, member_id, allow_erased=True)
+    if member.status is MemberStatus.ERASED:
+        return member
+    ids = member_ids_of(session, member.id)
+    session.execute(delete(MemberIdentity).where(MemberIdentity.member_id.in_(ids)))
+    for row in session.scalars(select(Member).where(Member.id.in_(ids))):
+        _wipe(row)
+    member.status = MemberStatus.ERASED
+    member.erased_at = utcnow()
+    session.flush()
+    record_audit(
+        session,
+        "member.erased",
+        "member",
+        member.id,
+        {"status": MemberStatus.ACTIVE.value},
+        {"status": MemberStatus.ERASED.value, "merged_member_ids": ids[1:]},
+    )
+    record_event(
+        session,
+        MemberErased(member_id=member.id, erased_at=member.erased_at),
+        aggregate_type="member",
+        aggregate_id=member.id,
+    )
+    return member
+
+
+def _wipe(member: Member) -> None:
+    member.name = None
+    member.birthday = None
+    member.preferred_store_id = None
+    member.preferences = {}
+    member.tags = []

@@ -1,0 +1,83 @@
+"""`zhongtai loyalty verify` and `zhongtai loyalty expire` on a database of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from zhongtai.core import migrate
+from zhongtai.core.clock import utcnow
+from zhongtai.core.db import Database
+from zhongtai.core.settings import Settings, get_settings
+from zhongtai.loyalty import service as loyalty
+from zhongtai.loyalty.cli import app
+from zhongtai.loyalty.models import PointsLot, SourceType
+from zhongtai.members import service as members
+from zhongtai.members.models import IdentityKind
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    migrate.upgrade(url)
+    monkeypatch.setenv("ZHONGTAI_DATABASE_URL", url)
+    get_settings.cache_clear()
+    database = Database.connect(url)
+    yield database
+    database.dispose()
+    get_settings.cache_clear()
+
+
+def _member_with_points(db: Database, points: int, days: int) -> None:
+    cipher = members.cipher_for(Settings())
+    with db.writer() as s, s.begin():
+        member, _ = members.find_or_create_member(
+            s, cipher, IdentityKind.PHONE, "13700000000", via="pos"
+        )
+        loyalty.earn_points(
+            s,
+            member.id,
+            loyalty.Source(SourceType.POS_SALE, f"CLI-{days}"),
+            points,
+            valid_for=timedelta(days=days),
+        )
+
+
+def test_verify_exits_0_when_the_books_agree_and_1_listing_what_differs(db: Database) -> None:
+    _member_with_points(db, 100, 30)
+    ok = CliRunner().invoke(app, ["verify"])
+    assert ok.exit_code == 0, ok.output
+    assert "points verified: 1 accounts and 1 lots" in ok.output
+    with db.writer() as s, s.begin():
+        s.execute(update(PointsLot).values(remaining=1))
+    bad = CliRunner().invoke(app, ["verify"])
+    assert bad.exit_code == 1
+    assert "2 points discrepancies" in bad.output  # the balance, and the lot itself
+
+
+def test_expire_writes_off_points_past_their_date_and_a_second_run_finds_nothing(
+    db: Database,
+) -> None:
+    _member_with_points(db, 100, 1)
+    later = (utcnow() + timedelta(days=2)).isoformat()
+    first = CliRunner().invoke(app, ["expire", "--now", later])
+    assert first.exit_code == 0, first.output
+    assert "expired 100 points in 1 lots of 1 members" in first.output
+    again = CliRunner().invoke(app, ["expire", "--now", later])
+    assert "expired 0 points" in again.output
+    assert CliRunner().invoke(app, ["verify"]).exit_code == 0
+
+
+def test_review_tiers_reviews_the_members_whose_date_has_come(db: Database) -> None:
+    _member_with_points(db, 100, 30)
+    soon = CliRunner().invoke(app, ["review-tiers"])
+    assert soon.exit_code == 0, soon.output
+    assert "reviewed the tiers of 0 members" in soon.output
+    later = (utcnow() + timedelta(days=366)).isoformat()
+    due = CliRunner().invoke(app, ["review-tiers", "--now", later])
+    assert "reviewed the tiers of 1 members" in due.output
