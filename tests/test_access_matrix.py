@@ -14,10 +14,17 @@ import pytest
 from fastapi.testclient import TestClient
 from stdnum import ean
 
-from tests.factories import Factory
+from tests.factories import TEST_SECRET, Factory
+from tests.integrations import events as _test_events  # noqa: F401  (declares test.price_tagged)
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.models import ProductKind, SaleUnit
 from zhongtai.core.auth.roles import Channel, Role
+from zhongtai.core.settings import Settings
+from zhongtai.inventory import service as inventory
+from zhongtai.loyalty import service as loyalty
+from zhongtai.loyalty.models import SourceType
+from zhongtai.members import service as members
+from zhongtai.members.models import IdentityKind
 from zhongtai.stores.models import Location
 
 CALLERS = [
@@ -34,6 +41,8 @@ CALLERS = [
 ]
 STORE_BOUND = {"store_manager", "store_staff", "guide", "pos"}
 EVERYONE = set(CALLERS)
+STOCK_READERS = frozenset(EVERYONE - {"marketplace"})
+STOCK_READERS_ANYWHERE = frozenset({"hq_admin", "analyst", "app", "mini_program", "erp"})
 
 
 @dataclass
@@ -43,6 +52,8 @@ class World:
     category_id: str
     sku_id: str
     barcode: str
+    member_id: str = ""
+    duplicate_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,221 @@ def _store(_: World) -> dict[str, Any]:
         "timezone": "Asia/Shanghai",
     }
 
+
+def _stock_lines(w: World, reference: str) -> dict[str, Any]:
+    return {"reference": reference, "lines": [{"sku_id": w.sku_id, "quantity": 1}]}
+
+
+INVENTORY_CASES = [
+    Case(
+        "inventory_balances_own",
+        "GET",
+        lambda w: f"/api/v1/inventory/locations/{w.own.id}/balances",
+        STOCK_READERS,
+    ),
+    Case(
+        "inventory_balances_other",
+        "GET",
+        lambda w: f"/api/v1/inventory/locations/{w.other.id}/balances",
+        STOCK_READERS_ANYWHERE,
+        out_of_scope=frozenset(STORE_BOUND),
+    ),
+    Case(
+        "inventory_sku_balances",
+        "GET",
+        lambda w: f"/api/v1/inventory/skus/{w.sku_id}/balances",
+        STOCK_READERS,
+    ),
+    Case("inventory_movements", "GET", lambda w: "/api/v1/inventory/movements", STOCK_READERS),
+    Case(
+        "inventory_discrepancies",
+        "GET",
+        lambda w: "/api/v1/inventory/discrepancies",
+        STOCK_READERS,
+    ),
+    Case(
+        "inventory_receipt_own",
+        "POST",
+        lambda w: "/api/v1/inventory/receipts",
+        frozenset({"hq_admin", "store_manager", "store_staff", "erp"}),
+        lambda w: {"location_id": str(w.own.id)} | _stock_lines(w, "DN-1"),
+    ),
+    Case(
+        "inventory_receipt_other",
+        "POST",
+        lambda w: "/api/v1/inventory/receipts",
+        frozenset({"hq_admin", "erp"}),
+        lambda w: {"location_id": str(w.other.id)} | _stock_lines(w, "DN-2"),
+        out_of_scope=frozenset({"store_manager", "store_staff"}),
+    ),
+    Case(
+        "inventory_adjust_own",
+        "POST",
+        lambda w: "/api/v1/inventory/adjustments",
+        frozenset({"hq_admin", "store_manager"}),
+        lambda w: {
+            "location_id": str(w.own.id),
+            "sku_id": w.sku_id,
+            "quantity": -1,
+            "reason": "broken",
+        },
+    ),
+    Case(
+        "inventory_levels_other",
+        "PUT",
+        lambda w: f"/api/v1/inventory/locations/{w.other.id}/skus/{w.sku_id}/levels",
+        frozenset({"hq_admin"}),
+        lambda w: {"safety_stock": 1},
+        out_of_scope=frozenset({"store_manager"}),
+    ),
+    Case(
+        "inventory_pos_sale_own",
+        "POST",
+        lambda w: "/api/v1/inventory/pos-sales",
+        frozenset({"hq_admin", "store_manager", "store_staff", "pos"}),
+        lambda w: {"location_id": str(w.own.id)} | _stock_lines(w, "R-1"),
+    ),
+    Case(
+        "inventory_pos_sale_other",
+        "POST",
+        lambda w: "/api/v1/inventory/pos-sales",
+        frozenset({"hq_admin"}),
+        lambda w: {"location_id": str(w.other.id)} | _stock_lines(w, "R-2"),
+        out_of_scope=frozenset({"store_manager", "store_staff", "pos"}),
+    ),
+    Case(
+        "inventory_reserve_own",
+        "POST",
+        lambda w: "/api/v1/inventory/reservations",
+        frozenset({"hq_admin", "store_manager", "store_staff", "pos", "app", "mini_program"}),
+        lambda w: {"location_id": str(w.own.id)} | _stock_lines(w, "checkout-1"),
+    ),
+    Case(
+        "inventory_reserve_other",
+        "POST",
+        lambda w: "/api/v1/inventory/reservations",
+        frozenset({"hq_admin", "app", "mini_program"}),
+        lambda w: {"location_id": str(w.other.id)} | _stock_lines(w, "checkout-2"),
+        out_of_scope=frozenset({"store_manager", "store_staff", "pos"}),
+    ),
+    Case(
+        "inventory_allocation_chain",
+        "PUT",
+        lambda w: "/api/v1/inventory/allocations",
+        frozenset({"hq_admin"}),
+        lambda w: {"channel": "app", "share_percent": 80},
+    ),
+    Case(
+        "inventory_allocation_own",
+        "PUT",
+        lambda w: "/api/v1/inventory/allocations",
+        frozenset({"hq_admin", "store_manager"}),
+        lambda w: {"channel": "app", "location_id": str(w.own.id), "keep_units": 2},
+    ),
+    Case(
+        "inventory_transfer_request",
+        "POST",
+        lambda w: "/api/v1/inventory/transfers",
+        frozenset({"hq_admin", "store_manager"}),
+        lambda w: {
+            "from_location_id": str(w.other.id),
+            "to_location_id": str(w.own.id),
+            "lines": [{"sku_id": w.sku_id, "quantity": 1}],
+        },
+    ),
+    Case(
+        "inventory_stocktake_open_other",
+        "POST",
+        lambda w: "/api/v1/inventory/stocktakes",
+        frozenset({"hq_admin"}),
+        lambda w: {"location_id": str(w.other.id)},
+        out_of_scope=frozenset({"store_manager"}),
+    ),
+    Case(
+        "inventory_availability",
+        "GET",
+        lambda w: (
+            f"/api/v1/inventory/availability?latitude=31.23&longitude=121.47&item={w.sku_id}:1"
+        ),
+        STOCK_READERS,
+    ),
+]
+
+MEMBERS_SERVED_BY = frozenset(
+    {"hq_admin", "store_manager", "store_staff", "guide", "pos", "app", "mini_program"}
+)
+MEMBERS_READ_BY = MEMBERS_SERVED_BY | {"analyst"}
+POINTS_BOOKED_BY = frozenset({"hq_admin", "pos", "app", "mini_program"})
+HQ = frozenset({"hq_admin"})
+
+
+def _sale(_: World) -> dict[str, Any]:
+    return {"source_type": "pos_sale", "source_id": "M-1", "lines": [{"net_fen": 1000}]}
+
+
+MEMBER_CASES = [
+    Case(
+        "member_identify",
+        "POST",
+        lambda w: "/api/v1/members/identify",
+        MEMBERS_SERVED_BY,
+        lambda w: {"kind": "phone", "value": "13911112222"},
+    ),
+    Case("member_read", "GET", lambda w: f"/api/v1/members/{w.member_id}", MEMBERS_READ_BY),
+    Case(
+        "member_profile",
+        "PATCH",
+        lambda w: f"/api/v1/members/{w.member_id}",
+        MEMBERS_SERVED_BY,
+        lambda w: {"tags": ["matrix"]},
+    ),
+    Case(
+        "member_consent",
+        "PUT",
+        lambda w: f"/api/v1/members/{w.member_id}/consents/sms",
+        MEMBERS_SERVED_BY,
+        lambda w: {"granted": True},
+    ),
+    Case("member_export", "GET", lambda w: f"/api/v1/members/{w.member_id}/export", HQ),
+    Case("member_erase", "POST", lambda w: f"/api/v1/members/{w.member_id}/erase", HQ),
+    Case(
+        "member_merge",
+        "POST",
+        lambda w: f"/api/v1/members/{w.member_id}/merge",
+        HQ,
+        lambda w: {"merged_member_id": w.duplicate_id},
+    ),
+    Case(
+        "points_balance", "GET", lambda w: f"/api/v1/members/{w.member_id}/points", MEMBERS_READ_BY
+    ),
+    Case(
+        "points_history",
+        "GET",
+        lambda w: f"/api/v1/members/{w.member_id}/points/entries",
+        MEMBERS_READ_BY,
+    ),
+    Case(
+        "points_earn",
+        "POST",
+        lambda w: f"/api/v1/members/{w.member_id}/points/earn",
+        POINTS_BOOKED_BY,
+        _sale,
+    ),
+    Case(
+        "points_redeem",
+        "POST",
+        lambda w: f"/api/v1/members/{w.member_id}/points/redeem",
+        POINTS_BOOKED_BY,
+        lambda w: {"source_type": "order", "source_id": "M-2", "points": 10},
+    ),
+    Case(
+        "points_adjust",
+        "POST",
+        lambda w: f"/api/v1/members/{w.member_id}/points/adjust",
+        HQ,
+        lambda w: {"reference": "M-3", "points": 5, "reason": "matrix"},
+    ),
+]
 
 CASES = [
     Case("who_am_i", "GET", lambda w: "/api/v1/auth/me", frozenset(EVERYONE)),
@@ -189,6 +415,41 @@ CASES = [
         frozenset({"hq_admin", "erp"}),
         lambda w: {"price": 299, "store_id": str(w.other.id)},
     ),
+    Case(
+        "webhook_subscriptions_list",
+        "GET",
+        lambda w: "/api/v1/webhooks/subscriptions",
+        frozenset({"hq_admin"}),
+    ),
+    Case(
+        "webhook_subscribe",
+        "POST",
+        lambda w: "/api/v1/webhooks/subscriptions",
+        frozenset({"hq_admin"}),
+        lambda w: {"url": "http://127.0.0.1:9/hook", "event_types": ["test.price_tagged"]},
+    ),
+    Case(
+        "webhook_deliveries_list",
+        "GET",
+        lambda w: "/api/v1/webhooks/deliveries?status=dead",
+        frozenset({"hq_admin"}),
+    ),
+    Case("audit_log_read", "GET", lambda w: "/api/v1/audit", frozenset({"hq_admin"})),
+    Case(
+        "event_stream_own_stores",
+        "GET",
+        lambda w: "/api/v1/events/stream?follow=false",
+        frozenset({"hq_admin", "analyst", "store_manager", "store_staff", "pos"}),
+    ),
+    Case(
+        "event_stream_other_store",
+        "GET",
+        lambda w: f"/api/v1/events/stream?follow=false&store_id={w.other.id}",
+        frozenset({"hq_admin", "analyst"}),
+        out_of_scope=frozenset({"store_manager", "store_staff", "pos"}),
+    ),
+    *INVENTORY_CASES,
+    *MEMBER_CASES,
 ]
 
 
@@ -214,6 +475,20 @@ def world(factory: Factory) -> World:
             )
         ],
     )
+    for location in (own, other):
+        inventory.receive_stock(
+            factory.session, location.id, [inventory.ReceiptLine(product.skus[0].id, 5)]
+        )
+    cipher = members.cipher_for(Settings(secret_key=TEST_SECRET))  # type: ignore[arg-type]
+    member, duplicate = (
+        members.find_or_create_member(
+            factory.session, cipher, IdentityKind.PHONE, phone, via="pos"
+        )[0]
+        for phone in ("13900000001", "13900000002")
+    )
+    loyalty.earn_points(
+        factory.session, member.id, loyalty.Source(SourceType.CAMPAIGN, "matrix"), 100
+    )
     factory.session.commit()
     return World(
         own=own,
@@ -221,6 +496,8 @@ def world(factory: Factory) -> World:
         category_id=str(category.id),
         sku_id=str(product.skus[0].id),
         barcode=barcode,
+        member_id=str(member.id),
+        duplicate_id=str(duplicate.id),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,13 +11,24 @@ from fastapi.responses import RedirectResponse
 
 from zhongtai import __version__
 from zhongtai.catalog.api import router as catalog_router
+from zhongtai.core.audit_api import router as audit_router
 from zhongtai.core.auth.api import router as auth_router
 from zhongtai.core.auth.key_cache import VerifiedKeyCache
 from zhongtai.core.db import Database
 from zhongtai.core.http.middleware import RequestContextMiddleware
 from zhongtai.core.http.problems import install_problem_handlers
+from zhongtai.core.http.routing import size_thread_pool
+from zhongtai.core.jobs import PeriodicJob, run_periodically
 from zhongtai.core.logging import configure_logging
 from zhongtai.core.settings import Settings, get_settings
+from zhongtai.integrations.api_stream import router as events_router
+from zhongtai.integrations.api_webhooks import router as webhooks_router
+from zhongtai.integrations.runtime import run_event_backbone
+from zhongtai.integrations.settings import EventSettings
+from zhongtai.inventory.api import router as inventory_router
+from zhongtai.inventory.reservations import expire_reservations
+from zhongtai.loyalty.api import router as points_router
+from zhongtai.members.api import router as members_router
 from zhongtai.stores.api import router as stores_router
 
 API_PREFIX = "/api/v1"
@@ -32,6 +44,14 @@ Every POST/PUT/PATCH accepts an `Idempotency-Key`. Lists use cursor pagination
 """
 
 
+def housekeeping_jobs(settings: Settings) -> list[PeriodicJob]:
+    """What `serve` runs in the background besides the event relay (interval 0 turns a job off)."""
+    jobs = [
+        PeriodicJob("reservation-sweeper", settings.reservation_sweep_seconds, expire_reservations)
+    ]
+    return [job for job in jobs if job.every_seconds > 0]
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
@@ -41,10 +61,28 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         max_overflow=settings.db_max_overflow,
     )
     owns_db = db is None
+    events = EventSettings()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        size_thread_pool(slots)
+        # The embedded default relays events inside the server (an app handed a database by
+        # its caller, as in tests, runs none: the caller decides).
+        stop = asyncio.Event()
+        backbone = None
+        if owns_db and events.relay_in_process:
+            backbone = asyncio.create_task(run_event_backbone(database, settings, events, stop))
+        app.state.event_backbone = backbone
+        jobs = [
+            asyncio.create_task(run_periodically(database, job, stop))
+            for job in housekeeping_jobs(settings)
+            if owns_db
+        ]
         yield
+        stop.set()
+        if backbone is not None:
+            await backbone
+        await asyncio.gather(*jobs)
         if owns_db:
             database.dispose()
 
@@ -58,6 +96,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    slots = settings.db_pool_size + settings.db_max_overflow
+    app.state.request_slots = asyncio.Semaphore(slots)
     app.state.db = database
     app.state.api_key_cache = VerifiedKeyCache(settings.api_key_cache_seconds)
     install_problem_handlers(app)
@@ -72,6 +112,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     def index() -> RedirectResponse:
         return RedirectResponse("/docs")
 
-    for router in (auth_router, stores_router, catalog_router):
+    for router in (
+        auth_router,
+        stores_router,
+        catalog_router,
+        webhooks_router,
+        events_router,
+        audit_router,
+        inventory_router,
+        members_router,
+        points_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     return app

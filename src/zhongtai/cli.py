@@ -39,6 +39,9 @@ from zhongtai.demo import (
 )
 from zhongtai.demo.generator import summary_counts
 from zhongtai.demo.tour import base_url, tour_commands, tour_panel
+from zhongtai.integrations import cli as integrations_cli
+from zhongtai.inventory import cli as inventory_cli
+from zhongtai.loyalty import cli as loyalty_cli
 from zhongtai.stores.models import Location
 
 app = typer.Typer(
@@ -382,3 +385,10 @@ def demo(
     for line in tour_commands(summary, url):
         out.print(line, markup=False, crop=False)
     _serve(settings, host, port, workers=1, reload=False)
+
+
+# Commands owned by the contexts, mounted here so that `zhongtai --help` lists them all.
+app.command("relay")(integrations_cli.relay)
+app.command("events-doc")(integrations_cli.events_doc)
+app.add_typer(inventory_cli.app, name="inventory")
+app.add_typer(loyalty_cli.app, name="loyalty")

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from zhongtai.catalog import models as catalog_models
-from zhongtai.core import idempotency, outbox
+from zhongtai.core import audit, idempotency, outbox
 from zhongtai.core.auth import models as auth_models
 from zhongtai.core.db import Base
+from zhongtai.integrations import models as integrations_models
+from zhongtai.inventory import models as inventory_models
+from zhongtai.loyalty import models as loyalty_models
+from zhongtai.members import models as members_models
 from zhongtai.stores import models as stores_models
 
 metadata = Base.metadata
 
 __all__ = [
+    "audit",
     "auth_models",
     "catalog_models",
     "idempotency",
+    "integrations_models",
+    "inventory_models",
+    "loyalty_models",
+    "members_models",
     "metadata",
     "outbox",
     "stores_models",

@@ -58,7 +58,7 @@ class Product(IdMixin, TimestampMixin, Base):
             "shelf_life_days IS NULL OR shelf_life_days > 0", name="shelf_life_positive"
         ),
         CheckConstraint(
-            "kind <> 'FRESH' OR shelf_life_days IS NOT NULL", name="fresh_has_shelf_life"
+            "kind <> 'fresh' OR shelf_life_days IS NOT NULL", name="fresh_has_shelf_life"
         ),
     )
 

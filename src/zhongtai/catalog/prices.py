@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import PriceOverride
 from zhongtai.catalog.skus import get_sku
+from zhongtai.core.audit import record_audit
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
@@ -72,7 +73,29 @@ def add_price_override(
     )
     session.add(override)
     session.flush()
+    record_audit(
+        session,
+        "price_override.created",
+        "price_override",
+        override.id,
+        None,
+        _audited(override),
+        store_id=store_id,
+    )
     return override
+
+
+def _audited(override: PriceOverride) -> dict[str, object]:
+    return {
+        "sku_id": override.sku_id,
+        "store_id": override.store_id,
+        "channel": override.channel,
+        "price": override.price,
+        "currency": override.currency,
+        "valid_from": override.valid_from,
+        "valid_to": override.valid_to,
+        "reason": override.reason,
+    }
 
 
 def list_price_overrides(
@@ -111,6 +134,7 @@ def end_price_override(
     if override is None:
         raise NotFound(f"No price override {override_id}.")
     _ensure_may_price(caller, override.store_id)
+    before = _audited(override)
     now = at or utcnow()
     ended = session.execute(
         update(PriceOverride)
@@ -123,6 +147,15 @@ def end_price_override(
         .execution_options(synchronize_session="fetch")
     )
     if ended.rowcount:  # type: ignore[attr-defined]
+        record_audit(
+            session,
+            "price_override.ended",
+            "price_override",
+            override_id,
+            before,
+            {**before, "valid_to": now},
+            store_id=before["store_id"],  # type: ignore[arg-type]
+        )
         return override
     withdrawn = session.execute(
         delete(PriceOverride)
@@ -130,6 +163,15 @@ def end_price_override(
         .execution_options(synchronize_session="fetch")
     )
     if withdrawn.rowcount:  # type: ignore[attr-defined]
+        record_audit(
+            session,
+            "price_override.withdrawn",
+            "price_override",
+            override_id,
+            before,
+            None,
+            store_id=before["store_id"],  # type: ignore[arg-type]
+        )
         return None
     ended_at = override.valid_to.isoformat() if override.valid_to else "?"
     raise Conflict(f"The price override {override_id} already ended at {ended_at}.")

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhongtai.core import context
@@ -66,7 +66,16 @@ class OutboxEvent(Base):
     """One event, written in the transaction of the change it announces."""
 
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_events_aggregate", "aggregate_type", "aggregate_id"),)
+    __table_args__ = (
+        Index("ix_outbox_events_aggregate", "aggregate_type", "aggregate_id"),
+        # The relay's work queue: only events not yet published, in seq order.
+        Index(
+            "ix_outbox_events_unpublished",
+            "seq",
+            sqlite_where=text("published_at IS NULL"),
+            postgresql_where=text("published_at IS NULL"),
+        ),
+    )
 
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
@@ -81,6 +90,16 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     request_id: Mapped[str | None] = mapped_column(String(128))
     actor: Mapped[str | None] = mapped_column(String(80))
+    #: Set by the relay once every in-process handler, the broker and the webhook queues have
+    #: the event. Unpublished events are found by this marker, not by a high-water mark, so an
+    #: event whose transaction commits after a later seq's is still delivered.
+    published_at: Mapped[datetime | None]
+    #: Publication order, gap-free and increasing in the relay's commit order (one relay leads
+    #: at a time; the unique index stops two from handing out one number). Unlike ``seq`` it
+    #: is safe to resume from: the live stream's ``Last-Event-ID``.
+    published_seq: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), unique=True
+    )
 
 
 def record_event(

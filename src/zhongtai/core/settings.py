@@ -24,6 +24,14 @@ class Settings(BaseSettings):
         default=SecretStr("dev-only-secret-change-me-in-production-0123456789"),
         description="Signs access tokens and share links. Set a long random value in production.",
     )
+    pii_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of 32 random bytes: encrypts members' phone numbers (AES-GCM) and "
+        "keys their lookup hashes. Unset, it is derived from secret_key (development only); "
+        "production must set it, and keep it: data encrypted under a lost key is gone.",
+    )
+    points_per_yuan: int = Field(default=1, ge=0, description="Base points earned per yuan.")
+    points_valid_days: int = Field(default=365, gt=0, description="How long earned points last.")
     broker_url: str = Field(default="nats://127.0.0.1:4222", description="Event broker URL.")
     timezone: str = Field(default="Asia/Shanghai", description="Default time zone of the chain.")
     currency: str = Field(default="CNY", min_length=3, max_length=3)
@@ -39,6 +47,11 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=True, description="JSON log lines (false: readable console).")
     idempotency_ttl_hours: int = Field(default=24, gt=0)
+    reservation_sweep_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="How often `serve` expires overdue stock reservations (0: off).",
+    )
 
     @property
     def is_sqlite(self) -> bool:

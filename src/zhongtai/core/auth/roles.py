@@ -34,15 +34,61 @@ class Permission(StrEnum):
     STAFF_READ = "staff:read"
     STAFF_WRITE = "staff:write"
     API_KEYS_WRITE = "api_keys:write"
+    #: Read members (identities masked), find or create them, change profile and consent.
+    MEMBERS_READ = "members:read"
+    MEMBERS_WRITE = "members:write"
+    #: See members' personal data whole (phones unmasked) and export it.
+    MEMBERS_PII = "members:pii"
+    #: Merge and erase members.
+    MEMBERS_ADMIN = "members:admin"
+    POINTS_READ = "points:read"
+    #: Earn, redeem and reverse points for sales, orders and returns.
+    POINTS_WRITE = "points:write"
+    #: Correct points by hand, with a reason.
+    POINTS_ADJUST = "points:adjust"
+    WEBHOOKS_MANAGE = "webhooks:manage"
+    EVENTS_READ = "events:read"
+    AUDIT_READ = "audit:read"
+    INVENTORY_READ = "inventory:read"
+    INVENTORY_RECEIVE = "inventory:receive"
+    INVENTORY_SELL = "inventory:sell"
+    INVENTORY_RESERVE = "inventory:reserve"
+    INVENTORY_ADJUST = "inventory:adjust"
 
+
+#: What every store role and touchpoint needs to serve a member in front of them.
+_SERVE_MEMBERS = frozenset(
+    {Permission.MEMBERS_READ, Permission.MEMBERS_WRITE, Permission.POINTS_READ}
+)
+#: What a selling touchpoint needs on top: points earned and spent at the till or checkout.
+_SELL_TO_MEMBERS = _SERVE_MEMBERS | {Permission.POINTS_WRITE}
 
 #: Roles whose reach is the whole chain; every other role is limited to its assigned stores.
 CHAIN_WIDE_ROLES = frozenset({Role.HQ_ADMIN, Role.ANALYST})
 
+#: Stock on the shop floor: read it, receive deliveries, sell at the till, hold it for orders.
+#: Correcting it (adjustments, write-offs, safety stock) is inventory:adjust, for managers.
+INVENTORY_FLOOR = frozenset(
+    {
+        Permission.INVENTORY_READ,
+        Permission.INVENTORY_RECEIVE,
+        Permission.INVENTORY_SELL,
+        Permission.INVENTORY_RESERVE,
+    }
+)
+
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.HQ_ADMIN: frozenset(Permission),
     Role.ANALYST: frozenset(
-        {Permission.CATALOG_READ, Permission.STORES_READ, Permission.STAFF_READ}
+        {
+            Permission.CATALOG_READ,
+            Permission.STORES_READ,
+            Permission.STAFF_READ,
+            Permission.EVENTS_READ,
+            Permission.INVENTORY_READ,
+            Permission.MEMBERS_READ,
+            Permission.POINTS_READ,
+        }
     ),
     Role.STORE_MANAGER: frozenset(
         {
@@ -50,17 +96,54 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.STORES_READ,
             Permission.STORE_HOURS_WRITE,
             Permission.STAFF_READ,
+            Permission.EVENTS_READ,
+            Permission.INVENTORY_ADJUST,
         }
-    ),
-    Role.STORE_STAFF: frozenset({Permission.CATALOG_READ, Permission.STORES_READ}),
-    Role.GUIDE: frozenset({Permission.CATALOG_READ, Permission.STORES_READ}),
+    )
+    | INVENTORY_FLOOR
+    | _SERVE_MEMBERS,
+    Role.STORE_STAFF: frozenset(
+        {Permission.CATALOG_READ, Permission.STORES_READ, Permission.EVENTS_READ}
+    )
+    | INVENTORY_FLOOR
+    | _SERVE_MEMBERS,
+    Role.GUIDE: frozenset(
+        {Permission.CATALOG_READ, Permission.STORES_READ, Permission.INVENTORY_READ}
+    )
+    | _SERVE_MEMBERS,
 }
 
 #: Scopes a key of each channel gets when none are asked for, and the most it may ever hold.
 CHANNEL_DEFAULT_SCOPES: dict[Channel, frozenset[Permission]] = {
-    Channel.POS: frozenset({Permission.CATALOG_READ, Permission.STORES_READ}),
-    Channel.APP: frozenset({Permission.CATALOG_READ, Permission.STORES_READ}),
-    Channel.MINI_PROGRAM: frozenset({Permission.CATALOG_READ, Permission.STORES_READ}),
+    Channel.POS: frozenset(
+        {
+            Permission.CATALOG_READ,
+            Permission.STORES_READ,
+            Permission.EVENTS_READ,
+            Permission.INVENTORY_READ,
+            Permission.INVENTORY_SELL,
+            Permission.INVENTORY_RESERVE,
+        }
+    )
+    | _SELL_TO_MEMBERS,
+    Channel.APP: frozenset(
+        {
+            Permission.CATALOG_READ,
+            Permission.STORES_READ,
+            Permission.INVENTORY_READ,
+            Permission.INVENTORY_RESERVE,
+        }
+    )
+    | _SELL_TO_MEMBERS,
+    Channel.MINI_PROGRAM: frozenset(
+        {
+            Permission.CATALOG_READ,
+            Permission.STORES_READ,
+            Permission.INVENTORY_READ,
+            Permission.INVENTORY_RESERVE,
+        }
+    )
+    | _SELL_TO_MEMBERS,
     Channel.MARKETPLACE: frozenset({Permission.CATALOG_READ}),
     Channel.ERP: frozenset(
         {
@@ -68,6 +151,8 @@ CHANNEL_DEFAULT_SCOPES: dict[Channel, frozenset[Permission]] = {
             Permission.CATALOG_WRITE,
             Permission.PRICES_WRITE,
             Permission.STORES_READ,
+            Permission.INVENTORY_READ,
+            Permission.INVENTORY_RECEIVE,
         }
     ),
 }
@@ -75,6 +160,10 @@ CHANNEL_ALLOWED_SCOPES: dict[Channel, frozenset[Permission]] = {
     Channel.POS: CHANNEL_DEFAULT_SCOPES[Channel.POS],
     Channel.APP: CHANNEL_DEFAULT_SCOPES[Channel.APP],
     Channel.MINI_PROGRAM: CHANNEL_DEFAULT_SCOPES[Channel.MINI_PROGRAM],
-    Channel.MARKETPLACE: frozenset({Permission.CATALOG_READ, Permission.STORES_READ}),
-    Channel.ERP: CHANNEL_DEFAULT_SCOPES[Channel.ERP],
+    Channel.MARKETPLACE: frozenset(
+        {Permission.CATALOG_READ, Permission.STORES_READ, Permission.INVENTORY_READ}
+    )
+    # Marketplace orders may carry a buyer id that finds (or makes) the member.
+    | {Permission.MEMBERS_READ, Permission.MEMBERS_WRITE},
+    Channel.ERP: CHANNEL_DEFAULT_SCOPES[Channel.ERP] | {Permission.EVENTS_READ},
 }

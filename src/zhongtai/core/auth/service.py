@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import Uuid, column, select, table
 from sqlalchemy.orm import Session
 
+from zhongtai.core.audit import record_audit
 from zhongtai.core.auth import credentials
 from zhongtai.core.auth.models import ApiKey, AuthSession, StaffStore, StaffUser
 from zhongtai.core.auth.principal import Principal
@@ -69,7 +70,18 @@ def create_staff_user(
     user.stores = [StaffStore(store_id=s) for s in stores]
     session.add(user)
     session.flush()
+    record_audit(session, "staff.created", "staff", user.id, None, _staff_access(user))
     return user
+
+
+def _staff_access(user: StaffUser) -> dict[str, object]:
+    """What a staff account may reach: the fields whose changes are audited."""
+    return {
+        "username": user.username,
+        "role": user.role,
+        "is_active": user.is_active,
+        "store_ids": sorted(str(s.store_id) for s in user.stores),
+    }
 
 
 def get_staff_user(session: Session, user_id: uuid.UUID) -> StaffUser:
@@ -89,6 +101,7 @@ def update_staff_user(
     store_ids: list[uuid.UUID] | None = None,
     password: str | None = None,
 ) -> StaffUser:
+    before = _staff_access(user)
     if role is not None:
         user.role = role
     if display_name is not None:
@@ -106,6 +119,17 @@ def update_staff_user(
     if is_active is not None:
         user.is_active = is_active
     session.flush()
+    after = _staff_access(user)
+    if after != before:
+        changed = [k for k in after if after[k] != before[k]]
+        record_audit(
+            session,
+            "staff.access_changed",
+            "staff",
+            user.id,
+            {k: before[k] for k in changed},
+            {k: after[k] for k in changed},
+        )
     return user
 
 
@@ -231,7 +255,23 @@ def create_api_key(
     )
     session.add(key)
     session.flush()
+    record_audit(
+        session, "api_key.created", "api_key", key.id, None, _key_access(key), store_id=store_id
+    )
     return IssuedApiKey(key=key, full_key=material.full_key)
+
+
+def _key_access(key: ApiKey) -> dict[str, object]:
+    """What a key may reach (never its secret)."""
+    return {
+        "name": key.name,
+        "prefix": key.prefix,
+        "channel": key.channel,
+        "scopes": list(key.scopes),
+        "store_id": key.store_id,
+        "terminal_id": key.terminal_id,
+        "revoked_at": key.revoked_at,
+    }
 
 
 def revoke_api_key(session: Session, key_id: uuid.UUID) -> ApiKey:
@@ -239,8 +279,18 @@ def revoke_api_key(session: Session, key_id: uuid.UUID) -> ApiKey:
     if key is None:
         raise NotFound(f"No API key {key_id}.")
     if key.revoked_at is None:
+        before = _key_access(key)
         key.revoked_at = utcnow()
         session.flush()
+        record_audit(
+            session,
+            "api_key.revoked",
+            "api_key",
+            key.id,
+            before,
+            _key_access(key),
+            store_id=key.store_id,
+        )
     return key
 
 

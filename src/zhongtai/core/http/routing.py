@@ -8,10 +8,12 @@ never commit. Every POST/PUT/PATCH/DELETE route gets the Idempotency-Key guard.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
@@ -62,6 +64,10 @@ class UnitOfWorkRoute(APIRoute):
         handle = super().get_route_handler()
 
         async def handle_in_transaction(request: Request) -> Response:
+            async with request_slot(request):
+                return await _handle_in_transaction(request)
+
+        async def _handle_in_transaction(request: Request) -> Response:
             try:
                 response = await handle(request)
             except idempotency.ReplayStoredResponse as replay:
@@ -92,6 +98,28 @@ class UnitOfWorkRoute(APIRoute):
             return response
 
         return handle_in_transaction
+
+
+def request_slot(request: Request) -> asyncio.Semaphore | contextlib.nullcontext[None]:
+    """At most as many requests in their endpoints as the pool has connections.
+
+    Requests blocked on a row lock each hold a worker thread and a connection. If they could
+    take every worker thread, the request holding the lock could not get one to serialise its
+    answer and commit, and all would wait for timeouts. So endpoints run at most ``slots`` at
+    a time and the thread pool is larger than ``slots`` (see :func:`size_thread_pool`); others
+    wait on the event loop, which costs nothing.
+    """
+    slots: asyncio.Semaphore | None = getattr(request.app.state, "request_slots", None)
+    return slots if slots is not None else contextlib.nullcontext()
+
+
+def size_thread_pool(slots: int) -> None:
+    """Give the endpoint thread pool room beyond the request slots (call inside the loop)."""
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = max(limiter.total_tokens, slots + SPARE_THREADS)
+
+
+SPARE_THREADS = 16
 
 
 async def _release(request: Request) -> None:

@@ -1,0 +1,57 @@
+"""Housekeeping jobs run one transaction per tick and survive a failing run."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.orm import Session
+
+from zhongtai.app import housekeeping_jobs
+from zhongtai.core import context
+from zhongtai.core.db import Database
+from zhongtai.core.jobs import PeriodicJob, run_job_once, run_periodically
+from zhongtai.core.settings import Settings
+
+
+def test_a_job_runs_in_a_transaction_as_a_system_actor(test_db: Database) -> None:
+    seen: list[str | None] = []
+
+    def job(session: Session) -> int:
+        assert session.in_transaction()
+        seen.append(context.actor.get())
+        return 3
+
+    assert run_job_once(test_db, PeriodicJob("probe", 1, job)) == 3
+    assert seen == ["system:probe"]
+    assert context.actor.get() is None
+
+
+def test_a_failing_run_is_logged_and_the_loop_goes_on_until_stopped(test_db: Database) -> None:
+    runs: list[int] = []
+    stop = asyncio.Event()
+
+    def flaky(session: Session) -> int:
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("first run fails")
+        return 0
+
+    async def main() -> None:
+        loop = asyncio.create_task(
+            run_periodically(test_db, PeriodicJob("flaky", 0.01, flaky), stop)
+        )
+        async with asyncio.timeout(30):
+            while len(runs) < 3:
+                await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(loop, timeout=30)
+
+    asyncio.run(main())
+    assert len(runs) >= 3
+
+
+def test_serve_sweeps_reservations_unless_turned_off(settings: Settings) -> None:
+    names = [j.name for j in housekeeping_jobs(settings)]
+    assert names == ["reservation-sweeper"]
+    off = settings.model_copy(update={"reservation_sweep_seconds": 0})
+    assert housekeeping_jobs(off) == []
