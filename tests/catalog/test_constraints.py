@@ -27,10 +27,9 @@ def _product(session: Session, **overrides: object) -> Product:
 
 def test_a_fresh_product_without_shelf_life_is_refused_by_the_database(session: Session) -> None:
     product = _product(session)
-    with pytest.raises(IntegrityError, match="fresh_has_shelf_life"):
-        with session.begin_nested():
-            session.add(product)
-            session.flush()
+    with pytest.raises(IntegrityError, match="fresh_has_shelf_life"), session.begin_nested():
+        session.add(product)
+        session.flush()
 
 
 def test_a_packaged_product_may_have_no_shelf_life(session: Session) -> None:
