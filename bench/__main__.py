@@ -8,7 +8,7 @@ import sys
 
 from bench import harness
 
-BENCHMARKS = ["api"]
+BENCHMARKS = ["api", "inventory"]
 
 
 def main(argv: list[str]) -> int:

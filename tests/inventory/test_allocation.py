@@ -111,3 +111,21 @@ def test_an_address_search_respects_the_channel_allocation(
     for channel, found in ((None, True), ("app", True), ("mini_program", False)):
         offers = availability.stores_with_basket(session, *HOME, [line(sku, 4)], channel=channel)
         assert (store.id in [o.location_id for o in offers]) is found, channel
+
+
+def test_tonnes_of_weighed_stock_do_not_overflow_the_share_arithmetic(
+    session: Session, stock: StockFactory
+) -> None:
+    """50 t of rice counted in grams, times a 100% share, is beyond a 32-bit integer."""
+    sku = stock.sku()
+    store = _store_at(stock, 400, Capability.DELIVERY)
+    stock.receive(store, sku, 50_000_000)
+    allocation.set_allocation(session, "app", store.id, share_percent=80, keep_units=0)
+    offers = availability.stores_with_basket(session, *HOME, [line(sku, 30_000_000)])
+    assert [o.location_id for o in offers] == [store.id]
+    offers = availability.stores_with_basket(session, *HOME, [line(sku, 30_000_000)], channel="app")
+    assert [o.location_id for o in offers] == [store.id]
+    service.reserve(session, "bulk-rice", store.id, [line(sku, 30_000_000)], TTL, channel="app")
+    # 20 t left, 80% of it (16 t) for the app: 17 t is refused.
+    with pytest.raises(InsufficientStock):
+        service.reserve(session, "more-rice", store.id, [line(sku, 17_000_000)], TTL, channel="app")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import BigInteger, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from zhongtai.inventory.checks import require_basket
@@ -107,7 +107,8 @@ def stores_with_basket(
             (delivery.location_id.isnot(None)) | (pickup.location_id.isnot(None)),
             BALANCES.c.sku_id.in_([x.sku_id for x in lines]),
             available >= needed,
-            available * share >= needed * 100,
+            # 64-bit: grams of stock times a percentage overflow a 32-bit integer.
+            cast(available, BigInteger) * share >= cast(needed, BigInteger) * 100,
             available - keep >= needed,
         )
         .group_by(

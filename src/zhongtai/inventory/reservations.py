@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, Table, insert, select, update
+from sqlalchemy import BigInteger, Select, Table, cast, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -98,7 +98,10 @@ def _hold(session: Session, location_id: uuid.UUID, line: Line, allocation: Allo
     condition = available >= line.quantity
     # The channel's share and the units kept back, in the same statement (rules.may_take).
     if allocation.share_percent < 100:
-        condition &= available * allocation.share_percent >= line.quantity * 100
+        # 64-bit: grams of stock times a percentage overflow a 32-bit integer.
+        condition &= cast(available, BigInteger) * allocation.share_percent >= (
+            cast(literal(line.quantity), BigInteger) * 100
+        )
     if allocation.keep_units:
         condition &= available - allocation.keep_units >= line.quantity
     figures = change_balance(
