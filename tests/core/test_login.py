@@ -91,3 +91,19 @@ def test_a_token_signed_with_another_secret_is_refused(client: TestClient) -> No
     )
     r = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"})
     assert r.status_code == 401
+
+
+def test_a_store_manager_sees_her_staff_but_not_hq_or_other_stores_staff(
+    client: TestClient, factory: Factory
+) -> None:
+    store, elsewhere = factory.location(), factory.location()
+    manager = factory.staff_headers(Role.STORE_MANAGER, [store])
+    colleague = factory.staff(Role.STORE_STAFF, [store])
+    stranger = factory.staff(Role.STORE_STAFF, [elsewhere])
+    hq = factory.staff(Role.HQ_ADMIN)
+    factory.session.commit()
+    assert client.get(f"/api/v1/staff/{colleague.id}", headers=manager).status_code == 200
+    for other in (stranger, hq):
+        r = client.get(f"/api/v1/staff/{other.id}", headers=manager)
+        assert r.status_code == 403
+        assert r.json()["type"].endswith("/store-out-of-scope")

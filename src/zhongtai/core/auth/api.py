@@ -142,8 +142,7 @@ def get_staff(
     session: Session = Depends(db_session),
 ) -> StaffOut:
     user = service.get_staff_user(session, user_id)
-    if principal.store_ids is not None and not principal.store_ids & set(user.store_ids):
-        principal.ensure_stores(user.store_ids)
+    principal.ensure_shares_a_store(user.store_ids)
     return StaffOut.model_validate(user)
 
 

@@ -54,6 +54,8 @@ class Principal:
                 f"Store {store_id} is outside this caller's stores.", store_id=str(store_id)
             )
 
-    def ensure_stores(self, store_ids: Iterable[uuid.UUID]) -> None:
-        for store_id in store_ids:
-            self.ensure_store(store_id)
+    def ensure_shares_a_store(self, store_ids: Iterable[uuid.UUID]) -> None:
+        """For things that belong to several stores (a staff user): one of them must be ours."""
+        wanted = set(store_ids)
+        if self.store_ids is not None and not self.store_ids & wanted:
+            raise StoreOutOfScope("None of these stores is among this caller's stores.")
