@@ -1,0 +1,1 @@
+"""Store fulfilment: sourcing, delivery promise, pick/pack/pickup/courier tasks and SLA."""

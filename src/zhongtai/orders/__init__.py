@@ -1,0 +1,1 @@
+"""Orders of every channel: checkout, pricing, payments, POS sales, returns and refunds."""
