@@ -22,6 +22,9 @@ from zhongtai.app import create_app
 from zhongtai.core import migrate
 from zhongtai.core.db import Database, create_db_engine
 from zhongtai.core.settings import Settings
+from zhongtai.integrations.couriers.simulated import SimulatedCourierFleet
+from zhongtai.integrations.payments.sandbox import SandboxPaymentGateway
+from zhongtai.integrations.providers import Providers, provider_secret
 
 BACKEND = os.environ.get("ZHONGTAI_TEST_DB", "sqlite")
 
@@ -104,8 +107,24 @@ def factory(session: Session) -> Factory:
 
 
 @pytest.fixture
-def app(settings: Settings, test_db: Database):  # type: ignore[no-untyped-def]
-    return create_app(settings, db=test_db)
+def providers(settings: Settings) -> Iterator[Providers]:
+    """The sandbox gateway and simulated fleet, holding their callbacks for the test to forward
+    (``signed_notifications`` / ``signed_callbacks``): a TestClient app has no port to call."""
+    built = Providers(
+        payments={
+            "sandbox": SandboxPaymentGateway(provider_secret(settings, "sandbox"), notify=False)
+        },
+        couriers={
+            "simulated": SimulatedCourierFleet(provider_secret(settings, "simulated"), auto=False)
+        },
+    )
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def app(settings: Settings, test_db: Database, providers: Providers):  # type: ignore[no-untyped-def]
+    return create_app(settings, db=test_db, providers=providers)
 
 
 @pytest.fixture

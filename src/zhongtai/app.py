@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -21,14 +22,20 @@ from zhongtai.core.http.routing import size_thread_pool
 from zhongtai.core.jobs import PeriodicJob, run_periodically
 from zhongtai.core.logging import configure_logging
 from zhongtai.core.settings import Settings, get_settings
+from zhongtai.fulfillment.api import router as fulfillment_router
+from zhongtai.fulfillment.tasks import flag_sla_breaches
 from zhongtai.integrations.api_stream import router as events_router
 from zhongtai.integrations.api_webhooks import router as webhooks_router
+from zhongtai.integrations.providers import Providers, built_in_providers
 from zhongtai.integrations.runtime import run_event_backbone
 from zhongtai.integrations.settings import EventSettings
 from zhongtai.inventory.api import router as inventory_router
 from zhongtai.inventory.reservations import expire_reservations
 from zhongtai.loyalty.api import router as points_router
 from zhongtai.members.api import router as members_router
+from zhongtai.orders.api import router as orders_router
+from zhongtai.orders.api_pos import router as pos_router
+from zhongtai.orders.payments import expire_unpaid_orders
 from zhongtai.stores.api import router as stores_router
 
 API_PREFIX = "/api/v1"
@@ -44,15 +51,27 @@ Every POST/PUT/PATCH accepts an `Idempotency-Key`. Lists use cursor pagination
 """
 
 
-def housekeeping_jobs(settings: Settings) -> list[PeriodicJob]:
+def housekeeping_jobs(settings: Settings, providers: Providers) -> list[PeriodicJob]:
     """What `serve` runs in the background besides the event relay (interval 0 turns a job off)."""
+    every = settings.reservation_sweep_seconds
     jobs = [
-        PeriodicJob("reservation-sweeper", settings.reservation_sweep_seconds, expire_reservations)
+        PeriodicJob("reservation-sweeper", every, expire_reservations),
+        PeriodicJob(
+            "unpaid-order-sweeper",
+            every,
+            partial(expire_unpaid_orders, providers=providers.payments),
+        ),
+        PeriodicJob("sla-clock", every, flag_sla_breaches),
     ]
     return [job for job in jobs if job.every_seconds > 0]
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    db: Database | None = None,
+    *,
+    providers: Providers | None = None,
+) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     database = db or Database.connect(
@@ -62,6 +81,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     owns_db = db is None
     events = EventSettings()
+    # Payment and courier providers call back over HTTP; a caller may bring its own (tests).
+    owns_providers = providers is None
+    providers = providers or built_in_providers(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -75,7 +97,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.state.event_backbone = backbone
         jobs = [
             asyncio.create_task(run_periodically(database, job, stop))
-            for job in housekeeping_jobs(settings)
+            for job in housekeeping_jobs(settings, providers)
             if owns_db
         ]
         yield
@@ -83,6 +105,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if backbone is not None:
             await backbone
         await asyncio.gather(*jobs)
+        if owns_providers:
+            providers.close()
         if owns_db:
             database.dispose()
 
@@ -99,6 +123,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     slots = settings.db_pool_size + settings.db_max_overflow
     app.state.request_slots = asyncio.Semaphore(slots)
     app.state.db = database
+    app.state.providers = providers
     app.state.api_key_cache = VerifiedKeyCache(settings.api_key_cache_seconds)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
@@ -122,6 +147,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         inventory_router,
         members_router,
         points_router,
+        orders_router,
+        pos_router,
+        fulfillment_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -6,10 +6,12 @@ from zhongtai.catalog import models as catalog_models
 from zhongtai.core import audit, idempotency, outbox
 from zhongtai.core.auth import models as auth_models
 from zhongtai.core.db import Base
+from zhongtai.fulfillment import models as fulfillment_models
 from zhongtai.integrations import models as integrations_models
 from zhongtai.inventory import models as inventory_models
 from zhongtai.loyalty import models as loyalty_models
 from zhongtai.members import models as members_models
+from zhongtai.orders import models as orders_models
 from zhongtai.stores import models as stores_models
 
 metadata = Base.metadata
@@ -18,12 +20,14 @@ __all__ = [
     "audit",
     "auth_models",
     "catalog_models",
+    "fulfillment_models",
     "idempotency",
     "integrations_models",
     "inventory_models",
     "loyalty_models",
     "members_models",
     "metadata",
+    "orders_models",
     "outbox",
     "stores_models",
 ]

@@ -11,6 +11,7 @@ from zhongtai.core import context
 from zhongtai.core.db import Database
 from zhongtai.core.jobs import PeriodicJob, run_job_once, run_periodically
 from zhongtai.core.settings import Settings
+from zhongtai.integrations.providers import Providers
 
 
 def test_a_job_runs_in_a_transaction_as_a_system_actor(test_db: Database) -> None:
@@ -50,8 +51,10 @@ def test_a_failing_run_is_logged_and_the_loop_goes_on_until_stopped(test_db: Dat
     assert len(runs) >= 3
 
 
-def test_serve_sweeps_reservations_unless_turned_off(settings: Settings) -> None:
-    names = [j.name for j in housekeeping_jobs(settings)]
-    assert names == ["reservation-sweeper"]
+def test_serve_sweeps_holds_unpaid_orders_and_sla_clocks_unless_turned_off(
+    settings: Settings, providers: Providers
+) -> None:
+    names = [j.name for j in housekeeping_jobs(settings, providers)]
+    assert names == ["reservation-sweeper", "unpaid-order-sweeper", "sla-clock"]
     off = settings.model_copy(update={"reservation_sweep_seconds": 0})
-    assert housekeeping_jobs(off) == []
+    assert housekeeping_jobs(off, providers) == []

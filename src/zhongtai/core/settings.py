@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     )
     points_per_yuan: int = Field(default=1, ge=0, description="Base points earned per yuan.")
     points_valid_days: int = Field(default=365, gt=0, description="How long earned points last.")
+    public_url: str | None = Field(
+        default=None,
+        description="The URL this API is reached at by payment and courier providers' callbacks "
+        "(e.g. https://api.example.com); unset, the URL of the request that caused the call.",
+    )
+    sandbox_courier_time_scale: float = Field(
+        default=10.0,
+        gt=0,
+        description="How much faster than real time the built-in simulated riders move.",
+    )
     broker_url: str = Field(default="nats://127.0.0.1:4222", description="Event broker URL.")
     timezone: str = Field(default="Asia/Shanghai", description="Default time zone of the chain.")
     currency: str = Field(default="CNY", min_length=3, max_length=3)
@@ -50,7 +60,8 @@ class Settings(BaseSettings):
     reservation_sweep_seconds: float = Field(
         default=30,
         ge=0,
-        description="How often `serve` expires overdue stock reservations (0: off).",
+        description="How often `serve` expires overdue stock holds and unpaid orders and checks "
+        "the stores' SLA clocks (0: off).",
     )
 
     @property

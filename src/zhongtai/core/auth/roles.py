@@ -54,6 +54,16 @@ class Permission(StrEnum):
     INVENTORY_SELL = "inventory:sell"
     INVENTORY_RESERVE = "inventory:reserve"
     INVENTORY_ADJUST = "inventory:adjust"
+    #: See orders: a store's staff their stores' orders, a channel key its channel's.
+    ORDERS_READ = "orders:read"
+    #: Quote a basket, place the order, pay it, cancel it before handover.
+    ORDERS_PLACE = "orders:place"
+    #: The store's work on orders: accept, pick, pack, hand over, book riders, ship.
+    ORDERS_FULFIL = "orders:fulfil"
+    #: Take goods back and refund them (any store).
+    ORDERS_RETURN = "orders:return"
+    #: Record till sales, also uploaded later by an offline terminal.
+    POS_SELL = "pos:sell"
 
 
 #: What every store role and touchpoint needs to serve a member in front of them.
@@ -65,6 +75,18 @@ _SELL_TO_MEMBERS = _SERVE_MEMBERS | {Permission.POINTS_WRITE}
 
 #: Roles whose reach is the whole chain; every other role is limited to its assigned stores.
 CHAIN_WIDE_ROLES = frozenset({Role.HQ_ADMIN, Role.ANALYST})
+
+#: A store's work on orders: see them, fulfil them, take returns, sell at the till.
+STORE_ORDERS = frozenset(
+    {
+        Permission.ORDERS_READ,
+        Permission.ORDERS_FULFIL,
+        Permission.ORDERS_RETURN,
+        Permission.POS_SELL,
+    }
+)
+#: What a customer-facing touchpoint does with orders.
+PLACE_ORDERS = frozenset({Permission.ORDERS_READ, Permission.ORDERS_PLACE})
 
 #: Stock on the shop floor: read it, receive deliveries, sell at the till, hold it for orders.
 #: Correcting it (adjustments, write-offs, safety stock) is inventory:adjust, for managers.
@@ -88,6 +110,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.INVENTORY_READ,
             Permission.MEMBERS_READ,
             Permission.POINTS_READ,
+            Permission.ORDERS_READ,
         }
     ),
     Role.STORE_MANAGER: frozenset(
@@ -101,11 +124,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     )
     | INVENTORY_FLOOR
+    | STORE_ORDERS
     | _SERVE_MEMBERS,
     Role.STORE_STAFF: frozenset(
         {Permission.CATALOG_READ, Permission.STORES_READ, Permission.EVENTS_READ}
     )
     | INVENTORY_FLOOR
+    | STORE_ORDERS
     | _SERVE_MEMBERS,
     Role.GUIDE: frozenset(
         {Permission.CATALOG_READ, Permission.STORES_READ, Permission.INVENTORY_READ}
@@ -123,6 +148,9 @@ CHANNEL_DEFAULT_SCOPES: dict[Channel, frozenset[Permission]] = {
             Permission.INVENTORY_READ,
             Permission.INVENTORY_SELL,
             Permission.INVENTORY_RESERVE,
+            Permission.ORDERS_READ,
+            Permission.ORDERS_RETURN,
+            Permission.POS_SELL,
         }
     )
     | _SELL_TO_MEMBERS,
@@ -134,6 +162,7 @@ CHANNEL_DEFAULT_SCOPES: dict[Channel, frozenset[Permission]] = {
             Permission.INVENTORY_RESERVE,
         }
     )
+    | PLACE_ORDERS
     | _SELL_TO_MEMBERS,
     Channel.MINI_PROGRAM: frozenset(
         {
@@ -143,8 +172,9 @@ CHANNEL_DEFAULT_SCOPES: dict[Channel, frozenset[Permission]] = {
             Permission.INVENTORY_RESERVE,
         }
     )
+    | PLACE_ORDERS
     | _SELL_TO_MEMBERS,
-    Channel.MARKETPLACE: frozenset({Permission.CATALOG_READ}),
+    Channel.MARKETPLACE: frozenset({Permission.CATALOG_READ}) | PLACE_ORDERS,
     Channel.ERP: frozenset(
         {
             Permission.CATALOG_READ,
@@ -163,6 +193,7 @@ CHANNEL_ALLOWED_SCOPES: dict[Channel, frozenset[Permission]] = {
     Channel.MARKETPLACE: frozenset(
         {Permission.CATALOG_READ, Permission.STORES_READ, Permission.INVENTORY_READ}
     )
+    | PLACE_ORDERS
     # Marketplace orders may carry a buyer id that finds (or makes) the member.
     | {Permission.MEMBERS_READ, Permission.MEMBERS_WRITE},
     Channel.ERP: CHANNEL_DEFAULT_SCOPES[Channel.ERP] | {Permission.EVENTS_READ},

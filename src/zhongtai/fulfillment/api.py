@@ -1,0 +1,300 @@
+"""HTTP endpoints of the store's work on orders: queue, accept, pick, pack, ready, pickup by
+code, rider booking and its callbacks, shipping."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import Depends, Request, Response, status
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from zhongtai.core.auth.principal import Principal
+from zhongtai.core.auth.roles import Permission
+from zhongtai.core.http.deps import app_settings, database, db_session
+from zhongtai.core.http.routing import api_router
+from zhongtai.core.http.security import client_ip, require
+from zhongtai.core.settings import Settings
+from zhongtai.fulfillment import courier, pickup, tasks
+from zhongtai.fulfillment.picking import Substitute
+from zhongtai.orders.api import callback_url, providers_of
+from zhongtai.orders.errors import WrongPickupCode
+from zhongtai.orders.lifecycle import get_order
+from zhongtai.orders.schemas import OrderOut
+
+router = api_router(tags=["fulfillment"])
+FULFIL = Depends(require(Permission.ORDERS_FULFIL))
+
+
+def _at_store(session: Session, principal: Principal, order_id: uuid.UUID) -> None:
+    """Only the fulfilling store's staff work on an order."""
+    principal.ensure_store(get_order(session, order_id).store_id)
+
+
+class QueueItemOut(BaseModel):
+    order: OrderOut
+    task_status: str | None
+    due_at: datetime | None
+    sla_breached: bool
+
+
+@router.get("/fulfillment/stores/{store_id}/queue", response_model=list[QueueItemOut])
+def store_queue(
+    store_id: uuid.UUID, principal: Principal = FULFIL, session: Session = Depends(db_session)
+) -> list[QueueItemOut]:
+    """The store's open online orders, most urgent first, with their SLA clocks."""
+    principal.ensure_store(store_id)
+    return [
+        QueueItemOut(
+            order=OrderOut.model_validate(order),
+            task_status=task.status.value if task else None,
+            due_at=task.due_at if task else None,
+            sla_breached=bool(task and task.sla_breached_at),
+        )
+        for order, task in tasks.store_queue(session, store_id)
+    ]
+
+
+@router.post("/fulfillment/orders/{order_id}/accept", response_model=OrderOut)
+def accept(
+    order_id: uuid.UUID, principal: Principal = FULFIL, session: Session = Depends(db_session)
+) -> Any:
+    """Take the order into the store's queue; its SLA clock starts."""
+    _at_store(session, principal, order_id)
+    return tasks.accept_order(session, order_id)
+
+
+@router.post("/fulfillment/orders/{order_id}/start-picking", response_model=OrderOut)
+def start_picking(
+    order_id: uuid.UUID, principal: Principal = FULFIL, session: Session = Depends(db_session)
+) -> Any:
+    _at_store(session, principal, order_id)
+    return tasks.start_picking(session, order_id)
+
+
+class PickLineOut(BaseModel):
+    line_id: uuid.UUID
+    sku_id: uuid.UUID
+    sku_code: str
+    name: str
+    quantity: int
+
+
+class PickGroupOut(BaseModel):
+    zone: str
+    category_code: str
+    category_name: str
+    lines: list[PickLineOut]
+
+
+@router.get("/fulfillment/orders/{order_id}/pick-list", response_model=list[PickGroupOut])
+def pick_list(
+    order_id: uuid.UUID, principal: Principal = FULFIL, session: Session = Depends(db_session)
+) -> list[PickGroupOut]:
+    """The goods grouped by category, so the picker walks each aisle once."""
+    _at_store(session, principal, order_id)
+    return [
+        PickGroupOut(
+            zone=g.zone,
+            category_code=g.category_code,
+            category_name=g.category_name,
+            lines=[
+                PickLineOut(
+                    line_id=x.line_id,
+                    sku_id=x.sku_id,
+                    sku_code=x.sku_code,
+                    name=x.name,
+                    quantity=x.quantity,
+                )
+                for x in g.lines
+            ],
+        )
+        for g in tasks.picking_list(session, order_id)
+    ]
+
+
+class SubstituteIn(BaseModel):
+    sku_id: uuid.UUID
+    quantity: int = Field(gt=0)
+    unit_price: int = Field(ge=0, description="The substitute's own price per unit, in fen.")
+
+
+class LinePickIn(BaseModel):
+    line_id: uuid.UUID
+    picked: int = Field(ge=0, description="Units (grams) found; less than ordered is short.")
+    substitute: SubstituteIn | None = None
+
+
+class PackIn(BaseModel):
+    picks: list[LinePickIn] = Field(
+        default_factory=list, description="Lines not named were picked in full."
+    )
+    packages: int = Field(default=1, ge=1, le=100, description="Bags or boxes.")
+
+
+@router.post("/fulfillment/orders/{order_id}/pack", response_model=OrderOut)
+def pack(
+    order_id: uuid.UUID,
+    body: PackIn,
+    request: Request,
+    principal: Principal = FULFIL,
+    session: Session = Depends(db_session),
+) -> Any:
+    """Close the pick and pack. Short picks are refunded at once; a similar substitute goes
+    in only when the customer allowed it, never charged above the original."""
+    _at_store(session, principal, order_id)
+    return tasks.pack_order(
+        session,
+        order_id,
+        picks=[
+            tasks.LinePick(
+                x.line_id,
+                x.picked,
+                Substitute(x.substitute.sku_id, x.substitute.quantity, x.substitute.unit_price)
+                if x.substitute
+                else None,
+            )
+            for x in body.picks
+        ],
+        packages=body.packages,
+        providers=providers_of(request).payments,
+    )
+
+
+@router.post("/fulfillment/orders/{order_id}/ready", response_model=OrderOut)
+def ready_for_pickup(
+    order_id: uuid.UUID,
+    principal: Principal = FULFIL,
+    session: Session = Depends(db_session),
+    settings: Settings = Depends(app_settings),
+) -> Any:
+    """The packed order waits at the counter: the customer is told, with a pickup code."""
+    _at_store(session, principal, order_id)
+    return pickup.make_ready_for_pickup(session, order_id, settings=settings)
+
+
+class PickupIn(BaseModel):
+    order: str | None = Field(
+        default=None, max_length=40, description="The order number (or id) the customer gives."
+    )
+    code: str | None = Field(default=None, pattern=r"^\s*[0-9]{6}\s*$")
+    qr_payload: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/fulfillment/pickups", response_model=OrderOut)
+def hand_over(
+    body: PickupIn,
+    request: Request,
+    principal: Principal = FULFIL,
+    session: Session = Depends(db_session),
+    settings: Settings = Depends(app_settings),
+) -> Any:
+    """Hand a waiting order to the customer who gives its code (or shows its QR): once, by a
+    clerk of its store. Wrong codes answer 422 and are logged; too many lock the order (429)."""
+    ip = client_ip(request)
+    try:
+        return pickup.hand_over_pickup(
+            session,
+            clerk=principal,
+            client_ip=ip,
+            settings=settings,
+            order_ref=body.order,
+            code=body.code,
+            qr_payload=body.qr_payload,
+        )
+    except WrongPickupCode as wrong:
+        session.rollback()
+        pickup.record_wrong_code(
+            database(request).writer,
+            order_id=wrong.extra["order_id"],
+            clerk=principal,
+            client_ip=ip,
+        )
+        raise
+
+
+class DispatchOut(BaseModel):
+    id: uuid.UUID
+    order_id: uuid.UUID
+    provider: str
+    courier_ref: str | None
+    status: str
+    estimated_delivery_at: datetime | None
+
+
+class DispatchIn(BaseModel):
+    provider: str = Field(default="simulated", max_length=32)
+
+
+@router.post(
+    "/fulfillment/orders/{order_id}/dispatch",
+    response_model=DispatchOut,
+    status_code=status.HTTP_201_CREATED,
+)
+def dispatch(
+    order_id: uuid.UUID,
+    body: DispatchIn,
+    request: Request,
+    principal: Principal = FULFIL,
+    session: Session = Depends(db_session),
+    settings: Settings = Depends(app_settings),
+) -> DispatchOut:
+    """Book a rider for a packed delivery order; the rider's progress arrives as signed
+    callbacks (collected: out for delivery; delivered: completed)."""
+    _at_store(session, principal, order_id)
+    booked = courier.dispatch_courier(
+        session,
+        order_id,
+        courier=providers_of(request).courier(body.provider),
+        callback_url=callback_url(request, settings, f"/couriers/callbacks/{body.provider}"),
+    )
+    return DispatchOut(
+        id=booked.id,
+        order_id=booked.order_id,
+        provider=booked.provider,
+        courier_ref=booked.courier_ref,
+        status=booked.status.value,
+        estimated_delivery_at=booked.estimated_delivery_at,
+    )
+
+
+@router.post("/couriers/callbacks/{provider}", status_code=status.HTTP_204_NO_CONTENT)
+async def courier_callback(
+    provider: str, request: Request, session: Session = Depends(db_session)
+) -> Response:
+    """Where courier platforms report the rider's progress (signed; stale ones are ignored)."""
+    body = await request.body()
+    courier.apply_courier_callback(
+        session, providers_of(request).courier(provider), dict(request.headers), body
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class ShipIn(BaseModel):
+    carrier: str = Field(min_length=1, max_length=40, examples=["SF Express"])
+    tracking_number: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/fulfillment/orders/{order_id}/ship", response_model=OrderOut)
+def ship(
+    order_id: uuid.UUID,
+    body: ShipIn,
+    principal: Principal = FULFIL,
+    session: Session = Depends(db_session),
+) -> Any:
+    """The parcel left with the carrier."""
+    _at_store(session, principal, order_id)
+    return tasks.ship_order(
+        session, order_id, carrier=body.carrier, tracking_number=body.tracking_number
+    )
+
+
+@router.post("/fulfillment/orders/{order_id}/delivered", response_model=OrderOut)
+def delivered(
+    order_id: uuid.UUID, principal: Principal = FULFIL, session: Session = Depends(db_session)
+) -> Any:
+    """The carrier confirmed the parcel arrived."""
+    _at_store(session, principal, order_id)
+    return tasks.confirm_delivery(session, order_id)

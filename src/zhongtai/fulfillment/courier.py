@@ -1,0 +1,146 @@
+"""Instant delivery by rider: book a courier for a packed order and follow its signed status
+callbacks; the rider collecting the parcel ships the stock, delivery completes the order."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import Conflict, NotFound
+from zhongtai.core.ids import new_id
+from zhongtai.core.logging import get_logger
+from zhongtai.core.outbox import record_event
+from zhongtai.fulfillment.events import CourierUpdated
+from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus
+from zhongtai.fulfillment.tasks import hand_over_goods
+from zhongtai.integrations.couriers.provider import (
+    CourierService,
+    CourierStatus,
+    DispatchRequest,
+    GeoPoint,
+)
+from zhongtai.orders.kinds import FulfillmentType, OrderStatus
+from zhongtai.orders.lifecycle import get_order, move_order
+from zhongtai.orders.models import Order
+from zhongtai.stores.models import Location
+
+log = get_logger("zhongtai.fulfillment")
+
+_ACTIVE = (
+    DispatchStatus.REQUESTED,
+    DispatchStatus.ASSIGNED,
+    DispatchStatus.ARRIVED_AT_STORE,
+    DispatchStatus.PICKED_UP,
+)
+
+
+def dispatch_courier(
+    session: Session, order_id: uuid.UUID, *, courier: CourierService, callback_url: str
+) -> CourierDispatch:
+    """Book a rider for a packed delivery order; asking again answers the booking under way."""
+    order = get_order(session, order_id, for_update=True)
+    if order.fulfillment_type is not FulfillmentType.DELIVERY:
+        raise Conflict(f"Order {order.number} is not a delivery order.", order_id=str(order.id))
+    if order.status is not OrderStatus.PACKED:
+        raise Conflict(
+            f"Order {order.number} is {order.status.value}; a rider is booked once it is packed.",
+            order_id=str(order.id),
+            order_status=order.status.value,
+        )
+    existing = session.scalars(
+        select(CourierDispatch).where(
+            CourierDispatch.order_id == order.id, CourierDispatch.status.in_(_ACTIVE)
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    store = session.get(Location, order.store_id)
+    address = order.address or {}
+    if store is None or "latitude" not in address:
+        raise Conflict(f"Order {order.number} has no delivery address to send a rider to.")
+    dispatch = CourierDispatch(id=new_id(), order_id=order.id, provider=courier.name)
+    session.add(dispatch)
+    session.flush()
+    ticket = courier.dispatch(
+        DispatchRequest(
+            dispatch_id=dispatch.id,
+            order_id=order.id,
+            store_id=store.id,
+            pickup=GeoPoint(store.latitude, store.longitude),
+            dropoff=GeoPoint(float(address["latitude"]), float(address["longitude"])),
+            ready_at=utcnow(),
+            callback_url=callback_url,
+        )
+    )
+    dispatch.courier_ref = ticket.courier_ref
+    dispatch.estimated_delivery_at = ticket.delivered_at
+    return dispatch
+
+
+def apply_courier_callback(
+    session: Session,
+    courier: CourierService,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> CourierDispatch:
+    """Apply a signed status callback once (a repeated or older one changes nothing): picked
+    up ships the stock and sends the order out; delivered completes it."""
+    update = courier.parse_callback(headers, body)
+    dispatch = session.scalars(
+        select(CourierDispatch)
+        .where(
+            CourierDispatch.provider == courier.name,
+            CourierDispatch.courier_ref == update.courier_ref,
+        )
+        .with_for_update()
+    ).one_or_none()
+    if dispatch is None:
+        raise NotFound(f"No dispatch {update.courier_ref} of {courier.name}.")
+    if update.sequence <= dispatch.last_sequence:
+        log.info("courier.callback_stale", dispatch_id=str(dispatch.id), seq=update.sequence)
+        return dispatch
+    dispatch.last_sequence = update.sequence
+    dispatch.status = DispatchStatus(update.status.value)
+    if update.rider_name or update.rider_phone:
+        dispatch.rider = {"name": update.rider_name, "phone": update.rider_phone}
+    order = get_order(session, dispatch.order_id, for_update=True)
+    if update.status in (CourierStatus.PICKED_UP, CourierStatus.DELIVERED):
+        _out_for_delivery(session, order)
+    if update.status is CourierStatus.DELIVERED:
+        dispatch.delivered_at = update.occurred_at
+        move_order(
+            session,
+            order.id,
+            OrderStatus.COMPLETED,
+            note="delivered by rider",
+            completed_at=update.occurred_at,
+        )
+    record_event(
+        session,
+        CourierUpdated(
+            dispatch_id=dispatch.id,
+            order_id=order.id,
+            store_id=order.store_id,
+            provider=courier.name,
+            status=update.status.value,
+            rider_name=update.rider_name,
+            occurred_at=update.occurred_at,
+        ),
+        aggregate_type="order",
+        aggregate_id=order.id,
+        store_id=order.store_id,
+    )
+    return dispatch
+
+
+def _out_for_delivery(session: Session, order: Order) -> None:
+    """The parcel left with the rider (a 'delivered' arriving before 'picked up' implies it)."""
+    order, moved = move_order(
+        session, order.id, OrderStatus.OUT_FOR_DELIVERY, note="rider collected"
+    )
+    if moved:
+        hand_over_goods(session, order)

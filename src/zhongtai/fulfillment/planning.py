@@ -1,0 +1,335 @@
+"""Sourcing as the checkout asks for it: read the candidate stores (capabilities, pilot rules,
+hours, stock, backlog) in a few statements, then let the pure rules choose and explain."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from zhongtai.catalog.categories import category_lineage
+from zhongtai.catalog.models import Product, Sku
+from zhongtai.core.errors import InvalidInput
+from zhongtai.fulfillment.models import FulfillmentProfile
+from zhongtai.fulfillment.promise import (
+    BasketLine,
+    GeoPoint,
+    Promise,
+    PromiseSettings,
+    StoreCandidate,
+)
+from zhongtai.fulfillment.sourcing import SourcingDecision, SourcingRequest, choose_stores
+from zhongtai.inventory.allocation import channel_atp_at
+from zhongtai.inventory.rules import Line
+from zhongtai.orders.kinds import FulfillmentType, LineKind, OrderStatus
+from zhongtai.orders.models import Order
+from zhongtai.stores.models import (
+    Capability,
+    Location,
+    LocationCapability,
+    LocationKind,
+    LocationStatus,
+    PilotRule,
+)
+from zhongtai.stores.rules import OpeningSchedule, PilotSwitch, pilot_decision
+from zhongtai.stores.service_hours import schedule_of
+
+#: The capability (and pilot feature) each fulfilment type needs. A try-on is held at the
+#: pickup counter; a parcel ships from a store with ship_from_store, or from any warehouse/DC.
+CAPABILITY_OF: dict[FulfillmentType, Capability] = {
+    FulfillmentType.DELIVERY: Capability.DELIVERY,
+    FulfillmentType.PICKUP: Capability.PICKUP,
+    FulfillmentType.RESERVE_TRY: Capability.PICKUP,
+    FulfillmentType.SHIP: Capability.SHIP_FROM_STORE,
+}
+#: How far from the customer's address a pickup store is still offered.
+PICKUP_WITHIN_M = 10_000
+MAX_DELIVERY_RADIUS_M = 20_000
+_METRES_PER_DEGREE = 111_195.0
+#: Orders a store still has to work on: its picking backlog.
+BACKLOG = (OrderStatus.PAID, OrderStatus.ACCEPTED, OrderStatus.PICKING)
+
+
+@dataclass(frozen=True)
+class Address:
+    latitude: float
+    longitude: float
+    text: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"latitude": self.latitude, "longitude": self.longitude, "text": self.text}
+
+
+@dataclass(frozen=True)
+class RequestedLine:
+    sku_id: uuid.UUID
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    fulfillment_type: FulfillmentType
+    channel: str
+    lines: Sequence[RequestedLine]
+    services: tuple[str, ...] = ()
+    address: Address | None = None
+    store_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which location fulfils which lines, the promise, and the explanation for the caller."""
+
+    assignments: list[tuple[uuid.UUID, list[Line]]]
+    store_id: uuid.UUID
+    ready_at: datetime | None
+    deliver_by: datetime | None
+    within_target: bool
+    summary: str
+    explanation: dict[str, Any]
+
+
+def _service_sku(service: str) -> uuid.UUID:
+    """Service lines need no stock; sourcing keys them by a stable id of their name."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"zhongtai:service:{service}")
+
+
+def _box(latitude: float, longitude: float, radius_m: float) -> tuple[float, float]:
+    dlat = radius_m / _METRES_PER_DEGREE
+    dlng = radius_m / (_METRES_PER_DEGREE * max(0.01, math.cos(math.radians(latitude))))
+    return dlat, dlng
+
+
+def _locations(session: Session, request: PlanRequest) -> list[Location]:
+    stmt = select(Location).where(Location.status == LocationStatus.ACTIVE)
+    ftype = request.fulfillment_type
+    if request.store_id is not None:
+        stmt = stmt.where(Location.id == request.store_id)
+    elif ftype is not FulfillmentType.SHIP:
+        if request.address is None:
+            raise InvalidInput.field("address", "needed to find stores near the customer")
+        reach = MAX_DELIVERY_RADIUS_M if ftype is FulfillmentType.DELIVERY else PICKUP_WITHIN_M
+        dlat, dlng = _box(request.address.latitude, request.address.longitude, reach)
+        stmt = stmt.where(
+            Location.kind == LocationKind.STORE,
+            Location.latitude.between(
+                request.address.latitude - dlat, request.address.latitude + dlat
+            ),
+            Location.longitude.between(
+                request.address.longitude - dlng, request.address.longitude + dlng
+            ),
+        )
+    return list(session.scalars(stmt.order_by(Location.code)))
+
+
+def _lineages(session: Session, sku_ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
+    categories = set(
+        session.scalars(
+            select(Product.category_id)
+            .join(Sku, Sku.product_id == Product.id)
+            .where(Sku.id.in_(sku_ids))
+        )
+    )
+    return [category_lineage(session, c) for c in sorted(categories)]
+
+
+def _enabled_types(
+    location: Location,
+    capabilities: dict[Capability, LocationCapability],
+    switches: list[PilotSwitch],
+    lineages: list[list[uuid.UUID]],
+    ftype: FulfillmentType,
+) -> frozenset[FulfillmentType]:
+    if ftype is FulfillmentType.SHIP and location.kind is not LocationKind.STORE:
+        return frozenset({ftype})  # warehouses and DCs exist to ship
+    capability = CAPABILITY_OF[ftype]
+    if capability not in capabilities:
+        return frozenset()
+    for lineage in lineages or [[]]:
+        decision = pilot_decision(
+            switches,
+            feature=capability.value,
+            store_id=location.id,
+            region=location.region,
+            category_lineage=lineage,
+        )
+        if not decision.enabled:
+            return frozenset()
+    return frozenset({ftype})
+
+
+def _profile_settings(profile: FulfillmentProfile | None) -> PromiseSettings:
+    if profile is None:
+        return PromiseSettings()
+    defaults = PromiseSettings()
+    return PromiseSettings(
+        pick_seconds_per_queued_task=profile.avg_pick_seconds,
+        pick_pack_seconds_per_order=profile.pick_pack_seconds,
+        pick_pack_seconds_per_line=profile.per_line_seconds,
+        service_prep_seconds={**defaults.service_prep_seconds, **profile.service_prep_seconds},
+        road_factor=profile.road_factor,
+        rider_speed_m_per_min=float(profile.rider_speed_m_per_min),
+        handover_seconds=profile.handover_seconds,
+    )
+
+
+def store_candidates(session: Session, request: PlanRequest, now: datetime) -> list[StoreCandidate]:
+    """Every location that could be asked, as the pure sourcing rules see it."""
+    locations = _locations(session, request)
+    if not locations:
+        return []
+    ids = [x.id for x in locations]
+    sku_ids = [x.sku_id for x in request.lines]
+    capability = CAPABILITY_OF[request.fulfillment_type]
+    switches = [
+        PilotSwitch(feature, scope, value, enabled)
+        for feature, scope, value, enabled in session.execute(
+            select(
+                PilotRule.feature, PilotRule.scope, PilotRule.scope_value, PilotRule.enabled
+            ).where(PilotRule.feature == capability.value)
+        )
+    ]
+    lineages = _lineages(session, sku_ids)
+    stock = channel_atp_at(session, request.channel, ids, sku_ids)
+    backlog = dict(
+        session.execute(
+            select(Order.store_id, func.count())
+            .where(Order.store_id.in_(ids), Order.status.in_(BACKLOG))
+            .group_by(Order.store_id)
+        ).all()
+    )
+    profiles = {
+        p.location_id: p
+        for p in session.scalars(
+            select(FulfillmentProfile).where(FulfillmentProfile.location_id.in_(ids))
+        )
+    }
+    candidates = []
+    for location in locations:
+        capabilities = {c.capability: c for c in location.capabilities}
+        schedule = schedule_of(session, location, now)
+        # A location without opening hours (a DC, a 24-hour store) is always open.
+        open_now = schedule.is_open_at(now) if location.hours else True
+        closes_at = _closes_at(schedule, now) if open_now and location.hours else None
+        services = capabilities.get(Capability.IN_STORE_SERVICES)
+        delivery = capabilities.get(Capability.DELIVERY)
+        candidates.append(
+            StoreCandidate(
+                store_id=location.id,
+                code=location.code,
+                latitude=location.latitude,
+                longitude=location.longitude,
+                kind=location.kind,
+                open_now=open_now,
+                next_open_at=(
+                    schedule.next_opening(closes_at if closes_at else now)
+                    if location.hours
+                    else None
+                ),
+                closes_at=closes_at,
+                fulfillment_types=_enabled_types(
+                    location, capabilities, switches, lineages, request.fulfillment_type
+                ),
+                delivery_radius_m=delivery.delivery_radius_m if delivery else None,
+                services=frozenset(services.services if services else ()),
+                stock={sku: stock.get((location.id, sku), 0) for sku in sku_ids},
+                open_tasks=backlog.get(location.id, 0),
+                settings=_profile_settings(profiles.get(location.id)),
+            )
+        )
+    return candidates
+
+
+def _closes_at(schedule: OpeningSchedule, now: datetime) -> datetime | None:
+    """When the span the store is open in now ends (None: closed now)."""
+    today = schedule.local_day(now)
+    for offset in (-1, 0):
+        day = today + timedelta(days=offset)
+        for span in schedule.spans_on(day):
+            opens, closes = schedule.interval(day, span)
+            if opens <= now < closes:
+                return closes
+    return None
+
+
+def _promise_json(promise: Promise | None) -> dict[str, Any] | None:
+    if promise is None:
+        return None
+    return {
+        "ready_at": promise.ready_at.isoformat(),
+        "deliver_by": promise.deliver_by.isoformat(),
+        "minutes": promise.minutes,
+        "slot": promise.slot,
+        "queue_wait_seconds": promise.queue_wait_seconds,
+        "pick_pack_seconds": promise.pick_pack_seconds,
+        "service_prep_seconds": promise.service_prep_seconds,
+        "travel_seconds": promise.travel_seconds,
+    }
+
+
+def explain(decision: SourcingDecision) -> dict[str, Any]:
+    """The decision as the API shows it: the choice, the promise, and every store's verdict."""
+    return {
+        "fulfillment_type": decision.fulfillment_type.value,
+        "summary": decision.summary,
+        "within_target": decision.within_target,
+        "target_minutes": decision.target_minutes,
+        "promise": _promise_json(decision.promise),
+        "candidates": [
+            {
+                "store_id": str(v.store_id),
+                "code": v.code,
+                "eligible": v.eligible,
+                "chosen": v.chosen,
+                "rank": v.rank,
+                "reasons": [r.value for r in v.reasons],
+                "explanation": v.explanation,
+                "distance_m": None if v.distance_m is None else round(v.distance_m),
+                "promise": _promise_json(v.promise),
+            }
+            for v in decision.verdicts
+        ],
+    }
+
+
+def plan_sourcing(session: Session, request: PlanRequest, *, now: datetime) -> Plan:
+    """Choose the fulfilling location(s) for a basket. No assignment when none can."""
+    candidates = store_candidates(session, request, now)
+    basket = [BasketLine(x.sku_id, x.quantity) for x in request.lines] + [
+        BasketLine(_service_sku(s), 1, LineKind.SERVICE, s) for s in request.services
+    ]
+    address = (
+        GeoPoint(request.address.latitude, request.address.longitude)
+        if request.address is not None
+        else None
+    )
+    decision = choose_stores(
+        SourcingRequest(
+            fulfillment_type=request.fulfillment_type,
+            lines=basket,
+            address=address,
+            preferred_store_id=request.store_id,
+        ),
+        candidates,
+        now,
+    )
+    assignments = [
+        (a.store_id, [Line(sku, qty) for sku, qty in a.quantities.items()])
+        for a in decision.assignments
+    ]
+    promise = decision.promise
+    return Plan(
+        assignments=assignments,
+        store_id=decision.store_id or (request.store_id or uuid.UUID(int=0)),
+        ready_at=promise.ready_at if promise else None,
+        deliver_by=promise.deliver_by if promise else None,
+        within_target=decision.within_target,
+        summary=decision.summary,
+        explanation=explain(decision),
+    )

@@ -1,0 +1,112 @@
+"""Changes to an order's hold after checkout: keep it longer once paid, shrink it to what was
+picked, and ship picked goods nobody held (a substitute)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import Table, case, delete, select, update
+from sqlalchemy.orm import Session
+
+from zhongtai.core.errors import Conflict, InvalidInput
+from zhongtai.inventory.checks import require_basket, require_location, require_skus
+from zhongtai.inventory.ledger import (
+    Posted,
+    announce,
+    change_balance,
+    upsert_balance,
+    write_movement,
+)
+from zhongtai.inventory.models import (
+    MovementKind,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+)
+from zhongtai.inventory.rules import Line, atp, lock_order
+
+_LINES: Table = ReservationLine.__table__  # type: ignore[assignment]
+
+
+def extend_hold(session: Session, reservation_id: uuid.UUID, until: datetime) -> bool:
+    """Keep an active hold until ``until`` (never shortens it): a paid order keeps its stock
+    however long the store takes. False when the hold is no longer active."""
+    result = session.execute(
+        update(Reservation)
+        .where(
+            Reservation.id == reservation_id,
+            Reservation.status == ReservationStatus.ACTIVE,
+        )
+        .values(
+            expires_at=case((Reservation.expires_at < until, until), else_=Reservation.expires_at)
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def shrink_hold(session: Session, reservation_id: uuid.UUID, keep: Mapping[uuid.UUID, int]) -> None:
+    """Hold only ``keep[sku]`` units of each named line (a short pick): the rest is available
+    again at once. A line kept at 0 leaves the reservation; keeping more than held is refused."""
+    reservation = session.scalars(
+        select(Reservation).where(Reservation.id == reservation_id).with_for_update()
+    ).one()
+    if reservation.status is not ReservationStatus.ACTIVE:
+        raise Conflict(
+            f"Reservation {reservation_id} is {reservation.status.value}; only an active hold "
+            "can shrink.",
+            reservation_id=str(reservation_id),
+        )
+    held = {x.sku_id: x.quantity for x in reservation.lines}
+    for sku_id, quantity in keep.items():
+        if sku_id not in held:
+            raise InvalidInput.field("keep", f"SKU {sku_id} is not held by {reservation_id}")
+        if not 0 <= quantity <= held[sku_id]:
+            raise InvalidInput.field(
+                "keep", f"SKU {sku_id}: keep 0 to {held[sku_id]} units, not {quantity}"
+            )
+    freed = [Line(sku, held[sku] - q) for sku, q in keep.items() if held[sku] > q]
+    for line in lock_order(freed):
+        figures = change_balance(
+            session, reservation.location_id, line.sku_id, reserved=-line.quantity
+        )
+        if figures is None:  # a held line always has its balance row; losing it is a bug
+            raise RuntimeError(f"no balance row for held stock {line.sku_id}")
+        announce(
+            session,
+            figures,
+            cause="released",
+            quantity=-line.quantity,
+            atp_before=atp(figures.on_hand, figures.reserved + line.quantity, figures.safety_stock),
+        )
+        kept = keep[line.sku_id]
+        where = (_LINES.c.reservation_id == reservation_id) & (_LINES.c.sku_id == line.sku_id)
+        if kept:
+            session.execute(update(_LINES).where(where).values(quantity=kept))
+        else:
+            session.execute(delete(_LINES).where(where))
+    session.expire(reservation)
+
+
+def ship_unheld(
+    session: Session, location_id: uuid.UUID, lines: Sequence[Line], *, reference: str
+) -> list[Posted]:
+    """Goods that leave for an order without a hold (a substitute the picker took from the
+    shelf): on-hand drops like a till sale, flagged if it goes below zero."""
+    require_location(session, location_id)
+    require_basket(lines)
+    require_skus(session, [x.sku_id for x in lines])
+    return [
+        write_movement(
+            session,
+            upsert_balance(session, location_id, line.sku_id, on_hand=-line.quantity),
+            kind=MovementKind.SHIPMENT,
+            quantity=-line.quantity,
+            reference_type="order",
+            reference_id=reference,
+            flag_negative=True,
+        )
+        for line in lock_order(lines)
+    ]

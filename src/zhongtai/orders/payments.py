@@ -1,0 +1,357 @@
+"""Paying for orders and giving money back: provider payments and their notifications, the
+order becoming paid, refunds split over the original tenders, cancellation."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import Conflict, InvalidInput, NotFound
+from zhongtai.core.ids import new_id
+from zhongtai.core.logging import get_logger
+from zhongtai.core.outbox import record_event
+from zhongtai.integrations.payments.provider import (
+    PROVIDER_TENDERS,
+    PaymentProvider,
+    PaymentRequest,
+)
+from zhongtai.integrations.payments.provider import PaymentStatus as ProviderStatus
+from zhongtai.inventory.order_holds import extend_hold
+from zhongtai.inventory.reservations import release_reservation
+from zhongtai.orders.events import PaymentCaptured, PaymentFailed, PaymentRefunded
+from zhongtai.orders.kinds import OrderStatus, TenderType
+from zhongtai.orders.lifecycle import get_order, move_order
+from zhongtai.orders.models import Order, Payment, PaymentStatus, Refund, RefundReason
+from zhongtai.orders.rules import cancellation_refunds
+from zhongtai.orders.settings import order_settings
+from zhongtai.orders.tender_rules import PaidTender, refund_plan
+
+log = get_logger("zhongtai.orders")
+
+_FROM_PROVIDER = {
+    ProviderStatus.PENDING: PaymentStatus.PENDING,
+    ProviderStatus.AUTHORIZED: PaymentStatus.AUTHORIZED,
+    ProviderStatus.CAPTURED: PaymentStatus.CAPTURED,
+    ProviderStatus.DECLINED: PaymentStatus.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class StartedPayment:
+    payment: Payment
+    #: For wallets: the QR / deep-link payload the customer opens to confirm.
+    customer_action: str | None
+
+
+def _open_amount(session: Session, order: Order) -> int:
+    """What is still to pay: the total less payments captured or under way."""
+    taken = session.scalars(
+        select(Payment.amount).where(
+            Payment.order_id == order.id, Payment.status != PaymentStatus.FAILED
+        )
+    ).all()
+    return order.total - sum(taken)
+
+
+def start_payment(
+    session: Session,
+    order_id: uuid.UUID,
+    *,
+    tender: TenderType,
+    provider: PaymentProvider,
+    notify_url: str,
+    amount: int | None = None,
+) -> StartedPayment:
+    """Ask the provider to take (part of) what an unpaid order still owes.
+
+    Cards and stored value are captured at once; wallets answer pending until the customer
+    confirms, and the provider's notification completes them. The order becomes paid when its
+    captured payments cover the total.
+    """
+    order = get_order(session, order_id, for_update=True)
+    if order.status is not OrderStatus.CREATED or order.payment_due_at is None:
+        raise Conflict(
+            f"Order {order.number} is {order.status.value}; only an order waiting for payment "
+            "takes one.",
+            order_id=str(order.id),
+            order_status=order.status.value,
+        )
+    if tender not in PROVIDER_TENDERS:
+        raise InvalidInput.field(
+            "tender", f"online orders are paid with {', '.join(sorted(PROVIDER_TENDERS))}"
+        )
+    due = _open_amount(session, order)
+    amount = due if amount is None else amount
+    if not 0 < amount <= due:
+        raise InvalidInput.field("amount", f"must be 1 to {due} fen (what is still due)")
+    payment = Payment(
+        id=new_id(),
+        order_id=order.id,
+        tender=tender,
+        amount=amount,
+        status=PaymentStatus.PENDING,
+        provider=provider.name,
+    )
+    session.add(payment)
+    session.flush()
+    response = provider.authorize(
+        PaymentRequest(
+            payment_id=payment.id,
+            order_id=order.id,
+            amount_fen=amount,
+            tender=tender,
+            notify_url=notify_url,
+            currency=order.currency,
+        )
+    )
+    payment.provider_ref = response.provider_ref
+    _apply_state(session, order, payment, response.status, sequence=0)
+    return StartedPayment(payment, response.customer_action)
+
+
+def _apply_state(
+    session: Session, order: Order, payment: Payment, status: ProviderStatus, *, sequence: int
+) -> None:
+    new = _FROM_PROVIDER[status]
+    if sequence:
+        payment.provider_sequence = sequence
+    if new is payment.status:
+        return
+    payment.status = new
+    facts = {
+        "payment_id": payment.id,
+        "order_id": order.id,
+        "tender": payment.tender.value,
+        "amount": payment.amount,
+        "provider": payment.provider,
+    }
+    if new is PaymentStatus.CAPTURED:
+        payment.captured_at = utcnow()
+        record_event(
+            session,
+            PaymentCaptured(**facts),
+            aggregate_type="order",
+            aggregate_id=order.id,
+            store_id=order.store_id,
+        )
+        session.flush()
+        settle_if_paid(session, order)
+    elif new is PaymentStatus.FAILED:
+        record_event(
+            session,
+            PaymentFailed(**facts),
+            aggregate_type="order",
+            aggregate_id=order.id,
+            store_id=order.store_id,
+        )
+
+
+def settle_if_paid(session: Session, order: Order, *, now: datetime | None = None) -> bool:
+    """Mark the order paid once captured payments cover its total, and keep its stock held
+    while the store works on it. A payment landing on a cancelled order is refunded."""
+    captured = sum(
+        session.scalars(
+            select(Payment.amount).where(
+                Payment.order_id == order.id, Payment.status == PaymentStatus.CAPTURED
+            )
+        )
+    )
+    if order.status is OrderStatus.CANCELLED:
+        return False
+    if captured < order.total or order.status is not OrderStatus.CREATED:
+        return False
+    now = now or utcnow()
+    move_order(
+        session,
+        order.id,
+        OrderStatus.PAID,
+        event_fields={"paid_amount": captured},
+        paid_amount=captured,
+        payment_due_at=None,
+    )
+    until = now + timedelta(days=order_settings().paid_hold_days)
+    for reservation_id in order.reservation_ids:
+        extend_hold(session, uuid.UUID(reservation_id), until)
+    return True
+
+
+def apply_notification(
+    session: Session,
+    provider: PaymentProvider,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    providers: Mapping[str, PaymentProvider] | None = None,
+) -> Payment:
+    """Apply a provider's signed notification, once: a repeated or older one (by its
+    sequence) changes nothing. A capture for an order cancelled meanwhile is refunded."""
+    note = provider.parse_notification(headers, body)
+    payment = session.scalars(
+        select(Payment)
+        .where(Payment.provider == provider.name, Payment.provider_ref == note.provider_ref)
+        .with_for_update()
+    ).one_or_none()
+    if payment is None:
+        raise NotFound(
+            f"No payment {note.provider_ref} of {provider.name}.", provider_ref=note.provider_ref
+        )
+    if note.sequence <= payment.provider_sequence:
+        log.info("payment.notification_stale", payment_id=str(payment.id), seq=note.sequence)
+        return payment
+    order = get_order(session, payment.order_id, for_update=True)
+    _apply_state(session, order, payment, note.status, sequence=note.sequence)
+    if order.status is OrderStatus.CANCELLED and payment.status is PaymentStatus.CAPTURED:
+        refundable = payment.amount - payment.refunded_amount
+        if refundable:
+            refund_payment(
+                session,
+                order,
+                payment,
+                refundable,
+                RefundReason.CANCELLED,
+                providers=providers or {provider.name: provider},
+            )
+    return payment
+
+
+def _paid_tenders(session: Session, order: Order) -> list[PaidTender]:
+    rows = session.scalars(
+        select(Payment)
+        .where(Payment.order_id == order.id, Payment.status == PaymentStatus.CAPTURED)
+        .order_by(Payment.captured_at, Payment.id)
+    )
+    return [PaidTender(p.id, p.tender, p.amount, p.refunded_amount) for p in rows]
+
+
+def refund_payment(
+    session: Session,
+    order: Order,
+    payment: Payment,
+    amount: int,
+    reason: RefundReason,
+    *,
+    providers: Mapping[str, PaymentProvider],
+    return_id: uuid.UUID | None = None,
+) -> Refund:
+    """Give ``amount`` back on one tender: at the provider (idempotent by the refund id), or
+    from the till for cash. Never beyond what the tender still holds (a check constraint too)."""
+    refund = Refund(
+        id=new_id(),
+        order_id=order.id,
+        payment_id=payment.id,
+        tender=payment.tender,
+        amount=amount,
+        reason=reason,
+        return_id=return_id,
+    )
+    session.add(refund)
+    payment.refunded_amount += amount
+    order.refunded_amount += amount
+    session.flush()
+    if payment.provider is not None and payment.provider_ref is not None:
+        provider = providers.get(payment.provider)
+        if provider is None:
+            raise Conflict(f"Payment provider {payment.provider} is not configured here.")
+        provider.refund(payment.provider_ref, refund.id, amount)
+    record_event(
+        session,
+        PaymentRefunded(
+            refund_id=refund.id,
+            payment_id=payment.id,
+            order_id=order.id,
+            tender=payment.tender.value,
+            amount=amount,
+            reason=reason.value,
+        ),
+        aggregate_type="order",
+        aggregate_id=order.id,
+        store_id=order.store_id,
+    )
+    return refund
+
+
+def refund_order(
+    session: Session,
+    order: Order,
+    amount: int,
+    reason: RefundReason,
+    *,
+    providers: Mapping[str, PaymentProvider],
+    return_id: uuid.UUID | None = None,
+) -> list[Refund]:
+    """Give ``amount`` back over the order's tenders in the refund order of the tender rules."""
+    if amount == 0:
+        return []
+    parts = refund_plan(_paid_tenders(session, order), amount)
+    refunds = []
+    for part in parts:
+        payment = session.get(Payment, part.payment_id)
+        if payment is None:  # the plan was made from these rows a moment ago
+            raise RuntimeError(f"payment {part.payment_id} vanished")
+        refunds.append(
+            refund_payment(
+                session,
+                order,
+                payment,
+                part.amount,
+                reason,
+                providers=providers,
+                return_id=return_id,
+            )
+        )
+    return refunds
+
+
+def cancel_order(
+    session: Session,
+    order_id: uuid.UUID,
+    *,
+    reason: str,
+    providers: Mapping[str, PaymentProvider],
+) -> Order:
+    """Cancel before handover: release the held stock and refund whatever was paid.
+    Cancelling a cancelled order changes nothing; after handover it is a 409 (return it)."""
+    order = get_order(session, order_id, for_update=True)
+    previous = order.status
+    order, moved = move_order(
+        session, order_id, OrderStatus.CANCELLED, note=reason, event_fields={"reason": reason}
+    )
+    if not moved:
+        return order
+    for reservation_id in order.reservation_ids:
+        release_reservation(session, uuid.UUID(reservation_id))
+    if cancellation_refunds(order.fulfillment_type, previous):
+        refund_order(
+            session,
+            order,
+            order.paid_amount - order.refunded_amount,
+            RefundReason.CANCELLED,
+            providers=providers,
+        )
+    return order
+
+
+def expire_unpaid_orders(
+    session: Session,
+    *,
+    providers: Mapping[str, PaymentProvider],
+    now: datetime | None = None,
+    batch: int = 200,
+) -> int:
+    """Cancel orders still unpaid after their payment deadline; their stock is released."""
+    now = now or utcnow()
+    due = session.scalars(
+        select(Order.id)
+        .where(Order.status == OrderStatus.CREATED, Order.payment_due_at < now)
+        .order_by(Order.payment_due_at)
+        .limit(batch)
+    ).all()
+    for order_id in due:
+        cancel_order(session, order_id, reason="unpaid", providers=providers)
+    return len(due)

@@ -1,0 +1,367 @@
+"""Till sales: record a POS sale (online or uploaded later by an offline terminal) exactly once,
+number its receipt without gaps, take the stock at once, and answer each sale's status."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from zhongtai.catalog.lookup import sku_price
+from zhongtai.catalog.models import Sku
+from zhongtai.core import context
+from zhongtai.core.auth.principal import Principal
+from zhongtai.core.auth.roles import Channel
+from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import Conflict, DomainError, InvalidInput
+from zhongtai.core.ids import new_id
+from zhongtai.core.outbox import record_event
+from zhongtai.inventory.rules import Line
+from zhongtai.inventory.stock import record_pos_sale as take_sold_stock
+from zhongtai.orders.checkout import record_order_created
+from zhongtai.orders.codes import business_date, receipt_number
+from zhongtai.orders.events import OrderCompleted, OrderPaid, PaymentCaptured
+from zhongtai.orders.kinds import FulfillmentType, LineKind, OrderStatus, SalesChannel, TenderType
+from zhongtai.orders.lifecycle import order_facts
+from zhongtai.orders.models import (
+    Order,
+    OrderLine,
+    OrderStatusChange,
+    Payment,
+    PaymentStatus,
+    PosTerminal,
+    ReceiptCounter,
+)
+from zhongtai.orders.numbers import next_order_number
+from zhongtai.orders.pricing_rules import BasketLine, price_basket
+from zhongtai.orders.tender_rules import Tender, check_tenders
+from zhongtai.stores.models import Location, LocationKind
+
+MAX_LINES = 200
+#: How far in the future a terminal's clock may be before its sale time is refused.
+CLOCK_SKEW = timedelta(minutes=10)
+#: How old an offline sale may be when it is finally uploaded.
+MAX_OFFLINE_AGE = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class PosLine:
+    sku_id: uuid.UUID
+    quantity: int
+    #: The price the till charged (fen per the SKU's price unit). An offline till sells at its
+    #: cached prices, and the receipt the customer holds is the truth; without it the server's
+    #: price for the store at the time of sale applies.
+    unit_price: int | None = None
+
+
+@dataclass(frozen=True)
+class PosSale:
+    client_sale_id: uuid.UUID
+    store_id: uuid.UUID
+    terminal_code: str
+    lines: Sequence[PosLine]
+    tenders: Sequence[Tender]
+    occurred_at: datetime | None = None
+    member_id: uuid.UUID | None = None
+    guide_id: uuid.UUID | None = None
+
+
+class SaleStatus(StrEnum):
+    RECORDED = "recorded"  # new: the terminal may delete it
+    DUPLICATE = "duplicate"  # recorded before: the terminal may delete it
+    REJECTED = "rejected"  # bad data: keep it, fix it, and send it again
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    client_sale_id: uuid.UUID
+    status: SaleStatus
+    order: Order | None = None
+    change: int = 0
+    problem: dict[str, Any] | None = field(default=None)
+
+
+def _terminal(session: Session, store_id: uuid.UUID, code: str) -> PosTerminal:
+    """The store's terminal with this code, registered on its first sale."""
+    insert_fn = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    now = utcnow()
+    session.execute(
+        insert_fn(PosTerminal)
+        .values(id=new_id(), store_id=store_id, code=code, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["store_id", "code"])
+    )
+    return session.scalars(
+        select(PosTerminal).where(PosTerminal.store_id == store_id, PosTerminal.code == code)
+    ).one()
+
+
+def next_receipt_sequence(session: Session, terminal_id: uuid.UUID, day: date) -> int:
+    """The terminal's next receipt number of the day, taken in the sale's own transaction: a
+    sale that rolls back gives its number back, so numbers have no gaps."""
+    insert_fn = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    stmt = insert_fn(ReceiptCounter).values(
+        terminal_id=terminal_id, business_date=day, last_number=1
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["terminal_id", "business_date"],
+        set_={"last_number": ReceiptCounter.last_number + 1},
+    )
+    return int(session.execute(stmt.returning(ReceiptCounter.last_number)).scalar_one())
+
+
+def _check_sale(sale: PosSale, store: Location | None, now: datetime) -> datetime:
+    if store is None or store.kind is not LocationKind.STORE:
+        raise InvalidInput.field("store_id", f"no store {sale.store_id}")
+    if not sale.lines:
+        raise InvalidInput.field("lines", "a sale has at least one line")
+    if len(sale.lines) > MAX_LINES:
+        raise InvalidInput.field("lines", f"at most {MAX_LINES} lines")
+    for i, line in enumerate(sale.lines):
+        if line.quantity <= 0:
+            raise InvalidInput.field(f"lines[{i}].quantity", "must be 1 or more")
+        if line.unit_price is not None and line.unit_price < 0:
+            raise InvalidInput.field(f"lines[{i}].unit_price", "must be 0 fen or more")
+    occurred = sale.occurred_at or now
+    if occurred.tzinfo is None:
+        raise InvalidInput.field("occurred_at", "include a UTC offset")
+    if occurred > now + CLOCK_SKEW:
+        raise InvalidInput.field("occurred_at", "is in the future; check the terminal's clock")
+    if occurred < now - MAX_OFFLINE_AGE:
+        raise InvalidInput.field(
+            "occurred_at", f"is older than {MAX_OFFLINE_AGE.days} days; post it as an adjustment"
+        )
+    return occurred
+
+
+def _priced_lines(
+    session: Session, sale: PosSale, caller: Principal, at: datetime
+) -> list[BasketLine]:
+    lines = []
+    for i, line in enumerate(sale.lines):
+        if line.unit_price is not None:
+            price, per = line.unit_price, _price_per(session, line.sku_id, i)
+        else:
+            priced = sku_price(
+                session,
+                line.sku_id,
+                caller=caller,
+                store_id=sale.store_id,
+                channel=Channel.POS,
+                at=at,
+            )
+            price, per = priced.price.amount, priced.sku.price_per
+        lines.append(BasketLine(line.sku_id, price, per, line.quantity))
+    return lines
+
+
+def _price_per(session: Session, sku_id: uuid.UUID, index: int) -> int:
+    per = session.scalar(select(Sku.price_per).where(Sku.id == sku_id))
+    if per is None:
+        raise InvalidInput.field(f"lines[{index}].sku_id", f"no SKU {sku_id}")
+    return per
+
+
+def _existing(session: Session, client_sale_id: uuid.UUID) -> Order | None:
+    return session.scalars(
+        select(Order).where(Order.client_sale_id == client_sale_id)
+    ).one_or_none()
+
+
+def record_till_sale(
+    session: Session, sale: PosSale, *, caller: Principal, now: datetime | None = None
+) -> SaleResult:
+    """Record one till sale exactly once (by the terminal's ``client_sale_id``).
+
+    The order is created paid and completed; on-hand drops at once and is never refused (the
+    goods are in the customer's hand): going below zero is flagged for the store. A sale of a
+    business day already closed keeps its own day. Bad data raises (nothing is written).
+    """
+    now = now or utcnow()
+    earlier = _existing(session, sale.client_sale_id)
+    if earlier is not None:
+        return _duplicate(sale, earlier)
+    store = session.get(Location, sale.store_id)
+    occurred = _check_sale(sale, store, now)
+    assert store is not None
+    caller.ensure_store(store.id)
+    basket = price_basket(_priced_lines(session, sale, caller, occurred), delivery_fee_rule=None)
+    check = check_tenders(basket.total, sale.tenders)
+    if not check.ok:
+        raise InvalidInput(
+            "The tenders do not pay the sale: "
+            + "; ".join(f"{p.field} {p.message}" for p in check.problems),
+            errors=[{"field": p.field, "message": p.message} for p in check.problems],
+        )
+    day = business_date(occurred, store.timezone)
+    order = Order(
+        id=new_id(),
+        number=next_order_number(occurred),
+        channel=SalesChannel.POS,
+        fulfillment_type=FulfillmentType.IN_STORE,
+        status=OrderStatus.COMPLETED,
+        store_id=store.id,
+        member_id=sale.member_id,
+        guide_id=sale.guide_id,
+        currency="CNY",
+        subtotal=basket.subtotal,
+        discount_total=basket.discount_total,
+        delivery_fee=0,
+        total=basket.total,
+        paid_amount=basket.total,
+        placed_at=occurred,
+        completed_at=occurred,
+        client_sale_id=sale.client_sale_id,
+        business_date=day,
+        actor=context.actor.get(),
+    )
+    order.lines = [
+        OrderLine(
+            id=new_id(),
+            line_no=i + 1,
+            kind=LineKind.GOODS,
+            sku_id=line.sku_id,
+            location_id=store.id,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            price_per=line.price_per,
+            amount=line.amount,
+            discount=line.discount,
+            net_amount=line.net,
+            picked_quantity=line.quantity,
+        )
+        for i, line in enumerate(basket.lines)
+    ]
+    try:
+        with session.begin_nested():
+            session.add(order)
+            session.flush()
+    except IntegrityError:
+        # Another upload of the same sale won the race; theirs stands.
+        raced = _existing(session, sale.client_sale_id)
+        if raced is None:
+            raise
+        return _duplicate(sale, raced)
+    terminal = _terminal(session, store.id, sale.terminal_code)
+    sequence = next_receipt_sequence(session, terminal.id, day)
+    order.terminal_id = terminal.id
+    order.receipt_number = receipt_number(store.code, terminal.code, day, sequence)
+    _take_payments(session, order, sale.tenders, check.change, occurred)
+    take_sold_stock(
+        session,
+        store.id,
+        [Line(x.sku_id, x.quantity) for x in order.lines if x.sku_id is not None],
+        reference=order.receipt_number,
+    )
+    _record_history(session, order, occurred)
+    return SaleResult(sale.client_sale_id, SaleStatus.RECORDED, order, change=check.change)
+
+
+def _duplicate(sale: PosSale, order: Order) -> SaleResult:
+    if order.store_id != sale.store_id:
+        raise Conflict(
+            f"Sale {sale.client_sale_id} was recorded for another store.",
+            client_sale_id=str(sale.client_sale_id),
+        )
+    return SaleResult(sale.client_sale_id, SaleStatus.DUPLICATE, order)
+
+
+def _take_payments(
+    session: Session, order: Order, tenders: Sequence[Tender], change: int, at: datetime
+) -> None:
+    """Each tender as a captured payment; cash is kept net of the change handed back."""
+    change_left = change
+    for tender in tenders:
+        amount, handed = tender.amount, None
+        if tender.type is TenderType.CASH and change_left:
+            handed = tender.amount
+            amount = tender.amount - min(change_left, tender.amount)
+            change_left -= tender.amount - amount
+        if amount <= 0:
+            continue
+        payment = Payment(
+            id=new_id(),
+            order_id=order.id,
+            tender=tender.type,
+            amount=amount,
+            tendered=handed,
+            status=PaymentStatus.CAPTURED,
+            captured_at=at,
+        )
+        session.add(payment)
+        record_event(
+            session,
+            PaymentCaptured(
+                payment_id=payment.id,
+                order_id=order.id,
+                tender=tender.type.value,
+                amount=amount,
+                provider=None,
+            ),
+            aggregate_type="order",
+            aggregate_id=order.id,
+            store_id=order.store_id,
+        )
+
+
+def _record_history(session: Session, order: Order, at: datetime) -> None:
+    """A till sale passes created → paid → completed in one moment; the timeline and the events
+    say so, as for any order."""
+    steps = [(None, OrderStatus.CREATED), (OrderStatus.CREATED, OrderStatus.PAID)]
+    steps.append((OrderStatus.PAID, OrderStatus.COMPLETED))
+    for before, after in steps:
+        session.add(
+            OrderStatusChange(
+                order_id=order.id,
+                from_status=before.value if before else None,
+                to_status=after.value,
+                occurred_at=at,
+                actor=context.actor.get(),
+            )
+        )
+    record_order_created(session, order)
+    facts = order_facts(order)
+    for payload in (
+        OrderPaid(**facts, previous_status="created", occurred_at=at, paid_amount=order.total),
+        OrderCompleted(**facts, previous_status="paid", occurred_at=at),
+    ):
+        record_event(
+            session,
+            payload,
+            aggregate_type="order",
+            aggregate_id=order.id,
+            store_id=order.store_id,
+        )
+
+
+def upload_till_sales(
+    session: Session, sales: Sequence[PosSale], *, caller: Principal, now: datetime | None = None
+) -> list[SaleResult]:
+    """An offline terminal's queue, uploaded in one batch: each sale recorded once, in its own
+    savepoint, so one bad sale is answered ``rejected`` (with its problem) and the rest stand."""
+    now = now or utcnow()
+    results = []
+    for sale in sales:
+        try:
+            with session.begin_nested():
+                results.append(record_till_sale(session, sale, caller=caller, now=now))
+        except DomainError as problem:
+            results.append(
+                SaleResult(
+                    sale.client_sale_id,
+                    SaleStatus.REJECTED,
+                    problem=problem.to_problem(),
+                )
+            )
+    return results

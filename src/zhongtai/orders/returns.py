@@ -1,0 +1,222 @@
+"""Returns anywhere: goods of any order come back at any store, in part or whole; resellable
+goods go back on that store's shelf, damaged ones are written off, and the money goes back to
+the original tenders, never more than was paid."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhongtai.core import context
+from zhongtai.core.auth.principal import Principal
+from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import Conflict, InvalidInput, NotFound
+from zhongtai.core.ids import new_id
+from zhongtai.core.outbox import record_event
+from zhongtai.integrations.payments.provider import PaymentProvider
+from zhongtai.inventory.checks import require_text
+from zhongtai.inventory.models import MovementKind
+from zhongtai.inventory.rules import Line
+from zhongtai.inventory.stock import adjust_stock, record_return
+from zhongtai.orders.events import OrderReturned
+from zhongtai.orders.kinds import LineKind, OrderStatus
+from zhongtai.orders.lifecycle import get_order, move_order, order_facts
+from zhongtai.orders.models import (
+    ItemCondition,
+    Order,
+    OrderLine,
+    OrderReturn,
+    OrderReturnLine,
+    RefundReason,
+)
+from zhongtai.orders.payments import refund_order
+from zhongtai.orders.rules import return_refund, returnable_quantity
+from zhongtai.stores.models import Location, LocationKind
+
+RETURNABLE = (OrderStatus.COMPLETED, OrderStatus.PARTIALLY_RETURNED)
+
+
+@dataclass(frozen=True)
+class ReturnLine:
+    line_id: uuid.UUID
+    quantity: int
+    condition: ItemCondition = ItemCondition.RESELLABLE
+
+
+@dataclass(frozen=True)
+class Returned:
+    order_return: OrderReturn
+    created: bool
+
+
+def _short(line: OrderLine) -> int:
+    """Units ordered but never handed over (short-picked or substituted: the substitute is
+    its own goods)."""
+    return 0 if line.picked_quantity is None else line.quantity - line.picked_quantity
+
+
+def _line_refund(line: OrderLine, quantity: int) -> int:
+    """The refund for ``quantity`` more units of the line: proportional to the net paid, the
+    last returnable unit taking whatever is left so the line never refunds more than paid."""
+    left = line.net_amount - line.short_refund - line.returned_refund
+    if quantity == returnable_quantity(line.quantity, _short(line), line.returned_quantity):
+        return left
+    share = return_refund(
+        line.net_amount, line.quantity, line.returned_quantity + _short(line), quantity
+    )
+    return min(share, left)
+
+
+def return_goods(
+    session: Session,
+    order_id: uuid.UUID,
+    *,
+    reference: str,
+    store_id: uuid.UUID,
+    lines: Sequence[ReturnLine],
+    reason: str | None,
+    caller: Principal,
+    providers: Mapping[str, PaymentProvider],
+) -> Returned:
+    """Take goods of an order back at ``store_id`` and refund them. Idempotent by ``reference``
+    (the till's or the app's id of this return): a retry answers the first return."""
+    reference = require_text(reference, "reference", max_length=128)
+    earlier = session.scalars(
+        select(OrderReturn).where(OrderReturn.reference == reference)
+    ).one_or_none()
+    if earlier is not None:
+        if earlier.order_id != order_id:
+            raise Conflict(f"Return reference {reference!r} belongs to another order.")
+        return Returned(earlier, created=False)
+    caller.ensure_store(store_id)
+    store = session.get(Location, store_id)
+    if store is None or store.kind is not LocationKind.STORE:
+        raise InvalidInput.field("store_id", f"no store {store_id}")
+    order = get_order(session, order_id, for_update=True)
+    if order.status not in RETURNABLE:
+        raise Conflict(
+            f"Order {order.number} is {order.status.value}; goods come back only from a "
+            "completed order (cancel it instead if it was not handed over).",
+            order_id=str(order.id),
+            order_status=order.status.value,
+        )
+    if not lines:
+        raise InvalidInput.field("lines", "name at least one line to return")
+    by_id = {x.id: x for x in order.lines}
+    seen: set[uuid.UUID] = set()
+    rows: list[OrderReturnLine] = []
+    total = 0
+    for i, item in enumerate(lines):
+        line = by_id.get(item.line_id)
+        if line is None or line.kind is not LineKind.GOODS or line.sku_id is None:
+            raise InvalidInput.field(f"lines[{i}].line_id", "not a goods line of this order")
+        if item.line_id in seen:
+            raise InvalidInput.field(f"lines[{i}].line_id", "appears twice; add the quantities")
+        seen.add(item.line_id)
+        left = returnable_quantity(line.quantity, _short(line), line.returned_quantity)
+        if not 0 < item.quantity <= left:
+            raise InvalidInput.field(
+                f"lines[{i}].quantity", f"1 to {left} of this line can still come back"
+            )
+        refund = _line_refund(line, item.quantity)
+        line.returned_quantity += item.quantity
+        line.returned_refund += refund
+        total += refund
+        rows.append(
+            OrderReturnLine(
+                order_line_id=line.id,
+                quantity=item.quantity,
+                condition=item.condition,
+                refund=refund,
+            )
+        )
+    order_return = OrderReturn(
+        id=new_id(),
+        order_id=order.id,
+        reference=reference,
+        store_id=store_id,
+        refund_total=total,
+        reason=reason,
+        actor=context.actor.get(),
+        lines=rows,
+    )
+    session.add(order_return)
+    session.flush()
+    _restock(session, order, order_return, caller)
+    refund_order(
+        session,
+        order,
+        min(total, order.paid_amount - order.refunded_amount),
+        RefundReason.RETURN,
+        providers=providers,
+        return_id=order_return.id,
+    )
+    everything_back = all(
+        returnable_quantity(x.quantity, _short(x), x.returned_quantity) == 0
+        for x in order.lines
+        if x.kind is LineKind.GOODS
+    )
+    returned = {
+        "return_id": order_return.id,
+        "returned_at_store_id": store_id,
+        "refund_total": total,
+    }
+    order, moved = move_order(
+        session,
+        order.id,
+        OrderStatus.RETURNED if everything_back else OrderStatus.PARTIALLY_RETURNED,
+        note=f"return {reference} at {store.code}",
+        event_fields=returned,
+    )
+    if not moved:  # a second partial return: the status stays, the event still tells
+        record_event(
+            session,
+            OrderReturned(
+                **order_facts(order),
+                previous_status=order.status.value,
+                occurred_at=utcnow(),
+                **returned,
+            ),
+            aggregate_type="order",
+            aggregate_id=order.id,
+            store_id=order.store_id,
+        )
+    return Returned(order_return, created=True)
+
+
+def _restock(session: Session, order: Order, order_return: OrderReturn, caller: Principal) -> None:
+    """Resellable goods back on the receiving store's shelf; damaged ones in and written off,
+    so the ledger shows both what came back and what was thrown away."""
+    skus = {x.id: x.sku_id for x in order.lines}
+    came_back = [
+        Line(sku, x.quantity)
+        for x in order_return.lines
+        if (sku := skus[x.order_line_id]) is not None
+    ]
+    reference = f"return:{order_return.reference}"
+    record_return(session, order_return.store_id, came_back, reference=reference)
+    for x in order_return.lines:
+        sku = skus[x.order_line_id]
+        if x.condition is ItemCondition.DAMAGED and sku is not None:
+            adjust_stock(
+                session,
+                order_return.store_id,
+                sku,
+                -x.quantity,
+                reason=f"returned damaged (order {order.number})",
+                approver=caller.name,
+                kind=MovementKind.WRITE_OFF,
+                reference_type="return",
+                reference_id=order_return.reference,
+            )
+
+
+def get_return(session: Session, return_id: uuid.UUID) -> OrderReturn:
+    found = session.get(OrderReturn, return_id)
+    if found is None:
+        raise NotFound(f"No return {return_id}.")
+    return found

@@ -1,0 +1,43 @@
+"""Settings of checkout and orders, read from ``ZHONGTAI_*`` variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from zhongtai.orders.pricing_rules import DeliveryFeeRule
+
+
+class OrderSettings(BaseSettings):
+    """How long a checkout holds stock, how long an order may stay unpaid, the delivery fee."""
+
+    model_config = SettingsConfigDict(env_prefix="ZHONGTAI_", env_file=".env", extra="ignore")
+
+    quote_ttl_seconds: int = Field(
+        default=900, ge=60, le=3600, description="Stock held for a quote (and its unpaid order)."
+    )
+    paid_hold_days: int = Field(
+        default=7, ge=1, le=7, description="How long a paid order's stock stays held at most."
+    )
+    delivery_target_minutes: int = Field(
+        default=30, gt=0, description="The instant-delivery promise the sourcing aims for."
+    )
+    delivery_fee: int = Field(default=600, ge=0, description="Delivery fee in fen.")
+    delivery_free_from: int | None = Field(
+        default=5900, ge=0, description="Goods worth this (fen, after discounts) ship free."
+    )
+    pickup_max_attempts: int = Field(
+        default=5, gt=0, description="Wrong pickup codes per order before it is locked a while."
+    )
+    pickup_lock_minutes: int = Field(default=15, gt=0)
+
+    @property
+    def delivery_fee_rule(self) -> DeliveryFeeRule:
+        return DeliveryFeeRule(fee=self.delivery_fee, free_from=self.delivery_free_from)
+
+
+@lru_cache
+def order_settings() -> OrderSettings:
+    return OrderSettings()
