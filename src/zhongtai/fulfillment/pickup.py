@@ -122,6 +122,8 @@ def hand_over_pickup(
         raise InvalidInput.field("code", "give the order number and its code, or the QR payload")
     order = _find(session, order_ref)
     clerk.ensure_store(order.store_id)
+    # Locked before anything is checked: racing clerks queue here and the second sees it done.
+    order = get_order(session, order.id, for_update=True)
     if order.status is OrderStatus.COMPLETED and order.pickup_code_digest is not None:
         raise Conflict(
             f"Order {order.number} was already picked up.",
@@ -148,7 +150,6 @@ def hand_over_pickup(
         raise WrongPickupCode(
             f"That is not the pickup code of order {order.number}.", order_id=str(order.id)
         )
-    order = get_order(session, order.id, for_update=True)
     order, moved = move_order(
         session,
         order.id,
@@ -156,12 +157,13 @@ def hand_over_pickup(
         note=f"picked up, handed over by {clerk.name}",
         completed_at=utcnow(),
     )
-    if moved:
-        if order.fulfillment_type is FulfillmentType.RESERVE_TRY:
-            # The try-on is over: what the customer buys is rung up at the till (a POS sale
-            # takes that stock); the rest of the hold goes back to the shelf.
-            for reservation_id in order.reservation_ids:
-                release_reservation(session, uuid.UUID(reservation_id))
-        else:
-            hand_over_goods(session, order)
+    if not moved:  # cannot happen under the lock; never hand the goods over twice
+        raise Conflict(f"Order {order.number} was already picked up.", order_id=str(order.id))
+    if order.fulfillment_type is FulfillmentType.RESERVE_TRY:
+        # The try-on is over: what the customer buys is rung up at the till (a POS sale
+        # takes that stock); the rest of the hold goes back to the shelf.
+        for reservation_id in order.reservation_ids:
+            release_reservation(session, uuid.UUID(reservation_id))
+    else:
+        hand_over_goods(session, order)
     return order

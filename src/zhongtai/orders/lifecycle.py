@@ -27,7 +27,8 @@ _RACE_RETRIES = 3
 def get_order(session: Session, order_id: uuid.UUID, *, for_update: bool = False) -> Order:
     stmt = select(Order).where(Order.id == order_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        # Re-read under the lock: an order already in the session may be stale.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     order = session.scalars(stmt).one_or_none()
     if order is None:
         raise NotFound(f"No order {order_id}.", order_id=str(order_id))

@@ -133,6 +133,7 @@ def _apply_state(
     }
     if new is PaymentStatus.CAPTURED:
         payment.captured_at = utcnow()
+        order.paid_amount += payment.amount
         record_event(
             session,
             PaymentCaptured(**facts),
@@ -154,25 +155,15 @@ def _apply_state(
 
 def settle_if_paid(session: Session, order: Order, *, now: datetime | None = None) -> bool:
     """Mark the order paid once captured payments cover its total, and keep its stock held
-    while the store works on it. A payment landing on a cancelled order is refunded."""
-    captured = sum(
-        session.scalars(
-            select(Payment.amount).where(
-                Payment.order_id == order.id, Payment.status == PaymentStatus.CAPTURED
-            )
-        )
-    )
-    if order.status is OrderStatus.CANCELLED:
-        return False
-    if captured < order.total or order.status is not OrderStatus.CREATED:
+    while the store works on it."""
+    if order.status is not OrderStatus.CREATED or order.paid_amount < order.total:
         return False
     now = now or utcnow()
     move_order(
         session,
         order.id,
         OrderStatus.PAID,
-        event_fields={"paid_amount": captured},
-        paid_amount=captured,
+        event_fields={"paid_amount": order.paid_amount},
         payment_due_at=None,
     )
     until = now + timedelta(days=order_settings().paid_hold_days)

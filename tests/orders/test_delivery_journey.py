@@ -1,0 +1,222 @@
+"""Thirty-minute delivery from the nearest store: sourcing, promise, rider callbacks, returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.orders.conftest import (
+    FAR_AWAY,
+    NEARBY,
+    Chain,
+    new_id,
+    ok,
+    pay_by_wallet,
+    place,
+    quote,
+    store_step,
+)
+from zhongtai.integrations.providers import Providers
+
+
+def _forward_courier(client: TestClient, providers: Providers, courier_ref: str) -> list[int]:
+    fleet: Any = providers.couriers["simulated"]
+    return [
+        client.post(
+            "/api/v1/couriers/callbacks/simulated", content=c.body, headers=c.headers
+        ).status_code
+        for c in fleet.signed_callbacks(courier_ref)
+    ]
+
+
+def _packed_delivery(client: TestClient, chain: Chain, providers: Providers, *qty: int) -> Any:
+    q = quote(
+        client,
+        chain.app,
+        {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(*qty)},
+    )
+    order = place(client, chain.app, q["id"], substitution="similar")
+    pay_by_wallet(client, providers, chain.app, order["id"])
+    store_step(client, chain.clerk, order["id"], "accept")
+    store_step(client, chain.clerk, order["id"], "start-picking")
+    store_step(client, chain.clerk, order["id"], "pack", {"packages": 2})
+    return q, order
+
+
+def test_delivery_quote_promises_within_30_minutes_and_charges_the_delivery_fee(
+    client: TestClient, chain: Chain
+) -> None:
+    q = quote(
+        client,
+        chain.app,
+        {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(1)},
+    )
+    assert q["sourcing"]["within_target"] is True
+    assert q["sourcing"]["promise"]["minutes"] <= 30
+    assert q["delivery_fee"] == 600 and q["total"] == q["subtotal"] + 600
+    assert q["promised_by"] is not None
+
+
+def test_an_address_outside_every_radius_gets_409_with_each_stores_reason_and_holds_nothing(
+    client: TestClient, chain: Chain
+) -> None:
+    answer = client.post(
+        "/api/v1/checkout/quotes",
+        json={"fulfillment_type": "delivery", "address": FAR_AWAY, "lines": chain.basket(1)},
+        headers=chain.app,
+    )
+    # 22 km away: not even inside the 20 km search box, so no candidate is listed at all.
+    assert answer.status_code == 409
+    assert answer.json()["type"].endswith("/no-store-can-fulfil")
+    assert chain.stock.balance(chain.store, chain.skus[0]).reserved == 0
+
+
+def test_a_store_short_of_stock_is_explained_and_another_store_is_chosen(
+    client: TestClient, chain: Chain
+) -> None:
+    second = chain.open_store(latitude=31.2354, longitude=121.4737)
+    chain.stock.receive(second, chain.skus[0], 50)
+    q = quote(
+        client,
+        chain.app,
+        {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(20)},
+    )
+    assert q["store_id"] == str(second.id)
+    verdicts = {c["store_id"]: c for c in q["sourcing"]["candidates"]}
+    assert verdicts[str(chain.store.id)]["reasons"] == ["missing_stock"]
+    assert verdicts[str(second.id)]["chosen"] is True
+
+
+def test_rider_callbacks_send_the_order_out_and_complete_it_once_even_when_repeated(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    _, order = _packed_delivery(client, chain, providers, 2)
+    booked = ok(
+        client.post(
+            f"/api/v1/fulfillment/orders/{order['id']}/dispatch", json={}, headers=chain.clerk
+        ),
+        201,
+    )
+    fleet: Any = providers.couriers["simulated"]
+    for _ in range(3):  # assigned, arrived at store, picked up
+        fleet.advance(booked["courier_ref"])
+    assert set(_forward_courier(client, providers, booked["courier_ref"])) == {204}
+    mid = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
+    assert mid["status"] == "out_for_delivery"
+    balance = chain.stock.balance(chain.store, chain.skus[0])
+    assert (balance.on_hand, balance.reserved) == (8, 0)
+
+    fleet.advance(booked["courier_ref"])  # delivered
+    assert set(_forward_courier(client, providers, booked["courier_ref"])) == {204}
+    # Everything again, as a platform retrying would: nothing changes twice.
+    assert set(_forward_courier(client, providers, booked["courier_ref"])) == {204}
+    done = ok(client.get(f"/api/v1/orders/{order['id']}/tracking", headers=chain.app))
+    assert done["status"] == "completed"
+    assert done["courier"]["status"] == "delivered"
+    assert done["courier"]["rider"]["phone"].startswith("138****")
+    assert chain.stock.balance(chain.store, chain.skus[0]).on_hand == 8
+
+
+def test_a_forged_rider_callback_is_refused_and_changes_nothing(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    _, order = _packed_delivery(client, chain, providers, 1)
+    booked = ok(
+        client.post(
+            f"/api/v1/fulfillment/orders/{order['id']}/dispatch", json={}, headers=chain.clerk
+        ),
+        201,
+    )
+    fleet: Any = providers.couriers["simulated"]
+    for _ in range(4):
+        fleet.advance(booked["courier_ref"])
+    last = fleet.signed_callbacks(booked["courier_ref"])[-1]
+    forged = last.body.replace(b"delivered", b"delivered ")
+    answer = client.post(
+        "/api/v1/couriers/callbacks/simulated", content=forged, headers=last.headers
+    )
+    assert answer.status_code == 401
+    assert ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))["status"] == "packed"
+
+
+def test_a_short_pick_is_refunded_at_once_and_its_stock_freed(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    q = quote(
+        client,
+        chain.app,
+        {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(3, 1)},
+    )
+    order = place(client, chain.app, q["id"])
+    pay_by_wallet(client, providers, chain.app, order["id"])
+    store_step(client, chain.clerk, order["id"], "accept")
+    store_step(client, chain.clerk, order["id"], "start-picking")
+    first = order["lines"][0]
+    packed = store_step(
+        client,
+        chain.clerk,
+        order["id"],
+        "pack",
+        {"picks": [{"line_id": first["id"], "picked": 1}]},
+    )
+    line = packed["lines"][0]
+    assert line["picked_quantity"] == 1
+    assert line["short_refund"] == 2000  # two of three units at 10.00 each
+    assert packed["refunded_amount"] == 2000
+    refunds = ok(client.get(f"/api/v1/orders/{order['id']}/refunds", headers=chain.app))
+    assert [(r["tender"], r["amount"], r["reason"]) for r in refunds] == [
+        ("wechat_pay", 2000, "short_pick")
+    ]
+    balance = chain.stock.balance(chain.store, chain.skus[0])
+    assert (balance.on_hand, balance.reserved) == (10, 1)
+
+
+def test_bought_online_returned_in_another_store_goes_back_on_that_shelf_and_refunds_once(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    _, order = _packed_delivery(client, chain, providers, 2, 1)
+    booked = ok(
+        client.post(
+            f"/api/v1/fulfillment/orders/{order['id']}/dispatch", json={}, headers=chain.clerk
+        ),
+        201,
+    )
+    fleet: Any = providers.couriers["simulated"]
+    for _ in range(4):
+        fleet.advance(booked["courier_ref"])
+    _forward_courier(client, providers, booked["courier_ref"])
+
+    other = chain.open_store(latitude=31.25, longitude=121.45)
+    from zhongtai.core.auth.roles import Role
+
+    other_clerk = chain.factory.staff_headers(Role.STORE_STAFF, [other])
+    found = ok(
+        client.get("/api/v1/orders/lookup", params={"number": order["number"]}, headers=other_clerk)
+    )
+    line = found["lines"][0]
+    body = {
+        "reference": new_id(),
+        "store_id": str(other.id),
+        "lines": [{"line_id": line["id"], "quantity": 1}],
+        "reason": "size",
+    }
+    returned = ok(
+        client.post(f"/api/v1/orders/{order['id']}/returns", json=body, headers=other_clerk), 201
+    )
+    assert returned["refund_total"] == 1000
+    assert [r["tender"] for r in returned["refunds"]] == ["wechat_pay"]
+    again = client.post(f"/api/v1/orders/{order['id']}/returns", json=body, headers=other_clerk)
+    assert again.status_code == 200 and again.json()["id"] == returned["id"]
+    assert chain.stock.balance(other, chain.skus[0]).on_hand == 1
+    after = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
+    assert after["status"] == "partially_returned"
+    assert after["refunded_amount"] == 1000
+
+    too_many = client.post(
+        f"/api/v1/orders/{order['id']}/returns",
+        json={**body, "reference": new_id(), "lines": [{"line_id": line["id"], "quantity": 2}]},
+        headers=other_clerk,
+    )
+    assert too_many.status_code == 422
+    assert too_many.json()["errors"][0]["field"] == "lines[0].quantity"

@@ -1,0 +1,279 @@
+"""On PostgreSQL, many clients racing for the same orders: the last units go to exactly as many
+checkouts as there are units, a payment is applied once however many notifications race, a
+pickup is handed over once, and an offline batch uploaded by racing retries records each sale
+once with gapless receipts. Each client works in its own transaction, as a request would."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.pg import temporary_database
+from zhongtai.catalog import service as catalog
+from zhongtai.catalog.models import ProductKind, SaleUnit
+from zhongtai.core import migrate
+from zhongtai.core.auth.principal import Principal
+from zhongtai.core.auth.roles import Channel, Permission, Role
+from zhongtai.core.db import Database
+from zhongtai.core.errors import Conflict
+from zhongtai.core.outbox import OutboxEvent
+from zhongtai.core.settings import Settings
+from zhongtai.fulfillment import pickup, tasks
+from zhongtai.integrations.payments.sandbox import SandboxPaymentGateway
+from zhongtai.inventory import service as inventory
+from zhongtai.inventory.models import StockBalance, StockMovement
+from zhongtai.orders import checkout, payments, pos
+from zhongtai.orders.kinds import FulfillmentType, OrderStatus, SalesChannel, TenderType
+from zhongtai.orders.models import Order
+from zhongtai.orders.tender_rules import Tender
+from zhongtai.stores import service as stores
+from zhongtai.stores.models import Capability, Location, LocationKind, PilotScope
+from zhongtai.stores.service_pilot import upsert_pilot_rule
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.xdist_group("postgres_many_connections")]
+CLIENTS = 32
+SETTINGS = Settings(secret_key="race-secret-0123456789abcdef0123456789abcdef")  # type: ignore[arg-type]
+APP = Principal(
+    kind="api_key",
+    id=uuid.uuid4(),
+    name="app",
+    permissions=frozenset(Permission),
+    store_ids=None,
+    channel=Channel.APP,
+)
+_seq = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(scope="module")
+def db() -> Iterator[Database]:
+    with temporary_database("zt_order_race") as url:
+        migrate.upgrade(url)
+        database = Database.connect(url, pool_size=CLIENTS + 2, max_overflow=0)
+        yield database
+        database.dispose()
+
+
+def _race(clients: int, work: Callable[[int], Any]) -> list[Any]:
+    barrier = threading.Barrier(clients)
+
+    def run(i: int) -> Any:
+        barrier.wait()
+        try:
+            return work(i)
+        except Conflict as conflict:
+            return conflict.slug
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        return list(pool.map(run, range(clients)))
+
+
+def _store(db: Database, on_hand: int) -> tuple[uuid.UUID, uuid.UUID]:
+    n = next(_seq)
+    with db.writer() as s, s.begin():
+        store = Location(
+            code=f"ORACE{n}",
+            name="抢购店",
+            kind=LocationKind.STORE,
+            region="静安区",
+            city="上海",
+            address="1 号",
+            latitude=31.2,
+            longitude=121.4,
+            timezone="Asia/Shanghai",
+        )
+        s.add(store)
+        s.flush()
+        stores.set_capability(s, store.id, Capability.PICKUP)
+        upsert_pilot_rule(
+            s, feature="pickup", scope=PilotScope.CHAIN, scope_value="*", enabled=True
+        )
+        category = catalog.create_category(s, code=f"ORACE{n}", name="race", parent_id=None)
+        product = catalog.create_product(
+            s,
+            code=f"ORACE{n}",
+            name="热卖",
+            category_id=category.id,
+            kind=ProductKind.STANDARD,
+            unit=SaleUnit.PIECE,
+            currency="CNY",
+            skus=[catalog.NewSku(code=f"ORACE{n}-0", name="0", base_price=1000)],
+        )
+        sku_id = product.skus[0].id
+        inventory.receive_stock(s, store.id, [inventory.ReceiptLine(sku_id, on_hand)])
+        return store.id, sku_id
+
+
+def _checkout(db: Database, store_id: uuid.UUID, sku_id: uuid.UUID) -> uuid.UUID:
+    with db.writer() as s, s.begin():
+        quote = checkout.quote_checkout(
+            s,
+            checkout.QuoteRequest(
+                channel=SalesChannel.APP,
+                fulfillment_type=FulfillmentType.PICKUP,
+                lines=[inventory.Line(sku_id, 1)],
+                store_id=store_id,
+            ),
+            caller=APP,
+        )
+        placed = checkout.place_order(s, checkout.PlaceOrder(quote_id=quote.id), caller=APP)
+        return placed.order.id
+
+
+def _balance(db: Database, store_id: uuid.UUID, sku_id: uuid.UUID) -> tuple[int, int]:
+    with db.reader() as s:
+        row = s.scalars(
+            select(StockBalance).where(
+                StockBalance.location_id == store_id, StockBalance.sku_id == sku_id
+            )
+        ).one()
+        return row.on_hand, row.reserved
+
+
+def test_32_checkouts_racing_for_the_last_10_units_place_exactly_10_orders(db: Database) -> None:
+    store_id, sku_id = _store(db, on_hand=10)
+    outcomes = _race(CLIENTS, lambda _: _checkout(db, store_id, sku_id))
+    placed = [o for o in outcomes if isinstance(o, uuid.UUID)]
+    refused = Counter(o for o in outcomes if not isinstance(o, uuid.UUID))
+    assert len(placed) == 10
+    assert set(refused) <= {"insufficient-stock", "no-store-can-fulfil"}
+    assert _balance(db, store_id, sku_id) == (10, 10)
+    with db.reader() as s:
+        assert inventory.verify_stock(s) == []
+
+
+def test_racing_duplicate_notifications_pay_the_order_once(db: Database) -> None:
+    store_id, sku_id = _store(db, on_hand=5)
+    order_id = _checkout(db, store_id, sku_id)
+    gateway = SandboxPaymentGateway("race-gateway", notify=False)
+    try:
+        with db.writer() as s, s.begin():
+            started = payments.start_payment(
+                s,
+                order_id,
+                tender=TenderType.WECHAT_PAY,
+                provider=gateway,
+                notify_url="http://127.0.0.1:9/notify",
+            )
+            ref = started.payment.provider_ref
+        assert ref is not None
+        gateway.customer_confirms(ref)
+        signed = gateway.signed_notifications(ref)
+
+        def deliver(i: int) -> str:
+            note = signed[i % len(signed)]
+            with db.writer() as s, s.begin():
+                payments.apply_notification(s, gateway, note.headers, note.body)
+            return "ok"
+
+        assert set(_race(16, deliver)) == {"ok"}
+    finally:
+        gateway.close()
+    with db.reader() as s:
+        order = s.get(Order, order_id)
+        assert order is not None and order.status is OrderStatus.PAID
+        assert order.paid_amount == 1000
+        paid_events = s.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.type == "order.paid", OutboxEvent.aggregate_id == str(order_id))
+        )
+        assert paid_events == 1
+
+
+def test_eight_clerks_racing_to_hand_over_one_pickup_hand_it_over_once(db: Database) -> None:
+    store_id, sku_id = _store(db, on_hand=5)
+    order_id = _checkout(db, store_id, sku_id)
+    gateway = SandboxPaymentGateway("race-gateway", notify=False)
+    try:
+        with db.writer() as s, s.begin():
+            payments.start_payment(
+                s,
+                order_id,
+                tender=TenderType.BANK_CARD,
+                provider=gateway,
+                notify_url="http://127.0.0.1:9/notify",
+            )
+            tasks.accept_order(s, order_id)
+            tasks.start_picking(s, order_id)
+            tasks.pack_order(s, order_id, providers={"sandbox": gateway})
+            order = pickup.make_ready_for_pickup(s, order_id, settings=SETTINGS)
+            ticket = pickup.pickup_ticket(order, SETTINGS)
+        assert ticket is not None
+        clerk = Principal(
+            kind="staff",
+            id=uuid.uuid4(),
+            name="clerk",
+            permissions=frozenset(Permission),
+            store_ids=frozenset({store_id}),
+            role=Role.STORE_STAFF,
+        )
+
+        def hand_over(_: int) -> str:
+            with db.writer() as s, s.begin():
+                pickup.hand_over_pickup(
+                    s,
+                    clerk=clerk,
+                    client_ip="127.0.0.1",
+                    settings=SETTINGS,
+                    qr_payload=ticket.qr_payload,
+                )
+            return "handed over"
+
+        outcomes = Counter(_race(8, hand_over))
+    finally:
+        gateway.close()
+    assert outcomes == {"handed over": 1, "conflict": 7}
+    assert _balance(db, store_id, sku_id) == (4, 0)
+    with db.reader() as s:
+        shipments = s.scalar(
+            select(func.count())
+            .select_from(StockMovement)
+            .where(StockMovement.location_id == store_id, StockMovement.kind == "shipment")
+        )
+        assert shipments == 1
+
+
+def test_one_offline_batch_uploaded_by_eight_racing_retries_records_each_sale_once(
+    db: Database,
+) -> None:
+    store_id, sku_id = _store(db, on_hand=100)
+    till = Principal(
+        kind="api_key",
+        id=uuid.uuid4(),
+        name="till",
+        permissions=frozenset(Permission),
+        store_ids=frozenset({store_id}),
+        channel=Channel.POS,
+        terminal_id="T9",
+    )
+    sales = [
+        pos.PosSale(
+            client_sale_id=uuid.uuid4(),
+            store_id=store_id,
+            terminal_code="T9",
+            lines=[pos.PosLine(sku_id, 1)],
+            tenders=[Tender(TenderType.CASH, 1000)],
+            occurred_at=datetime.now(UTC),
+        )
+        for _ in range(20)
+    ]
+
+    def upload(_: int) -> str:
+        with db.writer() as s, s.begin():
+            pos.upload_till_sales(s, sales, caller=till)
+        return "ok"
+
+    assert set(_race(8, upload)) == {"ok"}
+    with db.reader() as s:
+        receipts = s.scalars(select(Order.receipt_number).where(Order.store_id == store_id)).all()
+    assert len(receipts) == 20
+    assert sorted(int(r.rsplit("-", 1)[1]) for r in receipts if r) == list(range(1, 21))
+    assert _balance(db, store_id, sku_id) == (80, 0)
