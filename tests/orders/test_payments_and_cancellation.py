@@ -255,3 +255,26 @@ def test_bad_checkout_input_names_the_field_and_holds_nothing(
         assert answer.status_code == 422, answer.text
         assert answer.json()["errors"][0]["field"] == field
     assert chain.stock.balance(chain.store, chain.skus[0]).reserved == 0
+
+
+def test_the_sandbox_customer_confirms_through_the_api_and_the_callback_pays_the_order(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order = _pickup_order(client, chain, 1)
+    payment = ok(
+        client.post(
+            f"/api/v1/orders/{order['id']}/payments", json={"tender": "alipay"}, headers=chain.app
+        ),
+        201,
+    )
+    assert payment["customer_action"]
+    confirmed = client.post(
+        f"/api/v1/sandbox/payments/{payment['provider_ref']}/confirm", headers=chain.app
+    )
+    assert confirmed.status_code == 204
+    forward_payment_notifications(client, providers, payment["provider_ref"])
+    assert ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))["status"] == "paid"
+    twice = client.post(
+        f"/api/v1/sandbox/payments/{payment['provider_ref']}/confirm", headers=chain.app
+    )
+    assert twice.status_code == 409

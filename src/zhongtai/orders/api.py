@@ -300,6 +300,20 @@ async def payment_notification(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.post("/sandbox/payments/{provider_ref}/confirm", status_code=status.HTTP_204_NO_CONTENT)
+def sandbox_customer_confirms(
+    provider_ref: str, request: Request, principal: Principal = PLACE
+) -> Response:
+    """Sandbox only: play the customer approving a pending wallet payment in WeChat/Alipay.
+    The sandbox then calls back (signed) and the order becomes paid."""
+    gateway = providers_of(request).payment("sandbox")
+    confirm = getattr(gateway, "customer_confirms", None)
+    if confirm is None:
+        raise NotFound("The sandbox payment gateway is not running here.")
+    confirm(provider_ref)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 def cancel_order(
     order_id: uuid.UUID,
