@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi.testclient import TestClient
 
 from tests.orders.conftest import (
@@ -12,7 +14,10 @@ from tests.orders.conftest import (
     quote,
     store_step,
 )
+from zhongtai.core.auth.roles import Channel
+from zhongtai.core.db import Database
 from zhongtai.integrations.providers import Providers
+from zhongtai.integrations.relay import Relay
 
 
 def _ready_pickup_order(client: TestClient, chain: Chain, providers: Providers) -> dict:
@@ -151,3 +156,28 @@ def test_packing_before_picking_answers_409_naming_what_is_allowed(
     problem = early.json()
     assert problem["type"].endswith("/illegal-order-step")
     assert "next it may become paid or cancelled" in problem["detail"]
+
+
+def test_the_customer_follows_the_order_as_a_live_stream_of_its_own_events(
+    client: TestClient, chain: Chain, providers: Providers, test_db: Database
+) -> None:
+    order = _ready_pickup_order(client, chain, providers)
+    asyncio.run(Relay(test_db.writer, holder="order-stream-test").run_once())
+    stream = client.get(
+        f"/api/v1/orders/{order['id']}/events", params={"follow": "false"}, headers=chain.app
+    )
+    assert stream.status_code == 200
+    kinds = [
+        line.removeprefix("event: ")
+        for line in stream.text.splitlines()
+        if line.startswith("event: ")
+    ]
+    assert kinds[0] == "order.created"
+    assert kinds[-1] == "fulfillment.ready_for_pickup"
+    assert {"order.paid", "payment.captured", "order.packed"} <= set(kinds)
+    assert not any(k.startswith("stock.") for k in kinds)
+    elsewhere = chain.factory.api_key_headers(Channel.MARKETPLACE)
+    denied = client.get(
+        f"/api/v1/orders/{order['id']}/events", params={"follow": "false"}, headers=elsewhere
+    )
+    assert denied.status_code == 403

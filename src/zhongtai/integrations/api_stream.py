@@ -57,9 +57,23 @@ async def stream_events(
         stores: frozenset[uuid.UUID] | None = frozenset({store_id})
     else:
         stores = principal.store_ids
-    db = database(request)
+    return event_stream(request, after, wanted, stores, follow=follow)
+
+
+def event_stream(
+    request: Request,
+    after: int,
+    types: frozenset[str] | None,
+    stores: frozenset[uuid.UUID] | None,
+    *,
+    follow: bool,
+    aggregate: tuple[str, str] | None = None,
+) -> StreamingResponse:
+    """A Server-Sent Events response of the published events that pass the filters."""
     return StreamingResponse(
-        _frames(request, db, after, wanted, stores, follow=follow),
+        _frames(
+            request, database(request), after, types, stores, follow=follow, aggregate=aggregate
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -73,11 +87,12 @@ async def _frames(
     stores: frozenset[uuid.UUID] | None,
     *,
     follow: bool,
+    aggregate: tuple[str, str] | None = None,
 ) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
     quiet_since = time.monotonic()
     while not await request.is_disconnected():
-        batch = await asyncio.to_thread(_read, db, after, types, stores)
+        batch = await asyncio.to_thread(_read, db, after, types, stores, aggregate)
         for number, event in batch:
             yield sse_frame(number, event)
             after = number
@@ -94,7 +109,15 @@ async def _frames(
 
 
 def _read(
-    db: Database, after: int, types: frozenset[str] | None, stores: frozenset[uuid.UUID] | None
+    db: Database,
+    after: int,
+    types: frozenset[str] | None,
+    stores: frozenset[uuid.UUID] | None,
+    aggregate: tuple[str, str] | None,
 ) -> list[tuple[int, PublishedEvent]]:
     with db.reader() as session:
-        return list(events_after(session, after, types=types, store_ids=stores, limit=BATCH))
+        return list(
+            events_after(
+                session, after, types=types, store_ids=stores, limit=BATCH, aggregate=aggregate
+            )
+        )

@@ -42,11 +42,13 @@ def events_after(
     types: Collection[str] | None,
     store_ids: Collection[uuid.UUID] | None,
     limit: int,
+    aggregate: tuple[str, str] | None = None,
 ) -> list[tuple[int, PublishedEvent]]:
     """Published events numbered after ``after``, oldest first, with their publication numbers.
 
     ``store_ids`` None: every event; otherwise only those stores' events (chain-wide events
-    belong to no store and are left out).
+    belong to no store and are left out). ``aggregate`` (type, id): only one thing's events,
+    e.g. ``("order", order_id)`` for a customer following an order.
     """
     stmt = (
         select(OutboxEvent)
@@ -58,6 +60,10 @@ def events_after(
         stmt = stmt.where(OutboxEvent.type.in_(sorted(types)))
     if store_ids is not None:
         stmt = stmt.where(OutboxEvent.store_id.in_(list(store_ids)))
+    if aggregate is not None:
+        stmt = stmt.where(
+            OutboxEvent.aggregate_type == aggregate[0], OutboxEvent.aggregate_id == aggregate[1]
+        )
     return [(row.published_seq or 0, PublishedEvent.of(row)) for row in session.scalars(stmt)]
 
 

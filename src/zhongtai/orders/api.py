@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import Depends, Query, Request, Response, status
+from fastapi import Depends, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,9 @@ from zhongtai.core.pagination import Page, PageParams, page_params, paginate
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment.models import CourierDispatch
 from zhongtai.fulfillment.pickup import pickup_ticket
+from zhongtai.integrations.api_stream import event_stream
 from zhongtai.integrations.providers import Providers
+from zhongtai.integrations.stream import parse_last_event_id
 from zhongtai.members.pii import cipher_for
 from zhongtai.members.rules import mask_phone
 from zhongtai.orders import checkout, payments, returns
@@ -369,6 +372,32 @@ def return_goods(
         )
     ]
     return out
+
+
+@router.get(
+    "/orders/{order_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def follow_order(
+    order_id: uuid.UUID,
+    request: Request,
+    last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+    follow: bool = Query(True, description="false: end once caught up."),
+    principal: Principal = READ,
+    session: Session = Depends(db_session),
+) -> StreamingResponse:
+    """The order's events as they happen (Server-Sent Events): paid, picking, ready for
+    pickup, out for delivery, the rider's progress, completed. Resumes with Last-Event-ID."""
+    ensure_may_see(principal, get_order(session, order_id))
+    return event_stream(
+        request,
+        parse_last_event_id(last_event_id),
+        None,
+        None,
+        follow=follow,
+        aggregate=("order", str(order_id)),
+    )
 
 
 @router.get("/orders/{order_id}/tracking", response_model=TrackingOut)
