@@ -285,3 +285,17 @@ def test_purge_drops_only_idempotency_records_past_their_retention(migrated: str
             assert s.scalar(select(func.count()).select_from(IdempotencyRecord)) == 1
     finally:
         db.dispose()
+
+
+def test_orders_settlement_writes_the_csv_header_for_a_quiet_day_and_names_a_bad_store(
+    migrated: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "settlement.csv"
+    result = _run(migrated, "orders", "settlement", "--day", "2026-01-05", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines() == [
+        "business_date,store_code,channel,tender,payments,taken_fen,refunds,refunded_fen,net_fen"
+    ]
+    unknown = _run(migrated, "orders", "settlement", "--day", "2026-01-05", "--store", "NOPE")
+    assert unknown.exit_code != 0
+    assert "no store NOPE" in unknown.output

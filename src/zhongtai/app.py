@@ -34,6 +34,7 @@ from zhongtai.inventory.reservations import expire_reservations
 from zhongtai.loyalty.api import router as points_router
 from zhongtai.members.api import router as members_router
 from zhongtai.orders.api import router as orders_router
+from zhongtai.orders.api_finance import router as finance_router
 from zhongtai.orders.api_pos import router as pos_router
 from zhongtai.orders.payments import expire_unpaid_orders
 from zhongtai.stores.api import router as stores_router
@@ -149,6 +150,7 @@ def create_app(
         points_router,
         orders_router,
         pos_router,
+        finance_router,
         fulfillment_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -42,6 +42,7 @@ from zhongtai.demo.tour import base_url, tour_commands, tour_panel
 from zhongtai.integrations import cli as integrations_cli
 from zhongtai.inventory import cli as inventory_cli
 from zhongtai.loyalty import cli as loyalty_cli
+from zhongtai.orders import cli as orders_cli
 from zhongtai.stores.models import Location
 
 app = typer.Typer(
@@ -392,3 +393,4 @@ app.command("relay")(integrations_cli.relay)
 app.command("events-doc")(integrations_cli.events_doc)
 app.add_typer(inventory_cli.app, name="inventory")
 app.add_typer(loyalty_cli.app, name="loyalty")
+app.add_typer(orders_cli.app, name="orders")

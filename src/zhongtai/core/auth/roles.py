@@ -64,6 +64,8 @@ class Permission(StrEnum):
     ORDERS_RETURN = "orders:return"
     #: Record till sales, also uploaded later by an offline terminal.
     POS_SELL = "pos:sell"
+    #: Draw the daily settlement (money per store, channel and tender) for finance.
+    FINANCE_READ = "finance:read"
 
 
 #: What every store role and touchpoint needs to serve a member in front of them.
@@ -111,6 +113,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MEMBERS_READ,
             Permission.POINTS_READ,
             Permission.ORDERS_READ,
+            Permission.FINANCE_READ,
         }
     ),
     Role.STORE_MANAGER: frozenset(
@@ -121,6 +124,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.STAFF_READ,
             Permission.EVENTS_READ,
             Permission.INVENTORY_ADJUST,
+            Permission.FINANCE_READ,
         }
     )
     | INVENTORY_FLOOR
@@ -196,5 +200,6 @@ CHANNEL_ALLOWED_SCOPES: dict[Channel, frozenset[Permission]] = {
     | PLACE_ORDERS
     # Marketplace orders may carry a buyer id that finds (or makes) the member.
     | {Permission.MEMBERS_READ, Permission.MEMBERS_WRITE},
-    Channel.ERP: CHANNEL_DEFAULT_SCOPES[Channel.ERP] | {Permission.EVENTS_READ},
+    Channel.ERP: CHANNEL_DEFAULT_SCOPES[Channel.ERP]
+    | {Permission.EVENTS_READ, Permission.FINANCE_READ},
 }

@@ -1,0 +1,85 @@
+"""The `zhongtai orders` commands: the daily settlement for finance, unpaid order expiry."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import select
+
+from zhongtai.core import context
+from zhongtai.core.commands import command_database
+from zhongtai.core.settings import get_settings
+from zhongtai.integrations.providers import built_in_providers
+from zhongtai.orders.payments import expire_unpaid_orders
+from zhongtai.orders.settlement import settlement_csv, settlement_for_day
+from zhongtai.stores.models import Location
+
+app = typer.Typer(
+    name="orders",
+    help="Orders: the daily settlement for finance, expiry of unpaid orders.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def settlement(
+    day: Annotated[str, typer.Option(help="Business day, YYYY-MM-DD.")],
+    store: Annotated[
+        list[str] | None, typer.Option(help="Store code (repeatable; default: every store).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Count only what was recorded by then (ISO time with offset)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the CSV here (default: stdout).")] = None,
+) -> None:
+    """Money taken and given back per store, channel and tender for a business day, as CSV."""
+    try:
+        business_day = date.fromisoformat(day)
+        cut = datetime.fromisoformat(as_of) if as_of else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if cut is not None and cut.tzinfo is None:
+        raise typer.BadParameter("--as-of needs a UTC offset, e.g. 2026-11-26T04:00:00+08:00")
+    with command_database() as db, db.reader() as session:
+        store_ids = None
+        if store:
+            found = dict(
+                session.execute(
+                    select(Location.code, Location.id).where(Location.code.in_(store))
+                ).all()
+            )
+            missing = sorted(set(store) - set(found))
+            if missing:
+                raise typer.BadParameter(f"no store {', '.join(missing)}")
+            store_ids = list(found.values())
+        text = settlement_csv(
+            settlement_for_day(session, business_day, store_ids=store_ids, as_of=cut)
+        )
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        Console(stderr=True).print(f"wrote {out}")
+
+
+@app.command("expire-unpaid")
+def expire_unpaid() -> None:
+    """Cancel orders still unpaid past their deadline and release their stock (`serve` does it
+    every 30 s)."""
+    providers = built_in_providers(get_settings())
+    try:
+        with command_database() as db, db.writer() as session, session.begin():
+            token = context.actor.set("system:expire-unpaid")
+            try:
+                count = expire_unpaid_orders(session, providers=providers.payments)
+            finally:
+                context.actor.reset(token)
+    finally:
+        providers.close()
+    Console(highlight=False).print(f"cancelled {count} unpaid orders")
