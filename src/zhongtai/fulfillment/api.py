@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
 from zhongtai.core.http.deps import app_settings, database, db_session
-from zhongtai.core.http.routing import api_router
+from zhongtai.core.http.routing import api_router, request_body
 from zhongtai.core.http.security import client_ip, require
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import courier, pickup, tasks
@@ -261,11 +261,13 @@ def dispatch(
 
 
 @router.post("/couriers/callbacks/{provider}", status_code=status.HTTP_204_NO_CONTENT)
-async def courier_callback(
-    provider: str, request: Request, session: Session = Depends(db_session)
+def courier_callback(
+    provider: str,
+    request: Request,
+    body: bytes = Depends(request_body),
+    session: Session = Depends(db_session),
 ) -> Response:
     """Where courier platforms report the rider's progress (signed; stale ones are ignored)."""
-    body = await request.body()
     courier.apply_courier_callback(
         session, providers_of(request).courier(provider), dict(request.headers), body
     )

@@ -14,7 +14,7 @@ from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission
 from zhongtai.core.errors import Forbidden, InvalidInput, NotFound
 from zhongtai.core.http.deps import app_settings, db_session
-from zhongtai.core.http.routing import api_router
+from zhongtai.core.http.routing import api_router, request_body
 from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params, paginate
 from zhongtai.core.settings import Settings
@@ -286,12 +286,14 @@ def pay_order(
 
 
 @router.post("/payments/notifications/{provider}", status_code=status.HTTP_204_NO_CONTENT)
-async def payment_notification(
-    provider: str, request: Request, session: Session = Depends(db_session)
+def payment_notification(
+    provider: str,
+    request: Request,
+    body: bytes = Depends(request_body),
+    session: Session = Depends(db_session),
 ) -> Response:
     """Where payment providers call back (signed; see docs/orders.md). Repeated and stale
     notifications change nothing; the answer is 204 either way so the provider stops."""
-    body = await request.body()
     providers = providers_of(request)
     payments.apply_notification(
         session,
