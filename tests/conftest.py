@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection
@@ -27,6 +28,13 @@ from zhongtai.integrations.payments.sandbox import SandboxPaymentGateway
 from zhongtai.integrations.providers import Providers, provider_secret
 
 BACKEND = os.environ.get("ZHONGTAI_TEST_DB", "sqlite")
+
+# Properties are checked for what they say, never for how fast one example runs: on a shared
+# machine a slow example is not a failure (timings belong to benchmarks).
+hypothesis.settings.register_profile(
+    "zhongtai", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("zhongtai")
 
 
 def pytest_report_header() -> str:

@@ -24,6 +24,8 @@ from zhongtai.core.logging import configure_logging
 from zhongtai.core.settings import Settings, get_settings
 from zhongtai.fulfillment.api import router as fulfillment_router
 from zhongtai.fulfillment.tasks import flag_sla_breaches
+from zhongtai.integrations.api_imports import router as imports_router
+from zhongtai.integrations.api_marketplace import router as marketplace_router
 from zhongtai.integrations.api_stream import router as events_router
 from zhongtai.integrations.api_webhooks import router as webhooks_router
 from zhongtai.integrations.providers import Providers, built_in_providers
@@ -152,6 +154,8 @@ def create_app(
         pos_router,
         finance_router,
         fulfillment_router,
+        imports_router,
+        marketplace_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -35,11 +35,13 @@ from zhongtai.demo import (
     existing_demo_data,
     load_demo_chain,
     read_demo_credentials,
+    simulate_command,
     write_demo_credentials,
 )
 from zhongtai.demo.generator import summary_counts
 from zhongtai.demo.tour import base_url, tour_commands, tour_panel
 from zhongtai.integrations import cli as integrations_cli
+from zhongtai.integrations.cli_imports import import_file
 from zhongtai.inventory import cli as inventory_cli
 from zhongtai.loyalty import cli as loyalty_cli
 from zhongtai.orders import cli as orders_cli
@@ -390,7 +392,9 @@ def demo(
 
 # Commands owned by the contexts, mounted here so that `zhongtai --help` lists them all.
 app.command("relay")(integrations_cli.relay)
+app.command("simulate")(simulate_command.simulate)
 app.command("events-doc")(integrations_cli.events_doc)
 app.add_typer(inventory_cli.app, name="inventory")
 app.add_typer(loyalty_cli.app, name="loyalty")
 app.add_typer(orders_cli.app, name="orders")
+app.command("import")(import_file)

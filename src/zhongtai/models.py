@@ -7,6 +7,7 @@ from zhongtai.core import audit, idempotency, outbox
 from zhongtai.core.auth import models as auth_models
 from zhongtai.core.db import Base
 from zhongtai.fulfillment import models as fulfillment_models
+from zhongtai.integrations import import_models, marketplace_models
 from zhongtai.integrations import models as integrations_models
 from zhongtai.inventory import models as inventory_models
 from zhongtai.loyalty import models as loyalty_models
@@ -22,9 +23,11 @@ __all__ = [
     "catalog_models",
     "fulfillment_models",
     "idempotency",
+    "import_models",
     "integrations_models",
     "inventory_models",
     "loyalty_models",
+    "marketplace_models",
     "members_models",
     "metadata",
     "orders_models",

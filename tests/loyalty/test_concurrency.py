@@ -225,7 +225,7 @@ def test_a_coupon_raced_for_by_every_touchpoint_is_redeemed_once(server: LiveSer
 
     def redeem(s: Session) -> None:
         source = loyalty.Source(SourceType.ORDER, f"C-{next(counter)}")
-        coupons.redeem_coupon(s, coupon.id, source, order_fen=1_000)
+        loyalty.redeem_coupon(s, coupon.id, source, order_fen=1_000)
 
     outcomes = _race(server, redeem)
     assert outcomes.count("ok") == 1
@@ -267,3 +267,91 @@ def test_claims_racing_for_the_last_coupons_never_exceed_the_total(server: LiveS
             )
             == 10
         )
+
+
+def _coupon_for(
+    server: LiveServer, card: str, *, per_member_limit: int = 1, claim_code: str | None = None
+) -> tuple[str, str]:
+    """A member (by POS card) holding one new coupon: (member id, coupon id)."""
+    with server.db.writer() as s, s.begin():
+        member = members.find_or_create_member(
+            s, members.cipher_for(Settings()), IdentityKind.POS_CARD, card, via="pos"
+        )[0]
+        made = coupons.create_template(
+            s,
+            code=f"T-{card}",
+            name="race",
+            valid_days=1,
+            terms=CouponTerms(CouponKind.AMOUNT_OFF, 100),
+            rules=coupons.TemplateRules(claim_code=claim_code),
+            per_member_limit=per_member_limit,
+        )
+        coupon = coupons.issue_coupon(s, made.id, member.id)
+        return str(member.id), str(coupon.id)
+
+
+def test_one_coupon_redeemed_by_every_touchpoint_at_once_over_http_is_used_once(
+    server: LiveServer, touchpoints: list[dict[str, str]]
+) -> None:
+    member, coupon = _coupon_for(server, "RACE-HTTP")
+    url = f"{server.url}/api/v1/members/{member}/coupons/{coupon}/redeem"
+
+    def redeem(i: int) -> Callable[[httpx.Client], httpx.Response]:
+        body = {"source_type": "order", "source_id": f"HTTP-{i}", "discount_fen": 100}
+        return lambda c: c.post(url, json=body, headers=touchpoints[i % len(touchpoints)])
+
+    responses = _all_at_once([redeem(i) for i in range(CLIENTS)])
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(201) == 1
+    assert statuses.count(409) == CLIENTS - 1
+    assert all(
+        r.json()["type"].endswith("/coupon-not-redeemable")
+        for r in responses
+        if r.status_code == 409
+    )
+    with server.db.reader() as s:
+        used = s.get(Coupon, uuid.UUID(coupon))
+        assert used is not None and used.redeemed_source_id is not None
+        winner = next(i for i, r in enumerate(responses) if r.status_code == 201)
+        assert used.redeemed_source_id == f"HTTP-{winner}"
+
+
+def test_checkouts_racing_to_lock_one_coupon_leave_it_with_one_of_them(
+    server: LiveServer,
+) -> None:
+    _, coupon = _coupon_for(server, "RACE-LOCK")
+    counter = itertools.count()
+
+    def lock_then_redeem(s: Session) -> None:
+        n = next(counter)
+        loyalty.lock_coupon(s, uuid.UUID(coupon), f"quote:{n}")
+        loyalty.redeem_coupon(
+            s,
+            uuid.UUID(coupon),
+            loyalty.Source(SourceType.ORDER, f"L-{n}"),
+            discount_fen=100,
+            reference=f"quote:{n}",
+        )
+
+    outcomes = _race(server, lock_then_redeem)
+    assert outcomes.count("ok") == 1
+    assert outcomes.count("coupon-not-redeemable") == CLIENTS - 1
+
+
+def test_one_member_claiming_from_every_touchpoint_at_once_gets_her_limit_and_no_more(
+    server: LiveServer, touchpoints: list[dict[str, str]]
+) -> None:
+    member, _ = _coupon_for(server, "RACE-CLAIM", per_member_limit=3, claim_code="RACE3")
+    url = f"{server.url}/api/v1/members/{member}/coupons/claim"
+    responses = _all_at_once(
+        [
+            lambda c, h=touchpoints[i % len(touchpoints)]: c.post(
+                url, json={"claim_code": "RACE3"}, headers=h
+            )
+            for i in range(CLIENTS)
+        ]
+    )
+    statuses = [r.status_code for r in responses]
+    # She already held one of the three (issued with the template): two more claims win.
+    assert statuses.count(201) == 2
+    assert statuses.count(409) == CLIENTS - 2

@@ -75,11 +75,11 @@ def test_a_coupon_is_redeemed_once_and_a_replay_of_the_same_order_answers_it_aga
 ) -> None:
     coupon = coupons.issue_coupon(session, _template(session).id, make_member().id)
     order = service.Source(SourceType.ORDER, "APP-1")
-    used = coupons.redeem_coupon(session, coupon.id, order, order_fen=12_000)
+    used = service.redeem_coupon(session, coupon.id, order, order_fen=12_000)
     assert (used.status, used.discount_fen) == (CouponStatus.REDEEMED, 2_000)
-    assert coupons.redeem_coupon(session, coupon.id, order, order_fen=12_000).id == coupon.id
+    assert service.redeem_coupon(session, coupon.id, order, order_fen=12_000).id == coupon.id
     with pytest.raises(CouponNotRedeemable, match="already used"):
-        coupons.redeem_coupon(
+        service.redeem_coupon(
             session, coupon.id, service.Source(SourceType.POS_SALE, "T-1"), order_fen=12_000
         )
 
@@ -90,9 +90,9 @@ def test_an_expired_coupon_or_an_order_below_the_threshold_is_refused(
     coupon = coupons.issue_coupon(session, _template(session).id, make_member().id)
     sale = service.Source(SourceType.POS_SALE, "T-2")
     with pytest.raises(InvalidInput, match="order_fen"):
-        coupons.redeem_coupon(session, coupon.id, sale, order_fen=5_000)
+        service.redeem_coupon(session, coupon.id, sale, order_fen=5_000)
     with pytest.raises(CouponNotRedeemable, match="expired"):
-        coupons.redeem_coupon(
+        service.redeem_coupon(
             session, coupon.id, sale, order_fen=12_000, at=utcnow() + timedelta(days=31)
         )
 

@@ -73,6 +73,8 @@ class DemoChain:
     pilot_rules: list[Row] = field(default_factory=list)
     catalog: CatalogRows = field(default_factory=CatalogRows)
     staff: list[StaffSpec] = field(default_factory=list)
+    #: The trading format of each store, by code: it sets the store's trade and its rhythm.
+    formats: dict[str, StoreFormat] = field(default_factory=dict)
     api_keys: list[ApiKeySpec] = field(default_factory=list)
 
     @property
@@ -190,6 +192,7 @@ def _build_network(chain: DemoChain, store_count: int) -> list[Site]:
         )
         if kind is not LocationKind.STORE:
             continue
+        chain.formats[site.code] = site.format
         for capability, radius, services in _capabilities(site):
             chain.capabilities.append(
                 {
@@ -230,6 +233,7 @@ def _build_pilot_rules(chain: DemoChain, stores: list[Site]) -> None:
     fresh = str(chain.catalog.category_ids[FRESH_ROOT])
     apparel = str(chain.catalog.category_ids[APPAREL_ROOT])
     rules: list[tuple[str, PilotScope, str, bool, str]] = [
+        ("pickup", PilotScope.CHAIN, "*", True, "到店自提：全部门店开通"),
         ("delivery", PilotScope.CHAIN, "*", False, "到家配送分区域试点，默认未开通"),
         *[
             ("delivery", PilotScope.REGION, region, True, "到家配送试点区域")

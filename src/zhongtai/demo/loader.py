@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -13,7 +14,11 @@ from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.models import StaffUser
 from zhongtai.core.db import Base
 from zhongtai.demo.generator import DEMO_PASSWORD, DemoChain, location_id_by_code
+from zhongtai.demo.history_loader import load_order_history
+from zhongtai.demo.members import identity_prefix
+from zhongtai.demo.orders_history import HISTORY_DAYS
 from zhongtai.demo.stock import load_demo_stock
+from zhongtai.members.models import MemberIdentity
 from zhongtai.stores.models import (
     Location,
     LocationCapability,
@@ -32,7 +37,8 @@ def _silent(_step: str, _done: int, _total: int) -> None:
 
 
 def existing_demo_data(session: Session, chain: DemoChain) -> str | None:
-    """What of this demo chain the database already holds (a location or a login), else None."""
+    """What of this demo chain the database already holds (a location, a login or a member
+    identity: rows its load would clash with), else None."""
     codes = [loc["code"] for loc in chain.locations]
     found = session.scalar(select(Location.code).where(Location.code.in_(codes)).limit(1))
     if found is not None:
@@ -43,6 +49,13 @@ def existing_demo_data(session: Session, chain: DemoChain) -> str | None:
     )
     if user is not None:
         return f"staff user {user!r} exists"
+    member = session.scalar(
+        select(MemberIdentity.lookup_key)
+        .where(MemberIdentity.lookup_key.startswith(identity_prefix(chain.seed), autoescape=True))
+        .limit(1)
+    )
+    if member is not None:
+        return f"demo member {member!r} exists"
     return None
 
 
@@ -61,9 +74,17 @@ def _bulk(
 
 
 def load_demo_chain(
-    session: Session, chain: DemoChain, *, progress: ProgressFn | None = None
+    session: Session,
+    chain: DemoChain,
+    *,
+    progress: ProgressFn | None = None,
+    history_days: int = HISTORY_DAYS,
+    today: date | None = None,
 ) -> None:
-    """Inserts the chain in the caller's transaction; the caller commits (the CLI does)."""
+    """Inserts the chain in the caller's transaction; the caller commits (the CLI does).
+
+    ``history_days`` of orders before ``today`` (default: today in Shanghai) come with it.
+    """
     report = progress or _silent
     catalog = chain.catalog
     for model, rows, step in (
@@ -79,7 +100,7 @@ def load_demo_chain(
         (PriceOverride, catalog.price_overrides, "prices"),
     ):
         _bulk(session, model, rows, step, report)
-    load_demo_stock(session, chain, report)
+    ranges = load_demo_stock(session, chain, report)
     store_ids = location_id_by_code(chain)
     report("staff", 0, len(chain.staff))
     for done, person in enumerate(chain.staff, start=1):
@@ -103,3 +124,7 @@ def load_demo_chain(
             material=key.material,
         )
         report("API keys", done, len(chain.api_keys))
+    if history_days > 0:
+        load_order_history(
+            session, chain, ranges=ranges, report=report, today=today, days=history_days
+        )

@@ -28,3 +28,13 @@ class SeededIds:
         rand_b = self._rng.getrandbits(62)
         value = (self._ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
         return uuid.UUID(int=value)
+
+
+def uuid7_at(rng: random.Random, at: datetime, sequence: int | None = None) -> uuid.UUID:
+    """A UUIDv7 carrying ``at`` as its time, random bits from ``rng``: history rows sort by
+    when they happened, among the ids that live rows get. ``sequence`` (0-4095) takes the place
+    of the first random bits, so that rows of the same millisecond sort in the order given."""
+    ms = int(at.timestamp() * 1000)
+    rand_a = rng.getrandbits(12) if sequence is None else sequence
+    rand_b = rng.getrandbits(62)
+    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)

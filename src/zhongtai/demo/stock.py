@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -86,8 +87,9 @@ def build_demo_stock(chain: DemoChain) -> tuple[list[Row], list[Row]]:
 
 def load_demo_stock(
     session: Session, chain: DemoChain, report: Callable[[str, int, int], None]
-) -> None:
-    """Bulk-inserts the opening stock; each balance equals its receipt (the ledger verifies)."""
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Bulk-inserts the opening stock; each balance equals its receipt (the ledger verifies).
+    Answers each location's range: the SKUs it carries."""
     balances, movements = build_demo_stock(chain)
     for model, rows, step in (
         (StockBalance, balances, "stock balances"),
@@ -97,3 +99,7 @@ def load_demo_stock(
         for start in range(0, len(rows), CHUNK):
             session.execute(insert(model), rows[start : start + CHUNK])
             report(step, min(start + CHUNK, len(rows)), len(rows))
+    ranges: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for balance in balances:
+        ranges.setdefault(balance["location_id"], []).append(balance["sku_id"])
+    return ranges

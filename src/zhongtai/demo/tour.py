@@ -71,4 +71,5 @@ def tour_commands(summary: dict[str, Any], url: str) -> list[str]:
         if key:
             where = f" ({key['store_code']} {key['terminal_id']})" if key["store_code"] else ""
             lines.append(f"{channel} key{where}: {key['key']}")
-    return [*lines, "", "Try:", *curl_examples(summary, url)]
+    simulate = f"zhongtai simulate --orders-per-minute 30 --url {url}"
+    return [*lines, "", "Try:", *curl_examples(summary, url), "", f"Live orders: {simulate}"]

@@ -1,4 +1,5 @@
-"""Runs the relay and the webhook sender together, in `zhongtai relay` or inside `serve`."""
+"""Runs the relay, the webhook sender and the marketplace stock pushes together, in
+`zhongtai relay` or inside `serve`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from zhongtai.core import context
 from zhongtai.core.db import Database
 from zhongtai.core.settings import Settings
 from zhongtai.integrations.broker import JetStreamPublisher, NoBroker, Publisher
+from zhongtai.integrations.marketplace_sender import StockPushSender
 from zhongtai.integrations.relay import Relay
 from zhongtai.integrations.settings import EventSettings
 from zhongtai.integrations.webhook_sender import WebhookSender
@@ -39,6 +41,7 @@ async def run_event_backbone(
         lease_seconds=events.relay_lease_seconds,
     )
     sender = WebhookSender(database.writer, events, reader=database.reader)
+    stock_pushes = StockPushSender(database.writer, reader=database.reader)
     try:
         while not stop.is_set():
             published = 0
@@ -46,6 +49,7 @@ async def run_event_backbone(
                 published = await relay.run_once()
                 if relay.leading:
                     await sender.run_once()
+                    await stock_pushes.run_once()
             except Exception:
                 # The broker or the database is away: nothing was marked published, so
                 # nothing is lost; say so, wait, try again.
@@ -56,6 +60,7 @@ async def run_event_backbone(
     finally:
         context.actor.reset(token)
         await sender.close()
+        await stock_pushes.close()
         await relay.publisher.close()
         try:
             # Hand the lead over now rather than after the lease runs out.

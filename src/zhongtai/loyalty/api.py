@@ -1,4 +1,5 @@
-"""HTTP endpoints of points: balance, history, earn, redeem, reverse (all touchpoints), adjust."""
+"""HTTP endpoints of loyalty: points (balance, history, earn, redeem, reverse, adjust) here;
+promotions, basket pricing with offers and coupons mounted from their modules."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params
 from zhongtai.core.settings import Settings
-from zhongtai.loyalty import rules, service
+from zhongtai.loyalty import api_coupons, api_promotions, rules, service
 from zhongtai.loyalty.models import SourceType
 from zhongtai.loyalty.schemas import (
     AdjustIn,
@@ -31,6 +32,8 @@ from zhongtai.loyalty.schemas import (
 from zhongtai.members import service as members
 
 router = api_router(tags=["points"])
+router.include_router(api_promotions.router)
+router.include_router(api_coupons.router)
 BASE = "/members/{member_id}/points"
 
 

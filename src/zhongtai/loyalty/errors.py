@@ -46,3 +46,10 @@ class CouponNotRedeemable(Conflict):
 
     slug = "coupon-not-redeemable"
     title = "The coupon cannot be redeemed"
+
+
+class CouponTemplateClosed(Conflict):
+    """The template is paused, or its fixed validity has ended: no more coupons of it."""
+
+    slug = "coupon-template-closed"
+    title = "This coupon is no longer given out"

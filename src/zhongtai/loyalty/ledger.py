@@ -200,17 +200,22 @@ def reverse_points(
     returned_fen: int,
     store_id: uuid.UUID | None = None,
     at: datetime | None = None,
+    clip: bool = False,
 ) -> Booked:
     """Take back the points of returned goods, in proportion to the amount returned.
 
     Points still held go first (from the lot the sale earned, then nearest expiry); what was
     already spent becomes debt that later earnings pay off. The balance never goes negative.
+    More than is left of the sale is 422, or with ``clip`` counts as what is left (a refund
+    may include money points were never earned on, such as a delivery fee).
     """
     if returned_fen <= 0:
         raise InvalidInput.field("returned_fen", "must be 1 fen or more")
     at = at or utcnow()
     member = lock_account(session, member_id, allow_erased=True)
     existing = recorded(session, member, source, EntryKind.REVERSE)
+    if existing is not None and clip:
+        return Booked(existing, replayed=True)
     if existing is not None:
         return _replay(existing, source, existing.amount_fen or 0, returned_fen)
     earn = recorded(session, member, earned_by, EntryKind.EARN)
@@ -225,6 +230,8 @@ def reverse_points(
         )
         or 0
     )
+    if clip:
+        returned_fen = max(0, min(returned_fen, basis - before))
     if before + returned_fen > basis:
         raise InvalidInput.field(
             "returned_fen",

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Base, IdMixin, str_enum
 from zhongtai.loyalty.coupon_rules import CouponKind
+from zhongtai.loyalty.promotion_rules import PromotionKind
 from zhongtai.loyalty.tier_rules import Tier
 
 
@@ -139,18 +141,24 @@ class MemberTier(Base):
 
 class CouponStatus(StrEnum):
     AVAILABLE = "available"
+    #: Held by a checkout (``locked_by``) until ``locked_until``; then free again.
+    LOCKED = "locked"
     REDEEMED = "redeemed"
 
 
 class CouponTemplate(IdMixin, Base):
-    """What a coupon gives and how many may be issued (in all, and to one member)."""
+    """What a coupon gives, where and when it holds, and how many may be issued (in all, and
+    to one member); ``claim_code`` lets shoppers claim one themselves."""
 
     __tablename__ = "coupon_templates"
     __table_args__ = (
-        CheckConstraint("value > 0", name="value_positive"),
+        CheckConstraint("value > 0 OR kind = 'free_delivery'", name="value_positive"),
         CheckConstraint("kind <> 'percent_off' OR value <= 100", name="percent_in_range"),
         CheckConstraint("total_limit IS NULL OR issued <= total_limit", name="within_limit"),
         CheckConstraint("per_member_limit > 0", name="per_member_positive"),
+        CheckConstraint(
+            "valid_days IS NOT NULL OR valid_until IS NOT NULL", name="validity_has_an_end"
+        ),
     )
 
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -159,11 +167,24 @@ class CouponTemplate(IdMixin, Base):
     value: Mapped[int]
     threshold_fen: Mapped[int] = mapped_column(default=0)
     cap_fen: Mapped[int | None]
-    #: A coupon is valid for this many days after it is issued.
-    valid_days: Mapped[int]
+    gift_sku_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("skus.id"))
+    #: Where it holds: channels, store_ids, sku_ids, category_ids, tiers, members_only,
+    #: new_members_only (lists of strings; empty: anywhere).
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Fixed dates, and/or this many days after each coupon is issued.
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    valid_days: Mapped[int | None]
+    stacks_with_promotions: Mapped[bool] = mapped_column(default=True)
+    stacks_with_coupons: Mapped[bool] = mapped_column(default=False)
+    #: A coupon of an order returned in full comes back to the member (if still valid).
+    restore_on_full_return: Mapped[bool] = mapped_column(default=True)
+    #: Shoppers claim a coupon with this code (case-insensitive, stored upper case).
+    claim_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     total_limit: Mapped[int | None]
     per_member_limit: Mapped[int] = mapped_column(default=1)
     issued: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -171,16 +192,68 @@ class Coupon(IdMixin, Base):
     """One coupon held by a member; redeemed once, at whichever touchpoint comes first."""
 
     __tablename__ = "coupons"
-    __table_args__ = (Index("ix_coupons_member_template", "member_id", "template_id"),)
+    __table_args__ = (
+        Index("ix_coupons_member_template", "member_id", "template_id"),
+        Index("ix_coupons_redeemed_source", "redeemed_source_id"),
+    )
 
     template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("coupon_templates.id"))
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"))
     status: Mapped[CouponStatus] = mapped_column(
         str_enum(CouponStatus, length=16), default=CouponStatus.AVAILABLE
     )
+    #: How it came: campaign, signup, tier_upgrade, guide, claim.
+    issued_via: Mapped[str] = mapped_column(String(16), default="campaign")
     issued_at: Mapped[datetime]
+    starts_at: Mapped[datetime | None]
     expires_at: Mapped[datetime]
+    locked_by: Mapped[str | None] = mapped_column(String(80))
+    locked_until: Mapped[datetime | None]
     redeemed_at: Mapped[datetime | None]
     redeemed_source_type: Mapped[SourceType | None] = mapped_column(str_enum(SourceType, length=16))
     redeemed_source_id: Mapped[str | None] = mapped_column(String(64))
     discount_fen: Mapped[int | None]
+
+
+class CouponAction(StrEnum):
+    ISSUE = "issue"
+    LOCK = "lock"
+    RELEASE = "release"
+    REDEEM = "redeem"
+    RESTORE = "restore"
+
+
+class CouponUse(IdMixin, Base):
+    """The append-only history of every coupon: issued, locked, released, redeemed, restored."""
+
+    __tablename__ = "coupon_uses"
+    __table_args__ = (Index("ix_coupon_uses_coupon", "coupon_id", "id"),)
+
+    coupon_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("coupons.id"))
+    action: Mapped[CouponAction] = mapped_column(str_enum(CouponAction, length=16))
+    reference: Mapped[str | None] = mapped_column(String(80))
+    discount_fen: Mapped[int | None]
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(80))
+
+
+class Promotion(IdMixin, Base):
+    """An automatic promotion HQ runs: its kind and terms, scope, window, priority."""
+
+    __tablename__ = "promotions"
+    __table_args__ = (Index("ix_promotions_live", "active", "ends_at"),)
+
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[PromotionKind] = mapped_column(str_enum(PromotionKind, length=24))
+    #: percent, amount_fen, threshold_fen, tiers, buy, get, bundle_quantity, bundle_price_fen,
+    #: member_prices, cap_fen — as in ``promotion_rules.Promotion``.
+    terms: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    priority: Mapped[int] = mapped_column(default=0)
+    exclusive: Mapped[bool] = mapped_column(default=False)
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

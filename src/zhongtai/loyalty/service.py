@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 from zhongtai.loyalty.accounts import Booked, Source
-from zhongtai.loyalty.coupons import create_template, issue_coupon, redeem_coupon
+from zhongtai.loyalty.coupon_use import (
+    lock_coupon,
+    redeem_coupon,
+    release_coupons,
+    release_lapsed_locks,
+    restore_coupons_of,
+)
+from zhongtai.loyalty.coupons import (
+    TemplateRules,
+    claim_coupon,
+    create_template,
+    issue_coupon,
+    set_template_active,
+)
 from zhongtai.loyalty.earning import earn_for_sale
 from zhongtai.loyalty.expiry import ExpiryRun, expire_points
 from zhongtai.loyalty.ledger import adjust_points, earn_points, redeem_points, reverse_points
+from zhongtai.loyalty.offers import offers_for_basket
+from zhongtai.loyalty.order_points import earn_for_order, reverse_for_return
+from zhongtai.loyalty.promotions import (
+    PromotionDefinition,
+    create_promotion,
+    live_promotions,
+    replace_promotion,
+)
 from zhongtai.loyalty.queries import PointsBalance, points_balance, points_history
 from zhongtai.loyalty.tiers import current_tier, review_due_tiers, rolling_spend
 from zhongtai.loyalty.verify import VerifyReport, verify
@@ -15,21 +36,35 @@ __all__ = [
     "Booked",
     "ExpiryRun",
     "PointsBalance",
+    "PromotionDefinition",
     "Source",
+    "TemplateRules",
     "VerifyReport",
     "adjust_points",
+    "claim_coupon",
+    "create_promotion",
     "create_template",
     "current_tier",
+    "earn_for_order",
     "earn_for_sale",
     "earn_points",
     "expire_points",
     "issue_coupon",
+    "live_promotions",
+    "lock_coupon",
+    "offers_for_basket",
     "points_balance",
     "points_history",
     "redeem_coupon",
     "redeem_points",
+    "release_coupons",
+    "release_lapsed_locks",
+    "replace_promotion",
+    "restore_coupons_of",
+    "reverse_for_return",
     "reverse_points",
     "review_due_tiers",
     "rolling_spend",
+    "set_template_active",
     "verify",
 ]

@@ -66,6 +66,8 @@ class Permission(StrEnum):
     POS_SELL = "pos:sell"
     #: Draw the daily settlement (money per store, channel and tender) for finance.
     FINANCE_READ = "finance:read"
+    #: Set up promotions and coupon campaigns (HQ marketing).
+    OFFERS_MANAGE = "offers:manage"
 
 
 #: What every store role and touchpoint needs to serve a member in front of them.
@@ -201,5 +203,5 @@ CHANNEL_ALLOWED_SCOPES: dict[Channel, frozenset[Permission]] = {
     # Marketplace orders may carry a buyer id that finds (or makes) the member.
     | {Permission.MEMBERS_READ, Permission.MEMBERS_WRITE},
     Channel.ERP: CHANNEL_DEFAULT_SCOPES[Channel.ERP]
-    | {Permission.EVENTS_READ, Permission.FINANCE_READ},
+    | {Permission.EVENTS_READ, Permission.FINANCE_READ, Permission.INVENTORY_ADJUST},
 }

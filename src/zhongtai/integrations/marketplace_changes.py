@@ -1,0 +1,104 @@
+"""Marks stock as dirty for marketplace connections: on every stock change, and on a full resync.
+
+Marking is one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE SET version = version + 1`` for
+every connection at once: concurrent changes each add one to the version in the database, none
+is lost to a read-then-write race. The quantity itself is not stored here: the sender reads the
+current channel ATP when it pushes, so a push is never older than the version it reports.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Table, and_, exists, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from zhongtai.core.clock import utcnow
+from zhongtai.integrations.handlers import PublishedEvent, on_event
+from zhongtai.integrations.marketplace_models import (
+    MarketplaceConnection,
+    MarketplaceConnectionStore,
+    MarketplaceStockPush,
+)
+from zhongtai.inventory import events as _inventory_events  # noqa: F401  (declares stock.changed)
+from zhongtai.inventory.ledger import BALANCES
+from zhongtai.stores.models import Location, LocationKind
+
+PUSHES: Table = MarketplaceStockPush.__table__  # type: ignore[assignment]
+CONSUMER = "integrations.marketplace.stock_push"
+_COLUMNS = ("connection_id", "location_id", "sku_id", "version", "pushed_version", "due_at")
+
+
+def _covers(location_id: Any) -> ColumnElement[bool]:
+    """The connection sells from this location: listed, or 'all stores' and it is a store."""
+    listed = exists().where(
+        MarketplaceConnectionStore.connection_id == MarketplaceConnection.id,
+        MarketplaceConnectionStore.location_id == location_id,
+    )
+    a_store = exists().where(Location.id == location_id, Location.kind == LocationKind.STORE)
+    return or_(listed, and_(MarketplaceConnection.all_stores.is_(True), a_store))
+
+
+def _upsert(session: Session, rows: Select[Any]) -> int:
+    """Insert the rows as dirty (version 1), or add one to the version of rows already there."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(PUSHES).from_select(list(_COLUMNS), rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[PUSHES.c.connection_id, PUSHES.c.location_id, PUSHES.c.sku_id],
+        # due_at stays: a row pushed a moment ago waits out its interval, a failing one its
+        # backoff; a clean row's due_at is in the past, so it goes out at the next pass.
+        set_={"version": PUSHES.c.version + 1, "updated_at": utcnow()},
+    )
+    # An INSERT's rowcount is kept only on request (SQLAlchemy 2.1 with psycopg answers -1).
+    result = session.execute(stmt, execution_options={"preserve_rowcount": True})
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_stock_changed(session: Session, location_id: uuid.UUID, sku_id: uuid.UUID) -> int:
+    """One SKU changed at one location: dirty for every active connection selling from there.
+
+    Returns how many connections will push it.
+    """
+    now = utcnow()
+    rows = select(
+        MarketplaceConnection.id,
+        literal(location_id, PUSHES.c.location_id.type),
+        literal(sku_id, PUSHES.c.sku_id.type),
+        literal(1, PUSHES.c.version.type),
+        literal(0, PUSHES.c.pushed_version.type),
+        literal(now, PUSHES.c.due_at.type),
+    ).where(MarketplaceConnection.active.is_(True), _covers(location_id))
+    return _upsert(session, rows)
+
+
+def mark_all_stock(session: Session, connection_id: uuid.UUID) -> int:
+    """Every SKU stocked at the connection's stores: dirty (a new connection, or a resync after
+    its channel allocation changed). Returns how many SKUs will be pushed."""
+    now = utcnow()
+    rows = (
+        select(
+            MarketplaceConnection.id,
+            BALANCES.c.location_id,
+            BALANCES.c.sku_id,
+            literal(1, PUSHES.c.version.type),
+            literal(0, PUSHES.c.pushed_version.type),
+            literal(now, PUSHES.c.due_at.type),
+        )
+        .select_from(MarketplaceConnection)
+        .join(BALANCES, _covers(BALANCES.c.location_id))
+        .where(MarketplaceConnection.id == connection_id)
+    )
+    return _upsert(session, rows)
+
+
+@on_event("stock.changed", consumer=CONSUMER)
+def on_stock_changed(event: PublishedEvent, session: Session) -> None:
+    """Runs once per stock change (the relay's handled-event claim), in the claim's transaction."""
+    mark_stock_changed(
+        session,
+        uuid.UUID(str(event.payload["location_id"])),
+        uuid.UUID(str(event.payload["sku_id"])),
+    )

@@ -1,0 +1,164 @@
+"""Pushes sellable stock to marketplaces: signed, coalesced per SKU, many stores and marketplaces
+at once.
+
+Each pass picks the dirty SKUs whose time has come, groups them per (connection, store) into
+one request, reads their channel ATP *then*, and sends every request as a task of its own with
+a timeout. A (connection, store) with a request in flight is skipped by later passes, so its
+pushes never overtake each other, and a marketplace holds at most ``per_connection`` slots, so
+a slow one never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from zhongtai import __version__
+from zhongtai.core.clock import utcnow
+from zhongtai.integrations.marketplace_queue import (
+    StockPush,
+    due_stock,
+    prepare_pushes,
+    record_failed,
+    record_pushed,
+)
+from zhongtai.integrations.marketplace_rules import plan_batches, push_body
+from zhongtai.integrations.marketplace_settings import MarketplaceSettings
+from zhongtai.integrations.rules import SIGNATURE_HEADER, signature_header
+
+log = logging.getLogger(__name__)
+PairKey = tuple[uuid.UUID, uuid.UUID]
+
+
+def push_request(push: StockPush, sent_at: datetime, now: int) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one push (signed like webhooks: ``f"{t}." + body``)."""
+    body = json.dumps(
+        push_body(push.destination.name, push.store_code, push.items, sent_at.isoformat()),
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"Zhongtai-Marketplace/{__version__}",
+        SIGNATURE_HEADER: signature_header(push.destination.secret, now, body),
+        "Zhongtai-Connection": push.destination.name,
+    }
+    return body, headers
+
+
+class StockPushSender:
+    """Picks due stock pushes and sends each request as a task of its own."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: MarketplaceSettings | None = None,
+        *,
+        reader: sessionmaker[Session] | None = None,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sessions = sessions
+        self.reader = reader or sessions
+        self.settings = settings or MarketplaceSettings()
+        self.client = client or httpx.AsyncClient(
+            timeout=self.settings.timeout_seconds, follow_redirects=False
+        )
+        self.clock = clock
+        self.in_flight: dict[PairKey, asyncio.Task[None]] = {}
+
+    async def run_once(self) -> int:
+        """Start a request for each (connection, store) with due stock; returns how many."""
+        room = self.settings.concurrency - len(self.in_flight)
+        if room <= 0:
+            return 0
+        pushes = await asyncio.to_thread(self._prepare, list(self.in_flight), room)
+        for push in pushes:
+            task = asyncio.create_task(self._send(push))
+            self.in_flight[push.batch.key] = task
+            task.add_done_callback(self._forget(push.batch.key))
+        return len(pushes)
+
+    def _forget(self, key: PairKey) -> Callable[[asyncio.Task[None]], None]:
+        def done(_task: asyncio.Task[None]) -> None:
+            self.in_flight.pop(key, None)
+
+        return done
+
+    async def drain(self) -> None:
+        """Wait for the requests in flight."""
+        while self.in_flight:
+            await asyncio.gather(*list(self.in_flight.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain()
+        await self.client.aclose()
+
+    def _prepare(self, busy: list[PairKey], room: int) -> list[StockPush]:
+        open_per_connection = Counter(connection for connection, _ in busy)
+        full = [c for c, n in open_per_connection.items() if n >= self.settings.per_connection]
+        # One reader session: on SQLite one snapshot, in which the quantities are as new as
+        # the versions; on PostgreSQL the quantities are read after, so newer still.
+        with self.reader() as session:
+            due, destinations = due_stock(
+                session, busy=busy, full_connections=full, limit=self.settings.poll_limit
+            )
+            batches = plan_batches(
+                due,
+                busy=busy,
+                in_flight_per_connection=open_per_connection,
+                per_connection=self.settings.per_connection,
+                max_items=self.settings.max_items,
+                room=room,
+            )
+            return prepare_pushes(session, batches, destinations)
+
+    async def _send(self, push: StockPush) -> None:
+        sent_at = utcnow()
+        body, headers = push_request(push, sent_at, int(self.clock()))
+        error: str | None = None
+        try:
+            response = await self.client.post(
+                push.destination.endpoint_url,
+                content=body,
+                headers=headers,
+                timeout=self.settings.timeout_seconds,
+            )
+            if not response.is_success:
+                error = f"HTTP {response.status_code}: {response.text[:500]}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        try:
+            await asyncio.to_thread(self._record, push, sent_at, error)
+        except Exception:
+            # The outcome is lost; the SKUs stay dirty and are pushed again with fresh figures.
+            log.exception(
+                "could not record a stock push",
+                extra={"connection": push.destination.name, "store": push.store_code},
+            )
+
+    def _record(self, push: StockPush, sent_at: datetime, error: str | None) -> None:
+        with self.sessions() as session, session.begin():
+            if error is None:
+                record_pushed(session, push, sent_at=sent_at)
+                return
+            log.warning(
+                "stock push failed; retrying with backoff",
+                extra={"connection": push.destination.name, "store": push.store_code},
+            )
+            record_failed(
+                session,
+                push,
+                error=error,
+                backoff_base=self.settings.backoff_base_seconds,
+                backoff_cap=self.settings.backoff_cap_seconds,
+            )

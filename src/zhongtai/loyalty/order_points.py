@@ -1,0 +1,95 @@
+"""Points for orders of every channel: earned when the order completes, taken back on return."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhongtai.loyalty import rules
+from zhongtai.loyalty.accounts import Booked, Source, recorded
+from zhongtai.loyalty.earning import earn_for_sale
+from zhongtai.loyalty.ledger import DEFAULT_VALIDITY, reverse_points
+from zhongtai.loyalty.models import EntryKind, SourceType
+from zhongtai.members import service as members
+from zhongtai.members.models import MemberStatus
+from zhongtai.orders.kinds import LineKind
+from zhongtai.orders.lifecycle import get_order
+from zhongtai.orders.models import Payment, PaymentStatus
+
+
+def order_source(order_id: uuid.UUID) -> Source:
+    """One order, one earning, whichever channel sold it (a till sale is an order too)."""
+    return Source(SourceType.ORDER, str(order_id))
+
+
+def earn_for_order(
+    session: Session,
+    order_id: uuid.UUID,
+    policy: rules.EarnPolicy,
+    *,
+    at: datetime | None = None,
+    valid_for: timedelta = DEFAULT_VALIDITY,
+) -> Booked | None:
+    """Credit the member what her completed order earns: the goods' net amounts (after
+    discounts, less short-pick refunds), money tenders only. None for an order without a member
+    (or whose member was erased).
+    Booked once per order, however often the completion is delivered."""
+    order = get_order(session, order_id)
+    if order.member_id is None:
+        return None
+    if members.get_member(session, order.member_id).status is MemberStatus.ERASED:
+        return None  # erased before her order completed: nobody is left to credit
+    lines = [
+        rules.SaleLine(line.net_amount - line.short_refund)
+        for line in order.lines
+        if line.kind is LineKind.GOODS
+    ]
+    tenders = [
+        rules.Tender(rules.TenderKind(tender.value), amount - refunded)
+        for tender, amount, refunded in session.execute(
+            select(Payment.tender, Payment.amount, Payment.refunded_amount).where(
+                Payment.order_id == order_id, Payment.status == PaymentStatus.CAPTURED
+            )
+        )
+    ]
+    return earn_for_sale(
+        session,
+        order.member_id,
+        order_source(order_id),
+        lines,
+        tenders,
+        policy,
+        store_id=order.store_id,
+        at=at or order.completed_at,
+        valid_for=valid_for,
+    )
+
+
+def reverse_for_return(
+    session: Session,
+    order_id: uuid.UUID,
+    return_id: uuid.UUID,
+    refunded_fen: int,
+    *,
+    at: datetime | None = None,
+) -> Booked | None:
+    """Take back the points of returned goods in proportion to the refund; None when the order
+    earned nothing to take back (no member, or it was never credited)."""
+    order = get_order(session, order_id)
+    if order.member_id is None or refunded_fen <= 0:
+        return None
+    earned_by = order_source(order_id)
+    if recorded(session, order.member_id, earned_by, EntryKind.EARN) is None:
+        return None
+    return reverse_points(
+        session,
+        order.member_id,
+        Source(SourceType.RETURN, str(return_id)),
+        earned_by=earned_by,
+        returned_fen=refunded_fen,
+        at=at,
+        clip=True,
+    )
