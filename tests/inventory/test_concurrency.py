@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from tests.pg import temporary_database
@@ -32,9 +33,11 @@ from zhongtai.core import migrate
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.errors import Conflict
+from zhongtai.core.outbox import OutboxEvent
 from zhongtai.inventory import service
 from zhongtai.inventory.errors import InsufficientStock
 from zhongtai.inventory.models import StockBalance
+from zhongtai.inventory.reservation_desk import ReservationDesk
 from zhongtai.stores.models import Location, LocationKind
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.xdist_group("postgres_many_connections")]
@@ -322,4 +325,119 @@ def test_pos_sales_racing_reservations_on_one_row_are_never_refused_and_the_ledg
     on_hand, reserved = _balances(db, store_id)[sku]
     assert on_hand == 40 - CLIENTS // 2
     assert reserved == outcome["held"] <= 40
+    assert _verified(db) == []
+
+
+# --- through the reservation desk: concurrent baskets held in batches --------------------------
+
+
+def _try_desk(
+    desk: ReservationDesk, reference: str, store_id: uuid.UUID, lines: list[service.Line]
+) -> bool:
+    """True when held; False on insufficient-stock; anything else propagates and fails."""
+    try:
+        desk.reserve(reference, store_id, lines, TTL)
+        return True
+    except InsufficientStock:
+        return False
+
+
+def _reserved_events(db: Database, store_id: uuid.UUID) -> tuple[int, int]:
+    """Units announced as reserved at the store, and how many stock.out events."""
+    with db.reader() as s:
+        events = s.scalars(select(OutboxEvent).where(OutboxEvent.store_id == store_id)).all()
+    reserved = sum(
+        e.payload["quantity"]
+        for e in events
+        if e.type == "stock.changed" and e.payload["cause"] == "reserved"
+    )
+    return reserved, sum(e.type == "stock.out" for e in events)
+
+
+def test_64_threads_through_one_desk_hold_exactly_the_last_units_and_announce_them(
+    db: Database,
+) -> None:
+    store_id, [sku] = _setup(db, skus=1, on_hand=50)
+    with ReservationDesk(db, workers=2) as desk:
+
+        def client(i: int) -> int:
+            return sum(
+                _try_desk(desk, f"desk-{i}-{k}", store_id, [service.Line(sku, 1)]) for k in range(3)
+            )
+
+        held = sum(_race(CLIENTS, client))
+    assert held == 50
+    assert _balances(db, store_id)[sku] == (50, 50)
+    assert _reserved_events(db, store_id) == (50, 1)
+    assert _verified(db) == []
+
+
+def _desk_process_client(
+    url: str, store_id: str, sku_ids: list[str], tag: int, barrier: Any, out: Any
+) -> None:
+    """16 threads of one process through its own desk; every other one reserves directly."""
+    database = Database.connect(url, pool_size=CONNECTIONS // PROCESSES, max_overflow=0)
+    open_connections(database, CONNECTIONS // PROCESSES)
+    threads = CLIENTS // PROCESSES
+    inner = threading.Barrier(threads)
+    held: list[list[tuple[str, int]]] = []
+    errors: list[str] = []
+    with ReservationDesk(database, workers=2) as desk:
+
+        def client(i: int) -> None:
+            rng = random.Random(f"{tag}-{i}")
+            inner.wait()
+            try:
+                for k in range(3):
+                    basket = [
+                        service.Line(uuid.UUID(s), rng.randint(1, 2))
+                        for s in rng.sample(sku_ids, rng.randint(1, len(sku_ids)))
+                    ]
+                    reference = f"mixed-{tag}-{i}-{k}"
+                    if i % 2:
+                        ok = _try_reserve(database, reference, uuid.UUID(store_id), basket)
+                    else:
+                        ok = _try_desk(desk, reference, uuid.UUID(store_id), basket)
+                    if ok:
+                        held.append([(str(x.sku_id), x.quantity) for x in basket])
+            except Exception as e:  # reported to the parent, which fails the test with it
+                errors.append(f"{type(e).__name__}: {e}")
+
+        barrier.wait()
+        workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    database.dispose()
+    out.put((held, errors))
+
+
+def test_desks_in_4_processes_and_direct_reserves_share_baskets_without_oversell_or_deadlock(
+    db: Database,
+) -> None:
+    store_id, skus = _setup(db, skus=4, on_hand=40)
+    db.dispose()  # the processes bring connections of their own
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(PROCESSES), ctx.Queue()
+    args = (db.url, str(store_id), [str(s) for s in skus])
+    procs = [
+        ctx.Process(target=_desk_process_client, args=(*args, p, barrier, out))
+        for p in range(PROCESSES)
+    ]
+    for p in procs:
+        p.start()
+    reports = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert [e for _, errors in reports for e in errors] == []
+    expected: Counter[uuid.UUID] = Counter()
+    for baskets, _ in reports:
+        for basket in baskets:
+            for sku, quantity in basket:
+                expected[uuid.UUID(sku)] += quantity
+    balances = _balances(db, store_id)
+    assert {sku: balances[sku][1] for sku in skus} == {sku: expected[sku] for sku in skus}
+    assert max(expected.values()) >= 39, "the race did not exhaust any SKU; make it harder"
+    assert _reserved_events(db, store_id)[0] == sum(expected.values())
     assert _verified(db) == []

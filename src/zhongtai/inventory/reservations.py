@@ -1,132 +1,47 @@
 """Use cases of reservations: hold a basket's stock, confirm it as a shipment, release, expire.
 
-A basket is all-or-nothing and idempotent by its reference (a checkout or order id). Balance
-rows are changed in :func:`rules.lock_order` (by SKU id), each by one conditional UPDATE, so
-concurrent baskets never oversell and never deadlock.
+A basket is all-or-nothing and idempotent by its reference (a checkout or order id); holding
+is :func:`holds.hold_baskets` (for one basket here, for a batch at the reservation desk).
+Balance rows are changed in :func:`rules.lock_order` (by SKU id), each by one conditional
+UPDATE, so concurrent baskets never oversell and never deadlock.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Select, Table, cast, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from zhongtai.core import context
 from zhongtai.core.clock import utcnow
-from zhongtai.core.errors import Conflict, InvalidInput, NotFound
-from zhongtai.core.ids import new_id
-from zhongtai.inventory.allocation import allocation_for, check_channel
-from zhongtai.inventory.checks import require_basket, require_location, require_skus, require_text
+from zhongtai.core.errors import Conflict, DomainError, NotFound
 from zhongtai.inventory.errors import InsufficientStock
+from zhongtai.inventory.holds import (
+    LINES,
+    REFERENCE_MAX,
+    RESERVATIONS,
+    Reserved,
+    hold_baskets,
+    hold_request,
+)
 from zhongtai.inventory.ledger import BALANCES, announce, change_balance, write_movement
-from zhongtai.inventory.models import (
-    MovementKind,
-    Reservation,
-    ReservationLine,
-    ReservationStatus,
-)
-from zhongtai.inventory.rules import (
-    Allocation,
-    Line,
-    Step,
-    atp,
-    channel_atp,
-    lock_order,
-    reservation_step,
-    ttl_problem,
-)
+from zhongtai.inventory.models import MovementKind, Reservation, ReservationStatus
+from zhongtai.inventory.rules import Line, Step, atp, lock_order, reservation_step
 
-RESERVATIONS: Table = Reservation.__table__  # type: ignore[assignment]
-LINES: Table = ReservationLine.__table__  # type: ignore[assignment]
-REFERENCE_MAX = 128
-
-
-@dataclass(frozen=True)
-class Reserved:
-    reservation: Reservation
-    created: bool
-
-
-class _Short(Exception):
-    def __init__(self, line: Line) -> None:
-        self.line = line
-
-
-def _claim_reference(
-    session: Session,
-    reference: str,
-    location_id: uuid.UUID,
-    expires_at: datetime,
-    channel: str | None,
-) -> uuid.UUID | None:
-    """Insert the reservation unless its reference exists: the id, or None for a retry.
-
-    A concurrent twin waits on the unique index until the first transaction ends.
-    """
-    insert_fn = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
-    now = utcnow()
-    stmt = (
-        insert_fn(RESERVATIONS)
-        .values(
-            id=new_id(),
-            reference=reference,
-            location_id=location_id,
-            status=ReservationStatus.ACTIVE,
-            expires_at=expires_at,
-            channel=channel,
-            actor=context.actor.get(),
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[RESERVATIONS.c.reference])
-        .returning(RESERVATIONS.c.id)
-    )
-    reservation_id: uuid.UUID | None = session.scalar(stmt)
-    return reservation_id
-
-
-def _hold(session: Session, location_id: uuid.UUID, line: Line, allocation: Allocation) -> None:
-    b = BALANCES.c
-    available = b.on_hand - b.reserved - b.safety_stock
-    condition = available >= line.quantity
-    # The channel's share and the units kept back, in the same statement (rules.may_take).
-    if allocation.share_percent < 100:
-        # 64-bit: grams of stock times a percentage overflow a 32-bit integer.
-        condition &= cast(available, BigInteger) * allocation.share_percent >= (
-            cast(literal(line.quantity), BigInteger) * 100
-        )
-    if allocation.keep_units:
-        condition &= available - allocation.keep_units >= line.quantity
-    figures = change_balance(
-        session, location_id, line.sku_id, reserved=line.quantity, condition=condition
-    )
-    if figures is None:
-        raise _Short(line)
-    announce(
-        session,
-        figures,
-        cause="reserved",
-        quantity=line.quantity,
-        atp_before=figures.atp + line.quantity,
-    )
-
-
-def _available(
-    session: Session, location_id: uuid.UUID, sku_id: uuid.UUID, allocation: Allocation
-) -> int:
-    row = session.execute(
-        select(BALANCES.c.on_hand, BALANCES.c.reserved, BALANCES.c.safety_stock).where(
-            BALANCES.c.location_id == location_id, BALANCES.c.sku_id == sku_id
-        )
-    ).first()
-    return 0 if row is None else channel_atp(atp(*row), allocation)
+__all__ = [
+    "LINES",
+    "REFERENCE_MAX",
+    "RESERVATIONS",
+    "Reserved",
+    "confirm_reservation",
+    "expire_reservations",
+    "get_reservation",
+    "release_reservation",
+    "reserve",
+    "select_reservation_by_reference",
+]
 
 
 def select_reservation_by_reference(reference: str) -> Select[Reservation]:
@@ -137,25 +52,6 @@ def get_reservation(session: Session, reservation_id: uuid.UUID) -> Reservation:
     reservation = session.get(Reservation, reservation_id, populate_existing=True)
     if reservation is None:
         raise NotFound(f"No reservation {reservation_id}.")
-    return reservation
-
-
-def _existing(
-    session: Session, reference: str, location_id: uuid.UUID, lines: Sequence[Line]
-) -> Reservation:
-    reservation = session.scalars(
-        select(Reservation).where(Reservation.reference == reference),
-        execution_options={"populate_existing": True},
-    ).one()
-    same = reservation.location_id == location_id and {
-        (x.sku_id, x.quantity) for x in reservation.lines
-    } == {(x.sku_id, x.quantity) for x in lines}
-    if not same:
-        raise Conflict(
-            f"Reference {reference!r} already holds a different basket "
-            f"(reservation {reservation.id}); use a new reference.",
-            reservation_id=str(reservation.id),
-        )
     return reservation
 
 
@@ -176,45 +72,11 @@ def reserve(
     naming the SKU and what is available. With a ``channel``, only what the channel's
     allocation lets it sell is available (checked in the same statement).
     """
-    reference = require_text(reference, "reference", max_length=REFERENCE_MAX)
-    require_basket(lines)
-    problem = ttl_problem(int(ttl.total_seconds()))
-    if problem:
-        raise InvalidInput.field("ttl_seconds", problem)
-    require_location(session, location_id, open_only=True)
-    allocation = Allocation()
-    if channel is not None:
-        check_channel(channel)
-        allocation = allocation_for(session, channel, location_id)
-    expires_at = (now or utcnow()) + ttl
-    try:
-        with session.begin_nested():
-            reservation_id = _claim_reference(session, reference, location_id, expires_at, channel)
-            if reservation_id is not None:
-                for line in lock_order(lines):
-                    _hold(session, location_id, line, allocation)
-                session.execute(
-                    insert(LINES),
-                    [
-                        {
-                            "reservation_id": reservation_id,
-                            "sku_id": x.sku_id,
-                            "quantity": x.quantity,
-                        }
-                        for x in lines
-                    ],
-                )
-    except _Short as short:
-        require_skus(session, [x.sku_id for x in lines])
-        raise InsufficientStock(
-            location_id=location_id,
-            sku_id=short.line.sku_id,
-            requested=short.line.quantity,
-            available=_available(session, location_id, short.line.sku_id, allocation),
-        ) from None
-    if reservation_id is None:
-        return Reserved(_existing(session, reference, location_id, lines), created=False)
-    return Reserved(get_reservation(session, reservation_id), created=True)
+    request = hold_request(reference, location_id, lines, ttl, channel=channel, now=now)
+    [outcome] = hold_baskets(session, [request])
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
 
 
 def _claim_step(

@@ -1,0 +1,132 @@
+"""The reservation desk: concurrent reservations of one process held in batches, one commit each.
+
+Every ``reserve`` alone pays its own round trips and its own commit, and on a hot SKU each
+holds the row lock from its UPDATE to its commit, so the row serves one checkout at a time.
+The desk queues the baskets of all threads of the process; a worker takes whatever has
+queued (at most ``max_batch``) and holds it with :func:`holds.hold_baskets` in one
+transaction of its own: one conditional UPDATE per balance row for the whole batch, one
+INSERT each for reservations, lines and events, one commit. Nothing waits for a batch to
+fill: under light load a batch is one basket; under heavy load it is whatever arrived while
+the previous batch was committing.
+
+Each basket keeps what :func:`reservations.reserve` promises: all-or-nothing, idempotent by
+reference, judged in arrival order against the locked rows, never more than the ATP (the
+database re-checks every UPDATE). A caller gets its answer only after the batch committed.
+If the batch transaction itself fails (not a basket: the database, a bug), each of its baskets
+is tried again alone, so one bad basket cannot fail its neighbours.
+
+Unlike a service, the desk commits: it is an entry point (for the HTTP route and the
+benchmark), not a step of a caller's unit of work.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import Future
+from datetime import datetime, timedelta
+from types import TracebackType
+
+from zhongtai.core.db import Database
+from zhongtai.inventory.holds import HoldRequest, Outcome, Reserved, hold_baskets, hold_request
+from zhongtai.inventory.rules import Line
+
+log = logging.getLogger(__name__)
+
+_Ticket = tuple[HoldRequest, "Future[Reserved]"]
+
+
+class ReservationDesk:
+    """Holds baskets for many threads in batches. ``close()`` (or ``with``) stops the workers."""
+
+    def __init__(self, db: Database, *, max_batch: int = 64, workers: int = 2) -> None:
+        if max_batch < 1 or workers < 1:
+            raise ValueError("max_batch and workers must be at least 1")
+        self._db = db
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Ticket | None] = queue.SimpleQueue()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"reservation-desk-{n}", daemon=True)
+            for n in range(workers)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    def reserve(
+        self,
+        reference: str,
+        location_id: uuid.UUID,
+        lines: Sequence[Line],
+        ttl: timedelta,
+        *,
+        channel: str | None = None,
+        now: datetime | None = None,
+    ) -> Reserved:
+        """As :func:`reservations.reserve`, committed: blocks until the basket's batch is."""
+        # Shape checks here, in the caller's thread: bad input never reaches a batch.
+        request = hold_request(reference, location_id, lines, ttl, channel=channel, now=now)
+        ticket: Future[Reserved] = Future()
+        self._queue.put((request, ticket))
+        return ticket.result()
+
+    def close(self) -> None:
+        for _ in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join()
+
+    def __enter__(self) -> ReservationDesk:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _work(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    ticket = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if ticket is None:  # closing: finish this batch, then stop
+                    self._queue.put(None)
+                    break
+                batch.append(ticket)
+            self._serve(batch)
+
+    def _serve(self, batch: list[_Ticket]) -> None:
+        requests = [request for request, _ in batch]
+        outcomes: list[Outcome | Exception]
+        try:
+            outcomes = list(self._hold(requests))
+        except Exception:
+            log.exception("a batch of %d reservations failed; holding each alone", len(batch))
+            outcomes = [self._hold_alone(request) for request in requests]
+        for (_, ticket), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                ticket.set_exception(outcome)
+            else:
+                ticket.set_result(outcome)
+
+    def _hold(self, requests: list[HoldRequest]) -> list[Outcome]:
+        with self._db.writer() as session, session.begin():
+            return hold_baskets(session, requests)
+
+    def _hold_alone(self, request: HoldRequest) -> Outcome | Exception:
+        try:
+            [outcome] = self._hold([request])
+        except Exception as failure:  # handed to the basket's caller, who sees it raised
+            return failure
+        return outcome
