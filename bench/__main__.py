@@ -8,7 +8,7 @@ import sys
 
 from bench import harness
 
-BENCHMARKS = ["api", "inventory"]
+BENCHMARKS = ["api", "inventory", "orders", "loyalty"]
 
 
 def main(argv: list[str]) -> int:

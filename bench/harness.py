@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -243,3 +244,96 @@ def run_wrk(
         non_2xx=int(non2xx.group(1)) if non2xx else 0,
         errors=sum(int(g) for g in errors.groups()) if errors else 0,
     )
+
+
+def run_pgbench(url: str, script: str, *, clients: int, seconds: int, threads: int = 2) -> float:
+    """Transactions per second of a custom pgbench script (``-M prepared``, no vacuum); any
+    failed transaction fails the run. Waits (up to 2 minutes) for free connection slots."""
+    u = make_url(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "script.sql"
+        path.write_text(script)
+        cmd = [
+            "pgbench",
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            str(clients),
+            "-j",
+            str(threads),
+            "-T",
+            str(seconds),
+            "-f",
+            str(path),
+            "-h",
+            u.host or "127.0.0.1",
+            "-p",
+            str(u.port or 5432),
+            "-U",
+            u.username or "postgres",
+            u.database or "",
+        ]
+        for _ in range(12):
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            # The server's connection slots are shared with whatever else runs on the machine:
+            # wait for them rather than fail the whole benchmark.
+            if "could not create connection" not in done.stderr:
+                break
+            time.sleep(10)
+    if done.returncode != 0:
+        raise RuntimeError(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
+    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+    if failed and int(failed.group(1)):
+        raise RuntimeError(f"pgbench transactions failed:\n{done.stdout}")
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
+    if not tps:
+        raise RuntimeError(f"cannot read pgbench's tps:\n{done.stdout}")
+    return float(tps.group(1))
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant (uvicorn's workers, for instance), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The command name may hold spaces and parentheses: fields start after the last ')'.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += children.get(current, [])
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU these processes have used so far (gone ones count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle (all cores, every process) so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return (sum(values[:8]) - idle) / _TICKS
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
