@@ -277,3 +277,64 @@ def test_one_offline_batch_uploaded_by_eight_racing_retries_records_each_sale_on
     assert len(receipts) == 20
     assert sorted(int(r.rsplit("-", 1)[1]) for r in receipts if r) == list(range(1, 21))
     assert _balance(db, store_id, sku_id) == (80, 0)
+
+
+def test_tills_of_one_store_uploading_batches_in_opposite_orders_at_once_never_deadlock(
+    db: Database,
+) -> None:
+    store_id, first_sku = _store(db, on_hand=100)
+    with db.writer() as s, s.begin():
+        product = catalog.create_product(
+            s,
+            code=f"ORACE-B{next(_seq)}",
+            name="另一件",
+            category_id=catalog.create_category(
+                s, code=f"ORB{next(_seq)}", name="b", parent_id=None
+            ).id,
+            kind=ProductKind.STANDARD,
+            unit=SaleUnit.PIECE,
+            currency="CNY",
+            skus=[catalog.NewSku(code=f"ORB-{next(_seq)}", name="1", base_price=1000)],
+        )
+        second_sku = product.skus[0].id
+        inventory.receive_stock(s, store_id, [inventory.ReceiptLine(second_sku, 100)])
+
+    def till(code: str) -> Principal:
+        return Principal(
+            kind="api_key",
+            id=uuid.uuid4(),
+            name=code,
+            permissions=frozenset(Permission),
+            store_ids=frozenset({store_id}),
+            channel=Channel.POS,
+            terminal_id=code,
+        )
+
+    def batch(code: str, skus: list[uuid.UUID]) -> list[pos.PosSale]:
+        return [
+            pos.PosSale(
+                client_sale_id=uuid.uuid4(),
+                store_id=store_id,
+                terminal_code=code,
+                lines=[pos.PosLine(skus[i % 2], 1)],
+                tenders=[Tender(TenderType.CASH, 1000)],
+                occurred_at=datetime.now(UTC),
+            )
+            for i in range(30)
+        ]
+
+    uploads = [
+        (till(f"T{i}"), batch(f"T{i}", [first_sku, second_sku][:: 1 if i % 2 else -1]))
+        for i in range(8)
+    ]
+
+    def upload(i: int) -> str:
+        principal, sales = uploads[i]
+        with db.writer() as s, s.begin():
+            results = pos.upload_till_sales(s, sales, caller=principal)
+        assert {r.status for r in results} == {pos.SaleStatus.RECORDED}
+        return "ok"
+
+    assert _race(8, upload) == ["ok"] * 8
+    assert _balance(db, store_id, first_sku) == (100 - 120, 0)
+    assert _balance(db, store_id, second_sku) == (100 - 120, 0)

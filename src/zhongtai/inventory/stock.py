@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from zhongtai.catalog.models import ProductKind
+from zhongtai.catalog.models import ProductKind, Sku
+from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import InvalidInput
 from zhongtai.inventory.checks import (
     require_basket,
@@ -226,3 +228,34 @@ def set_stock_levels(
         atp_before=atp(*before) if before else 0,
     )
     return figures
+
+
+def lock_stock_rows(
+    session: Session, location_id: uuid.UUID, sku_ids: Collection[uuid.UUID]
+) -> None:
+    """Lock a location's balance rows of these SKUs now, in SKU order, making missing ones.
+
+    A batch that changes many rows one use case at a time (an offline till's upload: sale
+    after sale, each in its own line order) takes its locks here first, in the order every use
+    case locks in, so two batches of one store wait for each other instead of deadlocking.
+    Unknown SKUs are skipped (the use case itself refuses them).
+    """
+    known = sorted(set(session.scalars(select(Sku.id).where(Sku.id.in_(set(sku_ids))))))
+    if not known:
+        return
+    insert_fn = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    now = utcnow()
+    stmt = insert_fn(BALANCES).values(
+        [
+            {"location_id": location_id, "sku_id": sku_id, "on_hand": 0, "updated_at": now}
+            for sku_id in known
+        ]
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[BALANCES.c.location_id, BALANCES.c.sku_id],
+            set_={"on_hand": BALANCES.c.on_hand},
+        )
+    )

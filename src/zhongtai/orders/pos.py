@@ -25,6 +25,7 @@ from zhongtai.core.errors import Conflict, DomainError, InvalidInput
 from zhongtai.core.ids import new_id
 from zhongtai.core.outbox import record_event
 from zhongtai.inventory.rules import Line
+from zhongtai.inventory.stock import lock_stock_rows
 from zhongtai.inventory.stock import record_pos_sale as take_sold_stock
 from zhongtai.orders.checkout import record_order_created
 from zhongtai.orders.codes import business_date, receipt_number
@@ -351,6 +352,13 @@ def upload_till_sales(
     """An offline terminal's queue, uploaded in one batch: each sale recorded once, in its own
     savepoint, so one bad sale is answered ``rejected`` (with its problem) and the rest stand."""
     now = now or utcnow()
+    # Lock every stock row the batch touches first, in SKU order: two tills of a store
+    # uploading at once then queue instead of deadlocking sale by sale.
+    by_store: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for sale in sales:
+        by_store.setdefault(sale.store_id, set()).update(x.sku_id for x in sale.lines)
+    for store_id in sorted(by_store):
+        lock_stock_rows(session, store_id, by_store[store_id])
     results = []
     for sale in sales:
         try:
