@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import Factory
 from tests.inventory.conftest import StockFactory
+from tests.members.conftest import cipher, make_member  # noqa: F401 (fixtures for offers)
 from zhongtai.catalog.models import Sku
 from zhongtai.core.auth.roles import Channel, Role
 from zhongtai.integrations.providers import Providers

@@ -116,6 +116,7 @@ def create_quote(
             address=body.address.address() if body.address else None,
             store_id=body.store_id,
             member_id=body.member_id,
+            coupon_ids=body.coupon_ids,
         ),
         caller=principal,
     )

@@ -22,6 +22,7 @@ from zhongtai.core.outbox import record_event
 from zhongtai.fulfillment.planning import Address, PlanRequest, RequestedLine, plan_sourcing
 from zhongtai.inventory.reservations import release_reservation, reserve
 from zhongtai.inventory.rules import Line
+from zhongtai.loyalty.service import lock_coupon, offers_for_basket
 from zhongtai.orders.errors import NoStoreCanFulfil, QuoteExpired
 from zhongtai.orders.events import OrderCreated, OrderLineFacts
 from zhongtai.orders.kinds import (
@@ -34,7 +35,7 @@ from zhongtai.orders.kinds import (
 from zhongtai.orders.lifecycle import note_status, order_facts
 from zhongtai.orders.models import Order, OrderLine, Quote
 from zhongtai.orders.numbers import next_order_number
-from zhongtai.orders.pricing_rules import BasketLine, price_basket
+from zhongtai.orders.pricing_rules import BasketLine
 from zhongtai.orders.settings import order_settings
 
 MAX_LINES = 100
@@ -68,6 +69,7 @@ class QuoteRequest:
     address: Address | None = None
     store_id: uuid.UUID | None = None
     member_id: uuid.UUID | None = None
+    coupon_ids: Sequence[uuid.UUID] = ()
 
 
 def _check_request(request: QuoteRequest) -> None:
@@ -80,6 +82,8 @@ def _check_request(request: QuoteRequest) -> None:
         raise InvalidInput.field("channel", "the POS sells through /pos/sales, not a checkout")
     if not request.lines:
         raise InvalidInput.field("lines", "add at least one line")
+    if request.coupon_ids and request.member_id is None:
+        raise InvalidInput.field("coupon_ids", "coupons are a member's: give member_id")
     if len(request.lines) > MAX_LINES:
         raise InvalidInput.field("lines", f"at most {MAX_LINES} lines")
     seen: set[uuid.UUID] = set()
@@ -108,8 +112,10 @@ def _price_lines(
     located: Sequence[tuple[uuid.UUID, Line]],
     store_id: uuid.UUID,
     now: datetime,
-) -> tuple[list[dict[str, Any]], Any, str]:
-    """Price every goods line at the store that sells it, plus the service lines (free)."""
+) -> tuple[list[dict[str, Any]], Any, str, dict[str, Any]]:
+    """Price every goods line at the store that sells it, plus the service lines (free), then
+    apply the live promotions and the member's coupons (loyalty's offers engine), spread over
+    the lines so returns, points and commission see each line's net."""
     channel = PRICE_CHANNEL[request.channel]
     basket: list[BasketLine] = []
     rows: list[dict[str, Any]] = []
@@ -144,7 +150,17 @@ def _price_lines(
         if request.fulfillment_type in (FulfillmentType.DELIVERY, FulfillmentType.SHIP)
         else None
     )
-    priced_basket = price_basket(basket, delivery_fee_rule=fee_rule)
+    offers = offers_for_basket(
+        session,
+        basket,
+        channel=request.channel.value,
+        store_id=store_id,
+        now=now,
+        member_id=request.member_id,
+        coupon_ids=list(request.coupon_ids),
+        delivery_fee_rule=fee_rule,
+    )
+    priced_basket = offers.basket
     for row, priced_line in zip(rows, priced_basket.lines, strict=True):
         row.update(
             kind=priced_line.kind.value,
@@ -154,8 +170,27 @@ def _price_lines(
             amount=priced_line.amount,
             discount=priced_line.discount,
             net_amount=priced_line.net,
+            discounts=[{"source": d.source, "amount": d.amount} for d in priced_line.discounts],
         )
-    return rows, priced_basket, currency
+    summary = {
+        "explanations": [
+            {
+                "source": e.source,
+                "name": e.name,
+                "applied": e.applied,
+                "amount": e.amount,
+                "why": e.sentence,
+            }
+            for e in offers.explanations
+        ],
+        "coupons": [
+            {"coupon_id": e.source.removeprefix("coupon:"), "amount": e.amount}
+            for e in offers.explanations
+            if e.applied and e.source.startswith("coupon:")
+        ],
+        "free_delivery": offers.free_delivery,
+    }
+    return rows, priced_basket, currency, summary
 
 
 def _pricing_caller(caller: Principal) -> Principal:
@@ -200,9 +235,20 @@ def quote_checkout(
     if not plan.assignments:
         raise NoStoreCanFulfil(plan.summary, sourcing=plan.explanation)
     located = [(location_id, line) for location_id, lines in plan.assignments for line in lines]
-    rows, priced, currency = _price_lines(session, caller, request, located, plan.store_id, now)
+    rows, priced, currency, offers = _price_lines(
+        session, caller, request, located, plan.store_id, now
+    )
     settings = order_settings()
     quote_id = new_id()
+    for coupon in offers["coupons"]:
+        lock_coupon(
+            session,
+            uuid.UUID(coupon["coupon_id"]),
+            f"quote:{quote_id}",
+            member_id=request.member_id,
+            hold=timedelta(seconds=settings.quote_ttl_seconds),
+            at=now,
+        )
     expires_at = now + timedelta(seconds=settings.quote_ttl_seconds)
     reservation_ids = []
     for location_id, lines in plan.assignments:
@@ -230,6 +276,7 @@ def quote_checkout(
         lines=rows,
         address=request.address.as_json() if request.address else None,
         sourcing=plan.explanation,
+        offers=offers,
         promised_ready_at=plan.ready_at,
         promised_by=plan.deliver_by,
         reservation_ids=reservation_ids,
@@ -343,6 +390,7 @@ def place_order(
         address=address or None,
         note=place.note,
         reservation_ids=list(quote.reservation_ids),
+        offers=quote.offers,
         placed_at=now,
         payment_due_at=quote.expires_at if needs_payment else None,
         promised_ready_at=quote.promised_ready_at,

@@ -54,6 +54,8 @@ class Quote(IdMixin, TimestampMixin, Base):
     address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     #: The sourcing decision with every candidate's verdict, as shown to the caller.
     sourcing: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: Promotions and coupons: each one's verdict, and the coupons used with their amounts.
+    offers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     promised_ready_at: Mapped[datetime | None]
     promised_by: Mapped[datetime | None]
     #: Reservation ids (one per fulfilling location).
@@ -114,6 +116,8 @@ class Order(IdMixin, TimestampMixin, Base):
     address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(String(500))
     reservation_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Promotions and coupons as priced at checkout (coupons are redeemed when it is paid).
+    offers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     placed_at: Mapped[datetime] = mapped_column(default=utcnow)
     payment_due_at: Mapped[datetime | None] = mapped_column(
         doc="An unpaid order is cancelled and its stock released after this."

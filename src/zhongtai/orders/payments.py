@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
-from zhongtai.core.errors import Conflict, InvalidInput, NotFound
+from zhongtai.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
 from zhongtai.core.logging import get_logger
 from zhongtai.core.outbox import record_event
@@ -24,6 +24,8 @@ from zhongtai.integrations.payments.provider import (
 from zhongtai.integrations.payments.provider import PaymentStatus as ProviderStatus
 from zhongtai.inventory.order_holds import extend_hold
 from zhongtai.inventory.reservations import release_reservation
+from zhongtai.loyalty.models import SourceType
+from zhongtai.loyalty.service import Source, redeem_coupon
 from zhongtai.orders.events import PaymentCaptured, PaymentFailed, PaymentRefunded
 from zhongtai.orders.kinds import OrderStatus, TenderType
 from zhongtai.orders.lifecycle import get_order, move_order
@@ -169,7 +171,31 @@ def settle_if_paid(session: Session, order: Order, *, now: datetime | None = Non
     until = now + timedelta(days=order_settings().paid_hold_days)
     for reservation_id in order.reservation_ids:
         extend_hold(session, uuid.UUID(reservation_id), until)
+    _redeem_coupons(session, order)
     return True
+
+
+def _redeem_coupons(session: Session, order: Order) -> None:
+    """The coupons priced into a paid order are used now, through the checkout's lock. A coupon
+    that can no longer be redeemed does not undo the payment: it is logged for HQ to follow."""
+    for coupon in (order.offers or {}).get("coupons", []):
+        try:
+            with session.begin_nested():
+                redeem_coupon(
+                    session,
+                    uuid.UUID(coupon["coupon_id"]),
+                    Source(SourceType.ORDER, str(order.id)),
+                    discount_fen=int(coupon["amount"]),
+                    reference=f"quote:{order.quote_id}" if order.quote_id else None,
+                    member_id=order.member_id,
+                )
+        except DomainError as refused:
+            log.error(
+                "coupon.not_redeemed",
+                order_id=str(order.id),
+                coupon_id=coupon["coupon_id"],
+                reason=refused.detail,
+            )
 
 
 def apply_notification(

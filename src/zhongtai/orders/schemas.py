@@ -56,6 +56,11 @@ class QuoteIn(BaseModel):
         default=None, description="The store the customer chose (pickup, reserve_try)."
     )
     member_id: uuid.UUID | None = None
+    coupon_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=5,
+        description="The member's coupons to use; each is held for this checkout.",
+    )
     channel: SalesChannel | None = Field(
         default=None,
         description="Staff only (a channel key sells on its own channel); guide_share for a "
@@ -94,6 +99,11 @@ class QuoteOut(BaseModel):
     promised_by: datetime | None
     sourcing: dict[str, Any] = Field(
         description="Why this store: the choice, the promise and every candidate's verdict."
+    )
+    offers: dict[str, Any] | None = Field(
+        default=None,
+        description="Every promotion's and coupon's verdict, and the coupons used with their "
+        "amounts (each line's share is in its discount).",
     )
     expires_at: datetime = Field(description="Stock is held until then; place the order before.")
     order_id: uuid.UUID | None
