@@ -26,7 +26,7 @@ from zhongtai.integrations.stream import parse_last_event_id
 from zhongtai.members.pii import cipher_for
 from zhongtai.members.rules import mask_phone
 from zhongtai.orders import checkout, payments, returns
-from zhongtai.orders.kinds import OrderStatus, SalesChannel
+from zhongtai.orders.kinds import OrderStatus, SalesChannel, TenderType
 from zhongtai.orders.lifecycle import get_order
 from zhongtai.orders.models import Order, OrderStatusChange, Payment, Refund
 from zhongtai.orders.schemas import (
@@ -270,8 +270,15 @@ def pay_order(
     settings: Settings = Depends(app_settings),
 ) -> Any:
     """Pay (part of) an order online. A wallet answers ``pending`` with the ``customer_action``
-    to show; the provider's signed notification completes it and the order becomes paid."""
+    to show; the provider's signed notification completes it and the order becomes paid.
+    ``{"tender": "points", "points": N}`` pays part with the member's points, at once."""
     ensure_may_see(principal, get_order(session, order_id))
+    if body.tender is TenderType.POINTS:
+        if body.points is None:
+            raise InvalidInput.field("points", "how many points to pay with")
+        return StartedPaymentOut.model_validate(
+            payments.pay_with_points(session, order_id, body.points)
+        )
     providers = providers_of(request)
     started = payments.start_payment(
         session,

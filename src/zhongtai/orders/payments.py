@@ -25,7 +25,7 @@ from zhongtai.integrations.payments.provider import PaymentStatus as ProviderSta
 from zhongtai.inventory.order_holds import extend_hold
 from zhongtai.inventory.reservations import release_reservation
 from zhongtai.loyalty.models import SourceType
-from zhongtai.loyalty.service import Source, redeem_coupon
+from zhongtai.loyalty.service import Source, earn_points, redeem_coupon, redeem_points
 from zhongtai.orders.events import PaymentCaptured, PaymentFailed, PaymentRefunded
 from zhongtai.orders.kinds import OrderStatus, TenderType
 from zhongtai.orders.lifecycle import get_order, move_order
@@ -115,6 +115,66 @@ def start_payment(
     payment.provider_ref = response.provider_ref
     _apply_state(session, order, payment, response.status, sequence=0)
     return StartedPayment(payment, response.customer_action)
+
+
+def pay_with_points(session: Session, order_id: uuid.UUID, points: int) -> Payment:
+    """Pay part of an unpaid order with the member's points (``points_per_yuan_off`` points a
+    yuan, at most ``points_max_share_pct`` of the order): booked once per order in the points
+    ledger, captured at once. Two touchpoints spending the same points never overdraw them."""
+    order = get_order(session, order_id, for_update=True)
+    if order.status is not OrderStatus.CREATED or order.payment_due_at is None:
+        raise Conflict(
+            f"Order {order.number} is {order.status.value}; only an order waiting for payment "
+            "takes one.",
+            order_id=str(order.id),
+            order_status=order.status.value,
+        )
+    if order.member_id is None:
+        raise InvalidInput.field("tender", "points pay only a member's order")
+    settings = order_settings()
+    rate = settings.points_per_yuan_off
+    if points <= 0 or (points * 100) % rate:
+        raise InvalidInput.field(
+            "points", f"a positive multiple of {max(1, rate // 100)} (whole fen: {rate} = 1 yuan)"
+        )
+    amount = points * 100 // rate
+    allowed = order.total * settings.points_max_share_pct // 100
+    already = sum(
+        session.scalars(
+            select(Payment.amount).where(
+                Payment.order_id == order.id,
+                Payment.tender == TenderType.POINTS,
+                Payment.status == PaymentStatus.CAPTURED,
+            )
+        )
+    )
+    due = _open_amount(session, order)
+    if already:
+        raise Conflict(f"Order {order.number} is already part paid with points.")
+    if amount > min(allowed, due):
+        raise InvalidInput.field(
+            "points",
+            f"at most {min(allowed, due) * rate // 100} points "
+            f"({settings.points_max_share_pct}% of the order, and what is still due)",
+        )
+    redeem_points(
+        session,
+        order.member_id,
+        Source(SourceType.ORDER, str(order.id)),
+        points,
+        store_id=order.store_id,
+    )
+    payment = Payment(
+        id=new_id(),
+        order_id=order.id,
+        tender=TenderType.POINTS,
+        amount=amount,
+        status=PaymentStatus.PENDING,
+    )
+    session.add(payment)
+    session.flush()
+    _apply_state(session, order, payment, ProviderStatus.CAPTURED, sequence=0)
+    return payment
 
 
 def _apply_state(
@@ -271,7 +331,17 @@ def refund_payment(
     payment.refunded_amount += amount
     order.refunded_amount += amount
     session.flush()
-    if payment.provider is not None and payment.provider_ref is not None:
+    if payment.tender is TenderType.POINTS and order.member_id is not None:
+        # Points paid are given back as points (a new lot), never as money.
+        rate = order_settings().points_per_yuan_off
+        earn_points(
+            session,
+            order.member_id,
+            Source(SourceType.RETURN, f"refund:{refund.id}"),
+            amount * rate // 100,
+            store_id=order.store_id,
+        )
+    elif payment.provider is not None and payment.provider_ref is not None:
         provider = providers.get(payment.provider)
         if provider is None:
             raise Conflict(f"Payment provider {payment.provider} is not configured here.")

@@ -189,6 +189,9 @@ class OrderOut(BaseModel):
 class PaymentIn(BaseModel):
     tender: TenderType = Field(examples=["wechat_pay"])
     amount: int | None = Field(default=None, gt=0, description="Default: all that is still due.")
+    points: int | None = Field(
+        default=None, gt=0, description="For tender points: how many of the member's points."
+    )
     provider: str = Field(default="sandbox", max_length=32)
 
 

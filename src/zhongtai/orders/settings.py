@@ -28,6 +28,12 @@ class OrderSettings(BaseSettings):
     delivery_free_from: int | None = Field(
         default=5900, ge=0, description="Goods worth this (fen, after discounts) ship free."
     )
+    points_per_yuan_off: int = Field(
+        default=100, gt=0, description="Points that pay one yuan when points are a tender."
+    )
+    points_max_share_pct: int = Field(
+        default=50, ge=0, le=100, description="At most this share of an order paid in points."
+    )
     pickup_max_attempts: int = Field(
         default=5, gt=0, description="Wrong pickup codes per order before it is locked a while."
     )
