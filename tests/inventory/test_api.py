@@ -181,6 +181,14 @@ def test_a_manager_adjusts_with_a_reason_and_is_recorded_as_approver(
     assert zero.status_code == 422 and zero.json()["errors"][0]["field"] == "quantity"
     clerk = stock.factory.staff_headers(Role.STORE_STAFF, [store])
     assert client.post(f"{BASE}/adjustments", json=body, headers=clerk).status_code == 403
+    hq = stock.factory.staff_headers(Role.HQ_ADMIN)
+    audit = client.get(
+        "/api/v1/audit", params={"action": "stock.adjusted", "store_id": str(store.id)}, headers=hq
+    ).json()["items"]
+    assert len(audit) == 1
+    assert (audit[0]["before"]["on_hand"], audit[0]["after"]["on_hand"]) == (6, 4)
+    assert audit[0]["after"]["reason"] == "past sell-by date"
+    assert audit[0]["actor"] == ledger[0]["approver"]
 
 
 def test_one_sku_across_locations_shows_only_the_callers_stores(

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import ProductKind, Sku
+from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import InvalidInput
 from zhongtai.inventory.checks import (
@@ -128,7 +129,7 @@ def adjust_stock(
                 requested=-quantity,
                 available=_on_hand(session, location_id, sku_id),
             )
-    return write_movement(
+    posted = write_movement(
         session,
         figures,
         kind=kind,
@@ -138,6 +139,23 @@ def adjust_stock(
         reference_type=reference_type,
         reference_id=reference_id,
     )
+    record_audit(
+        session,
+        "stock.adjusted",
+        "stock",
+        f"{location_id}:{sku_id}",
+        {"on_hand": figures.on_hand - quantity},
+        {
+            "on_hand": figures.on_hand,
+            "quantity": quantity,
+            "kind": kind.value,
+            "reason": reason,
+            "approver": approver,
+            "movement_id": posted.movement_id,
+        },
+        store_id=location_id,
+    )
+    return posted
 
 
 def _on_hand(session: Session, location_id: uuid.UUID, sku_id: uuid.UUID) -> int:
@@ -226,6 +244,15 @@ def set_stock_levels(
         cause="settings",
         quantity=0,
         atp_before=atp(*before) if before else 0,
+    )
+    record_audit(
+        session,
+        "stock.levels_set",
+        "stock",
+        f"{location_id}:{sku_id}",
+        {"safety_stock": before[2]} if before else None,
+        {"safety_stock": safety_stock, "low_stock_level": low_stock_level},
+        store_id=location_id,
     )
     return figures
 
