@@ -13,6 +13,9 @@ deliberately scarce group), a fourth store far away has five tills for the POS r
   twice at once; wall time, and POS orders in the database afterwards.
 - ``oversell_count``: delivery-store balances holding more than they have, after the run.
 - ``sourcing_p99_ms``: :func:`bench.sourcing.run` (pure, 500 stores, 5-line baskets).
+- ``quote_statements``, ``place_statements``, ``pair_cpu_ms``: the same quote + place in this
+  process (the app behind an in-process test client, no network), after the run: SQL statements
+  per request and CPU per pair. Unlike throughput they hardly move with the machine's load.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, create_engine, func, insert, select, text
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, event, func, insert, select, text
 
 from bench import harness
 from bench import sourcing as sourcing_bench
+from zhongtai.app import create_app
 from zhongtai.catalog.models import Category, Product, ProductKind, SaleUnit, Sku
 from zhongtai.core import migrate
 from zhongtai.core.auth import service as auth
@@ -39,6 +44,7 @@ from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.ids import new_id
+from zhongtai.core.settings import Settings
 from zhongtai.inventory.ledger import BALANCES, MOVEMENTS
 from zhongtai.inventory.models import MovementKind
 from zhongtai.inventory.verify import verify_stock
@@ -577,6 +583,68 @@ def _percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))]
 
 
+# --- cost of one pair, in process ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairCost:
+    quote_statements: int
+    place_statements: int
+    cpu_ms: float
+
+
+def _pair_cost(url: str, chain: Chain, pairs: int) -> PairCost:
+    """Quote + place through the app in this process: statements per request, CPU per pair.
+
+    The test client runs the app in this process, so the CPU includes the client's small share
+    and no network; the statements are exactly what a server sends for the same requests.
+    """
+    db = Database.connect(url, pool_size=1, max_overflow=0)
+    sent: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    rng = random.Random("pair-cost")
+    headers = {"X-API-Key": chain.app_key}
+    try:
+        app = create_app(Settings(database_url=url, log_level="WARNING"), db=db)
+        with TestClient(app) as client:
+
+            def pair() -> tuple[int, int]:
+                address = {
+                    "latitude": CENTRE[0] + rng.uniform(-CUSTOMER_SPREAD_DEG, CUSTOMER_SPREAD_DEG),
+                    "longitude": CENTRE[1] + rng.uniform(-CUSTOMER_SPREAD_DEG, CUSTOMER_SPREAD_DEG),
+                }
+                lines = [{"sku_id": str(s), "quantity": 1} for s in rng.sample(chain.skus, 3)]
+                sent.clear()
+                quoted = client.post(
+                    "/api/v1/checkout/quotes",
+                    json={"fulfillment_type": "delivery", "lines": lines, "address": address},
+                    headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                )
+                if quoted.status_code != 201:
+                    raise RuntimeError(f"in-process quote answered {quoted.status_code}")
+                quote_statements = len(sent)
+                sent.clear()
+                placed = client.post(
+                    "/api/v1/orders",
+                    json={"quote_id": quoted.json()["id"], "contact_phone": APP_PHONE},
+                    headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                )
+                if placed.status_code != 201:
+                    raise RuntimeError(f"in-process place answered {placed.status_code}")
+                return quote_statements, len(sent)
+
+            for _ in range(20):  # warm: statement caches, connection, first-call imports
+                pair()
+            quote_statements, place_statements = pair()
+            began = time.process_time()
+            for _ in range(pairs):
+                pair()
+            cpu_ms = (time.process_time() - began) / pairs * 1000
+    finally:
+        db.dispose()
+    return PairCost(quote_statements, place_statements, cpu_ms)
+
+
 # --- POS offline replay -----------------------------------------------------------------
 
 
@@ -774,6 +842,7 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         _, app_orders, scarce_held = _counts(url, chain)
         oversold = _oversold(url, chain.delivery_stores)
         differences = _verify(url)
+        cost = _pair_cost(url, chain, pairs=50 if quick else 200)
     sourcing_metrics, sourcing_notes = sourcing_bench.run(quick=quick)
     sent = TERMINALS * sales_per_terminal
     recorded = sum(t.recorded for t in terminals)
@@ -786,6 +855,7 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
     probe_recorded = sum(t.recorded for t in probe)
     if ceiling.non_2xx or ceiling.errors:
         raise RuntimeError(f"failed requests on /healthz: {ceiling}")
+    server_ms_per_order = placed.server_cpu_cores * 1000 / placed.per_s
     metrics: dict[str, float] = {
         "place_order_per_s": round(placed.per_s, 1),
         "place_order_p99_ms": round(placed.p99_ms, 1),
@@ -807,6 +877,10 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         "pos_replay_resends": resent,
         "pos_at_once_uploads_failed": probe_failed,
         "verify_stock_differences": len(differences),
+        "server_cpu_ms_per_order": round(server_ms_per_order, 1),
+        "quote_statements": cost.quote_statements,
+        "place_statements": cost.place_statements,
+        "pair_cpu_ms": round(cost.cpu_ms, 1),
     }
     notes = [
         f"{'QUICK run: shorter windows and ' + str(sent) + ' POS sales; ' if quick else ''}"
@@ -840,6 +914,12 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         "outbox_events with an order.created-sized JSON payload; its rows were deleted and "
         "reserved reset before the HTTP run",
         f"http_ceiling_per_s: wrk -c {CLIENTS} on /healthz of the same server",
+        f"cost of a pair: the server workers spent {server_ms_per_order:.1f} "
+        "ms of CPU per order placed in the window (server_cpu_ms_per_order); after the run, the "
+        "same quote + place through the app in the benchmark's own process (in-process test "
+        f"client, one connection) sent {cost.quote_statements} SQL statements per quote and "
+        f"{cost.place_statements} per place, and took {cost.cpu_ms:.1f} ms of CPU per pair "
+        "(pair_cpu_ms, client included)",
         f"pos_replay_*: {TERMINALS} terminals (one POS key each) of one store upload "
         f"{sales_per_terminal:,} offline sales each (1-3 lines, cached prices, cash with "
         f"change) in batches of {POS_BATCH}, the terminals ONE AFTER ANOTHER, every batch sent "

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 import zlib
+from collections.abc import Collection
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import CTE, func, literal, select, text
+from sqlalchemy import CTE, Select, Uuid, bindparam, func, literal, select, text
 from sqlalchemy.orm import Session
 
-from zhongtai.catalog.models import Category
+from zhongtai.catalog.models import Category, Product, Sku
 from zhongtai.catalog.rules import CategoryNode, build_category_tree
 from zhongtai.catalog.unset import UNSET, Unset
 from zhongtai.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -34,6 +37,67 @@ def category_lineage(session: Session, category_id: uuid.UUID) -> list[uuid.UUID
         lineage.append(current)
         current = parent[0]
     return lineage
+
+
+def _climb(anchor: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
+    """(key, category_id, depth) for the anchor's categories and each of their ancestors.
+
+    ``anchor`` selects (key, category_id); depth 0 is the category itself. Bounded by
+    MAX_CATEGORY_DEPTH like :func:`category_lineage`, so a loop in the tree cannot run away.
+    """
+    up = anchor.add_columns(literal(0).label("depth")).cte("lineage", recursive=True)
+    parent = (
+        select(up.c.key, Category.parent_id, up.c.depth + 1)
+        .join(Category, Category.id == up.c.category_id)
+        .where(Category.parent_id.is_not(None), up.c.depth < MAX_CATEGORY_DEPTH - 1)
+    )
+    up = up.union_all(parent)
+    return select(up.c.key, up.c.category_id).order_by(up.c.key, up.c.depth)
+
+
+@lru_cache(maxsize=2)
+def _lineages_statement(of_skus: bool) -> Select[*tuple[Any, ...]]:
+    # Built once with an expanding parameter: sourcing asks on every checkout quote.
+    ids = bindparam("ids", type_=Uuid(), expanding=True)
+    if of_skus:
+        anchor = (
+            select(Sku.id.label("key"), Product.category_id.label("category_id"))
+            .join(Product, Product.id == Sku.product_id)
+            .where(Sku.id.in_(ids))
+        )
+    else:
+        anchor = select(Category.id.label("key"), Category.id.label("category_id")).where(
+            Category.id.in_(ids)
+        )
+    return _climb(anchor)
+
+
+def _lineages(
+    session: Session, ids: Collection[uuid.UUID], *, of_skus: bool
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    if not ids:
+        return {}
+    lineages: dict[uuid.UUID, list[uuid.UUID]] = {}
+    rows = session.execute(_lineages_statement(of_skus), {"ids": list(set(ids))})
+    for key, category_id in rows:
+        lineages.setdefault(key, []).append(category_id)
+    return lineages
+
+
+def category_lineages(
+    session: Session, category_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """:func:`category_lineage` of many categories in one recursive statement, keyed by
+    category; an unknown category is left out."""
+    return _lineages(session, category_ids, of_skus=False)
+
+
+def sku_category_lineages(
+    session: Session, sku_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Each SKU's category lineage (its product's category, then its ancestors, nearest
+    first) in one recursive statement, keyed by SKU; an unknown SKU is left out."""
+    return _lineages(session, sku_ids, of_skus=True)
 
 
 def subtree(category_id: uuid.UUID) -> CTE:

@@ -1,4 +1,4 @@
-"""The POS hot path: a barcode or SKU with its effective price, read in one indexed statement."""
+"""The POS and checkout hot path: SKUs (or a barcode) with effective prices in one statement."""
 
 from __future__ import annotations
 
@@ -151,13 +151,17 @@ _COLUMNS: tuple[Any, ...] = (
 )
 
 
-@lru_cache(maxsize=8)
-def _priced_statement(has_store: bool, has_channel: bool, by_barcode: bool) -> Select[Any]:
+#: What a priced statement selects SKUs by: barcodes, one SKU id, or many SKU ids.
+_KEYS = ("codes", "sku_id", "sku_ids")
+
+
+@lru_cache(maxsize=16)
+def _priced_statement(has_store: bool, has_channel: bool, key: str) -> Select[Any]:
     """SKUs joined to their product and left-joined to their candidate price overrides.
 
     Built once per shape with bound parameters (``at``, ``store_id``, ``channel``, and
-    ``codes`` or ``sku_id``): the POS hot path pays neither statement construction nor
-    compilation, which SQLAlchemy caches for an identical statement object.
+    ``codes``, ``sku_id`` or ``sku_ids``): the POS hot path pays neither statement
+    construction nor compilation, which SQLAlchemy caches for an identical statement object.
     """
     at = bindparam("at", type_=UTCDateTime())
     store = bindparam("store_id", type_=Uuid())
@@ -174,26 +178,27 @@ def _priced_statement(has_store: bool, has_channel: bool, by_barcode: bool) -> S
         else PriceOverride.channel.is_(None),
     )
     known = exists().where(Location.id == store) if has_store else literal(True)
-    extra = (Barcode.code.label("barcode"),) if by_barcode else ()
+    extra = (Barcode.code.label("barcode"),) if key == "codes" else ()
     stmt = (
         select(*extra, *_COLUMNS, known.label("store_known"))
         .select_from(Sku)
         .join(Product, Product.id == Sku.product_id)
         .outerjoin(PriceOverride, candidates)
     )
-    if by_barcode:
+    if key == "codes":
         return stmt.join(Barcode, Barcode.sku_id == Sku.id).where(
             Barcode.code.in_(bindparam("codes", expanding=True))
         )
+    if key == "sku_ids":
+        return stmt.where(Sku.id.in_(bindparam("sku_ids", type_=Uuid(), expanding=True)))
     return stmt.where(Sku.id == bindparam("sku_id", type_=Uuid()))
 
 
 def _priced_statement_for(
     audience: PriceAudience, at: datetime, **where: Any
 ) -> tuple[Select[Any], dict[str, Any]]:
-    stmt = _priced_statement(
-        audience.store_id is not None, audience.channel is not None, "codes" in where
-    )
+    (key,) = (k for k in _KEYS if k in where)
+    stmt = _priced_statement(audience.store_id is not None, audience.channel is not None, key)
     params: dict[str, Any] = {"at": at, **where}
     if audience.store_id is not None:
         params["store_id"] = audience.store_id
@@ -354,3 +359,32 @@ def sku_price(
     if not rows:
         raise NotFound(f"No SKU {sku_id}.")
     return _price_rows(rows, audience, moment)
+
+
+def sku_prices(
+    session: Session,
+    sku_ids: Sequence[uuid.UUID],
+    *,
+    caller: Principal,
+    store_id: uuid.UUID | None = None,
+    channel: Channel | None = None,
+    at: datetime | None = None,
+) -> dict[uuid.UUID, PricedSku]:
+    """The prices of many SKUs for one store and channel at one moment, in ONE statement.
+
+    Each SKU is priced exactly as :func:`sku_price` prices it; a checkout pays one round trip
+    for its basket instead of one per line. Keyed by SKU id in the order given (a repeated id
+    once); an unknown SKU answers 404 like :func:`sku_price`.
+    """
+    audience = price_audience(caller, store_id=store_id, channel=channel)
+    moment = at or utcnow()
+    wanted = list(dict.fromkeys(sku_ids))
+    if not wanted:
+        return {}
+    rows_of: dict[uuid.UUID, list[Row[Any]]] = {}
+    for row in _priced_rows(session, audience, moment, sku_ids=wanted):
+        rows_of.setdefault(row.sku_id, []).append(row)
+    for sku_id in wanted:
+        if sku_id not in rows_of:
+            raise NotFound(f"No SKU {sku_id}.")
+    return {sku_id: _price_rows(rows_of[sku_id], audience, moment) for sku_id in wanted}

@@ -1,5 +1,5 @@
 """Sourcing as the checkout asks for it: read the candidate stores (capabilities, pilot rules,
-hours, stock, backlog) in a few statements, then let the pure rules choose and explain."""
+hours, stock, backlog) in six statements, then let the pure rules choose and explain."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Select, String, Uuid, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from zhongtai.catalog.categories import category_lineage
-from zhongtai.catalog.models import Product, Sku
+from zhongtai.catalog.categories import sku_category_lineages
 from zhongtai.core.errors import InvalidInput
 from zhongtai.fulfillment.models import FulfillmentProfile
 from zhongtai.fulfillment.promise import (
@@ -38,7 +38,7 @@ from zhongtai.stores.models import (
     PilotRule,
 )
 from zhongtai.stores.rules import OpeningSchedule, PilotSwitch, pilot_decision
-from zhongtai.stores.service_hours import schedule_of
+from zhongtai.stores.service_hours import opening_schedules
 
 #: The capability (and pilot feature) each fulfilment type needs. A try-on is held at the
 #: pickup counter; a parcel ships from a store with ship_from_store, or from any warehouse/DC.
@@ -106,42 +106,145 @@ def _box(latitude: float, longitude: float, radius_m: float) -> tuple[float, flo
     return dlat, dlng
 
 
-def _locations(session: Session, request: PlanRequest) -> list[Location]:
-    stmt = select(Location).where(Location.status == LocationStatus.ACTIVE)
+@dataclass(frozen=True)
+class CapabilityFacts:
+    delivery_radius_m: int | None
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LocationFacts:
+    """A location as sourcing reads it: where it is, what it can do, how busy and how fast."""
+
+    id: uuid.UUID
+    code: str
+    kind: LocationKind
+    region: str
+    latitude: float
+    longitude: float
+    timezone: str
+    capabilities: dict[Capability, CapabilityFacts]
+    open_tasks: int
+    settings: PromiseSettings
+
+
+@lru_cache(maxsize=4)
+def _locations_statement(shape: str) -> Select[*tuple[Any, ...]]:
+    """Active locations with their capabilities, fulfilment profile and picking backlog.
+
+    One row per capability (a location without any: one row of NULLs), so the checkout reads
+    every candidate in one statement. Built once per shape (``store``: the named location;
+    ``near``: stores in a box around the address; ``any``: every location) with bound
+    parameters, so a quote pays neither statement construction nor compilation.
+    """
+    backlog = (
+        select(func.count())
+        .where(Order.store_id == Location.id, Order.status.in_(BACKLOG))
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            Location.id,
+            Location.code,
+            Location.kind,
+            Location.region,
+            Location.latitude,
+            Location.longitude,
+            Location.timezone,
+            LocationCapability.capability,
+            LocationCapability.delivery_radius_m,
+            LocationCapability.services,
+            FulfillmentProfile.location_id.label("profile_of"),
+            FulfillmentProfile.avg_pick_seconds,
+            FulfillmentProfile.pick_pack_seconds,
+            FulfillmentProfile.per_line_seconds,
+            FulfillmentProfile.service_prep_seconds,
+            FulfillmentProfile.road_factor,
+            FulfillmentProfile.rider_speed_m_per_min,
+            FulfillmentProfile.handover_seconds,
+            backlog.label("open_tasks"),
+        )
+        .outerjoin(LocationCapability, LocationCapability.location_id == Location.id)
+        .outerjoin(FulfillmentProfile, FulfillmentProfile.location_id == Location.id)
+        .where(Location.status == LocationStatus.ACTIVE)
+        .order_by(Location.code)
+    )
+    if shape == "store":
+        return stmt.where(Location.id == bindparam("store_id", type_=Uuid()))
+    if shape == "near":
+        return stmt.where(
+            Location.kind == LocationKind.STORE,
+            Location.latitude.between(bindparam("south"), bindparam("north")),
+            Location.longitude.between(bindparam("west"), bindparam("east")),
+        )
+    return stmt
+
+
+def _location_query(request: PlanRequest) -> tuple[Select[*tuple[Any, ...]], dict[str, Any]]:
     ftype = request.fulfillment_type
     if request.store_id is not None:
-        stmt = stmt.where(Location.id == request.store_id)
-    elif ftype is not FulfillmentType.SHIP:
-        if request.address is None:
-            raise InvalidInput.field("address", "needed to find stores near the customer")
-        reach = MAX_DELIVERY_RADIUS_M if ftype is FulfillmentType.DELIVERY else PICKUP_WITHIN_M
-        dlat, dlng = _box(request.address.latitude, request.address.longitude, reach)
-        stmt = stmt.where(
-            Location.kind == LocationKind.STORE,
-            Location.latitude.between(
-                request.address.latitude - dlat, request.address.latitude + dlat
-            ),
-            Location.longitude.between(
-                request.address.longitude - dlng, request.address.longitude + dlng
-            ),
-        )
-    return list(session.scalars(stmt.order_by(Location.code)))
+        return _locations_statement("store"), {"store_id": request.store_id}
+    if ftype is FulfillmentType.SHIP:
+        return _locations_statement("any"), {}
+    if request.address is None:
+        raise InvalidInput.field("address", "needed to find stores near the customer")
+    reach = MAX_DELIVERY_RADIUS_M if ftype is FulfillmentType.DELIVERY else PICKUP_WITHIN_M
+    latitude, longitude = request.address.latitude, request.address.longitude
+    dlat, dlng = _box(latitude, longitude, reach)
+    return _locations_statement("near"), {
+        "south": latitude - dlat,
+        "north": latitude + dlat,
+        "west": longitude - dlng,
+        "east": longitude + dlng,
+    }
+
+
+def _locations(session: Session, request: PlanRequest) -> list[LocationFacts]:
+    """The locations that could be asked, by code, each with everything sourcing reads of it."""
+    stmt, params = _location_query(request)
+    rows_of: dict[uuid.UUID, list[Row[Any]]] = {}
+    for row in session.execute(stmt, params):
+        rows_of.setdefault(row.id, []).append(row)
+    return [_location_facts(rows) for rows in rows_of.values()]
+
+
+def _location_facts(rows: list[Row[Any]]) -> LocationFacts:
+    first = rows[0]
+    return LocationFacts(
+        id=first.id,
+        code=first.code,
+        kind=first.kind,
+        region=first.region,
+        latitude=first.latitude,
+        longitude=first.longitude,
+        timezone=first.timezone,
+        capabilities={
+            r.capability: CapabilityFacts(r.delivery_radius_m, tuple(r.services or ()))
+            for r in rows
+            if r.capability is not None
+        },
+        open_tasks=first.open_tasks,
+        settings=_profile_settings(first if first.profile_of is not None else None),
+    )
+
+
+@lru_cache(maxsize=1)
+def _pilot_statement() -> Select[*tuple[Any, ...]]:
+    return select(
+        PilotRule.feature, PilotRule.scope, PilotRule.scope_value, PilotRule.enabled
+    ).where(PilotRule.feature == bindparam("feature", type_=String()))
 
 
 def _lineages(session: Session, sku_ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
-    categories = set(
-        session.scalars(
-            select(Product.category_id)
-            .join(Sku, Sku.product_id == Product.id)
-            .where(Sku.id.in_(sku_ids))
-        )
-    )
-    return [category_lineage(session, c) for c in sorted(categories)]
+    """The lineage of each category the basket's SKUs are in, once per category."""
+    by_category = {
+        lineage[0]: lineage for lineage in sku_category_lineages(session, sku_ids).values()
+    }
+    return [by_category[c] for c in sorted(by_category)]
 
 
 def _enabled_types(
-    location: Location,
-    capabilities: dict[Capability, LocationCapability],
+    location: LocationFacts,
     switches: list[PilotSwitch],
     lineages: list[list[uuid.UUID]],
     ftype: FulfillmentType,
@@ -149,7 +252,7 @@ def _enabled_types(
     if ftype is FulfillmentType.SHIP and location.kind is not LocationKind.STORE:
         return frozenset({ftype})  # warehouses and DCs exist to ship
     capability = CAPABILITY_OF[ftype]
-    if capability not in capabilities:
+    if capability not in location.capabilities:
         return frozenset()
     for lineage in lineages or [[]]:
         decision = pilot_decision(
@@ -164,7 +267,7 @@ def _enabled_types(
     return frozenset({ftype})
 
 
-def _profile_settings(profile: FulfillmentProfile | None) -> PromiseSettings:
+def _profile_settings(profile: Row[Any] | None) -> PromiseSettings:
     if profile is None:
         return PromiseSettings()
     defaults = PromiseSettings()
@@ -180,7 +283,12 @@ def _profile_settings(profile: FulfillmentProfile | None) -> PromiseSettings:
 
 
 def store_candidates(session: Session, request: PlanRequest, now: datetime) -> list[StoreCandidate]:
-    """Every location that could be asked, as the pure sourcing rules see it."""
+    """Every location that could be asked, as the pure sourcing rules see it.
+
+    Six statements whatever the number of stores and lines: the locations (with capabilities,
+    profile and backlog), their opening schedules, the pilot rules, the basket's category
+    lineages, and the channel's stock (two).
+    """
     locations = _locations(session, request)
     if not locations:
         return []
@@ -190,35 +298,20 @@ def store_candidates(session: Session, request: PlanRequest, now: datetime) -> l
     switches = [
         PilotSwitch(feature, scope, value, enabled)
         for feature, scope, value, enabled in session.execute(
-            select(
-                PilotRule.feature, PilotRule.scope, PilotRule.scope_value, PilotRule.enabled
-            ).where(PilotRule.feature == capability.value)
+            _pilot_statement(), {"feature": capability.value}
         )
     ]
     lineages = _lineages(session, sku_ids)
     stock = channel_atp_at(session, request.channel, ids, sku_ids)
-    backlog = dict(
-        session.execute(
-            select(Order.store_id, func.count())
-            .where(Order.store_id.in_(ids), Order.status.in_(BACKLOG))
-            .group_by(Order.store_id)
-        ).all()
-    )
-    profiles = {
-        p.location_id: p
-        for p in session.scalars(
-            select(FulfillmentProfile).where(FulfillmentProfile.location_id.in_(ids))
-        )
-    }
+    schedules = opening_schedules(session, {x.id: x.timezone for x in locations}, now)
     candidates = []
     for location in locations:
-        capabilities = {c.capability: c for c in location.capabilities}
-        schedule = schedule_of(session, location, now)
         # A location without opening hours (a DC, a 24-hour store) is always open.
-        open_now = schedule.is_open_at(now) if location.hours else True
-        closes_at = _closes_at(schedule, now) if open_now and location.hours else None
-        services = capabilities.get(Capability.IN_STORE_SERVICES)
-        delivery = capabilities.get(Capability.DELIVERY)
+        schedule = schedules.get(location.id)
+        open_now = schedule.is_open_at(now) if schedule else True
+        closes_at = _closes_at(schedule, now) if schedule and open_now else None
+        services = location.capabilities.get(Capability.IN_STORE_SERVICES)
+        delivery = location.capabilities.get(Capability.DELIVERY)
         candidates.append(
             StoreCandidate(
                 store_id=location.id,
@@ -228,19 +321,17 @@ def store_candidates(session: Session, request: PlanRequest, now: datetime) -> l
                 kind=location.kind,
                 open_now=open_now,
                 next_open_at=(
-                    schedule.next_opening(closes_at if closes_at else now)
-                    if location.hours
-                    else None
+                    schedule.next_opening(closes_at if closes_at else now) if schedule else None
                 ),
                 closes_at=closes_at,
                 fulfillment_types=_enabled_types(
-                    location, capabilities, switches, lineages, request.fulfillment_type
+                    location, switches, lineages, request.fulfillment_type
                 ),
                 delivery_radius_m=delivery.delivery_radius_m if delivery else None,
                 services=frozenset(services.services if services else ()),
                 stock={sku: stock.get((location.id, sku), 0) for sku in sku_ids},
-                open_tasks=backlog.get(location.id, 0),
-                settings=_profile_settings(profiles.get(location.id)),
+                open_tasks=location.open_tasks,
+                settings=location.settings,
             )
         )
     return candidates

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhongtai.catalog.models import Category, Product, Sku
+from zhongtai.catalog.categories import sku_category_lineages
 from zhongtai.core.errors import InvalidInput
 from zhongtai.loyalty.coupon_rules import CouponOffer, CouponTerms
 from zhongtai.loyalty.models import Coupon, CouponTemplate, EntryKind, MemberTier, PointsEntry
@@ -28,21 +27,8 @@ MAX_COUPONS = 5
 def category_lineages(
     session: Session, sku_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[uuid.UUID, ...]]:
-    """Each SKU's category and all its ancestors, in one recursive statement."""
-    if not sku_ids:
-        return {}
-    up = (
-        select(Sku.id.label("sku_id"), Product.category_id.label("category_id"))
-        .join(Product, Product.id == Sku.product_id)
-        .where(Sku.id.in_(set(sku_ids)))
-        .cte("up", recursive=True)
-    )
-    parent = select(up.c.sku_id, Category.parent_id).join(Category, Category.id == up.c.category_id)
-    up = up.union_all(parent.where(Category.parent_id.is_not(None)))
-    lineages: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for sku_id, category_id in session.execute(select(up.c.sku_id, up.c.category_id)):
-        lineages[sku_id].append(category_id)
-    return {sku: tuple(cats) for sku, cats in lineages.items()}
+    """Each SKU's category and all its ancestors, nearest first, in one statement."""
+    return {sku: tuple(c) for sku, c in sku_category_lineages(session, sku_ids).items()}
 
 
 def shopper_context(

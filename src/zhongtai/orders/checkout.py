@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhongtai.catalog.lookup import sku_price
+from zhongtai.catalog.lookup import sku_prices
 from zhongtai.core import context
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel
@@ -120,15 +120,17 @@ def _price_lines(
     basket: list[BasketLine] = []
     rows: list[dict[str, Any]] = []
     currency = "CNY"
+    # One statement for the whole basket, not one per line.
+    prices = sku_prices(
+        session,
+        [line.sku_id for _, line in located],
+        caller=_pricing_caller(caller),
+        store_id=store_id,
+        channel=channel,
+        at=now,
+    )
     for i, (location_id, line) in enumerate(located):
-        priced = sku_price(
-            session,
-            line.sku_id,
-            caller=_pricing_caller(caller),
-            store_id=store_id,
-            channel=channel,
-            at=now,
-        )
+        priced = prices[line.sku_id]
         if not priced.for_sale:
             raise InvalidInput.field(f"lines[{i}].sku_id", f"SKU {priced.sku.code} is not for sale")
         currency = priced.sku.currency
