@@ -82,17 +82,22 @@ def taken_code(
 ) -> AlreadyExists | None:
     """The first of these codes that already exists, as a 409 naming it; None if none does."""
     sku_codes, barcodes = list(sku_codes), list(barcodes)
+    # "First" is in the order the caller gave them, whatever order the database finds them in.
     if sku_codes:
-        sku = session.scalars(select(Sku.code).where(Sku.code.in_(sku_codes))).first()
+        taken = set(session.scalars(select(Sku.code).where(Sku.code.in_(sku_codes))))
+        sku = next((code for code in sku_codes if code in taken), None)
         if sku is not None:
             return AlreadyExists(f"SKU code {sku!r} already exists.", code=sku)
     if barcodes:
-        row = session.execute(
-            select(Barcode.code, Sku.code).join(Sku).where(Barcode.code.in_(barcodes))
-        ).first()
-        if row is not None:
+        owners = dict(
+            session.execute(
+                select(Barcode.code, Sku.code).join(Sku).where(Barcode.code.in_(barcodes))
+            ).all()
+        )
+        code = next((c for c in barcodes if c in owners), None)
+        if code is not None:
             return AlreadyExists(
-                f"Barcode {row[0]} already belongs to SKU {row[1]!r}.", code=row[0]
+                f"Barcode {code} already belongs to SKU {owners[code]!r}.", code=code
             )
     if variant is not None:
         product_id, size, colour = variant

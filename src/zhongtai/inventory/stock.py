@@ -143,7 +143,7 @@ def adjust_stock(
         session,
         "stock.adjusted",
         "stock",
-        f"{location_id}:{sku_id}",
+        sku_id,
         {"on_hand": figures.on_hand - quantity},
         {
             "on_hand": figures.on_hand,
@@ -249,7 +249,7 @@ def set_stock_levels(
         session,
         "stock.levels_set",
         "stock",
-        f"{location_id}:{sku_id}",
+        sku_id,
         {"safety_stock": before[2]} if before else None,
         {"safety_stock": safety_stock, "low_stock_level": low_stock_level},
         store_id=location_id,
