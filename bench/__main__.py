@@ -8,7 +8,7 @@ import sys
 
 from bench import harness
 
-BENCHMARKS = ["api", "inventory", "orders", "loyalty"]
+BENCHMARKS = ["api", "inventory", "orders", "loyalty", "events"]
 
 
 def main(argv: list[str]) -> int:

@@ -97,6 +97,8 @@ def _dead_delivery(session: Session, subscription_id: str) -> WebhookDelivery:
         event_id=new_id(),
         event_seq=1,
         event_type="test.price_tagged",
+        aggregate_type="tag",
+        aggregate_id="T",
         status=DeliveryStatus.DEAD,
         attempts=8,
         next_attempt_at=utcnow(),

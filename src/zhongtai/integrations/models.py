@@ -6,7 +6,17 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhongtai.core.clock import utcnow
@@ -56,12 +66,26 @@ class DeliveryStatus(enum.StrEnum):
 
 
 class WebhookDelivery(IdMixin, TimestampMixin, Base):
-    """One event on its way to one subscription: attempts, the next try, the last error."""
+    """One event on its way to one subscription: attempts, the next try, the last error.
+
+    A subscription's deliveries form one lane per aggregate (the event's aggregate type and id):
+    a lane goes out strictly in event order, lanes go out side by side.
+    """
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_id"),
         Index("ix_webhook_deliveries_queue", "subscription_id", "status", "event_seq"),
+        # Finding each lane's head reads only pending rows, however many were delivered.
+        Index(
+            "ix_webhook_deliveries_lanes",
+            "subscription_id",
+            "aggregate_type",
+            "aggregate_id",
+            "event_seq",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     subscription_id: Mapped[uuid.UUID] = mapped_column(
@@ -70,6 +94,8 @@ class WebhookDelivery(IdMixin, TimestampMixin, Base):
     event_id: Mapped[uuid.UUID]
     event_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     event_type: Mapped[str] = mapped_column(String(64))
+    aggregate_type: Mapped[str] = mapped_column(String(32))
+    aggregate_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[DeliveryStatus] = mapped_column(
         str_enum(DeliveryStatus), default=DeliveryStatus.PENDING
     )

@@ -28,9 +28,11 @@ def publisher_for(settings: Settings, events: EventSettings) -> Publisher:
 async def run_event_backbone(
     database: Database, settings: Settings, events: EventSettings, stop: asyncio.Event
 ) -> None:
-    """Relay passes and webhook attempts until ``stop`` is set.
+    """Relay passes, webhook attempts and stock pushes until ``stop`` is set.
 
-    Only the lease holder sends webhooks, so N `serve` workers do not send each delivery N times.
+    The webhook sender runs as a loop of its own beside the relay, refilling as soon as attempts
+    finish; the relay wakes it when it enqueues deliveries. Only the lease holder sends webhooks,
+    so N `serve` workers do not send each delivery N times.
     """
     token = context.actor.set("system:relay")
     relay = Relay(
@@ -42,23 +44,33 @@ async def run_event_backbone(
     )
     sender = WebhookSender(database.writer, events, reader=database.reader)
     stock_pushes = StockPushSender(database.writer, reader=database.reader)
+    webhooks = asyncio.create_task(sender.run(stop, leading=lambda: relay.leading))
     try:
         while not stop.is_set():
             published = 0
             try:
                 published = await relay.run_once()
+                if published:
+                    sender.wake()
                 if relay.leading:
-                    await sender.run_once()
                     await stock_pushes.run_once()
             except Exception:
                 # The broker or the database is away: nothing was marked published, so
                 # nothing is lost; say so, wait, try again.
                 log.exception("event relay pass failed")
             if published < events.relay_batch_size:
+                # While events keep coming, look again soon; when idle, poll slowly.
+                pause = events.relay_busy_poll_seconds if published else events.relay_poll_seconds
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=events.relay_poll_seconds)
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
     finally:
         context.actor.reset(token)
+        if stop.is_set():
+            sender.wake()
+        else:
+            webhooks.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await webhooks
         await sender.close()
         await stock_pushes.close()
         await relay.publisher.close()

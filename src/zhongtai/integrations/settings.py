@@ -17,6 +17,12 @@ class EventSettings(BaseSettings):
         "runs as its own process; harmless either way: one relay leads at a time).",
     )
     relay_poll_seconds: float = Field(default=0.2, gt=0, description="Idle wait between passes.")
+    relay_busy_poll_seconds: float = Field(
+        default=0.01,
+        ge=0,
+        description="Wait after a pass that published some events (fewer than a batch): events "
+        "keep coming, so look again soon, letting a few gather into one pass.",
+    )
     relay_batch_size: int = Field(default=500, gt=0)
     relay_lease_seconds: float = Field(
         default=15,
@@ -32,5 +38,11 @@ class EventSettings(BaseSettings):
     webhook_backoff_base_seconds: float = Field(default=2, gt=0)
     webhook_backoff_cap_seconds: float = Field(default=3600, gt=0)
     webhook_concurrency: int = Field(
-        default=32, gt=0, description="Subscriptions served at once (one request each)."
+        default=128, gt=0, description="Delivery attempts in flight at once, all subscriptions."
+    )
+    webhook_lanes_per_subscription: int = Field(
+        default=32,
+        gt=0,
+        description="Attempts in flight at once for one subscription, each for a different "
+        "aggregate (one aggregate's events always go one at a time, in order).",
     )

@@ -1,14 +1,31 @@
-"""Webhook delivery queues: enqueue events per subscription, pick due work, record outcomes."""
+"""Webhook delivery lanes: enqueue events per subscription, pick lane heads, record outcomes.
+
+A lane is one subscription's deliveries of one aggregate (the event's aggregate type and id). A
+lane goes out strictly in event order: only its oldest pending delivery (its head) may be sent,
+and a head waiting for a retry holds its lane until it is delivered or dies. Lanes go out side by
+side, so a subscription is not limited to one request at a time.
+"""
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import (
+    String,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from zhongtai.core.clock import utcnow
@@ -17,6 +34,10 @@ from zhongtai.core.outbox import OutboxEvent
 from zhongtai.integrations.handlers import PublishedEvent
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from zhongtai.integrations.rules import backoff_seconds, subscription_matches
+
+# A literal, not a bound parameter: the planners of both engines use a partial index only when
+# they can see that the query's condition is the index's.
+_PENDING = literal_column(f"'{DeliveryStatus.PENDING.value}'", String())
 
 
 def enqueue_deliveries(session: Session, events: Sequence[PublishedEvent]) -> int:
@@ -40,6 +61,8 @@ def enqueue_deliveries(session: Session, events: Sequence[PublishedEvent]) -> in
             "event_id": event.id,
             "event_seq": event.seq,
             "event_type": event.type,
+            "aggregate_type": event.aggregate_type,
+            "aggregate_id": event.aggregate_id,
             "status": DeliveryStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
@@ -59,7 +82,7 @@ def enqueue_deliveries(session: Session, events: Sequence[PublishedEvent]) -> in
 
 @dataclass(frozen=True)
 class DueDelivery:
-    """The head of one subscription's queue, ready to send."""
+    """The head of one lane (subscription x aggregate), ready to send."""
 
     delivery_id: uuid.UUID
     subscription_id: uuid.UUID
@@ -69,96 +92,186 @@ class DueDelivery:
     event: PublishedEvent
 
 
-def due_deliveries(session: Session, *, busy: Sequence[uuid.UUID], limit: int) -> list[DueDelivery]:
-    """For each active subscription not busy, its oldest pending delivery if it is due now.
+def due_deliveries(
+    session: Session,
+    *,
+    in_flight: Mapping[uuid.UUID, uuid.UUID],
+    per_subscription: int,
+    limit: int,
+) -> list[DueDelivery]:
+    """Due lane heads of the active subscriptions, oldest event first.
 
-    Deliveries of a subscription go out one at a time in event order, so a receiver sees an
-    aggregate's events in order; a failing head waits for its retry (or dies) before the next.
+    ``in_flight`` maps the deliveries being sent now to their subscriptions: they are not handed
+    out again, they still hold their lanes, and they count against ``per_subscription`` (the
+    lanes of one subscription sent at once). At most ``limit`` in all.
     """
-    head = aliased(WebhookDelivery)
-    oldest = (
-        select(head.subscription_id, func.min(head.event_seq).label("seq"))
-        .where(head.status == DeliveryStatus.PENDING)
-        .group_by(head.subscription_id)
-        .subquery()
+    busy: dict[uuid.UUID, int] = {}
+    for subscription_id in in_flight.values():
+        busy[subscription_id] = busy.get(subscription_id, 0) + 1
+    subscriptions = list(
+        session.execute(
+            select(
+                WebhookSubscription.id, WebhookSubscription.url, WebhookSubscription.secret
+            ).where(WebhookSubscription.active.is_(True))
+        )
     )
+    # The least busy subscriptions choose first, so a subscription with a deep backlog does not
+    # take every free slot.
+    subscriptions.sort(key=lambda row: busy.get(row.id, 0))
+    now = utcnow()
+    due: list[DueDelivery] = []
+    for sub_id, url, secret in subscriptions:
+        room = min(per_subscription - busy.get(sub_id, 0), limit - len(due))
+        if room <= 0:
+            continue
+        for row in session.execute(_lane_heads(sub_id, list(in_flight), now, room)):
+            due.append(
+                DueDelivery(
+                    delivery_id=row.delivery_id,
+                    subscription_id=sub_id,
+                    url=url,
+                    secret=secret,
+                    attempts=row.attempts,
+                    event=_event_of(row),
+                )
+            )
+    return due
+
+
+def _lane_heads(
+    subscription_id: uuid.UUID, skip: Collection[uuid.UUID], now: datetime, room: int
+) -> Any:
+    """A subscription's due pending deliveries with no older pending one in their lane.
+
+    Walks the subscription's pending deliveries in event order and stops after ``room`` heads:
+    with many lanes the first pending rows are mostly heads, so a deep backlog costs little.
+    """
+    delivery = WebhookDelivery
+    older = aliased(WebhookDelivery)
     stmt = (
-        select(WebhookDelivery, WebhookSubscription, OutboxEvent)
-        .join(
-            oldest,
-            and_(
-                oldest.c.subscription_id == WebhookDelivery.subscription_id,
-                oldest.c.seq == WebhookDelivery.event_seq,
+        select(
+            delivery.id.label("delivery_id"),
+            delivery.attempts,
+            OutboxEvent.seq,
+            OutboxEvent.id,
+            OutboxEvent.type,
+            OutboxEvent.version,
+            OutboxEvent.aggregate_type,
+            OutboxEvent.aggregate_id,
+            OutboxEvent.store_id,
+            OutboxEvent.occurred_at,
+            OutboxEvent.payload,
+            OutboxEvent.request_id,
+            OutboxEvent.actor,
+        )
+        .join(OutboxEvent, OutboxEvent.id == delivery.event_id)
+        .where(
+            delivery.subscription_id == subscription_id,
+            delivery.status == _PENDING,
+            delivery.next_attempt_at <= now,
+            ~exists().where(
+                and_(
+                    older.subscription_id == delivery.subscription_id,
+                    older.aggregate_type == delivery.aggregate_type,
+                    older.aggregate_id == delivery.aggregate_id,
+                    older.status == _PENDING,
+                    older.event_seq < delivery.event_seq,
+                )
             ),
         )
-        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-        .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-        .where(
-            WebhookDelivery.status == DeliveryStatus.PENDING,
-            WebhookDelivery.next_attempt_at <= utcnow(),
-            WebhookSubscription.active.is_(True),
-        )
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(limit)
+        .order_by(delivery.event_seq)
+        .limit(room)
     )
-    if busy:
-        stmt = stmt.where(WebhookDelivery.subscription_id.not_in(list(busy)))
-    return [
-        DueDelivery(
-            delivery_id=d.id,
-            subscription_id=s.id,
-            url=s.url,
-            secret=s.secret,
-            attempts=d.attempts,
-            event=PublishedEvent.of(e),
-        )
-        for d, s, e in session.execute(stmt)
-    ]
+    if skip:
+        stmt = stmt.where(delivery.id.not_in(list(skip)))
+    return stmt
 
 
-def record_success(session: Session, delivery_id: uuid.UUID, status_code: int) -> None:
+def _event_of(row: Any) -> PublishedEvent:
+    return PublishedEvent(
+        seq=row.seq,
+        id=row.id,
+        type=row.type,
+        version=row.version,
+        aggregate_type=row.aggregate_type,
+        aggregate_id=row.aggregate_id,
+        store_id=row.store_id,
+        occurred_at=row.occurred_at,
+        payload=row.payload,
+        request_id=row.request_id,
+        actor=row.actor,
+    )
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """How one attempt ended: ``error`` None means the receiver answered 2xx."""
+
+    delivery_id: uuid.UUID
+    attempts_before: int
+    status_code: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff_base: float
+    backoff_cap: float
+
+
+def record_outcomes(
+    session: Session, outcomes: Sequence[AttemptOutcome], policy: RetryPolicy
+) -> list[DeliveryStatus]:
+    """Record many attempts in one statement; returns each delivery's status after it.
+
+    A success is delivered; a failure is retried after backoff with jitter, or dead after the
+    last attempt. Only pending deliveries change, so a late outcome cannot undo a re-drive.
+    """
+    if not outcomes:
+        return []
     now = utcnow()
-    session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.PENDING)
-        .values(
-            status=DeliveryStatus.DELIVERED,
-            attempts=WebhookDelivery.attempts + 1,
-            delivered_at=now,
-            last_status_code=status_code,
-            last_error=None,
-            updated_at=now,
+    rows: list[dict[str, Any]] = []
+    statuses: list[DeliveryStatus] = []
+    for outcome in outcomes:
+        attempt = outcome.attempts_before + 1
+        if outcome.error is None:
+            status, next_at, delivered_at = DeliveryStatus.DELIVERED, now, now
+        else:
+            status = (
+                DeliveryStatus.DEAD if attempt >= policy.max_attempts else DeliveryStatus.PENDING
+            )
+            delay = backoff_seconds(
+                attempt,
+                base=policy.backoff_base,
+                cap=policy.backoff_cap,
+                jitter=random.random(),  # noqa: S311 (spreading retries, not secrecy)
+            )
+            next_at, delivered_at = now + timedelta(seconds=delay), None
+        statuses.append(status)
+        rows.append(
+            {
+                "b_id": outcome.delivery_id,
+                "b_status": status,
+                "b_next": next_at,
+                "b_delivered": delivered_at,
+                "b_code": outcome.status_code,
+                "b_error": None if outcome.error is None else outcome.error[:2000],
+            }
         )
-    )
-
-
-def record_failure(
-    session: Session,
-    delivery_id: uuid.UUID,
-    *,
-    attempts_before: int,
-    status_code: int | None,
-    error: str,
-    max_attempts: int,
-    backoff_base: float,
-    backoff_cap: float,
-) -> DeliveryStatus:
-    """Count the failed attempt; schedule the retry with backoff, or mark the delivery dead."""
-    attempt = attempts_before + 1
-    now = utcnow()
-    dead = attempt >= max_attempts
-    delay = backoff_seconds(attempt, base=backoff_base, cap=backoff_cap, jitter=random.random())  # noqa: S311 (spreading retries, not secrecy)
-    status = DeliveryStatus.DEAD if dead else DeliveryStatus.PENDING
-    session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.PENDING)
+    table = cast(Table, WebhookDelivery.__table__)
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.PENDING)
         .values(
-            status=status,
-            attempts=WebhookDelivery.attempts + 1,
-            next_attempt_at=now + timedelta(seconds=delay),
-            last_status_code=status_code,
-            last_error=error[:2000],
+            status=bindparam("b_status"),
+            attempts=table.c.attempts + 1,
+            next_attempt_at=bindparam("b_next"),
+            delivered_at=bindparam("b_delivered"),
+            last_status_code=bindparam("b_code"),
+            last_error=bindparam("b_error"),
             updated_at=now,
-        )
+        ),
+        rows,
     )
-    return status
+    return statuses
