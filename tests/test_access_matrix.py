@@ -314,6 +314,39 @@ MEMBER_CASES = [
     ),
 ]
 
+#: Running guides is the store manager's (her stores) and HQ's; the programme is HQ's.
+GUIDE_MANAGERS = frozenset({"hq_admin", "store_manager"})
+GUIDE_CASES = [
+    Case("guide_program_read", "GET", lambda w: "/api/v1/guide-program", GUIDE_MANAGERS),
+    Case(
+        "guide_program_change",
+        "PUT",
+        lambda w: "/api/v1/guide-program",
+        frozenset({"hq_admin"}),
+        lambda w: {"protection_days": 30},
+    ),
+    Case("commission_rules_list", "GET", lambda w: "/api/v1/commission-rules", GUIDE_MANAGERS),
+    Case(
+        "unbound_members_own",
+        "GET",
+        lambda w: f"/api/v1/stores/{w.own.id}/unbound-members",
+        GUIDE_MANAGERS,
+    ),
+    Case(
+        "unbound_members_other",
+        "GET",
+        lambda w: f"/api/v1/stores/{w.other.id}/unbound-members",
+        frozenset({"hq_admin"}),
+        out_of_scope=frozenset({"store_manager"}),
+    ),
+    Case(
+        "commission_statements_own",
+        "GET",
+        lambda w: f"/api/v1/commission-statements/2026-11?store_id={w.own.id}",
+        GUIDE_MANAGERS,
+    ),
+]
+
 CASES = [
     Case("who_am_i", "GET", lambda w: "/api/v1/auth/me", frozenset(EVERYONE)),
     Case(
@@ -450,6 +483,7 @@ CASES = [
     ),
     *INVENTORY_CASES,
     *MEMBER_CASES,
+    *GUIDE_CASES,
 ]
 
 

@@ -9,12 +9,14 @@ from functools import partial
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
 
 from zhongtai import __version__
 from zhongtai.catalog.api import router as catalog_router
 from zhongtai.core.audit_api import router as audit_router
 from zhongtai.core.auth.api import router as auth_router
 from zhongtai.core.auth.key_cache import VerifiedKeyCache
+from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.http.middleware import RequestContextMiddleware
 from zhongtai.core.http.problems import install_problem_handlers
@@ -24,13 +26,20 @@ from zhongtai.core.logging import configure_logging
 from zhongtai.core.settings import Settings, get_settings
 from zhongtai.fulfillment.api import router as fulfillment_router
 from zhongtai.fulfillment.tasks import flag_sla_breaches
+from zhongtai.guides.api import router as guides_router
+from zhongtai.guides.api_commission import router as guide_commission_router
+from zhongtai.guides.api_workbench import router as guide_workbench_router
+from zhongtai.guides.ledger import mature_commission
 from zhongtai.integrations.api_imports import router as imports_router
 from zhongtai.integrations.api_marketplace import router as marketplace_router
 from zhongtai.integrations.api_stream import router as events_router
 from zhongtai.integrations.api_webhooks import router as webhooks_router
+from zhongtai.integrations.api_wecom import router as wecom_router
 from zhongtai.integrations.providers import Providers, built_in_providers
 from zhongtai.integrations.runtime import run_event_backbone
 from zhongtai.integrations.settings import EventSettings
+from zhongtai.integrations.wecom.directory import WeComDirectory
+from zhongtai.integrations.wecom.settings import wecom_settings
 from zhongtai.inventory.api import router as inventory_router
 from zhongtai.inventory.reservations import expire_reservations
 from zhongtai.loyalty.api import router as points_router
@@ -54,6 +63,10 @@ Every POST/PUT/PATCH accepts an `Idempotency-Key`. Lists use cursor pagination
 """
 
 
+def _mature_commission_now(session: Session) -> int:
+    return mature_commission(session, now=utcnow())
+
+
 def housekeeping_jobs(settings: Settings, providers: Providers) -> list[PeriodicJob]:
     """What `serve` runs in the background besides the event relay (interval 0 turns a job off)."""
     every = settings.reservation_sweep_seconds
@@ -65,6 +78,7 @@ def housekeeping_jobs(settings: Settings, providers: Providers) -> list[Periodic
             partial(expire_unpaid_orders, providers=providers.payments),
         ),
         PeriodicJob("sla-clock", every, flag_sla_breaches),
+        PeriodicJob("commission-maturing", every, _mature_commission_now),
     ]
     return [job for job in jobs if job.every_seconds > 0]
 
@@ -110,6 +124,8 @@ def create_app(
         await asyncio.gather(*jobs)
         if owns_providers:
             providers.close()
+        if wecom_directory is not None:
+            wecom_directory.close()
         if owns_db:
             database.dispose()
 
@@ -128,6 +144,12 @@ def create_app(
     app.state.db = database
     app.state.providers = providers
     app.state.api_key_cache = VerifiedKeyCache(settings.api_key_cache_seconds)
+    app.state.wecom = wecom = wecom_settings()
+    app.state.wecom_directory = wecom_directory = (
+        WeComDirectory(wecom.corp_id, wecom.secret.get_secret_value(), base_url=wecom.api_base_url)
+        if wecom.corp_id and wecom.secret
+        else None
+    )
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
@@ -156,6 +178,10 @@ def create_app(
         fulfillment_router,
         imports_router,
         marketplace_router,
+        guide_workbench_router,  # before guides_router: /guides/me is not a guide id
+        guides_router,
+        guide_commission_router,
+        wecom_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -7,6 +7,8 @@ from zhongtai.core import audit, idempotency, outbox
 from zhongtai.core.auth import models as auth_models
 from zhongtai.core.db import Base
 from zhongtai.fulfillment import models as fulfillment_models
+from zhongtai.guides import models as guides_models
+from zhongtai.guides import recommendation_models, task_models
 from zhongtai.integrations import import_models, marketplace_models
 from zhongtai.integrations import models as integrations_models
 from zhongtai.inventory import models as inventory_models
@@ -22,6 +24,7 @@ __all__ = [
     "auth_models",
     "catalog_models",
     "fulfillment_models",
+    "guides_models",
     "idempotency",
     "import_models",
     "integrations_models",
@@ -32,5 +35,7 @@ __all__ = [
     "metadata",
     "orders_models",
     "outbox",
+    "recommendation_models",
     "stores_models",
+    "task_models",
 ]

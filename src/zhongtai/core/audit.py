@@ -10,7 +10,7 @@ statement (see :func:`_refuse_changes`).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Index, String, event, select
@@ -77,13 +77,13 @@ def record_audit(
 
 
 def _plain(values: dict[str, Any] | None) -> dict[str, Any] | None:
-    """JSON-safe copy: ids, datetimes and enums as strings."""
+    """JSON-safe copy: ids, dates, datetimes and enums as strings."""
     if values is None:
         return None
     out: dict[str, Any] = {}
     for key, value in values.items():
-        if isinstance(value, uuid.UUID | datetime):
-            out[key] = value.isoformat() if isinstance(value, datetime) else str(value)
+        if isinstance(value, uuid.UUID | datetime | date):
+            out[key] = str(value) if isinstance(value, uuid.UUID) else value.isoformat()
         elif isinstance(value, list | tuple | set | frozenset):
             items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
             out[key] = [str(v) if isinstance(v, uuid.UUID) else v for v in items]

@@ -1,1 +1,4 @@
-"""Shopping guides (导购): customer binding, share links, attribution, commission, tasks, recommendations."""
+"""Shopping guides (导购): customer binding, share links, attribution, commission, tasks and
+recommendations."""
+
+from zhongtai.guides import handlers as _handlers  # noqa: F401  (registers event handlers)

@@ -68,6 +68,16 @@ class Permission(StrEnum):
     FINANCE_READ = "finance:read"
     #: Set up promotions and coupon campaigns (HQ marketing).
     OFFERS_MANAGE = "offers:manage"
+    #: A guide's own work: her customers, tasks, share links, performance and statement.
+    GUIDE_WORK = "guides:work"
+    #: Run a store's guides: enrol, reassign customers, hand over when one leaves, targets,
+    #: commission corrections, statements and the payroll export.
+    GUIDES_MANAGE = "guides:manage"
+    #: The chain's guide programme: binding rule, attribution switches, commission rules,
+    #: closing a month.
+    GUIDES_PROGRAM = "guides:program"
+    #: Record that a member opened a guide's share link (the app and mini-program).
+    SHARE_LINKS_OPEN = "share_links:open"
 
 
 #: What every store role and touchpoint needs to serve a member in front of them.
@@ -127,6 +137,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EVENTS_READ,
             Permission.INVENTORY_ADJUST,
             Permission.FINANCE_READ,
+            Permission.GUIDES_MANAGE,
         }
     )
     | INVENTORY_FLOOR
@@ -139,7 +150,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     | STORE_ORDERS
     | _SERVE_MEMBERS,
     Role.GUIDE: frozenset(
-        {Permission.CATALOG_READ, Permission.STORES_READ, Permission.INVENTORY_READ}
+        {
+            Permission.CATALOG_READ,
+            Permission.STORES_READ,
+            Permission.INVENTORY_READ,
+            Permission.GUIDE_WORK,
+        }
     )
     | _SERVE_MEMBERS,
 }
@@ -166,6 +182,7 @@ CHANNEL_DEFAULT_SCOPES: dict[Channel, frozenset[Permission]] = {
             Permission.STORES_READ,
             Permission.INVENTORY_READ,
             Permission.INVENTORY_RESERVE,
+            Permission.SHARE_LINKS_OPEN,
         }
     )
     | PLACE_ORDERS
@@ -176,6 +193,7 @@ CHANNEL_DEFAULT_SCOPES: dict[Channel, frozenset[Permission]] = {
             Permission.STORES_READ,
             Permission.INVENTORY_READ,
             Permission.INVENTORY_RESERVE,
+            Permission.SHARE_LINKS_OPEN,
         }
     )
     | PLACE_ORDERS

@@ -1,0 +1,685 @@
+"""The shopping guide's daily task list: generated each morning for the members bound to her,
+read on her phone, closed by her, and counted for her performance view.
+
+Generation reads every fact in a handful of set-based statements for all the guides' current
+customers at once (a store may have thousands), leaves the decisions to the pure rules of
+:mod:`zhongtai.guides.task_rules`, inserts what is new in batches that skip an occurrence
+already on the list (the unique key decides, so two runs racing add each task once), and
+expires open tasks whose condition no longer holds. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from zhongtai.catalog.models import Category, Product, Sku
+from zhongtai.core import context
+from zhongtai.core.clock import business_day
+from zhongtai.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from zhongtai.core.ids import new_id
+from zhongtai.guides.models import Guide, GuideBinding, GuideStatus
+from zhongtai.guides.roster import get_guide
+from zhongtai.guides.task_models import GuideTask
+from zhongtai.guides.task_rules import (
+    MARKETING_KINDS,
+    BoughtCategory,
+    CloseVerdict,
+    DueTask,
+    ExpiringPoints,
+    MemberFacts,
+    NewArrival,
+    RecentReturn,
+    TaskKind,
+    TaskOutcome,
+    TaskPolicy,
+    TaskStatus,
+    WaitingPickup,
+    close_verdict,
+    due_tasks,
+    may_market_to,
+)
+from zhongtai.loyalty.models import PointsLot
+from zhongtai.members.models import ConsentChannel, ConsentRecord, Member, MemberStatus
+from zhongtai.orders.kinds import OrderStatus
+from zhongtai.orders.models import Order, OrderLine, OrderReturn, OrderStatusChange
+from zhongtai.stores.models import Location
+
+#: An order in these states is not (or no longer) a purchase.
+NOT_BOUGHT = (OrderStatus.CREATED, OrderStatus.CANCELLED)
+#: Rows per INSERT and ids per IN list: far below both engines' bound-parameter limits.
+BATCH = 500
+NOTE_MAX = 500
+#: Why an open task expired, when she is still the guide's customer.
+_GONE: Mapping[TaskKind, str] = {
+    TaskKind.PICKUP_WAITING: "The order is no longer waiting for pickup.",
+    TaskKind.AFTER_SALE: "The follow-up window of the return has passed.",
+    TaskKind.POINTS_EXPIRING: "Those points were used or have expired.",
+    TaskKind.BIRTHDAY: "The birthday has passed.",
+    TaskKind.DORMANT: "She has bought again.",
+    TaskKind.NEW_ARRIVALS: "These suggestions are no longer current (a new week or no match).",
+}
+_MOVED = "She is no longer this guide's customer."
+_NO_CONSENT = "She has not consented to marketing messages."
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class GenerationSummary:
+    day: date
+    #: Active guides with customers in the run.
+    guides: int
+    #: Their current customers.
+    members: int
+    created: Mapping[TaskKind, int] = field(default_factory=dict)
+    #: Expired tasks given back to their guide (the customer came back while still due).
+    reopened: int = 0
+    expired: int = 0
+
+    @property
+    def created_total(self) -> int:
+        return sum(self.created.values())
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """A guide's tasks due since a day, by what became of them."""
+
+    done: int
+    skipped: int
+    open: int
+    expired: int
+
+    @property
+    def total(self) -> int:
+        return self.done + self.skipped + self.open + self.expired
+
+
+@dataclass(frozen=True)
+class _Customer:
+    member_id: uuid.UUID
+    guide_id: uuid.UUID
+    store_id: uuid.UUID
+    timezone: str
+    birthday: date | None
+    preferences: Mapping[str, Any]
+
+
+def _batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _customer_filter(store_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
+    conditions = [
+        GuideBinding.ended_at.is_(None),
+        Guide.status == GuideStatus.ACTIVE,
+        Member.status == MemberStatus.ACTIVE,
+    ]
+    if store_id is not None:
+        conditions.append(Guide.home_store_id == store_id)
+    return conditions
+
+
+def _customer_ids(store_id: uuid.UUID | None) -> Select[uuid.UUID]:
+    """The current customers of the run's active guides, as a subquery for IN."""
+    return (
+        select(GuideBinding.member_id)
+        .join(Guide, Guide.staff_id == GuideBinding.guide_id)
+        .join(Member, Member.id == GuideBinding.member_id)
+        .where(*_customer_filter(store_id))
+    )
+
+
+def _customers(session: Session, store_id: uuid.UUID | None) -> list[_Customer]:
+    rows = session.execute(
+        select(
+            GuideBinding.member_id,
+            GuideBinding.guide_id,
+            Guide.home_store_id,
+            Location.timezone,
+            Member.birthday,
+            Member.preferences,
+        )
+        .join(Guide, Guide.staff_id == GuideBinding.guide_id)
+        .join(Member, Member.id == GuideBinding.member_id)
+        .join(Location, Location.id == Guide.home_store_id)
+        .where(*_customer_filter(store_id))
+    )
+    return [_Customer(m, g, s, tz, b, p or {}) for m, g, s, tz, b, p in rows]
+
+
+def _owners(customer_ids: Select[uuid.UUID]) -> Any:
+    """Each customer and every member merged into her, as (member_id, owner_id): orders stay
+    with the member who placed them, while her history is that of all her merged records."""
+    return (
+        select(
+            Member.id.label("member_id"),
+            func.coalesce(Member.merged_into_id, Member.id).label("owner_id"),
+        )
+        .where(or_(Member.id.in_(customer_ids), Member.merged_into_id.in_(customer_ids)))
+        .subquery("owners")
+    )
+
+
+@dataclass
+class _Gathered:
+    last_purchase: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    categories: dict[uuid.UUID, list[tuple[uuid.UUID, str, datetime]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    points: dict[uuid.UUID, list[tuple[int, datetime]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    pickups: dict[uuid.UUID, list[WaitingPickup]] = field(default_factory=lambda: defaultdict(list))
+    returns: dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, str, datetime, int, str | None]]] = (
+        field(default_factory=lambda: defaultdict(list))
+    )
+    consent: dict[uuid.UUID, bool] = field(default_factory=dict)
+
+
+def _gather(
+    session: Session,
+    customer_ids: Select[uuid.UUID],
+    *,
+    now: datetime,
+    policy: TaskPolicy,
+) -> _Gathered:
+    """Every fact of every customer in one statement per kind of fact."""
+    facts = _Gathered()
+    owners = _owners(customer_ids)
+    bought = Order.status.not_in(NOT_BOUGHT)
+    # A day of slack on every window: the rules cut on the store's local calendar.
+    slack = timedelta(days=1)
+
+    for owner, last in session.execute(
+        select(owners.c.owner_id, func.max(Order.placed_at))
+        .select_from(Order)
+        .join(owners, owners.c.member_id == Order.member_id)
+        .where(bought)
+        .group_by(owners.c.owner_id)
+    ):
+        facts.last_purchase[owner] = last
+
+    history_since = now - timedelta(days=policy.purchase_history_days) - slack
+    for owner, category_id, name, last in session.execute(
+        select(owners.c.owner_id, Product.category_id, Category.name, func.max(Order.placed_at))
+        .select_from(Order)
+        .join(owners, owners.c.member_id == Order.member_id)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .join(Sku, Sku.id == OrderLine.sku_id)
+        .join(Product, Product.id == Sku.product_id)
+        .join(Category, Category.id == Product.category_id)
+        .where(bought, Order.placed_at >= history_since)
+        .group_by(owners.c.owner_id, Product.category_id, Category.name)
+    ):
+        facts.categories[owner].append((category_id, name, last))
+
+    points_until = now + timedelta(days=policy.points_expiring_within_days) + slack
+    for member_id, remaining, expires_at in session.execute(
+        select(PointsLot.member_id, PointsLot.remaining, PointsLot.expires_at).where(
+            PointsLot.member_id.in_(customer_ids),
+            PointsLot.remaining > 0,
+            PointsLot.expires_at > now,
+            PointsLot.expires_at <= points_until,
+        )
+    ):
+        assert expires_at is not None  # lots that never expire are not selected
+        facts.points[member_id].append((remaining, expires_at))
+
+    ready_since = func.max(OrderStatusChange.occurred_at)
+    for owner, order_id, number, store_id, since, updated_at in session.execute(
+        select(
+            owners.c.owner_id,
+            Order.id,
+            Order.number,
+            Order.store_id,
+            ready_since,
+            Order.updated_at,
+        )
+        .select_from(Order)
+        .join(owners, owners.c.member_id == Order.member_id)
+        .outerjoin(
+            OrderStatusChange,
+            (OrderStatusChange.order_id == Order.id)
+            & (OrderStatusChange.to_status == OrderStatus.READY_FOR_PICKUP.value),
+        )
+        .where(Order.status == OrderStatus.READY_FOR_PICKUP)
+        .group_by(owners.c.owner_id, Order.id, Order.number, Order.store_id, Order.updated_at)
+    ):
+        # The timeline says when it became ready; the order's last change stands in for it.
+        facts.pickups[owner].append(WaitingPickup(order_id, number, store_id, since or updated_at))
+
+    returns_since = now - timedelta(days=policy.after_sale_within_days) - slack
+    for owner, return_id, order_id, number, at, refund, reason in session.execute(
+        select(
+            owners.c.owner_id,
+            OrderReturn.id,
+            Order.id,
+            Order.number,
+            OrderReturn.occurred_at,
+            OrderReturn.refund_total,
+            OrderReturn.reason,
+        )
+        .select_from(Order)
+        .join(owners, owners.c.member_id == Order.member_id)
+        .join(OrderReturn, OrderReturn.order_id == Order.id)
+        .where(OrderReturn.occurred_at >= returns_since)
+    ):
+        facts.returns[owner].append((return_id, order_id, number, at, refund, reason))
+
+    latest = (
+        select(
+            ConsentRecord.member_id,
+            ConsentRecord.granted,
+            func.row_number()
+            .over(
+                partition_by=ConsentRecord.member_id,
+                order_by=(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()),
+            )
+            .label("newest_first"),
+        )
+        .where(
+            ConsentRecord.member_id.in_(customer_ids),
+            ConsentRecord.channel == ConsentChannel.WECOM,
+        )
+        .subquery()
+    )
+    for member_id, granted in session.execute(
+        select(latest.c.member_id, latest.c.granted).where(latest.c.newest_first == 1)
+    ):
+        facts.consent[member_id] = bool(granted)
+    return facts
+
+
+def _arrival_rows(session: Session, *, now: datetime, policy: TaskPolicy) -> list[Any]:
+    since = now - timedelta(days=policy.new_arrivals_within_days + 1)
+    return list(
+        session.execute(
+            select(
+                Sku.id,
+                Sku.code,
+                Sku.name,
+                Sku.size,
+                Product.id,
+                Product.name,
+                Product.brand,
+                Product.category_id,
+                Category.name,
+                Product.created_at,
+            )
+            .join(Product, Product.id == Sku.product_id)
+            .join(Category, Category.id == Product.category_id)
+            .where(
+                Product.created_at >= since,
+                Product.is_active.is_(True),
+                Sku.is_active.is_(True),
+            )
+            .order_by(Product.created_at.desc(), Sku.code)
+        )
+    )
+
+
+def _arrivals_in(rows: Iterable[Any], timezone: str) -> tuple[NewArrival, ...]:
+    """The new SKUs with the day each product was created, in a store's own calendar."""
+    arrivals = []
+    for row in rows:
+        sku_id, code, name, size, product_id, product_name, brand, category_id, category, at = row
+        arrivals.append(
+            NewArrival(
+                sku_id=sku_id,
+                sku_code=code,
+                sku_name=name,
+                size=size,
+                product_id=product_id,
+                product_name=product_name,
+                brand=brand,
+                category_id=category_id,
+                category_name=category,
+                created_on=business_day(at, timezone),
+            )
+        )
+    return tuple(arrivals)
+
+
+def _facts_of(customer: _Customer, gathered: _Gathered) -> MemberFacts:
+    tz = customer.timezone
+    m = customer.member_id
+    last = gathered.last_purchase.get(m)
+    return MemberFacts(
+        member_id=m,
+        birthday=customer.birthday,
+        last_purchase_on=business_day(last, tz) if last is not None else None,
+        bought_categories=tuple(
+            BoughtCategory(category_id, name, business_day(at, tz))
+            for category_id, name, at in gathered.categories.get(m, ())
+        ),
+        preferences=customer.preferences,
+        points=tuple(
+            ExpiringPoints(remaining, business_day(expires_at, tz))
+            for remaining, expires_at in gathered.points.get(m, ())
+        ),
+        pickups=tuple(gathered.pickups.get(m, ())),
+        returns=tuple(
+            RecentReturn(return_id, order_id, number, business_day(at, tz), refund, reason)
+            for return_id, order_id, number, at, refund, reason in gathered.returns.get(m, ())
+        ),
+        marketing_consent=gathered.consent.get(m),
+    )
+
+
+def _insert_statement(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert_fn(GuideTask)
+
+
+def generate_tasks(
+    session: Session,
+    *,
+    today: date,
+    now: datetime,
+    policy: TaskPolicy = TaskPolicy(),
+    store_id: uuid.UUID | None = None,
+) -> GenerationSummary:
+    """Put today's tasks on the lists of every active guide (of ``store_id``, or of the chain).
+
+    ``today`` is the stores' local date of ``now``. A task whose occurrence the guide already
+    has (open, done, skipped) is not added again, nor one another guide of hers already did or
+    skipped; an expired one is reopened when it is due again. Open tasks no longer due expire:
+    the pickup was collected, the window passed, she bought again, or she is now another
+    guide's customer (whose list gets the task instead). Running it twice adds nothing.
+    """
+    if now.tzinfo is None:
+        raise InvalidInput.field("now", "include a UTC offset")
+    customers = _customers(session, store_id)
+    customer_ids = _customer_ids(store_id)
+    gathered = _gather(session, customer_ids, now=now, policy=policy)
+    arrival_rows = _arrival_rows(session, now=now, policy=policy)
+    arrivals_by_tz: dict[str, tuple[NewArrival, ...]] = {}
+
+    wanted: dict[tuple[uuid.UUID, uuid.UUID, str], tuple[DueTask, uuid.UUID]] = {}
+    guide_of: dict[uuid.UUID, uuid.UUID] = {}
+    may_market: dict[uuid.UUID, bool] = {}
+    for customer in customers:
+        if customer.timezone not in arrivals_by_tz:
+            arrivals_by_tz[customer.timezone] = _arrivals_in(arrival_rows, customer.timezone)
+        facts = _facts_of(customer, gathered)
+        guide_of[customer.member_id] = customer.guide_id
+        may_market[customer.member_id] = may_market_to(facts, policy)
+        for task in due_tasks(
+            facts,
+            today=today,
+            now=now,
+            policy=policy,
+            arrivals=arrivals_by_tz[customer.timezone],
+        ):
+            key = (customer.guide_id, customer.member_id, task.period_key)
+            wanted[key] = (task, customer.store_id)
+
+    created, reopened = _add_due(session, wanted, customer_ids, today=today, now=now)
+    expired = _expire_undue(
+        session, wanted, guide_of, may_market, customer_ids, store_id=store_id, now=now
+    )
+    return GenerationSummary(
+        day=today,
+        guides=len(set(guide_of.values())),
+        members=len(customers),
+        created=dict(created),
+        reopened=reopened,
+        expired=expired,
+    )
+
+
+def _add_due(
+    session: Session,
+    wanted: Mapping[tuple[uuid.UUID, uuid.UUID, str], tuple[DueTask, uuid.UUID]],
+    customer_ids: Select[uuid.UUID],
+    *,
+    today: date,
+    now: datetime,
+) -> tuple[Counter[TaskKind], int]:
+    """Insert the due tasks not on the list yet; reopen the expired ones due again."""
+    keys = sorted({period_key for _, _, period_key in wanted})
+    mine: dict[tuple[uuid.UUID, uuid.UUID, str], tuple[uuid.UUID, TaskStatus]] = {}
+    handled: set[tuple[uuid.UUID, str]] = set()
+    for chunk in _batches(keys):
+        for task_id, guide_id, member_id, period_key, status in session.execute(
+            select(
+                GuideTask.id,
+                GuideTask.guide_id,
+                GuideTask.member_id,
+                GuideTask.period_key,
+                GuideTask.status,
+            ).where(GuideTask.member_id.in_(customer_ids), GuideTask.period_key.in_(chunk))
+        ):
+            mine[(guide_id, member_id, period_key)] = (task_id, status)
+            if status in (TaskStatus.DONE, TaskStatus.SKIPPED):
+                handled.add((member_id, period_key))
+
+    rows: list[dict[str, Any]] = []
+    reopen: list[tuple[uuid.UUID, DueTask]] = []
+    for key, (task, store_id) in wanted.items():
+        guide_id, member_id, period_key = key
+        existing = mine.get(key)
+        if (member_id, period_key) in handled:
+            continue
+        if existing is not None:
+            if existing[1] is TaskStatus.EXPIRED:
+                reopen.append((existing[0], task))
+            continue
+        rows.append(
+            {
+                "id": new_id(),
+                "guide_id": guide_id,
+                "member_id": member_id,
+                "store_id": store_id,
+                "kind": task.kind,
+                "period_key": period_key,
+                "due_on": today,
+                "status": TaskStatus.OPEN,
+                "priority": task.priority,
+                "explanation": task.explanation,
+                "details": task.details,
+                "created_at": now,
+            }
+        )
+
+    created: Counter[TaskKind] = Counter()
+    for chunk_rows in _batches(rows):
+        inserted = session.execute(
+            _insert_statement(session)
+            .values(list(chunk_rows))
+            .on_conflict_do_nothing(index_elements=["guide_id", "member_id", "period_key"])
+            .returning(GuideTask.kind)
+        )
+        created.update(TaskKind(kind) for kind in inserted.scalars())
+
+    reopened = 0
+    for task_id, task in reopen:
+        reopened += _rowcount(
+            session.execute(
+                update(GuideTask)
+                .where(GuideTask.id == task_id, GuideTask.status == TaskStatus.EXPIRED)
+                .values(
+                    status=TaskStatus.OPEN,
+                    due_on=today,
+                    priority=task.priority,
+                    explanation=task.explanation,
+                    details=task.details,
+                    closed_at=None,
+                    closed_by=None,
+                    outcome_note=None,
+                )
+            )
+        )
+    return created, reopened
+
+
+def _expire_undue(
+    session: Session,
+    wanted: Mapping[tuple[uuid.UUID, uuid.UUID, str], object],
+    guide_of: Mapping[uuid.UUID, uuid.UUID],
+    may_market: Mapping[uuid.UUID, bool],
+    customer_ids: Select[uuid.UUID],
+    *,
+    store_id: uuid.UUID | None,
+    now: datetime,
+) -> int:
+    """Expire the run's open tasks that are no longer due, each with why."""
+    in_scope = true() if store_id is None else GuideTask.store_id == store_id
+    by_note: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for task_id, guide_id, member_id, kind, period_key in session.execute(
+        select(
+            GuideTask.id,
+            GuideTask.guide_id,
+            GuideTask.member_id,
+            GuideTask.kind,
+            GuideTask.period_key,
+        ).where(
+            GuideTask.status == TaskStatus.OPEN,
+            or_(in_scope, GuideTask.member_id.in_(customer_ids)),
+        )
+    ):
+        if (guide_id, member_id, period_key) in wanted:
+            continue
+        if guide_of.get(member_id) != guide_id:
+            note = _MOVED
+        elif kind in MARKETING_KINDS and not may_market.get(member_id, True):
+            note = _NO_CONSENT
+        else:
+            note = _GONE[kind]
+        by_note[note].append(task_id)
+
+    expired = 0
+    for note, ids in by_note.items():
+        for chunk in _batches(ids):
+            expired += _rowcount(
+                session.execute(
+                    update(GuideTask)
+                    .where(GuideTask.id.in_(chunk), GuideTask.status == TaskStatus.OPEN)
+                    .values(status=TaskStatus.EXPIRED, closed_at=now, outcome_note=note)
+                )
+            )
+    return expired
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def tasks_for_guide(
+    session: Session,
+    guide_id: uuid.UUID,
+    *,
+    status: TaskStatus | None = None,
+    day: date | None = None,
+) -> list[GuideTask]:
+    """Her tasks, most urgent first (then oldest first): all of them, or those in ``status``
+    and/or put on her list on ``day``."""
+    get_guide(session, guide_id)
+    stmt = select(GuideTask).where(GuideTask.guide_id == guide_id)
+    if status is not None:
+        stmt = stmt.where(GuideTask.status == status)
+    if day is not None:
+        stmt = stmt.where(GuideTask.due_on == day)
+    return list(
+        session.scalars(
+            stmt.order_by(GuideTask.priority, GuideTask.due_on, GuideTask.created_at, GuideTask.id)
+        )
+    )
+
+
+def _outcome(outcome: TaskOutcome | str) -> TaskOutcome:
+    try:
+        return TaskOutcome(outcome)
+    except ValueError:
+        allowed = ", ".join(o.value for o in TaskOutcome)
+        raise InvalidInput.field("outcome", f"must be one of: {allowed}") from None
+
+
+def _note(note: str | None) -> str | None:
+    if note is None or not note.strip():
+        return None
+    if len(note.strip()) > NOTE_MAX:
+        raise InvalidInput.field("note", f"at most {NOTE_MAX} characters")
+    return note.strip()
+
+
+def close_task(
+    session: Session,
+    task_id: uuid.UUID,
+    guide_id: uuid.UUID,
+    *,
+    outcome: TaskOutcome | str,
+    note: str | None = None,
+    at: datetime,
+) -> GuideTask:
+    """She marks her task done or skipped, with an optional note on what came of it.
+
+    Only the task's guide may close it. Closing it again the same way changes nothing (a
+    retry keeps the first note and time); another outcome, or closing a task that expired,
+    is a conflict.
+    """
+    wanted = _outcome(outcome)
+    clean_note = _note(note)
+    if at.tzinfo is None:
+        raise InvalidInput.field("at", "include a UTC offset")
+    # Locked and re-read: a second tap racing the first waits here and sees it closed.
+    task = session.scalars(
+        select(GuideTask)
+        .where(GuideTask.id == task_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if task is None:
+        raise NotFound(f"No task {task_id}.", task_id=str(task_id))
+    if task.guide_id != guide_id:
+        raise Forbidden(
+            f"Task {task_id} is on another guide's list; only she may close it.",
+            task_id=str(task_id),
+        )
+    verdict = close_verdict(task.status, wanted)
+    if verdict is CloseVerdict.ALREADY:
+        return task
+    if verdict is CloseVerdict.REFUSE:
+        raise Conflict(
+            f"Task {task_id} is already {task.status.value}; it cannot be marked {wanted.value}.",
+            task_id=str(task_id),
+            task_status=task.status.value,
+        )
+    task.status = TaskStatus(wanted.value)
+    task.closed_at = at
+    task.closed_by = context.actor.get() or f"staff:{guide_id}"
+    task.outcome_note = clean_note
+    session.flush()
+    return task
+
+
+def task_counts(session: Session, guide_id: uuid.UUID, since: date) -> TaskCounts:
+    """What became of the tasks put on her list since ``since`` (inclusive): done, skipped,
+    still open, expired unhandled."""
+    get_guide(session, guide_id)
+    counts: dict[TaskStatus, int] = {
+        status: n
+        for status, n in session.execute(
+            select(GuideTask.status, func.count())
+            .where(GuideTask.guide_id == guide_id, GuideTask.due_on >= since)
+            .group_by(GuideTask.status)
+        )
+    }
+    return TaskCounts(
+        done=counts.get(TaskStatus.DONE, 0),
+        skipped=counts.get(TaskStatus.SKIPPED, 0),
+        open=counts.get(TaskStatus.OPEN, 0),
+        expired=counts.get(TaskStatus.EXPIRED, 0),
+    )

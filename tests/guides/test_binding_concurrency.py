@@ -1,0 +1,156 @@
+"""On PostgreSQL, many guides touching one member at the same moment — share links opened on
+several phones, WeCom events, till sales — leave her with exactly one current guide, and a
+handover racing new touches loses no customer. Each client works in its own transaction."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.pg import temporary_database
+from zhongtai.core import migrate
+from zhongtai.core.auth import service as auth
+from zhongtai.core.auth.roles import Role
+from zhongtai.core.clock import utcnow
+from zhongtai.core.db import Database
+from zhongtai.core.settings import Settings
+from zhongtai.guides import binding, roster
+from zhongtai.guides.binding_rules import BindingSource
+from zhongtai.guides.models import GuideBinding
+from zhongtai.members import service as members
+from zhongtai.members.models import IdentityKind
+from zhongtai.members.pii import cipher_for
+from zhongtai.stores.models import Location, LocationKind
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.xdist_group("postgres_many_connections")]
+CLIENTS = 24
+SETTINGS = Settings(secret_key="race-secret-0123456789abcdef0123456789abcdef")  # type: ignore[arg-type]
+_seq = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(scope="module")
+def db() -> Iterator[Database]:
+    with temporary_database("zt_guide_race") as url:
+        migrate.upgrade(url)
+        database = Database.connect(url, pool_size=CLIENTS + 2, max_overflow=0)
+        yield database
+        database.dispose()
+
+
+def _race(clients: int, work: Callable[[int], Any]) -> list[Any]:
+    barrier = threading.Barrier(clients)
+
+    def run(i: int) -> Any:
+        barrier.wait()
+        return work(i)
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        return list(pool.map(run, range(clients)))
+
+
+def _store_with_guides(db: Database, guides: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    n = next(_seq)
+    with db.writer() as s, s.begin():
+        store = Location(
+            code=f"R{n:04d}",
+            name=f"竞赛门店 {n}",
+            kind=LocationKind.STORE,
+            region="黄浦区",
+            city="上海",
+            address="测试路",
+            latitude=31.23,
+            longitude=121.47,
+            timezone="Asia/Shanghai",
+        )
+        s.add(store)
+        s.flush()
+        ids = []
+        for g in range(guides):
+            staff = auth.create_staff_user(
+                s,
+                username=f"race-guide-{n}-{g}",
+                display_name="guide",
+                role=Role.GUIDE,
+                password="race-password-123",
+                store_ids=[store.id],
+            )
+            ids.append(roster.enroll_guide(s, staff.id).staff_id)
+        return store.id, ids
+
+
+def _member(db: Database) -> uuid.UUID:
+    with db.writer() as s, s.begin():
+        member, _ = members.find_or_create_member(
+            s, cipher_for(SETTINGS), IdentityKind.PHONE, f"139{next(_seq):08d}", via="app"
+        )
+        return member.id
+
+
+def _current(db: Database, member_id: uuid.UUID) -> list[uuid.UUID]:
+    with db.reader() as s:
+        return list(
+            s.scalars(
+                select(GuideBinding.guide_id).where(
+                    GuideBinding.member_id == member_id, GuideBinding.ended_at.is_(None)
+                )
+            )
+        )
+
+
+def test_guides_racing_to_bind_one_member_leave_her_exactly_one_guide(db: Database) -> None:
+    _, guides = _store_with_guides(db, CLIENTS)
+    member_id = _member(db)
+    now = utcnow()
+
+    def touch(i: int) -> uuid.UUID | None:
+        with db.writer() as s, s.begin():
+            outcome = binding.touch_member(
+                s, member_id, guides[i], BindingSource.SHARE_LINK, at=now
+            )
+            return outcome.guide_id
+
+    answers = _race(CLIENTS, touch)
+    [winner] = _current(db, member_id)
+    assert answers.count(winner) == CLIENTS  # every client was told the same current guide
+    with db.reader() as s:
+        rows = s.scalar(
+            select(func.count())
+            .select_from(GuideBinding)
+            .where(GuideBinding.member_id == member_id)
+        )
+    assert rows == 1
+
+
+def test_a_handover_racing_new_touches_leaves_every_customer_with_one_active_guide(
+    db: Database,
+) -> None:
+    _, (leaving, colleague, *others) = _store_with_guides(db, 6)
+    customers = [_member(db) for _ in range(12)]
+    now = utcnow()
+    with db.writer() as s, s.begin():
+        for member_id in customers:
+            binding.touch_member(s, member_id, leaving, BindingSource.WECOM, at=now)
+
+    def work(i: int) -> Any:
+        with db.writer() as s, s.begin():
+            if i == 0:
+                return roster.guide_leaves(s, leaving, at=now + timedelta(seconds=1))
+            member_id = customers[i % len(customers)]
+            guide = others[i % len(others)]
+            return binding.touch_member(
+                s, member_id, guide, BindingSource.SHARE_LINK, at=now + timedelta(seconds=2)
+            ).guide_id
+
+    _race(CLIENTS, work)
+    for member_id in customers:
+        current = _current(db, member_id)
+        assert len(current) == 1
+        assert current[0] != leaving
+        assert current[0] in {colleague, *others}
