@@ -9,14 +9,12 @@ from functools import partial
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 
 from zhongtai import __version__
 from zhongtai.catalog.api import router as catalog_router
 from zhongtai.core.audit_api import router as audit_router
 from zhongtai.core.auth.api import router as auth_router
 from zhongtai.core.auth.key_cache import VerifiedKeyCache
-from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.http.middleware import RequestContextMiddleware
 from zhongtai.core.http.problems import install_problem_handlers
@@ -29,7 +27,7 @@ from zhongtai.fulfillment.tasks import flag_sla_breaches
 from zhongtai.guides.api import router as guides_router
 from zhongtai.guides.api_commission import router as guide_commission_router
 from zhongtai.guides.api_workbench import router as guide_workbench_router
-from zhongtai.guides.ledger import mature_commission
+from zhongtai.guides.jobs import generate_todays_tasks, mature_commission_now
 from zhongtai.integrations.api_imports import router as imports_router
 from zhongtai.integrations.api_marketplace import router as marketplace_router
 from zhongtai.integrations.api_stream import router as events_router
@@ -63,10 +61,6 @@ Every POST/PUT/PATCH accepts an `Idempotency-Key`. Lists use cursor pagination
 """
 
 
-def _mature_commission_now(session: Session) -> int:
-    return mature_commission(session, now=utcnow())
-
-
 def housekeeping_jobs(settings: Settings, providers: Providers) -> list[PeriodicJob]:
     """What `serve` runs in the background besides the event relay (interval 0 turns a job off)."""
     every = settings.reservation_sweep_seconds
@@ -78,7 +72,9 @@ def housekeeping_jobs(settings: Settings, providers: Providers) -> list[Periodic
             partial(expire_unpaid_orders, providers=providers.payments),
         ),
         PeriodicJob("sla-clock", every, flag_sla_breaches),
-        PeriodicJob("commission-maturing", every, _mature_commission_now),
+        PeriodicJob("commission-maturing", every, mature_commission_now),
+        # Hourly: each store's list for its local day appears soon after local midnight.
+        PeriodicJob("guide-tasks", 3600 if every > 0 else 0, generate_todays_tasks),
     ]
     return [job for job in jobs if job.every_seconds > 0]
 
