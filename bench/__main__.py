@@ -8,7 +8,7 @@ import sys
 
 from bench import harness
 
-BENCHMARKS = ["api", "inventory", "orders", "loyalty", "events"]
+BENCHMARKS = ["api", "inventory", "orders", "loyalty", "events", "guides"]
 
 
 def main(argv: list[str]) -> int:

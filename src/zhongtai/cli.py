@@ -40,6 +40,7 @@ from zhongtai.demo import (
 )
 from zhongtai.demo.generator import summary_counts
 from zhongtai.demo.tour import base_url, tour_commands, tour_panel
+from zhongtai.guides import cli as guides_cli
 from zhongtai.integrations import cli as integrations_cli
 from zhongtai.integrations.cli_imports import import_file
 from zhongtai.inventory import cli as inventory_cli
@@ -394,6 +395,7 @@ def demo(
 app.command("relay")(integrations_cli.relay)
 app.command("simulate")(simulate_command.simulate)
 app.command("events-doc")(integrations_cli.events_doc)
+app.add_typer(guides_cli.app, name="guides")
 app.add_typer(inventory_cli.app, name="inventory")
 app.add_typer(loyalty_cli.app, name="loyalty")
 app.add_typer(orders_cli.app, name="orders")

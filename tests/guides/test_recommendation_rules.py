@@ -368,25 +368,25 @@ def test_only_the_first_n_recommendations_count_and_empty_baskets_say_nothing() 
 
 
 def _habit_chain() -> dict[int, list[Basket[int]]]:
-    """Customers who buy their own staple again; thirty best sellers they never buy."""
+    """Sixty customers who buy their own staple again; thirty best sellers they never buy."""
     histories = {100 + n: [basket(3, 1000 + n % 30)] for n in range(60)}
-    for n in range(8):
-        staple = 10 + n
+    for n in range(60):
+        staple, filler = 10_000 + n, 20_000 + n
         histories[n] = [
             basket(60, staple),
             basket(40, staple),
-            basket(20, 90 + n),
+            basket(20, filler),
             basket(1, staple),
         ]
     return histories
 
 
 def _crowd_chain() -> dict[int, list[Basket[int]]]:
-    """Customers with no habits: one-offs, then what everyone buys."""
+    """Sixty customers with no habits: one-offs, then what everyone buys."""
     histories = {100 + n: [basket(3, 1000)] for n in range(40)}
-    for n in range(8):
-        one_offs = [200 + 20 * n + k for k in range(12)]
-        histories[n] = [basket(30, *one_offs), basket(20, 90 + n), basket(1, 1000)]
+    for n in range(60):
+        one_offs = [10_000 + 20 * n + k for k in range(12)]
+        histories[n] = [basket(30, *one_offs), basket(20, 20_000 + n), basket(1, 1000)]
     return histories
 
 
@@ -394,7 +394,7 @@ def test_a_chain_whose_customers_buy_again_keeps_a_blend_that_weighs_their_own_p
     chosen, tried = choose_blend(_habit_chain(), parameters=DEFAULT_PARAMETERS)
     assert chosen.repeat_weight > 0 and chosen.popular_weight < 10
     assert tried[0].parameters == chosen
-    assert tried[0].model.hit_rate == 1.0 and tried[0].model.customers == 8
+    assert tried[0].model.hit_rate == 1.0 and tried[0].model.customers == 60
     assert tried[0].popularity.hit_rate == 0.0
     assert len(tried) == len(BLENDS)
 
@@ -414,3 +414,14 @@ def test_a_chain_whose_customers_follow_the_crowd_keeps_a_blend_that_finds_the_b
 def test_with_no_customer_to_check_the_parameters_stay_as_given() -> None:
     chosen, tried = choose_blend({1: [basket(1, 10)]}, parameters=DEFAULT_PARAMETERS)
     assert (chosen, tried) == (DEFAULT_PARAMETERS, [])
+
+
+def test_too_few_customers_to_judge_keep_the_given_blend_and_are_still_evaluated() -> None:
+    few = {k: v for k, v in _crowd_chain().items() if k < 10 or k >= 100}
+    given = replace(DEFAULT_PARAMETERS, repeat_weight=1.5)
+    chosen, tried = choose_blend(few, parameters=given)
+    assert chosen == given
+    assert given in [e.parameters for e in tried]
+    assert len(tried) == len(BLENDS) + 1
+    assert all(e.model.customers == 10 for e in tried)
+    assert tried[0].model.hit_rate == 1.0  # a blend that would have found the best seller

@@ -220,12 +220,15 @@ def test_a_member_without_history_gets_her_stores_popular_skus(shop: Shop) -> No
 def test_a_rebuild_replaces_the_old_lists(shop: Shop, session: Session) -> None:
     shop.customers(3, ["pasta", "sauce"], days_ago(100))
     shop.build()
+    newcomer = shop.make_member()
+    assert shop.shown(newcomer) == ["pasta", "sauce"]
     pasta = shop.sku["pasta"].id
     neighbours = select(SkuNeighbour.neighbour_sku_id).where(SkuNeighbour.sku_id == pasta)
     assert list(session.scalars(neighbours)) == [shop.sku["sauce"].id]
     shop.customers(2, ["pasta", "cheese"], days_ago(10))
     shop.build(lookback_days=30)
     assert list(session.scalars(neighbours)) == [shop.sku["cheese"].id]
+    assert sorted(shop.shown(newcomer)) == ["cheese", "pasta"]
     builds = list(session.scalars(select(RecommendationBuild).order_by(RecommendationBuild.id)))
     assert [b.orders_read for b in builds] == [3, 2]
     assert session.scalar(select(func.count()).select_from(SkuNeighbour)) == 2

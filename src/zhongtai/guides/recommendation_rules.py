@@ -1,4 +1,4 @@
-"""What a guide should show a member: co-purchase neighbours, popularity, her ranking (pure)."""
+"""What a guide should show a member: co-purchase, popularity, her ranking, its check (pure)."""
 
 from __future__ import annotations
 
@@ -66,8 +66,8 @@ class ModelParameters:
     half_life_days: float = 60.0
     #: Pairs seen fewer times than this are chance, not a pattern.
     min_support: int = 2
-    #: A customer's most recently bought SKUs taken into the pairs: the cost is quadratic in
-    #: them, and a customer who bought everything says little about any one pair.
+    #: Customer-level pairs take a customer's most recently bought SKUs only: the cost is
+    #: quadratic in them, and a customer who bought everything says little about any one pair.
     max_skus_per_customer: int = 300
     #: Entries of each popularity list.
     popular_limit: int = 100
@@ -338,8 +338,8 @@ def recommend(
 
     A SKU scores, for each of her heaviest SKUs it neighbours, that SKU's weight in her history
     times the pair's score; a SKU she bought before (but not just now) adds ``repeat_weight``
-    times its own weight; a popular SKU adds ``popular_weight`` times its score relative to the
-    most popular. The largest single part names the reason. Popular SKUs then fill what is
+    times its own weight; a popular SKU adds ``popular_weight`` scaled down by its rank in the
+    popular list. The largest single part names the reason. Popular SKUs then fill what is
     left, in their order, so a member without history gets the popular list.
     """
     if limit <= 0:
@@ -520,12 +520,14 @@ def choose_blend(
     *,
     parameters: ModelParameters,
     blends: Sequence[tuple[float, float]] = BLENDS,
+    min_customers: int = 50,
     max_customers: int = 2_000,
 ) -> tuple[ModelParameters, list[Evaluation]]:
     """The blend (repeat weight, popular weight) that finds most of the customers' last baskets
     from their earlier ones, and every blend's evaluation, best first. At most
-    ``max_customers`` are served (every n-th, so the check stays quick on a large chain); with
-    no customer to check, the parameters stay as given."""
+    ``max_customers`` are served (every n-th, so the check stays quick on a large chain). With
+    fewer than ``min_customers`` to check, a choice would be chance: the parameters stay as
+    given (and are evaluated too, if they are not one of the blends)."""
     split, train, now = training_split(histories)
     if len(split) > max_customers:
         step = len(split) / max_customers
@@ -535,17 +537,17 @@ def choose_blend(
         return parameters, []
     neighbours = build_neighbours(train, now=now, parameters=parameters)
     popular = popular_lists(train, now=now, parameters=parameters)
-    tried = [
-        evaluate_split(
-            split,
-            neighbours,
-            popular,
-            replace(parameters, repeat_weight=repeat, popular_weight=popular_weight),
-        )
-        for repeat, popular_weight in blends
-    ]
+    candidates = [replace(parameters, repeat_weight=r, popular_weight=p) for r, p in blends]
+    if parameters not in candidates:
+        candidates.append(parameters)
+    tried = [evaluate_split(split, neighbours, popular, c) for c in candidates]
     # Best hit rate, then recall; the earlier blend on a tie (the list says which comes first).
-    ranked = sorted(
-        enumerate(tried), key=lambda e: (-e[1].model.hit_rate, -e[1].model.recall, e[0])
-    )
-    return ranked[0][1].parameters, [e for _, e in ranked]
+    ranked = [
+        e
+        for _, e in sorted(
+            enumerate(tried), key=lambda e: (-e[1].model.hit_rate, -e[1].model.recall, e[0])
+        )
+    ]
+    if len(split) < min_customers:
+        return parameters, ranked
+    return ranked[0].parameters, ranked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -9,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from cachetools import LRUCache
 from sqlalchemy import ColumnElement, Table, and_, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
@@ -257,13 +259,22 @@ def build_recommendations(
     )
 
 
+def _latest_build(session: Session) -> tuple[uuid.UUID | None, ModelParameters]:
+    """The build whose lists are in place (the latest made) and its parameters; no id and the
+    defaults before any build."""
+    row = session.execute(
+        select(RecommendationBuild.id, RecommendationBuild.parameters)
+        .order_by(RecommendationBuild.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None, DEFAULT_PARAMETERS
+    return row.id, ModelParameters.from_json(row.parameters)
+
+
 def latest_parameters(session: Session) -> ModelParameters:
-    """The parameters of the build whose lists are in place (the latest made); the defaults
-    before any build."""
-    recorded = session.scalar(
-        select(RecommendationBuild.parameters).order_by(RecommendationBuild.id.desc()).limit(1)
-    )
-    return DEFAULT_PARAMETERS if recorded is None else ModelParameters.from_json(recorded)
+    """The parameters serving uses: those of the latest build; the defaults before any."""
+    return _latest_build(session)[1]
 
 
 def _her_history(session: Session, member_id: uuid.UUID, now: datetime) -> list[Basket[uuid.UUID]]:
@@ -307,8 +318,23 @@ def _neighbours_of(
     return found
 
 
-def _popular_at(session: Session, store_id: uuid.UUID) -> list[PopularSku[uuid.UUID]]:
+#: Popular lists per (build, store). A build's lists never change (the next build has a new
+#: id), so a process reads a store's list once per build rather than on every request.
+_popular_lists: LRUCache[tuple[uuid.UUID, uuid.UUID], list[PopularSku[uuid.UUID]]] = LRUCache(
+    maxsize=4096
+)
+_popular_lock = threading.Lock()
+
+
+def _popular_at(
+    session: Session, build_id: uuid.UUID | None, store_id: uuid.UUID
+) -> list[PopularSku[uuid.UUID]]:
     """The store's popular list, then the chain's (for a store too new to have its own)."""
+    if build_id is not None:
+        with _popular_lock:
+            cached = _popular_lists.get((build_id, store_id))
+        if cached is not None:
+            return cached
     rows = session.execute(
         select(
             PopularSkuRow.store_id, PopularSkuRow.sku_id, PopularSkuRow.score, PopularSkuRow.buyers
@@ -317,7 +343,11 @@ def _popular_at(session: Session, store_id: uuid.UUID) -> list[PopularSku[uuid.U
         .order_by(PopularSkuRow.rank)
     ).all()
     ordered = [r for r in rows if r.store_id is not None] + [r for r in rows if r.store_id is None]
-    return [PopularSku(r.sku_id, r.score, r.buyers) for r in ordered]
+    popular = [PopularSku(r.sku_id, r.score, r.buyers) for r in ordered]
+    if build_id is not None:  # before any build there is nothing to remember
+        with _popular_lock:
+            _popular_lists[(build_id, store_id)] = popular
+    return popular
 
 
 def _in_stock(
@@ -352,26 +382,35 @@ def recommend_for_member(
     """What a guide at ``store_id`` should show the member now, best first: what she buys
     again, SKUs bought with what she bought, the store's popular SKUs, as the latest build
     blended them (or as ``parameters`` say) — never what she just bought, never what the store
-    cannot sell her now. Five indexed reads: the parameters, her latest orders, her SKUs'
-    neighbours, the popular lists, the store's stock of the candidates."""
-    parameters = parameters or latest_parameters(session)
+    cannot sell her now. A few indexed reads: the latest build, her latest orders, her SKUs'
+    neighbours, the popular lists (once per build and store in a process), the store's stock
+    of the best candidates."""
+    build_id, latest = _latest_build(session)
+    parameters = parameters or latest
     history = _her_history(session, member_id, now)
     exclude = just_bought(history, now=now, days=parameters.just_bought_days)
     weights = sku_weights(history, now=now, half_life_days=parameters.half_life_days)
     seeds = [sku for sku, _ in heaviest_skus(weights, parameters.seed_skus)]
     neighbours = _neighbours_of(session, seeds)
-    popular = _popular_at(session, store_id)
-    candidates = {n.sku_id for ranked in neighbours.values() for n in ranked}
-    candidates |= set(weights)
-    candidates |= {p.sku_id for p in popular}
-    available = _in_stock(session, store_id, (c for c in candidates if c not in exclude))
-    return recommend(
+    popular = _popular_at(session, build_id, store_id)
+    # Everything ranked first (stock does not change a score), then stock read for the best
+    # few only: one small read in the usual case instead of one for every candidate.
+    everything = len(weights) + len(popular) + sum(len(n) for n in neighbours.values())
+    ranked = recommend(
         history,
         neighbours,
         popular,
         exclude=exclude,
-        available=available,
-        limit=limit,
+        limit=everything,
         now=now,
         parameters=parameters,
     )
+    shown: list[Recommendation[uuid.UUID]] = []
+    step = max(2 * limit, 20)
+    for start in range(0, len(ranked), step):
+        part = ranked[start : start + step]
+        stocked = _in_stock(session, store_id, [r.sku_id for r in part])
+        shown += [r for r in part if r.sku_id in stocked][: limit - len(shown)]
+        if len(shown) >= limit:
+            break
+    return shown
