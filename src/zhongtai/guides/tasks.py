@@ -12,51 +12,43 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, true, update
+from sqlalchemy import Select, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from zhongtai.catalog.models import Category, Product, Sku
 from zhongtai.core import context
-from zhongtai.core.clock import business_day
 from zhongtai.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
-from zhongtai.guides.models import Guide, GuideBinding, GuideStatus
 from zhongtai.guides.roster import get_guide
+from zhongtai.guides.task_facts import (
+    arrival_rows,
+    arrivals_in,
+    batches,
+    customer_ids_of,
+    customers_of,
+    facts_of,
+    gather_facts,
+)
 from zhongtai.guides.task_models import GuideTask
 from zhongtai.guides.task_rules import (
     MARKETING_KINDS,
-    BoughtCategory,
     CloseVerdict,
     DueTask,
-    ExpiringPoints,
-    MemberFacts,
     NewArrival,
-    RecentReturn,
     TaskKind,
     TaskOutcome,
     TaskPolicy,
     TaskStatus,
-    WaitingPickup,
     close_verdict,
     due_tasks,
     may_market_to,
 )
-from zhongtai.loyalty.models import PointsLot
-from zhongtai.members.models import ConsentChannel, ConsentRecord, Member, MemberStatus
-from zhongtai.orders.kinds import OrderStatus
-from zhongtai.orders.models import Order, OrderLine, OrderReturn, OrderStatusChange
-from zhongtai.stores.models import Location
 
-#: An order in these states is not (or no longer) a purchase.
-NOT_BOUGHT = (OrderStatus.CREATED, OrderStatus.CANCELLED)
-#: Rows per INSERT and ids per IN list: far below both engines' bound-parameter limits.
-BATCH = 500
 NOTE_MAX = 500
 #: Why an open task expired, when she is still the guide's customer.
 _GONE: Mapping[TaskKind, str] = {
@@ -69,8 +61,6 @@ _GONE: Mapping[TaskKind, str] = {
 }
 _MOVED = "She is no longer this guide's customer."
 _NO_CONSENT = "She has not consented to marketing messages."
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -104,279 +94,6 @@ class TaskCounts:
         return self.done + self.skipped + self.open + self.expired
 
 
-@dataclass(frozen=True)
-class _Customer:
-    member_id: uuid.UUID
-    guide_id: uuid.UUID
-    store_id: uuid.UUID
-    timezone: str
-    birthday: date | None
-    preferences: Mapping[str, Any]
-
-
-def _batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _customer_filter(store_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
-    conditions = [
-        GuideBinding.ended_at.is_(None),
-        Guide.status == GuideStatus.ACTIVE,
-        Member.status == MemberStatus.ACTIVE,
-    ]
-    if store_id is not None:
-        conditions.append(Guide.home_store_id == store_id)
-    return conditions
-
-
-def _customer_ids(store_id: uuid.UUID | None) -> Select[uuid.UUID]:
-    """The current customers of the run's active guides, as a subquery for IN."""
-    return (
-        select(GuideBinding.member_id)
-        .join(Guide, Guide.staff_id == GuideBinding.guide_id)
-        .join(Member, Member.id == GuideBinding.member_id)
-        .where(*_customer_filter(store_id))
-    )
-
-
-def _customers(session: Session, store_id: uuid.UUID | None) -> list[_Customer]:
-    rows = session.execute(
-        select(
-            GuideBinding.member_id,
-            GuideBinding.guide_id,
-            Guide.home_store_id,
-            Location.timezone,
-            Member.birthday,
-            Member.preferences,
-        )
-        .join(Guide, Guide.staff_id == GuideBinding.guide_id)
-        .join(Member, Member.id == GuideBinding.member_id)
-        .join(Location, Location.id == Guide.home_store_id)
-        .where(*_customer_filter(store_id))
-    )
-    return [_Customer(m, g, s, tz, b, p or {}) for m, g, s, tz, b, p in rows]
-
-
-def _owners(customer_ids: Select[uuid.UUID]) -> Any:
-    """Each customer and every member merged into her, as (member_id, owner_id): orders stay
-    with the member who placed them, while her history is that of all her merged records."""
-    return (
-        select(
-            Member.id.label("member_id"),
-            func.coalesce(Member.merged_into_id, Member.id).label("owner_id"),
-        )
-        .where(or_(Member.id.in_(customer_ids), Member.merged_into_id.in_(customer_ids)))
-        .subquery("owners")
-    )
-
-
-@dataclass
-class _Gathered:
-    last_purchase: dict[uuid.UUID, datetime] = field(default_factory=dict)
-    categories: dict[uuid.UUID, list[tuple[uuid.UUID, str, datetime]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-    points: dict[uuid.UUID, list[tuple[int, datetime]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-    pickups: dict[uuid.UUID, list[WaitingPickup]] = field(default_factory=lambda: defaultdict(list))
-    returns: dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, str, datetime, int, str | None]]] = (
-        field(default_factory=lambda: defaultdict(list))
-    )
-    consent: dict[uuid.UUID, bool] = field(default_factory=dict)
-
-
-def _gather(
-    session: Session,
-    customer_ids: Select[uuid.UUID],
-    *,
-    now: datetime,
-    policy: TaskPolicy,
-) -> _Gathered:
-    """Every fact of every customer in one statement per kind of fact."""
-    facts = _Gathered()
-    owners = _owners(customer_ids)
-    bought = Order.status.not_in(NOT_BOUGHT)
-    # A day of slack on every window: the rules cut on the store's local calendar.
-    slack = timedelta(days=1)
-
-    for owner, last in session.execute(
-        select(owners.c.owner_id, func.max(Order.placed_at))
-        .select_from(Order)
-        .join(owners, owners.c.member_id == Order.member_id)
-        .where(bought)
-        .group_by(owners.c.owner_id)
-    ):
-        facts.last_purchase[owner] = last
-
-    history_since = now - timedelta(days=policy.purchase_history_days) - slack
-    for owner, category_id, name, last in session.execute(
-        select(owners.c.owner_id, Product.category_id, Category.name, func.max(Order.placed_at))
-        .select_from(Order)
-        .join(owners, owners.c.member_id == Order.member_id)
-        .join(OrderLine, OrderLine.order_id == Order.id)
-        .join(Sku, Sku.id == OrderLine.sku_id)
-        .join(Product, Product.id == Sku.product_id)
-        .join(Category, Category.id == Product.category_id)
-        .where(bought, Order.placed_at >= history_since)
-        .group_by(owners.c.owner_id, Product.category_id, Category.name)
-    ):
-        facts.categories[owner].append((category_id, name, last))
-
-    points_until = now + timedelta(days=policy.points_expiring_within_days) + slack
-    for member_id, remaining, expires_at in session.execute(
-        select(PointsLot.member_id, PointsLot.remaining, PointsLot.expires_at).where(
-            PointsLot.member_id.in_(customer_ids),
-            PointsLot.remaining > 0,
-            PointsLot.expires_at > now,
-            PointsLot.expires_at <= points_until,
-        )
-    ):
-        assert expires_at is not None  # lots that never expire are not selected
-        facts.points[member_id].append((remaining, expires_at))
-
-    ready_since = func.max(OrderStatusChange.occurred_at)
-    for owner, order_id, number, store_id, since, updated_at in session.execute(
-        select(
-            owners.c.owner_id,
-            Order.id,
-            Order.number,
-            Order.store_id,
-            ready_since,
-            Order.updated_at,
-        )
-        .select_from(Order)
-        .join(owners, owners.c.member_id == Order.member_id)
-        .outerjoin(
-            OrderStatusChange,
-            (OrderStatusChange.order_id == Order.id)
-            & (OrderStatusChange.to_status == OrderStatus.READY_FOR_PICKUP.value),
-        )
-        .where(Order.status == OrderStatus.READY_FOR_PICKUP)
-        .group_by(owners.c.owner_id, Order.id, Order.number, Order.store_id, Order.updated_at)
-    ):
-        # The timeline says when it became ready; the order's last change stands in for it.
-        facts.pickups[owner].append(WaitingPickup(order_id, number, store_id, since or updated_at))
-
-    returns_since = now - timedelta(days=policy.after_sale_within_days) - slack
-    for owner, return_id, order_id, number, at, refund, reason in session.execute(
-        select(
-            owners.c.owner_id,
-            OrderReturn.id,
-            Order.id,
-            Order.number,
-            OrderReturn.occurred_at,
-            OrderReturn.refund_total,
-            OrderReturn.reason,
-        )
-        .select_from(Order)
-        .join(owners, owners.c.member_id == Order.member_id)
-        .join(OrderReturn, OrderReturn.order_id == Order.id)
-        .where(OrderReturn.occurred_at >= returns_since)
-    ):
-        facts.returns[owner].append((return_id, order_id, number, at, refund, reason))
-
-    latest = (
-        select(
-            ConsentRecord.member_id,
-            ConsentRecord.granted,
-            func.row_number()
-            .over(
-                partition_by=ConsentRecord.member_id,
-                order_by=(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()),
-            )
-            .label("newest_first"),
-        )
-        .where(
-            ConsentRecord.member_id.in_(customer_ids),
-            ConsentRecord.channel == ConsentChannel.WECOM,
-        )
-        .subquery()
-    )
-    for member_id, granted in session.execute(
-        select(latest.c.member_id, latest.c.granted).where(latest.c.newest_first == 1)
-    ):
-        facts.consent[member_id] = bool(granted)
-    return facts
-
-
-def _arrival_rows(session: Session, *, now: datetime, policy: TaskPolicy) -> list[Any]:
-    since = now - timedelta(days=policy.new_arrivals_within_days + 1)
-    return list(
-        session.execute(
-            select(
-                Sku.id,
-                Sku.code,
-                Sku.name,
-                Sku.size,
-                Product.id,
-                Product.name,
-                Product.brand,
-                Product.category_id,
-                Category.name,
-                Product.created_at,
-            )
-            .join(Product, Product.id == Sku.product_id)
-            .join(Category, Category.id == Product.category_id)
-            .where(
-                Product.created_at >= since,
-                Product.is_active.is_(True),
-                Sku.is_active.is_(True),
-            )
-            .order_by(Product.created_at.desc(), Sku.code)
-        )
-    )
-
-
-def _arrivals_in(rows: Iterable[Any], timezone: str) -> tuple[NewArrival, ...]:
-    """The new SKUs with the day each product was created, in a store's own calendar."""
-    arrivals = []
-    for row in rows:
-        sku_id, code, name, size, product_id, product_name, brand, category_id, category, at = row
-        arrivals.append(
-            NewArrival(
-                sku_id=sku_id,
-                sku_code=code,
-                sku_name=name,
-                size=size,
-                product_id=product_id,
-                product_name=product_name,
-                brand=brand,
-                category_id=category_id,
-                category_name=category,
-                created_on=business_day(at, timezone),
-            )
-        )
-    return tuple(arrivals)
-
-
-def _facts_of(customer: _Customer, gathered: _Gathered) -> MemberFacts:
-    tz = customer.timezone
-    m = customer.member_id
-    last = gathered.last_purchase.get(m)
-    return MemberFacts(
-        member_id=m,
-        birthday=customer.birthday,
-        last_purchase_on=business_day(last, tz) if last is not None else None,
-        bought_categories=tuple(
-            BoughtCategory(category_id, name, business_day(at, tz))
-            for category_id, name, at in gathered.categories.get(m, ())
-        ),
-        preferences=customer.preferences,
-        points=tuple(
-            ExpiringPoints(remaining, business_day(expires_at, tz))
-            for remaining, expires_at in gathered.points.get(m, ())
-        ),
-        pickups=tuple(gathered.pickups.get(m, ())),
-        returns=tuple(
-            RecentReturn(return_id, order_id, number, business_day(at, tz), refund, reason)
-            for return_id, order_id, number, at, refund, reason in gathered.returns.get(m, ())
-        ),
-        marketing_consent=gathered.consent.get(m),
-    )
-
-
 def _insert_statement(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -401,10 +118,10 @@ def generate_tasks(
     """
     if now.tzinfo is None:
         raise InvalidInput.field("now", "include a UTC offset")
-    customers = _customers(session, store_id)
-    customer_ids = _customer_ids(store_id)
-    gathered = _gather(session, customer_ids, now=now, policy=policy)
-    arrival_rows = _arrival_rows(session, now=now, policy=policy)
+    customers = customers_of(session, store_id)
+    customer_ids = customer_ids_of(store_id)
+    gathered = gather_facts(session, customer_ids, now=now, policy=policy)
+    arrivals = arrival_rows(session, now=now, policy=policy)
     arrivals_by_tz: dict[str, tuple[NewArrival, ...]] = {}
 
     wanted: dict[tuple[uuid.UUID, uuid.UUID, str], tuple[DueTask, uuid.UUID]] = {}
@@ -412,8 +129,8 @@ def generate_tasks(
     may_market: dict[uuid.UUID, bool] = {}
     for customer in customers:
         if customer.timezone not in arrivals_by_tz:
-            arrivals_by_tz[customer.timezone] = _arrivals_in(arrival_rows, customer.timezone)
-        facts = _facts_of(customer, gathered)
+            arrivals_by_tz[customer.timezone] = arrivals_in(arrivals, customer.timezone)
+        facts = facts_of(customer, gathered)
         guide_of[customer.member_id] = customer.guide_id
         may_market[customer.member_id] = may_market_to(facts, policy)
         for task in due_tasks(
@@ -452,7 +169,7 @@ def _add_due(
     keys = sorted({period_key for _, _, period_key in wanted})
     mine: dict[tuple[uuid.UUID, uuid.UUID, str], tuple[uuid.UUID, TaskStatus]] = {}
     handled: set[tuple[uuid.UUID, str]] = set()
-    for chunk in _batches(keys):
+    for chunk in batches(keys):
         for task_id, guide_id, member_id, period_key, status in session.execute(
             select(
                 GuideTask.id,
@@ -495,7 +212,7 @@ def _add_due(
         )
 
     created: Counter[TaskKind] = Counter()
-    for chunk_rows in _batches(rows):
+    for chunk_rows in batches(rows):
         inserted = session.execute(
             _insert_statement(session)
             .values(list(chunk_rows))
@@ -562,7 +279,7 @@ def _expire_undue(
 
     expired = 0
     for note, ids in by_note.items():
-        for chunk in _batches(ids):
+        for chunk in batches(ids):
             expired += _rowcount(
                 session.execute(
                     update(GuideTask)
