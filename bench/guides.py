@@ -38,20 +38,22 @@ from zhongtai.core.db import Database
 from zhongtai.demo import build_chain, load_demo_chain
 from zhongtai.demo.orders_history import history_window
 from zhongtai.demo.sites import TIMEZONE
+from zhongtai.guides.recommendation_checks import (
+    Evaluation,
+    choose_blend,
+    evaluate_split,
+    training_split,
+)
 from zhongtai.guides.recommendation_rules import (
     DEFAULT_PARAMETERS,
     Basket,
     CoOccurrence,
-    Evaluation,
     ModelParameters,
     Neighbour,
     build_neighbours,
-    choose_blend,
-    evaluate_split,
     just_bought,
     popular_lists,
     recommend,
-    training_split,
 )
 from zhongtai.guides.recommendations import (
     build_recommendations,

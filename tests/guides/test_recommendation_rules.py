@@ -11,25 +11,27 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zhongtai.guides.recommendation_rules import (
+from zhongtai.guides.recommendation_checks import (
     BLENDS,
+    HeldOut,
+    choose_blend,
+    hold_out_last_basket,
+    score_top_n,
+)
+from zhongtai.guides.recommendation_rules import (
     DEFAULT_PARAMETERS,
     Basket,
     CoOccurrence,
-    HeldOut,
     ModelParameters,
     Neighbour,
     PopularSku,
     Reason,
     build_neighbours,
-    choose_blend,
     decay,
-    hold_out_last_basket,
     just_bought,
     popular_lists,
     rank_popular,
     recommend,
-    score_top_n,
 )
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -25,9 +25,11 @@ from zhongtai.core.auth.roles import Channel, Permission
 from zhongtai.core.db import Database
 from zhongtai.core.settings import Settings, get_settings
 from zhongtai.guides.cli import app
+from zhongtai.guides.recommendation_checks import (
+    BLENDS,
+)
 from zhongtai.guides.recommendation_models import PopularSku, RecommendationBuild, SkuNeighbour
 from zhongtai.guides.recommendation_rules import (
-    BLENDS,
     DEFAULT_PARAMETERS,
     Reason,
     Recommendation,

@@ -15,18 +15,20 @@ from sqlalchemy import ColumnElement, Table, and_, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.ids import new_id
+from zhongtai.guides.recommendation_checks import (
+    Evaluation,
+    choose_blend,
+)
 from zhongtai.guides.recommendation_models import PopularSku as PopularSkuRow
 from zhongtai.guides.recommendation_models import RecommendationBuild, SkuNeighbour
 from zhongtai.guides.recommendation_rules import (
     DEFAULT_PARAMETERS,
     Basket,
-    Evaluation,
     ModelParameters,
     Neighbour,
     PopularSku,
     Recommendation,
     build_neighbours,
-    choose_blend,
     heaviest_skus,
     just_bought,
     popular_lists,
