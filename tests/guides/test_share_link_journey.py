@@ -111,6 +111,16 @@ def test_shared_product_ordered_for_pickup_shows_as_pending_commission_with_its_
     assert performance["commission"]["pending"] == entry["amount"]
     assert performance["rank_in_store"] == 1 and performance["share_links_opened"] == 1
 
+    colleague = enroll_guide(chain.store)
+    board = ok(
+        client.get(f"/api/v1/stores/{chain.store.id}/guide-performance", headers=manager_view)
+    )
+    assert [(g["guide_id"], g["attributed_sales"]) for g in board] == [
+        (str(guide.id), net),
+        (str(colleague.id), 0),
+    ]
+    assert board[0]["customers"] == 1 and board[0]["new_customers"] == 1
+
     # The return window closes: the commission becomes payable, once.
     later = utcnow() + timedelta(days=8)
     assert mature_commission(session, now=later) == 1

@@ -19,10 +19,11 @@ from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params
 from zhongtai.core.settings import Settings
 from zhongtai.guides import binding, roster, share_links, workbench
-from zhongtai.guides.api_common import managed_guide
+from zhongtai.guides.api_common import managed_guide, parse_month, performance_out
 from zhongtai.guides.api_workbench import customer_out, pii_cipher
 from zhongtai.guides.attribution import explain_order
 from zhongtai.guides.commission_rules import TargetTier
+from zhongtai.guides.ledger import first_of_month
 from zhongtai.guides.models import Guide, GuideBinding, LineAttribution
 from zhongtai.guides.program import ProgramTerms, change_program, program_terms
 from zhongtai.guides.schemas import (
@@ -36,6 +37,7 @@ from zhongtai.guides.schemas import (
     LeaveOut,
     OpenLinkIn,
     OpenLinkOut,
+    PerformanceOut,
     ProgramIn,
     ProgramOut,
     ReassignIn,
@@ -157,6 +159,22 @@ def reassign(
         reassigned=done,
         refused=[o.member_id for o in outcomes if o.guide_id != guide.staff_id],
     )
+
+
+@router.get("/stores/{store_id}/guide-performance", response_model=list[PerformanceOut])
+def store_guide_performance(
+    store_id: uuid.UUID,
+    month: str | None = Query(None, description="YYYY-MM; this month when left out."),
+    principal: Principal = MANAGE,
+    session: Session = Depends(db_session),
+) -> list[PerformanceOut]:
+    """The store's guides side by side for the month: customers, links opened, attributed
+    sales, commission, tasks done — ranked by attributed sales."""
+    principal.ensure_store(store_id)
+    now = utcnow()
+    start = parse_month(month) if month else first_of_month(now.date())
+    rows = workbench.store_performance(session, store_id, start, until=now)
+    return [performance_out(p) for p in rows]
 
 
 @router.get("/stores/{store_id}/unbound-members", response_model=Page[UnboundMemberOut])

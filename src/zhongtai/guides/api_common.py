@@ -13,8 +13,15 @@ from zhongtai.core.auth.principal import Principal
 from zhongtai.core.errors import Forbidden, InvalidInput
 from zhongtai.guides.models import Guide
 from zhongtai.guides.roster import get_guide
-from zhongtai.guides.schemas import EntryOut, StatementOut, StatementRowOut, TotalsOut
+from zhongtai.guides.schemas import (
+    EntryOut,
+    PerformanceOut,
+    StatementOut,
+    StatementRowOut,
+    TotalsOut,
+)
 from zhongtai.guides.statements import GuideStatement, StatementRow, Totals
+from zhongtai.guides.workbench import Performance
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -80,3 +87,7 @@ def row_out(r: StatementRow) -> StatementRowOut:
         attributed_sales=r.attributed_sales,
         totals=totals_out(r.totals),
     )
+
+
+def performance_out(p: Performance) -> PerformanceOut:
+    return PerformanceOut(**{**p.__dict__, "commission": totals_out(p.commission)})

@@ -20,7 +20,12 @@ from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params
 from zhongtai.core.settings import Settings
 from zhongtai.guides import recommendations, share_links, statements, tasks, workbench
-from zhongtai.guides.api_common import caller_as_guide, parse_month, statement_out, totals_out
+from zhongtai.guides.api_common import (
+    caller_as_guide,
+    parse_month,
+    performance_out,
+    statement_out,
+)
 from zhongtai.guides.ledger import first_of_month
 from zhongtai.guides.schemas import (
     AttributedLineOut,
@@ -140,8 +145,7 @@ def my_performance(
     now = utcnow()
     start = parse_month(month) if month else first_of_month(now.date())
     p = workbench.performance(session, guide.staff_id, guide.home_store_id, start, until=now)
-    values = {**p.__dict__, "commission": totals_out(p.commission)}
-    return PerformanceOut(**values)
+    return performance_out(p)
 
 
 @router.get("/guides/me/statements/{month}", response_model=StatementOut)

@@ -196,6 +196,9 @@ class PerformanceOut(BaseModel):
     commission: TotalsOut
     rank_in_store: int | None
     guides_in_store: int
+    tasks_done: int
+    tasks_skipped: int
+    tasks_open: int
 
 
 class EntryOut(BaseModel):

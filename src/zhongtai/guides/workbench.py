@@ -16,13 +16,16 @@ from zhongtai.core.errors import Forbidden
 from zhongtai.core.pagination import PageParams, paginate
 from zhongtai.guides.binding import current_binding
 from zhongtai.guides.models import (
+    Guide,
     GuideBinding,
+    GuideStatus,
     LineAttribution,
     ShareLink,
     ShareVisit,
     WeComContact,
 )
 from zhongtai.guides.statements import Totals, month_statements
+from zhongtai.guides.tasks import task_counts
 from zhongtai.loyalty.models import Coupon, CouponStatus
 from zhongtai.loyalty.queries import points_balance
 from zhongtai.members.identity import get_member, identity_value
@@ -264,6 +267,9 @@ class Performance:
     commission: Totals
     rank_in_store: int | None
     guides_in_store: int
+    tasks_done: int
+    tasks_skipped: int
+    tasks_open: int
 
 
 def performance(
@@ -299,6 +305,7 @@ def performance(
     ranked = sorted(rows, key=lambda r: (-r.attributed_sales, r.username))
     mine = next((r for r in rows if r.guide_id == guide_id), None)
     rank = next((i + 1 for i, r in enumerate(ranked) if r.guide_id == guide_id), None)
+    counts = task_counts(session, guide_id, month)
     return Performance(
         guide_id=guide_id,
         month=month,
@@ -310,7 +317,26 @@ def performance(
         commission=mine.totals if mine else Totals(),
         rank_in_store=rank,
         guides_in_store=len(rows),
+        tasks_done=counts.done,
+        tasks_skipped=counts.skipped,
+        tasks_open=counts.open,
     )
+
+
+def store_performance(
+    session: Session, store_id: uuid.UUID, month: date, *, until: datetime
+) -> list[Performance]:
+    """Every active guide of the store (and any who left but earned in the month), best
+    attributed sales first."""
+    earned = {r.guide_id for r in month_statements(session, month, store_id=store_id)}
+    guides = session.scalars(
+        select(Guide.staff_id).where(
+            Guide.home_store_id == store_id,
+            (Guide.status == GuideStatus.ACTIVE) | Guide.staff_id.in_(earned),
+        )
+    )
+    rows = [performance(session, g, store_id, month, until=until) for g in guides]
+    return sorted(rows, key=lambda p: (p.rank_in_store or len(rows) + 1, str(p.guide_id)))
 
 
 def unbound_members(
