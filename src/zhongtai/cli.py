@@ -38,7 +38,7 @@ from zhongtai.demo import (
     simulate_command,
     write_demo_credentials,
 )
-from zhongtai.demo.generator import summary_counts
+from zhongtai.demo.generator import STORE_ROLES, summary_counts
 from zhongtai.demo.tour import base_url, tour_commands, tour_panel
 from zhongtai.guides import cli as guides_cli
 from zhongtai.integrations import cli as integrations_cli
@@ -56,6 +56,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals can hold passwords and keys
 )
 
+#: The demo's team per store: a manager, two clerks and five shopping guides.
+STAFF_PER_STORE = len(STORE_ROLES)
 SQLITE_ONE_WORKER = (
     "SQLite takes one writer at a time, so more workers only queue on its lock; "
     "serving with 1 worker (use PostgreSQL for --workers > 1)."
@@ -344,7 +346,9 @@ def seed_demo(
         int, typer.Option(help="Stores (12 named Shanghai sites, then more).", min=1)
     ] = 12,
     skus: Annotated[int, typer.Option(help="SKUs in the catalog.", min=0)] = 1000,
-    staff_per_store: Annotated[int, typer.Option(help="Staff logins per store.", min=0)] = 4,
+    staff_per_store: Annotated[
+        int, typer.Option(help="Staff logins per store (manager, clerks, guides).", min=0)
+    ] = STAFF_PER_STORE,
     seed: Annotated[int, typer.Option(help="Same seed, same chain: ids, prices and keys.")] = 42,
     reset: Annotated[
         bool, typer.Option(help="Drop EVERY table (all data, not only the demo's) and start again.")
@@ -376,7 +380,9 @@ def demo(
     settings = get_settings()
     with _expected_errors(settings):
         try:
-            summary = _seed(settings, seed=seed, stores=12, skus=1000, staff=4, reset=False)
+            summary = _seed(
+                settings, seed=seed, stores=12, skus=1000, staff=STAFF_PER_STORE, reset=False
+            )
             write_demo_credentials(summary, credentials_file)
         except DemoAlreadyLoaded:
             if credentials_file.exists():

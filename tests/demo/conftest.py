@@ -38,8 +38,9 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def small_chain() -> DemoChain:
-    """Three stores: SH002 and SH003 deliver (their districts pilot it), SH003 ships parcels."""
-    return build_chain(42, stores=3, skus=200, staff_per_store=4)
+    """Three stores: SH002 and SH003 deliver (their districts pilot it), SH003 ships parcels.
+    Each has the demo's whole team: a manager, two clerks and five guides."""
+    return build_chain(42, stores=3, skus=200)
 
 
 @contextmanager

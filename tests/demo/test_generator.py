@@ -12,6 +12,7 @@ from stdnum import ean
 from zhongtai.catalog.models import ProductKind, SaleUnit
 from zhongtai.core.auth.roles import Channel, Role
 from zhongtai.demo import build_chain, demo_credentials
+from zhongtai.demo.generator import summary_counts
 from zhongtai.demo.sites import SHANGHAI_BOUNDS
 from zhongtai.stores.models import Capability, LocationKind, PilotScope
 from zhongtai.stores.rules import PilotSwitch, pilot_decision
@@ -152,7 +153,7 @@ def test_some_skus_have_online_channel_prices_and_a_few_stores_local_prices() ->
     assert ended and all(o["valid_to"] > o["valid_from"] for o in ended)
 
 
-def test_every_store_has_a_manager_clerks_and_a_guide_and_hq_has_admin_and_analyst() -> None:
+def test_each_store_has_a_manager_two_clerks_and_five_guides_and_hq_an_admin_and_analyst() -> None:
     chain = build_chain(42, skus=0)
     staff = {s.username: s for s in chain.staff}
     assert staff["admin"].role is Role.HQ_ADMIN and staff["admin"].store_code is None
@@ -162,7 +163,18 @@ def test_every_store_has_a_manager_clerks_and_a_guide_and_hq_has_admin_and_analy
         assert staff[f"manager.{code}"].role is Role.STORE_MANAGER
         assert staff[f"clerk.{code}"].role is Role.STORE_STAFF
         assert staff[f"clerk2.{code}"].role is Role.STORE_STAFF
-        assert staff[f"guide.{code}"].role is Role.GUIDE
+        for guide in ("guide", "guide2", "guide3", "guide4", "guide5"):
+            assert staff[f"{guide}.{code}"].role is Role.GUIDE
+            assert staff[f"{guide}.{code}"].store_code == store["code"]
+    assert len(chain.staff) == 2 + 8 * len(chain.stores)
+    assert summary_counts(chain)["guides"] == 60
+
+
+def test_fewer_staff_per_store_keep_the_same_first_logins() -> None:
+    full, four = build_chain(42, skus=0), build_chain(42, skus=0, staff_per_store=4)
+    per_store = {s.username for s in four.staff if s.store_code == "SH001"}
+    assert per_store == {"manager.sh001", "clerk.sh001", "clerk2.sh001", "guide.sh001"}
+    assert set(four.staff) <= set(full.staff)
 
 
 def test_credentials_list_every_login_one_pos_key_per_store_and_each_channel() -> None:

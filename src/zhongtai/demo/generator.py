@@ -31,8 +31,15 @@ GIVEN_NAMES = (
     "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟",
     "涛", "明", "超", "秀英", "霞", "平", "刚", "婷", "雪", "晨", "浩", "宇", "欣", "佳怡",
 )  # fmt: skip
-STORE_ROLES = (Role.STORE_MANAGER, Role.STORE_STAFF, Role.STORE_STAFF, Role.GUIDE, Role.GUIDE)
-STORE_USERNAMES = ("manager", "clerk", "clerk2", "guide", "guide2")
+#: Each store's team, in the order ``staff_per_store`` takes it: a manager, two clerks and five
+#: shopping guides (导购); logins beyond these are more clerks (``staff9.<code>`` …).
+STORE_ROLES = (
+    Role.STORE_MANAGER,
+    Role.STORE_STAFF,
+    Role.STORE_STAFF,
+    *(Role.GUIDE,) * 5,
+)
+STORE_USERNAMES = ("manager", "clerk", "clerk2", "guide", "guide2", "guide3", "guide4", "guide5")
 CHANNEL_KEYS = (
     (Channel.APP, "中台 App"),
     (Channel.MINI_PROGRAM, "中台微信小程序"),
@@ -294,7 +301,7 @@ def _build_people(chain: DemoChain, staff_per_store: int) -> None:
 
 
 def build_chain(
-    seed: int = 42, *, stores: int = 12, skus: int = 1000, staff_per_store: int = 4
+    seed: int = 42, *, stores: int = 12, skus: int = 1000, staff_per_store: int = len(STORE_ROLES)
 ) -> DemoChain:
     """The whole demo chain as rows. Pure: no database, no clock, no global randomness."""
     if stores < 1 or skus < 0 or staff_per_store < 0:
@@ -324,5 +331,6 @@ def summary_counts(chain: DemoChain) -> dict[str, Any]:
         "price_overrides": len(chain.catalog.price_overrides),
         "pilot_rules": len(chain.pilot_rules),
         "staff": len(chain.staff),
+        "guides": sum(1 for s in chain.staff if s.role is Role.GUIDE),
         "api_keys": len(chain.api_keys),
     }

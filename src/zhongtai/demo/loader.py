@@ -1,23 +1,30 @@
-"""Writes a generated demo chain into the database: bulk rows, then staff and keys via auth."""
+"""Writes a generated demo chain into the database: bulk rows, then staff and keys via auth, then
+the history and the guides' world over it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import Barcode, Category, PriceOverride, Product, Sku
+from zhongtai.core.auth import credentials
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.models import StaffUser
+from zhongtai.core.clock import business_day, utcnow
 from zhongtai.core.db import Base
 from zhongtai.demo.generator import DEMO_PASSWORD, DemoChain, location_id_by_code
-from zhongtai.demo.history_loader import load_order_history
+from zhongtai.demo.guides import build_guide_world, load_guide_world
+from zhongtai.demo.history_loader import build_demo_history, guides_by_store, insert_demo_history
 from zhongtai.demo.members import identity_prefix
 from zhongtai.demo.orders_history import HISTORY_DAYS
+from zhongtai.demo.seeded import stream
+from zhongtai.demo.sites import TIMEZONE
 from zhongtai.demo.stock import load_demo_stock
+from zhongtai.guides.recommendations import build_recommendations
 from zhongtai.members.models import MemberIdentity
 from zhongtai.stores.models import (
     Location,
@@ -73,6 +80,18 @@ def _bulk(
         progress(step, start + len(chunk), len(rows))
 
 
+#: The share of products listed in the last two weeks: the new arrivals guides tell about.
+NEW_ARRIVAL_SHARE = 0.03
+
+
+def _date_listings(chain: DemoChain, now: datetime) -> None:
+    """When each product was listed: most long ago, a few in the last two weeks (seeded)."""
+    rng = stream(chain.seed, "listings")
+    for row in chain.catalog.products:
+        days = rng.uniform(0, 13.9) if rng.random() < NEW_ARRIVAL_SHARE else rng.uniform(200, 900)
+        row["created_at"] = row["updated_at"] = now - timedelta(days=days)
+
+
 def load_demo_chain(
     session: Session,
     chain: DemoChain,
@@ -83,10 +102,12 @@ def load_demo_chain(
 ) -> None:
     """Inserts the chain in the caller's transaction; the caller commits (the CLI does).
 
-    ``history_days`` of orders before ``today`` (default: today in Shanghai) come with it.
+    ``history_days`` of orders before ``today`` (default: today in Shanghai) come with it, and
+    with them the shopping guides' customers, share links, attributed sales and commission.
     """
     report = progress or _silent
     catalog = chain.catalog
+    _date_listings(chain, utcnow())
     for model, rows, step in (
         (Location, chain.locations, "locations"),
         (LocationCapability, chain.capabilities, "capabilities"),
@@ -103,6 +124,7 @@ def load_demo_chain(
     ranges = load_demo_stock(session, chain, report)
     store_ids = location_id_by_code(chain)
     report("staff", 0, len(chain.staff))
+    demo_hash = credentials.hash_password(DEMO_PASSWORD)  # one public password for every login
     for done, person in enumerate(chain.staff, start=1):
         auth.create_staff_user(
             session,
@@ -110,6 +132,7 @@ def load_demo_chain(
             display_name=person.display_name,
             role=person.role,
             password=DEMO_PASSWORD,
+            password_hash=demo_hash,
             store_ids=[store_ids[person.store_code]] if person.store_code else [],
         )
         report("staff", done, len(chain.staff))
@@ -125,6 +148,19 @@ def load_demo_chain(
         )
         report("API keys", done, len(chain.api_keys))
     if history_days > 0:
-        load_order_history(
-            session, chain, ranges=ranges, report=report, today=today, days=history_days
+        guides = guides_by_store(session, chain)
+        history = build_demo_history(
+            chain,
+            ranges=ranges,
+            guides=guides,
+            today=today or business_day(utcnow(), TIMEZONE),
+            days=history_days,
         )
+        # Built before the history is written: it names the guide on the orders that credit one.
+        world = build_guide_world(chain, guides, history)
+        insert_demo_history(session, history, report)
+        load_guide_world(session, world, report)
+        # What guides show their customers, as the nightly build would have left it.
+        report("recommendations", 0, 1)
+        build_recommendations(session, now=utcnow())
+        report("recommendations", 1, 1)

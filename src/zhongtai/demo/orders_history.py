@@ -94,6 +94,14 @@ class _Order:
     return_lines: list[Row] = field(default_factory=list)
 
 
+#: How many staples a member keeps buying, and the share of her basket they make up.
+STAPLES_PER_MEMBER = (4, 12)
+STAPLE_SHARE = 0.45
+#: The share of SKUs that have a companion (bought with them), and how often it comes along.
+COMPANION_SHARE = 0.3
+COMPANION_CHANCE = 0.35
+
+
 def history_window(today: date, days: int, timezone: str) -> tuple[datetime, datetime]:
     """The UTC span of the ``days`` local days before ``today``: the history ends at midnight."""
     zone = ZoneInfo(timezone)
@@ -138,6 +146,22 @@ class _StoreHistory:
                 ("apparel", trade.apparel),
             )
         }
+        # People have habits: each member keeps coming back for a few staples, and some goods
+        # go together (pasta and its sauce). Own streams: the store's history stream is not
+        # shifted by how many members or SKUs there are.
+        self.seed = chain.seed
+        self.staples: dict[uuid.UUID, list[Row]] = {}
+        pairing = stream(chain.seed, f"companions:{self.store['code']}")
+        skus, cumulative = self.assortments["all"]
+        self.companions: dict[uuid.UUID, Row] = (
+            {
+                s["id"]: pairing.choices(skus, cum_weights=cumulative)[0]
+                for s in skus
+                if pairing.random() < COMPANION_SHARE
+            }
+            if skus
+            else {}
+        )
         self.terminals = [
             {
                 "id": uuid7_at(self.rng, end - timedelta(days=HISTORY_DAYS + 30)),
@@ -170,17 +194,47 @@ class _StoreHistory:
             return 1
         return rhythm.pick(self.rng, PIECES_BOUGHT)
 
+    def _staples_of(self, member_id: uuid.UUID) -> list[Row]:
+        """Her staples: a handful of the store's SKUs she keeps buying (drawn once)."""
+        if member_id not in self.staples:
+            rng = stream(self.seed, f"staples:{member_id}")
+            skus, cumulative = self.assortments["all"]
+            count = rng.randint(*STAPLES_PER_MEMBER)
+            self.staples[member_id] = rng.choices(skus, cum_weights=cumulative, k=count)
+        return self.staples[member_id]
+
     def _basket(
-        self, assortment: str, size: int, fee: DeliveryFeeRule | None
+        self,
+        assortment: str,
+        size: int,
+        fee: DeliveryFeeRule | None,
+        member_id: uuid.UUID | None = None,
     ) -> PricedBasket | None:
         skus, cumulative = self.assortments[assortment]
         if not skus:
             return None
+        allowed = {s["id"] for s in skus} if assortment != "all" else None
+        staples = (
+            [s for s in self._staples_of(member_id) if allowed is None or s["id"] in allowed]
+            if member_id
+            else []
+        )
         chosen: dict[uuid.UUID, Row] = {}
         for _ in range(size * 3):
-            sku = self.rng.choices(skus, cum_weights=cumulative)[0]
+            if staples and self.rng.random() < STAPLE_SHARE:
+                sku = self.rng.choice(staples)
+            else:
+                sku = self.rng.choices(skus, cum_weights=cumulative)[0]
             chosen[sku["id"]] = sku
-            if len(chosen) == size:
+            companion = self.companions.get(sku["id"])
+            if (
+                companion is not None
+                and len(chosen) < size
+                and (allowed is None or companion["id"] in allowed)
+                and self.rng.random() < COMPANION_CHANCE
+            ):
+                chosen[companion["id"]] = companion
+            if len(chosen) >= size:
                 break
         lines = [
             BasketLine(sku_id, sku["base_price"], sku["price_per"], self._quantity(sku_id))
@@ -370,12 +424,11 @@ class _StoreHistory:
 
     def till_sale(self, at: datetime) -> None:
         size = rhythm.pick(self.rng, TILL_BASKET_LINES[self.trade.format])
-        priced = self._basket("all", size, None)
+        member = self._member(0.35)
+        priced = self._basket("all", size, None, member)
         if priced is None:
             return
-        order = self._order(
-            at, SalesChannel.POS, FulfillmentType.IN_STORE, priced, self._member(0.35)
-        )
+        order = self._order(at, SalesChannel.POS, FulfillmentType.IN_STORE, priced, member)
         terminal = self.rng.choice(self.terminals)
         day = business_date(at, self.store["timezone"])
         order.row.update(
@@ -450,10 +503,10 @@ class _StoreHistory:
             FulfillmentType.RESERVE_TRY: ("apparel", (1, 2, 3)),
         }[ftype]
         fee = DELIVERY_FEE if ftype in (FulfillmentType.DELIVERY, FulfillmentType.SHIP) else None
-        priced = self._basket(assortment, rng.choice(sizes), fee)
+        member = None if channel is SalesChannel.MARKETPLACE else self._member(0.85)
+        priced = self._basket(assortment, rng.choice(sizes), fee, member)
         if priced is None:
             return
-        member = None if channel is SalesChannel.MARKETPLACE else self._member(0.85)
         order = self._order(at, channel, ftype, priced, member)
         row = order.row
         if channel is SalesChannel.MARKETPLACE:

@@ -26,6 +26,10 @@ def _key(summary: dict[str, Any], channel: str) -> dict[str, Any] | None:
     return next((k for k in summary["api_keys"] if k["channel"] == channel), None)
 
 
+def _guide_login(summary: dict[str, Any]) -> str | None:
+    return next((x["username"] for x in summary.get("logins", []) if x["role"] == "guide"), None)
+
+
 def curl_examples(summary: dict[str, Any], url: str) -> list[str]:
     login = json.dumps({"username": "admin", "password": summary["password"]})
     json_header = "-H 'Content-Type: application/json'"
@@ -50,6 +54,13 @@ def tour_panel(summary: dict[str, Any], url: str, credentials_file: Path) -> Pan
             "Store logins",
             f"manager.{code}, clerk.{code}, guide.{code} … / {summary['password']} "
             f"(one set per store, {len(stores)} stores)",
+        )
+    guide = _guide_login(summary)
+    if guide:
+        table.add_row(
+            "Guide's phone",
+            f"{guide} / {summary['password']}, then GET /api/v1/guides/me/customers and "
+            "/api/v1/guides/me/performance (her customers, sales and commission)",
         )
     barcodes = summary.get("sample_barcodes") or []
     if barcodes:
