@@ -41,6 +41,7 @@ from zhongtai.integrations.wecom.settings import wecom_settings
 from zhongtai.inventory.api import router as inventory_router
 from zhongtai.inventory.reservations import expire_reservations
 from zhongtai.loyalty.api import router as points_router
+from zhongtai.loyalty.maturing import mature_points_now
 from zhongtai.members.api import router as members_router
 from zhongtai.orders.api import router as orders_router
 from zhongtai.orders.api_finance import router as finance_router
@@ -73,6 +74,7 @@ def housekeeping_jobs(settings: Settings, providers: Providers) -> list[Periodic
         ),
         PeriodicJob("sla-clock", every, flag_sla_breaches),
         PeriodicJob("commission-maturing", every, mature_commission_now),
+        PeriodicJob("points-maturing", every, mature_points_now),
         # Hourly: each store's list for its local day appears soon after local midnight.
         PeriodicJob("guide-tasks", 3600 if every > 0 else 0, generate_todays_tasks),
     ]

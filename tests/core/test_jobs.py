@@ -51,7 +51,7 @@ def test_a_failing_run_is_logged_and_the_loop_goes_on_until_stopped(test_db: Dat
     assert len(runs) >= 3
 
 
-def test_serve_sweeps_holds_unpaid_orders_sla_clocks_commission_and_tasks_unless_turned_off(
+def test_serve_sweeps_holds_unpaid_orders_sla_clocks_commission_points_and_tasks_unless_off(
     settings: Settings, providers: Providers
 ) -> None:
     names = [j.name for j in housekeeping_jobs(settings, providers)]
@@ -60,6 +60,7 @@ def test_serve_sweeps_holds_unpaid_orders_sla_clocks_commission_and_tasks_unless
         "unpaid-order-sweeper",
         "sla-clock",
         "commission-maturing",
+        "points-maturing",
         "guide-tasks",
     ]
     off = settings.model_copy(update={"reservation_sweep_seconds": 0})

@@ -1,4 +1,4 @@
-"""`zhongtai loyalty verify` and `zhongtai loyalty expire` on a database of their own."""
+"""`zhongtai loyalty verify`, `expire`, `mature` and `review-tiers` on a database of their own."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     get_settings.cache_clear()
 
 
-def _member_with_points(db: Database, points: int, days: int) -> None:
+def _member_with_points(
+    db: Database, points: int, days: int, *, pending_days: int | None = None
+) -> None:
     cipher = members.cipher_for(Settings())
     with db.writer() as s, s.begin():
         member, _ = members.find_or_create_member(
@@ -45,6 +47,7 @@ def _member_with_points(db: Database, points: int, days: int) -> None:
             loyalty.Source(SourceType.POS_SALE, f"CLI-{days}"),
             points,
             valid_for=timedelta(days=days),
+            pending_until=None if pending_days is None else utcnow() + timedelta(days=pending_days),
         )
 
 
@@ -81,3 +84,17 @@ def test_review_tiers_reviews_the_members_whose_date_has_come(db: Database) -> N
     later = (utcnow() + timedelta(days=366)).isoformat()
     due = CliRunner().invoke(app, ["review-tiers", "--now", later])
     assert "reviewed the tiers of 1 members" in due.output
+
+
+def test_mature_makes_pending_points_spendable_once_their_window_has_passed(
+    db: Database,
+) -> None:
+    _member_with_points(db, 60, 30, pending_days=7)
+    early = CliRunner().invoke(app, ["mature"])
+    assert early.exit_code == 0, early.output
+    assert "matured 0 points in 0 lots of 0 members" in early.output
+    later = (utcnow() + timedelta(days=8)).isoformat()
+    due = CliRunner().invoke(app, ["mature", "--now", later])
+    assert "matured 60 points in 1 lots of 1 members" in due.output
+    assert "matured 0 points" in CliRunner().invoke(app, ["mature", "--now", later]).output
+    assert CliRunner().invoke(app, ["verify"]).exit_code == 0

@@ -20,6 +20,7 @@ from tests.pg import temporary_database
 from zhongtai.core import migrate
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.roles import Channel, Role
+from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import DomainError
 from zhongtai.core.settings import Settings
 from zhongtai.loyalty import coupons
@@ -132,6 +133,74 @@ def test_spending_one_balance_from_many_touchpoints_at_once_never_overdraws_it(
             f"{server.url}/api/v1/members/{member}/points", headers=touchpoints[0]
         ).json()
         assert (balance["balance"], balance["debt"]) == (0, 0)
+        assert loyalty.verify(s).clean
+
+
+def _redeem_ten_each(
+    server: LiveServer, touchpoints: list[dict[str, str]], member: str, prefix: str
+) -> list[httpx.Response]:
+    url = f"{server.url}/api/v1/members/{member}/points/redeem"
+
+    def spend(i: int) -> Callable[[httpx.Client], httpx.Response]:
+        body = {"source_type": "order", "source_id": f"{prefix}-{i}", "points": 10}
+        return lambda c: c.post(url, json=body, headers=touchpoints[i % len(touchpoints)])
+
+    return _all_at_once([spend(i) for i in range(CLIENTS)])
+
+
+def test_many_touchpoints_spending_at_once_never_reach_pending_points(
+    server: LiveServer, touchpoints: list[dict[str, str]]
+) -> None:
+    member = _new_member(server, touchpoints[0], "13600000006")
+    now = utcnow()
+    with server.db.writer() as s, s.begin():
+        loyalty.earn_points(
+            s, uuid.UUID(member), loyalty.Source(SourceType.CAMPAIGN, "p-fund"), 100
+        )
+        loyalty.earn_points(
+            s,
+            uuid.UUID(member),
+            loyalty.Source(SourceType.ORDER, "PENDING-RACE"),
+            500,
+            basis_fen=50_000,
+            pending_until=now + timedelta(days=7),
+        )
+    statuses = [r.status_code for r in _redeem_ten_each(server, touchpoints, member, "PR")]
+    assert statuses.count(201) == 10
+    assert statuses.count(409) == CLIENTS - 10
+    balance = httpx.get(f"{server.url}/api/v1/members/{member}/points", headers=touchpoints[0])
+    assert (balance.json()["balance"], balance.json()["pending"]) == (0, 500)
+    with server.db.reader() as s:
+        assert loyalty.verify(s).clean
+
+
+def test_pending_points_that_just_matured_are_spent_once_by_racing_touchpoints(
+    server: LiveServer, touchpoints: list[dict[str, str]]
+) -> None:
+    member = _new_member(server, touchpoints[0], "13600000007")
+    now = utcnow()
+    with server.db.writer() as s, s.begin():
+        # The window closed a moment ago and no job has matured the lot yet: the first
+        # redemption to take her lock matures it, the others find it spendable already.
+        loyalty.earn_points(
+            s,
+            uuid.UUID(member),
+            loyalty.Source(SourceType.ORDER, "MATURED-RACE"),
+            200,
+            basis_fen=20_000,
+            at=now - timedelta(days=7, seconds=2),
+            pending_until=now - timedelta(seconds=1),
+        )
+    statuses = [r.status_code for r in _redeem_ten_each(server, touchpoints, member, "MR")]
+    assert statuses.count(201) == 20
+    assert statuses.count(409) == CLIENTS - 20
+    with server.db.reader() as s:
+        matured = s.scalar(
+            select(func.count())
+            .select_from(PointsEntry)
+            .where(PointsEntry.member_id == uuid.UUID(member), PointsEntry.kind == EntryKind.MATURE)
+        )
+        assert matured == 1
         assert loyalty.verify(s).clean
 
 

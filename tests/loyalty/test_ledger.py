@@ -76,7 +76,7 @@ def test_a_sale_earns_by_the_rules_on_what_was_paid_with_money(
         sale("POS-3"),
         [rules.SaleLine(15_000), rules.SaleLine(5_000)],
         [rules.Tender(rules.TenderKind.COUPON, 2_000), rules.Tender(rules.TenderKind.CASH, 18_000)],
-        rules.EarnPolicy(points_per_yuan=2),
+        points_per_yuan=2,
     )
     assert (booked.entry.points, booked.entry.amount_fen) == (360, 20_000)
 

@@ -73,6 +73,8 @@ def test_a_first_purchase_offer_reaches_new_members_only_and_a_promotion_outside
     )
     newcomer, regular = make_member(), make_member()
     service.earn_points(session, regular.id, service.Source(SourceType.ORDER, "FIRST"), 10)
+    # A signup bonus is a gift, not a purchase: she is still new.
+    service.earn_points(session, newcomer.id, service.Source(SourceType.CAMPAIGN, "SIGNUP"), 100)
     seen = {}
     for member in (newcomer, regular, None):
         priced = service.offers_for_basket(

@@ -65,7 +65,7 @@ def _sale(session: Session, member_id, n: str, fen: int, at: datetime):  # type:
         loyalty.Source(SourceType.POS_SALE, n),
         [rules.SaleLine(fen)],
         [],
-        rules.EarnPolicy(points_per_yuan=1),
+        points_per_yuan=1,
         at=at,
     )
 

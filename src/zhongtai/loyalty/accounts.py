@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -88,24 +89,32 @@ def recorded(
 
 
 def move(
-    session: Session, member_id: uuid.UUID, points: int, debt: int = 0
-) -> tuple[int, int] | None:
-    """Change balance and debt in one statement; a debit only if the balance covers it.
+    session: Session, member_id: uuid.UUID, points: int, debt: int = 0, pending: int = 0
+) -> tuple[int, int, int] | None:
+    """Change balance, debt and pending points in one statement; a debit only if what it takes
+    from is there. (balance, debt, pending) after.
 
-    None when the balance is short: the database, not Python, decides there is enough.
+    None when the balance is short: the database, not Python, decides there is enough. Pending
+    points are a column of their own, so a redemption can never reach them.
     """
     stmt = (
         update(PointsAccount)
         .where(PointsAccount.member_id == member_id)
-        .values(balance=PointsAccount.balance + points, debt=PointsAccount.debt + debt)
-        .returning(PointsAccount.balance, PointsAccount.debt)
+        .values(
+            balance=PointsAccount.balance + points,
+            debt=PointsAccount.debt + debt,
+            pending=PointsAccount.pending + pending,
+        )
+        .returning(PointsAccount.balance, PointsAccount.debt, PointsAccount.pending)
     )
     if points < 0:
         stmt = stmt.where(PointsAccount.balance >= -points)
     if debt < 0:
         stmt = stmt.where(PointsAccount.debt >= -debt)
+    if pending < 0:
+        stmt = stmt.where(PointsAccount.pending >= -pending)
     row = session.execute(stmt).one_or_none()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def book(
@@ -115,14 +124,18 @@ def book(
     source: Source,
     *,
     points: int,
-    figures: tuple[int, int],
+    figures: tuple[int, int, int],
     at: datetime,
     debt_change: int = 0,
+    pending_change: int = 0,
     amount_fen: int | None = None,
     related_entry_id: uuid.UUID | None = None,
     store_id: uuid.UUID | None = None,
     reason: str | None = None,
+    matures_at: datetime | None = None,
+    multipliers: dict[str, Any] | None = None,
 ) -> PointsEntry:
+    """Record one change; ``figures`` are the account's (balance, debt, pending) after it."""
     entry = PointsEntry(
         member_id=member_id,
         kind=kind,
@@ -130,14 +143,18 @@ def book(
         source_id=source.id,
         points=points,
         debt_change=debt_change,
+        pending_change=pending_change,
         balance_after=figures[0],
         debt_after=figures[1],
+        pending_after=figures[2],
         amount_fen=amount_fen,
         related_entry_id=related_entry_id,
         store_id=store_id,
         reason=reason,
         occurred_at=at,
         actor=context.actor.get(),
+        matures_at=matures_at,
+        multipliers=multipliers,
     )
     session.add(entry)
     session.flush()
@@ -150,7 +167,10 @@ def new_lot(
     entry: PointsEntry,
     amount: int,
     expires_at: datetime | None,
+    *,
+    pending_until: datetime | None = None,
 ) -> PointsLot:
+    """A lot for an entry's points; with ``pending_until`` they wait until then to be spent."""
     lot = PointsLot(
         member_id=member_id,
         entry_id=entry.id,
@@ -160,6 +180,8 @@ def new_lot(
         remaining=amount,
         earned_at=entry.occurred_at,
         expires_at=expires_at,
+        matures_at=pending_until,
+        pending=pending_until is not None,
     )
     session.add(lot)
     session.flush()
@@ -167,14 +189,33 @@ def new_lot(
 
 
 def spendable_lots(session: Session, member_id: uuid.UUID, now: datetime) -> list[rules.LotBalance]:
+    """Her lots that may pay now: not expired and not pending (mature due lots first)."""
     rows = session.execute(
         select(PointsLot.id, PointsLot.remaining, PointsLot.expires_at, PointsLot.earned_at).where(
             PointsLot.member_id == member_id,
             PointsLot.remaining > 0,
+            PointsLot.pending.is_(False),
             or_(PointsLot.expires_at.is_(None), PointsLot.expires_at > now),
         )
     )
     return [rules.LotBalance(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def lot_of(session: Session, entry_id: uuid.UUID, now: datetime) -> rules.LotBalance | None:
+    """The lot an earn entry made, as it stands (pending or not); None once it has expired."""
+    row = session.execute(
+        select(
+            PointsLot.id,
+            PointsLot.remaining,
+            PointsLot.expires_at,
+            PointsLot.earned_at,
+            PointsLot.pending,
+        ).where(
+            PointsLot.entry_id == entry_id,
+            or_(PointsLot.expires_at.is_(None), PointsLot.expires_at > now),
+        )
+    ).one_or_none()
+    return None if row is None else rules.LotBalance(row[0], row[1], row[2], row[3], row[4])
 
 
 def take(session: Session, entry: PointsEntry, plan: list[tuple[uuid.UUID, int]]) -> None:

@@ -1,5 +1,5 @@
 """HTTP endpoints of loyalty: points (balance, history, earn, redeem, reverse, adjust) here;
-promotions, basket pricing with offers and coupons mounted from their modules."""
+promotions, basket pricing with offers, coupons and earn rules mounted from their modules."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params
 from zhongtai.core.settings import Settings
-from zhongtai.loyalty import api_coupons, api_promotions, rules, service
+from zhongtai.loyalty import api_coupons, api_earn_rules, api_promotions, rules, service
 from zhongtai.loyalty.models import SourceType
 from zhongtai.loyalty.schemas import (
     AdjustIn,
@@ -26,14 +26,19 @@ from zhongtai.loyalty.schemas import (
     EarnIn,
     EntryOut,
     ExpiringOut,
+    MaturingOut,
     RedeemIn,
     ReverseIn,
+    SaleSource,
 )
+from zhongtai.loyalty.settings import loyalty_settings
 from zhongtai.members import service as members
+from zhongtai.orders.kinds import SalesChannel
 
 router = api_router(tags=["points"])
 router.include_router(api_promotions.router)
 router.include_router(api_coupons.router)
+router.include_router(api_earn_rules.router)
 BASE = "/members/{member_id}/points"
 
 
@@ -59,13 +64,16 @@ def points_balance(
     _: Principal = Depends(require(Permission.POINTS_READ)),
     session: Session = Depends(db_session),
 ) -> BalanceOut:
-    """What she can spend now, her debt, and the next lots to expire."""
+    """What she can spend now, what is pending (inside orders' return windows), her debt, and
+    the next lots to expire and to mature."""
     b = service.points_balance(session, member_id, utcnow())
     return BalanceOut(
         member_id=b.member_id,
         balance=b.balance,
+        pending=b.pending,
         debt=b.debt,
         expiring=[ExpiringOut(expires_at=e.expires_at, points=e.points) for e in b.expiring],
+        maturing=[MaturingOut(matures_at=m.matures_at, points=m.points) for m in b.maturing],
         tier=b.tier,
     )
 
@@ -91,24 +99,33 @@ def earn_points(
     settings: Settings = Depends(app_settings),
     session: Session = Depends(db_session),
 ) -> BookedOut:
-    """Book the points a sale earns by the chain's rules (points and coupon tenders earn
-    nothing). A replay of the same sale (an offline POS syncing twice) answers 200 with the
-    first booking and changes nothing."""
-    booked = service.earn_for_sale(
+    """Book the points a sale earns by the chain's rules: HQ's category and campaign
+    multipliers and her tier's (points and coupon tenders earn nothing); with
+    ``ZHONGTAI_POINTS_PENDING_DAYS`` the points are pending that long. A replay of the same sale
+    (an offline POS syncing twice) answers 200 with the first booking and changes nothing."""
+    booked = service.earn_for_reported_sale(
         session,
         member_id,
         service.Source(SourceType(body.source_type.value), body.source_id),
-        [rules.SaleLine(line.net_fen, _str(line.category_id)) for line in body.lines],
+        [(line.net_fen, line.category_id) for line in body.lines],
         [rules.Tender(t.kind, t.amount_fen) for t in body.tenders],
-        rules.EarnPolicy(points_per_yuan=settings.points_per_yuan),
+        points_per_yuan=settings.points_per_yuan,
+        channel=_channel(body, principal),
         store_id=_store(session, principal, body.store_id),
         valid_for=timedelta(days=settings.points_valid_days),
+        pending_for=loyalty_settings().points_pending_for,
     )
     return _booked(booked, response)
 
 
-def _str(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
+def _channel(body: EarnIn, principal: Principal) -> str | None:
+    """The sale's channel: as given; a till sale's is the POS; else the calling key's."""
+    if body.channel is not None:
+        return body.channel.value
+    if body.source_type is SaleSource.POS_SALE:
+        return SalesChannel.POS.value
+    channel = principal.channel.value if principal.channel else None
+    return channel if channel in {c.value for c in SalesChannel} else None
 
 
 @router.post(f"{BASE}/redeem", response_model=BookedOut, status_code=status.HTTP_201_CREATED)

@@ -1,4 +1,4 @@
-"""The `zhongtai loyalty` commands: prove the points books balance, expire points due."""
+"""The `zhongtai loyalty` commands: prove the points books balance, mature and expire points."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from zhongtai.core import context
 from zhongtai.core.clock import as_utc, utcnow
 from zhongtai.core.commands import command_database
 from zhongtai.loyalty.expiry import expire_points
+from zhongtai.loyalty.maturing import mature_points
 from zhongtai.loyalty.tiers import review_due_tiers
 from zhongtai.loyalty.verify import verify as verify_points
 
 app = typer.Typer(
     name="loyalty",
-    help="Points: prove every balance equals its lots and its entries, expire points due.",
+    help="Points: prove every balance equals its lots and its entries, mature and expire "
+    "points due, review tiers.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -69,6 +71,33 @@ def expire(
     finally:
         context.actor.reset(token)
     typer.echo(f"expired {points} points in {lots} lots of {members} members")
+
+
+@app.command()
+def mature(
+    now: Annotated[
+        datetime | None,
+        typer.Option(help="Mature as of this moment (ISO 8601, UTC if no offset); default now."),
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Members per transaction.")] = 500,
+) -> None:
+    """Make pending points spendable once their orders' return windows have passed (run at
+    least daily with ZHONGTAI_POINTS_PENDING_DAYS). Spending matures what is due by itself;
+    this keeps balances and points.matured events on time for everyone else."""
+    moment = as_utc(now) if now else utcnow()
+    token = context.actor.set("system:loyalty-mature")
+    members = lots = points = 0
+    try:
+        with command_database() as db:
+            while True:
+                with db.writer() as session, session.begin():
+                    run = mature_points(session, moment, limit=batch)
+                members, lots, points = members + run.members, lots + run.lots, points + run.points
+                if run.members < batch:
+                    break
+    finally:
+        context.actor.reset(token)
+    typer.echo(f"matured {points} points in {lots} lots of {members} members")
 
 
 @app.command("review-tiers")

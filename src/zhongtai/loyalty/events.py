@@ -16,14 +16,28 @@ class _PointsChange(BaseModel):
     points: int
     balance: int
     debt: int
+    #: Her points still inside their orders' return windows, after the change.
+    pending: int = 0
     source_type: str
     source_id: str
 
 
 @event_type("points.earned")
 class PointsEarned(_PointsChange):
-    """A member earned points (a sale, an order, a campaign); ``debt_paid`` went to her debt."""
+    """A member earned points (a sale, an order, a campaign); ``debt_paid`` went to her debt.
+    With ``matures_at`` the points are pending until then (the order's return window): they
+    count in ``pending``, not ``balance``, and ``points.matured`` follows."""
 
+    debt_paid: int
+    matures_at: datetime | None = None
+
+
+@event_type("points.matured")
+class PointsMatured(_PointsChange):
+    """Pending points of a sale became spendable (its return window passed); ``debt_paid`` of
+    them went to her debt."""
+
+    earned_entry_id: uuid.UUID
     debt_paid: int
 
 
@@ -34,9 +48,11 @@ class PointsRedeemed(_PointsChange):
 
 @event_type("points.reversed")
 class PointsReversed(_PointsChange):
-    """A return took back points; ``debt_added`` is what could not be taken (already spent)."""
+    """A return took back points; ``pending_taken`` of them were still pending, ``debt_added``
+    is what could not be taken (already spent)."""
 
     debt_added: int
+    pending_taken: int = 0
 
 
 @event_type("points.adjusted")

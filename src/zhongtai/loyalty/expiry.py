@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from zhongtai.core.outbox import record_event
 from zhongtai.loyalty.accounts import Source, book, lock_account, move, take
 from zhongtai.loyalty.events import PointsExpired
+from zhongtai.loyalty.maturing import mature_due_lots
 from zhongtai.loyalty.models import EntryKind, PointsLot, SourceType
 
 
@@ -23,12 +24,18 @@ class ExpiryRun:
 
 
 def expire_due_lots(session: Session, member_id: uuid.UUID, now: datetime) -> tuple[int, int]:
-    """Expire the member's lots due by ``now``; the caller holds her lock. (lots, points)."""
+    """Expire the member's lots due by ``now``; the caller holds her lock. (lots, points).
+
+    Pending lots due by ``now`` mature first: the balance then holds every point that may be
+    spent or expired, and a lot's validity counts from when it became spendable.
+    """
+    mature_due_lots(session, member_id, now)
     due = session.execute(
         select(PointsLot.id, PointsLot.remaining)
         .where(
             PointsLot.member_id == member_id,
             PointsLot.remaining > 0,
+            PointsLot.pending.is_(False),
             PointsLot.expires_at <= now,
         )
         .order_by(PointsLot.expires_at, PointsLot.id)
@@ -51,6 +58,7 @@ def expire_due_lots(session: Session, member_id: uuid.UUID, now: datetime) -> tu
                 points=-remaining,
                 balance=figures[0],
                 debt=figures[1],
+                pending=figures[2],
                 source_type=source.type.value,
                 source_id=source.id,
             ),
@@ -63,6 +71,7 @@ def expire_due_lots(session: Session, member_id: uuid.UUID, now: datetime) -> tu
 
 def expire_points(session: Session, now: datetime, *, limit: int = 1000) -> ExpiryRun:
     """The scheduled job: expire every lot due by ``now``, member by member (in id order).
+    A pending lot never expires before it matures: its validity starts when it does.
 
     Safe to run twice or beside spending: each member is locked while her lots expire, and an
     expired lot has nothing left to expire again. ``limit`` bounds the members per run.

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from zhongtai.core.settings import get_settings
 from zhongtai.integrations.handlers import PublishedEvent, on_event
-from zhongtai.loyalty import rules
 from zhongtai.loyalty.coupon_use import release_coupons, restore_coupons_of
 from zhongtai.loyalty.order_points import earn_for_order, reverse_for_return
+from zhongtai.loyalty.settings import loyalty_settings
 from zhongtai.orders.kinds import OrderStatus
 from zhongtai.orders.lifecycle import get_order
 
@@ -26,9 +26,10 @@ def points_for_completed_order(event: PublishedEvent, session: Session) -> None:
     earn_for_order(
         session,
         uuid.UUID(event.payload["order_id"]),
-        rules.EarnPolicy(points_per_yuan=settings.points_per_yuan),
+        points_per_yuan=settings.points_per_yuan,
         at=event.occurred_at,
         valid_for=timedelta(days=settings.points_valid_days),
+        pending_for=loyalty_settings().points_pending_for,
     )
 
 

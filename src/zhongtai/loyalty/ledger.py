@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from zhongtai.loyalty.accounts import (
     Source,
     book,
     lock_account,
+    lot_of,
     move,
     new_lot,
     recorded,
@@ -27,7 +29,7 @@ from zhongtai.loyalty.accounts import (
 from zhongtai.loyalty.errors import InsufficientPoints, SourceAlreadyRecorded
 from zhongtai.loyalty.events import PointsAdjusted, PointsEarned, PointsRedeemed, PointsReversed
 from zhongtai.loyalty.expiry import expire_due_lots
-from zhongtai.loyalty.models import EntryKind, PointsEntry, PointsLot, SourceType
+from zhongtai.loyalty.models import EntryKind, PointsEntry, SourceType
 from zhongtai.loyalty.tiers import review_tier
 
 DEFAULT_VALIDITY = timedelta(days=365)
@@ -54,26 +56,39 @@ def _credit(
     amount_fen: int | None = None,
     store_id: uuid.UUID | None = None,
     reason: str | None = None,
+    pending_until: datetime | None = None,
+    multipliers: dict[str, Any] | None = None,
 ) -> tuple[PointsEntry, int]:
-    """Add points as a new lot, then let them pay off any debt first. (entry, debt paid)."""
-    figures = move(session, member_id, points)
+    """Add points as a new lot, then let them pay off any debt first. (entry, debt paid).
+
+    With ``pending_until`` the points are pending instead: they count in the account's
+    ``pending`` until they mature, and pay off debt only then.
+    """
+    pending = pending_until is not None and points > 0
+    if pending:
+        figures = move(session, member_id, 0, pending=points)
+    else:
+        figures = move(session, member_id, points)
     assert figures is not None
     entry = book(
         session,
         member_id,
         kind,
         source,
-        points=points,
+        points=0 if pending else points,
+        pending_change=points if pending else 0,
         figures=figures,
         at=at,
         amount_fen=amount_fen,
         store_id=store_id,
         reason=reason,
+        matures_at=pending_until if pending else None,
+        multipliers=multipliers,
     )
     if points == 0:
         return entry, 0
-    lot = new_lot(session, member_id, entry, points, expires_at)
-    paid = min(figures[1], points)
+    lot = new_lot(session, member_id, entry, points, expires_at, pending_until=entry.matures_at)
+    paid = 0 if pending else min(figures[1], points)
     if paid > 0:
         settled = move(session, member_id, -paid, -paid)
         assert settled is not None
@@ -102,9 +117,15 @@ def earn_points(
     store_id: uuid.UUID | None = None,
     at: datetime | None = None,
     valid_for: timedelta = DEFAULT_VALIDITY,
+    pending_until: datetime | None = None,
+    multipliers: dict[str, Any] | None = None,
 ) -> Booked:
     """Credit a sale's (or campaign's) points once: a replay of the same source answers the
-    first booking and changes nothing; the same source with other points answers 409."""
+    first booking and changes nothing; the same source with other points answers 409.
+
+    With ``pending_until`` later than ``at`` (a sale's return window) the points are pending
+    until then: not spendable, and their validity counts from that moment.
+    """
     if points < 0:
         raise InvalidInput.field("points", "must be 0 or more")
     at = at or utcnow()
@@ -114,7 +135,9 @@ def earn_points(
         if basis_fen is not None:
             # A sale is known by its amount: its points may differ on replay (her tier moved).
             return _replay(existing, source, existing.amount_fen or 0, basis_fen)
-        return _replay(existing, source, existing.points, points)
+        return _replay(existing, source, existing.points_earned, points)
+    if pending_until is not None and pending_until <= at:
+        pending_until = None  # its window has already passed: spendable at once
     entry, paid = _credit(
         session,
         member,
@@ -122,11 +145,20 @@ def earn_points(
         source,
         points,
         at=at,
-        expires_at=at + valid_for,
+        expires_at=(pending_until or at) + valid_for,
         amount_fen=basis_fen,
         store_id=store_id,
+        pending_until=pending_until,
+        multipliers=multipliers,
     )
-    _announce(session, entry, PointsEarned, debt_paid=paid)
+    _announce(
+        session,
+        entry,
+        PointsEarned,
+        points=points,
+        debt_paid=paid,
+        matures_at=entry.matures_at,
+    )
     review_tier(session, member, at)
     return Booked(entry, replayed=False)
 
@@ -204,8 +236,9 @@ def reverse_points(
 ) -> Booked:
     """Take back the points of returned goods, in proportion to the amount returned.
 
-    Points still held go first (from the lot the sale earned, then nearest expiry); what was
-    already spent becomes debt that later earnings pay off. The balance never goes negative.
+    Points still held go first: the sale's own lot (pending, inside its return window, or
+    spendable), then her other spendable lots nearest expiry; what was already spent becomes
+    debt that later earnings pay off. The balance never goes negative.
     More than is left of the sale is 422, or with ``clip`` counts as what is left (a refund
     may include money points were never earned on, such as a delivery fee).
     """
@@ -237,32 +270,36 @@ def reverse_points(
             "returned_fen",
             f"exceeds what is left to return of the sale ({basis - before} fen)",
         )
-    due = rules.reversal_points(earn.points, basis, before, returned_fen)
+    due = rules.reversal_points(earn.points_earned, basis, before, returned_fen)
     expire_due_lots(session, member, at)
-    lots = spendable_lots(session, member, at)
-    own = session.scalar(select(PointsLot.id).where(PointsLot.entry_id == earn.id))
-    first = [lot for lot in lots if lot.lot_id == own]
-    plan = rules.plan_spending(first, due)
-    rest = [lot for lot in lots if lot.lot_id != own]
-    plan += rules.plan_spending(rest, due - sum(p for _, p in plan))
-    taken = sum(p for _, p in plan)
-    figures = move(session, member, -taken, due - taken)
+    plan = rules.plan_reversal(
+        due, lot_of(session, earn.id, at), spendable_lots(session, member, at)
+    )
+    figures = move(session, member, -plan.from_balance, plan.debt, -plan.from_pending)
     assert figures is not None
     entry = book(
         session,
         member,
         EntryKind.REVERSE,
         source,
-        points=-taken,
-        debt_change=due - taken,
+        points=-plan.from_balance,
+        debt_change=plan.debt,
+        pending_change=-plan.from_pending,
         figures=figures,
         at=at,
         amount_fen=returned_fen,
         related_entry_id=earn.id,
         store_id=store_id,
     )
-    take(session, entry, plan)
-    _announce(session, entry, PointsReversed, debt_added=due - taken)
+    take(session, entry, plan.lots)
+    _announce(
+        session,
+        entry,
+        PointsReversed,
+        points=-(plan.from_balance + plan.from_pending),
+        debt_added=plan.debt,
+        pending_taken=plan.from_pending,
+    )
     return Booked(entry, replayed=False)
 
 
@@ -318,15 +355,20 @@ def adjust_points(
     return Booked(entry, replayed=False)
 
 
-def _announce(session: Session, entry: PointsEntry, event: type, **extra: object) -> None:
+def _announce(
+    session: Session, entry: PointsEntry, event: type, *, points: int | None = None, **extra: object
+) -> None:
+    """The entry's event; ``points`` when it says more than the balance change (an earning
+    that is pending, a return that took pending points)."""
     record_event(
         session,
         event(
             member_id=entry.member_id,
             entry_id=entry.id,
-            points=entry.points,
+            points=entry.points if points is None else points,
             balance=entry.balance_after,
             debt=entry.debt_after,
+            pending=entry.pending_after,
             source_type=entry.source_type.value,
             source_id=entry.source_id,
             **extra,

@@ -7,12 +7,21 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Base, IdMixin, str_enum
 from zhongtai.loyalty.coupon_rules import CouponKind
+from zhongtai.loyalty.multiplier_rules import MAX_MULTIPLIER_PCT, EarnRuleKind
 from zhongtai.loyalty.promotion_rules import PromotionKind
 from zhongtai.loyalty.tier_rules import Tier
 
@@ -26,6 +35,8 @@ class EntryKind(StrEnum):
     REVERSE = "reverse"
     #: New points paying off a debt left by a reversal of points already spent.
     SETTLE = "settle"
+    #: Pending points of a sale became spendable: its return window has passed.
+    MATURE = "mature"
     MERGE_IN = "merge_in"
     MERGE_OUT = "merge_out"
 
@@ -43,18 +54,23 @@ class SourceType(StrEnum):
 
 
 class PointsAccount(Base):
-    """A member's balance (the sum of her lots' remaining points) and her debt."""
+    """A member's balance (what her spendable lots hold), her pending points (what her lots
+    still inside their return window hold) and her debt."""
 
     __tablename__ = "points_accounts"
     __table_args__ = (
         CheckConstraint("balance >= 0", name="balance_not_negative"),
         CheckConstraint("debt >= 0", name="debt_not_negative"),
+        CheckConstraint("pending >= 0", name="pending_not_negative"),
     )
 
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    #: Spendable: a redemption is a conditional update of this column alone.
     balance: Mapped[int] = mapped_column(default=0)
     #: Points reversed after they were spent; the next earnings pay it off first.
     debt: Mapped[int] = mapped_column(default=0)
+    #: Earned but not spendable until the order's return window has passed.
+    pending: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -75,25 +91,46 @@ class PointsEntry(IdMixin, Base):
     points: Mapped[int]
     #: Signed change of the debt.
     debt_change: Mapped[int] = mapped_column(default=0)
+    #: Signed change of the pending points.
+    pending_change: Mapped[int] = mapped_column(default=0)
     balance_after: Mapped[int]
     debt_after: Mapped[int]
+    pending_after: Mapped[int] = mapped_column(default=0)
     #: Earn: the sale's net amount the points were computed on; reverse: the amount returned.
     amount_fen: Mapped[int | None]
-    #: Reverse: the earn entry it takes back.
+    #: Reverse: the earn entry it takes back; mature: the earn entry whose points matured.
     related_entry_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("points_entries.id"))
+    #: Earn of pending points: when they become spendable.
+    matures_at: Mapped[datetime | None]
+    #: Earn from a sale: the base rate and the tier, campaign and category multipliers it
+    #: earned at (see ``multiplier_rules.applied_multipliers``).
+    multipliers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     store_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
     reason: Mapped[str | None] = mapped_column(String(255))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str | None] = mapped_column(String(80))
 
+    @property
+    def points_earned(self) -> int:
+        """What an earn entry credited, spendable at once or pending."""
+        return self.points + self.pending_change
+
 
 class PointsLot(IdMixin, Base):
-    """Points earned together, spent nearest-expiry first; ``remaining`` is what is left."""
+    """Points earned together, spent nearest-expiry first; ``remaining`` is what is left.
+    A pending lot counts in the account's ``pending``, not its balance, until it matures."""
 
     __tablename__ = "points_lots"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_in_range"),
+        CheckConstraint("NOT pending OR matures_at IS NOT NULL", name="pending_has_a_date"),
+        Index(
+            "ix_points_lots_pending_maturity",
+            "matures_at",
+            sqlite_where=text("pending"),
+            postgresql_where=text("pending"),
+        ),
         Index("ix_points_lots_member_expiry", "member_id", "expires_at"),
         Index(
             "ix_points_lots_live_expiry",
@@ -112,6 +149,10 @@ class PointsLot(IdMixin, Base):
     remaining: Mapped[int]
     earned_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
+    #: When the points are (or were) spendable; None: at once.
+    matures_at: Mapped[datetime | None]
+    #: Until its maturing entry is booked: only a return of its own sale takes from it.
+    pending: Mapped[bool] = mapped_column(default=False)
 
 
 class PointsLotUse(IdMixin, Base):
@@ -257,3 +298,45 @@ class Promotion(IdMixin, Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class EarnRule(IdMixin, Base):
+    """A points multiplier HQ set: for a category (and its subcategories), or a campaign with
+    a window and optional channels and stores. Deactivated, never deleted: entries name it."""
+
+    __tablename__ = "points_earn_rules"
+    __table_args__ = (
+        CheckConstraint(
+            f"multiplier_pct >= 0 AND multiplier_pct <= {MAX_MULTIPLIER_PCT}",
+            name="multiplier_in_range",
+        ),
+        CheckConstraint(
+            "(kind = 'category' AND category_id IS NOT NULL AND ends_at IS NULL) OR "
+            "(kind = 'campaign' AND category_id IS NULL AND starts_at IS NOT NULL "
+            "AND ends_at IS NOT NULL AND ends_at > starts_at)",
+            name="kind_has_its_terms",
+        ),
+        # One live rule per category: "the nearest category's rule" is always one rule.
+        Index(
+            "uq_points_earn_rules_live_category",
+            "category_id",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+        Index("ix_points_earn_rules_live", "kind", "active", "ends_at"),
+    )
+
+    kind: Mapped[EarnRuleKind] = mapped_column(str_enum(EarnRuleKind, length=16))
+    name: Mapped[str] = mapped_column(String(100))
+    #: Integer percent: 150 = ×1.5, 200 = 积分翻倍.
+    multiplier_pct: Mapped[int]
+    category_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("categories.id"))
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    #: Campaigns: the sales channels and store ids it is limited to (empty: all).
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    store_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deactivated_at: Mapped[datetime | None]

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 from zhongtai.catalog.categories import sku_category_lineages
 from zhongtai.core.errors import InvalidInput
 from zhongtai.loyalty.coupon_rules import CouponOffer, CouponTerms
-from zhongtai.loyalty.models import Coupon, CouponTemplate, EntryKind, MemberTier, PointsEntry
+from zhongtai.loyalty.models import (
+    Coupon,
+    CouponTemplate,
+    EntryKind,
+    MemberTier,
+    PointsEntry,
+    SourceType,
+)
 from zhongtai.loyalty.offer_pricing import PricedOffers, price_with_offers
 from zhongtai.loyalty.promotion_rules import OfferContext, OfferLine
 from zhongtai.loyalty.promotions import live_promotions
@@ -40,14 +47,19 @@ def shopper_context(
     now: datetime,
 ) -> OfferContext:
     """The shopper as offers see her: her tier, and whether she is new (never earned from a
-    purchase yet, so 新人 offers reach her first order wherever she places it)."""
+    purchase yet, so 新人 offers reach her first order wherever she places it; a signup bonus
+    or a campaign gift does not make her a customer)."""
     if member_id is None:
         return OfferContext(channel=channel, store_id=store_id, now=now)
     ids = members.member_ids_of(session, member_id)
     tier = session.scalar(select(MemberTier.tier).where(MemberTier.member_id == member_id))
     bought = session.scalar(
         select(PointsEntry.id)
-        .where(PointsEntry.member_id.in_(ids), PointsEntry.kind == EntryKind.EARN)
+        .where(
+            PointsEntry.member_id.in_(ids),
+            PointsEntry.kind == EntryKind.EARN,
+            PointsEntry.source_type.in_([SourceType.ORDER, SourceType.POS_SALE]),
+        )
         .limit(1)
     )
     return OfferContext(

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhongtai.catalog.categories import sku_category_lineages
+from zhongtai.core.clock import utcnow
 from zhongtai.loyalty import rules
 from zhongtai.loyalty.accounts import Booked, Source, recorded
 from zhongtai.loyalty.earning import earn_for_sale
@@ -28,25 +30,41 @@ def order_source(order_id: uuid.UUID) -> Source:
 def earn_for_order(
     session: Session,
     order_id: uuid.UUID,
-    policy: rules.EarnPolicy,
     *,
+    points_per_yuan: int,
     at: datetime | None = None,
     valid_for: timedelta = DEFAULT_VALIDITY,
+    pending_for: timedelta = timedelta(0),
 ) -> Booked | None:
     """Credit the member what her completed order earns: the goods' net amounts (after
-    discounts, less short-pick refunds), money tenders only. None for an order without a member
-    (or whose member was erased).
-    Booked once per order, however often the completion is delivered."""
+    discounts, less short-pick refunds), money tenders only, at HQ's earn rules (each line's
+    nearest category rule; the campaign running when she placed the order in its channel and
+    store) and her tier's multiplier. None for an order without a member (or whose member was
+    erased). Booked once per order, however often the completion is delivered.
+
+    With ``pending_for`` (the return window) the points are pending until the order's
+    completion plus that long: not spendable, and a return inside the window takes them back
+    before anything she holds.
+    """
     order = get_order(session, order_id)
     if order.member_id is None:
         return None
     if members.get_member(session, order.member_id).status is MemberStatus.ERASED:
         return None  # erased before her order completed: nobody is left to credit
-    lines = [
-        rules.SaleLine(line.net_amount - line.short_refund)
-        for line in order.lines
-        if line.kind is LineKind.GOODS
-    ]
+    goods = [line for line in order.lines if line.kind is LineKind.GOODS]
+    lineages = sku_category_lineages(
+        session, {line.sku_id for line in goods if line.sku_id is not None}
+    )
+    lines = []
+    for line in goods:
+        lineage = [str(c) for c in lineages.get(line.sku_id, [])] if line.sku_id else []
+        lines.append(
+            rules.SaleLine(
+                line.net_amount - line.short_refund,
+                lineage[0] if lineage else None,
+                tuple(lineage[1:]),
+            )
+        )
     tenders = [
         rules.Tender(rules.TenderKind(tender.value), amount - refunded)
         for tender, amount, refunded in session.execute(
@@ -55,16 +73,20 @@ def earn_for_order(
             )
         )
     ]
+    completed_at = order.completed_at or at or utcnow()
     return earn_for_sale(
         session,
         order.member_id,
         order_source(order_id),
         lines,
         tenders,
-        policy,
+        points_per_yuan=points_per_yuan,
+        channel=order.channel.value,
         store_id=order.store_id,
-        at=at or order.completed_at,
+        bought_at=order.placed_at,
+        at=at or completed_at,
         valid_for=valid_for,
+        pending_until=completed_at + pending_for if pending_for > timedelta(0) else None,
     )
 
 

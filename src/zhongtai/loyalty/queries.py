@@ -1,4 +1,5 @@
-"""Reading a member's points: balance, debt, what expires soon, and her history."""
+"""Reading a member's points: balance, pending, debt, what expires or matures soon, and her
+history."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.pagination import PageParams, paginate
@@ -23,42 +24,74 @@ class Expiring:
 
 
 @dataclass(frozen=True)
+class Maturing:
+    matures_at: datetime
+    points: int
+
+
+@dataclass(frozen=True)
 class PointsBalance:
     member_id: uuid.UUID
-    #: Spendable now: lots past their date no longer count, even before the job expires them.
+    #: Spendable now: lots past their date no longer count, even before the job expires them,
+    #: and pending lots whose window has passed do (less the debt they will pay off).
     balance: int
     debt: int
+    #: Earned but not spendable yet: inside their orders' return windows.
+    pending: int
     expiring: list[Expiring]
+    maturing: list[Maturing]
     tier: Tier
 
 
 def points_balance(
     session: Session, member_id: uuid.UUID, now: datetime, *, expiring_lots: int = 3
 ) -> PointsBalance:
+    """Her points as of ``now``, read without changing anything: what the ledger will hold once
+    the jobs have expired and matured what is due."""
     member = members.get_member(session, member_id)
     live = or_(PointsLot.expires_at.is_(None), PointsLot.expires_at > now)
-    spendable = session.scalar(
-        select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
+    waiting = PointsLot.pending.is_(True) & (PointsLot.matures_at > now)
+    due = PointsLot.pending.is_(True) & (PointsLot.matures_at <= now)
+
+    def total(which: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((which, PointsLot.remaining), else_=0)), 0)
+
+    held, matured, pending = session.execute(
+        select(total(PointsLot.pending.is_(False)), total(due), total(waiting)).where(
             PointsLot.member_id == member.id, PointsLot.remaining > 0, live
         )
+    ).one()
+    debt = int(
+        session.scalar(select(PointsAccount.debt).where(PointsAccount.member_id == member.id)) or 0
     )
-    debt = session.scalar(select(PointsAccount.debt).where(PointsAccount.member_id == member.id))
+    # Matured points pay off her debt first, as the maturing entry will book it.
+    settles = min(debt, int(matured))
     soon = session.execute(
         select(PointsLot.expires_at, func.sum(PointsLot.remaining))
         .where(
             PointsLot.member_id == member.id,
             PointsLot.remaining > 0,
             PointsLot.expires_at > now,
+            ~waiting,
         )
         .group_by(PointsLot.expires_at)
         .order_by(PointsLot.expires_at)
         .limit(expiring_lots)
     ).all()
+    maturing = session.execute(
+        select(PointsLot.matures_at, func.sum(PointsLot.remaining))
+        .where(PointsLot.member_id == member.id, PointsLot.remaining > 0, waiting)
+        .group_by(PointsLot.matures_at)
+        .order_by(PointsLot.matures_at)
+        .limit(expiring_lots)
+    ).all()
     return PointsBalance(
         member_id=member.id,
-        balance=int(spendable or 0),
-        debt=int(debt or 0),
+        balance=int(held) + int(matured) - settles,
+        debt=debt - settles,
+        pending=int(pending),
         expiring=[Expiring(at, int(p)) for at, p in soon if at is not None],
+        maturing=[Maturing(at, int(p)) for at, p in maturing if at is not None],
         tier=current_tier(session, member.id),
     )
 

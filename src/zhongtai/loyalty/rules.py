@@ -28,10 +28,16 @@ NON_EARNING_TENDERS = frozenset({TenderKind.POINTS, TenderKind.COUPON})
 
 @dataclass(frozen=True)
 class SaleLine:
-    """A line's net amount after discounts, in fen, and its category (for multipliers)."""
+    """A line's net amount after discounts, in fen, and its category with the category's
+    ancestors, nearest first (for multipliers: the nearest category with one wins)."""
 
     net_fen: int
     category_id: str | None = None
+    ancestors: tuple[str, ...] = ()
+
+    @property
+    def lineage(self) -> tuple[str, ...]:
+        return self.ancestors if self.category_id is None else (self.category_id, *self.ancestors)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class Tender:
 @dataclass(frozen=True)
 class EarnPolicy:
     points_per_yuan: int
+    #: By category: a line earns at the rate of its nearest category found here.
     category_multiplier_pct: Mapping[str, int] = field(default_factory=dict)
     tier_multiplier_pct: int = PCT
     campaign_multiplier_pct: int = PCT
@@ -71,21 +78,31 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
     return parts
 
 
+def multiplied_category(line: SaleLine, multipliers: Mapping[str, object]) -> str | None:
+    """The category whose multiplier the line earns at: its own, else the nearest ancestor
+    that has one; None when none has (the line earns at 100%)."""
+    return next((c for c in line.lineage if c in multipliers), None)
+
+
 def points_for_sale(
     lines: Sequence[SaleLine], tenders: Sequence[Tender], policy: EarnPolicy
 ) -> Earning:
     """Points a sale earns: base rate per yuan of the net amount paid with money (points and
-    coupon tenders excluded, shared over the lines by amount), times the line's category
-    multiplier, the tier's and the campaign's; rounded down once, at the end."""
+    coupon tenders excluded, shared over the lines by amount), times the multiplier of the
+    line's nearest category that has one, the tier's and the campaign's; rounded down once, at
+    the end."""
     nets = [max(0, line.net_fen) for line in lines]
     basis = sum(nets)
     excluded = sum(t.amount_fen for t in tenders if t.kind in NON_EARNING_TENDERS)
     shares = allocate(min(max(0, excluded), basis), nets)
     eligible = tuple(n - s for n, s in zip(nets, shares, strict=True))
-    weighted = sum(
-        e * policy.category_multiplier_pct.get(line.category_id or "", PCT)
-        for e, line in zip(eligible, lines, strict=True)
-    )
+    rates = policy.category_multiplier_pct
+
+    def rate(line: SaleLine) -> int:
+        category = multiplied_category(line, rates)
+        return PCT if category is None else rates[category]
+
+    weighted = sum(e * rate(line) for e, line in zip(eligible, lines, strict=True))
     numerator = (
         weighted
         * policy.points_per_yuan
@@ -114,6 +131,8 @@ class LotBalance:
     remaining: int
     expires_at: datetime | None
     earned_at: datetime
+    #: Still inside its order's return window: not spendable, only a return takes from it.
+    pending: bool = False
 
 
 def spending_order(lot: LotBalance) -> tuple[bool, datetime, datetime, uuid.UUID]:
@@ -123,10 +142,11 @@ def spending_order(lot: LotBalance) -> tuple[bool, datetime, datetime, uuid.UUID
 
 
 def plan_spending(lots: Sequence[LotBalance], points: int) -> list[tuple[uuid.UUID, int]]:
-    """Which lots pay ``points`` and how many each: nearest expiry first, as far as they go."""
+    """Which lots pay ``points`` and how many each: nearest expiry first, as far as they go.
+    Pending lots never pay."""
     plan: list[tuple[uuid.UUID, int]] = []
     left = points
-    for lot in sorted(lots, key=spending_order):
+    for lot in sorted((lot for lot in lots if not lot.pending), key=spending_order):
         if left <= 0:
             break
         take = min(lot.remaining, left)
@@ -134,6 +154,41 @@ def plan_spending(lots: Sequence[LotBalance], points: int) -> list[tuple[uuid.UU
             plan.append((lot.lot_id, take))
             left -= take
     return plan
+
+
+@dataclass(frozen=True)
+class ReversalPlan:
+    """Where the points a return takes back come from."""
+
+    #: (lot, points) taken, the sale's own lot first.
+    lots: list[tuple[uuid.UUID, int]]
+    #: Taken from pending points (the sale's own lot, still inside its return window).
+    from_pending: int
+    #: Taken from spendable points.
+    from_balance: int
+    #: Already spent: owed, and paid off by her next earnings.
+    debt: int
+
+
+def plan_reversal(due: int, own: LotBalance | None, others: Sequence[LotBalance]) -> ReversalPlan:
+    """Take ``due`` points back: from the sale's own lot first (pending or not, so a return
+    inside the window costs nothing spent and leaves no debt), then from her other spendable
+    lots nearest expiry first; what is still missing becomes debt. Other sales' pending points
+    are never taken: they pay the debt when they mature."""
+    lots: list[tuple[uuid.UUID, int]] = []
+    from_pending = from_balance = 0
+    if own is not None and due > 0 and own.remaining > 0:
+        first = min(own.remaining, due)
+        lots.append((own.lot_id, first))
+        if own.pending:
+            from_pending = first
+        else:
+            from_balance = first
+    rest = [lot for lot in others if own is None or lot.lot_id != own.lot_id]
+    more = plan_spending(rest, due - from_pending - from_balance)
+    lots += more
+    from_balance += sum(p for _, p in more)
+    return ReversalPlan(lots, from_pending, from_balance, due - from_pending - from_balance)
 
 
 def redeemable_points(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhongtai.loyalty.models import EntryKind, SourceType
 from zhongtai.loyalty.rules import TenderKind
 from zhongtai.loyalty.tier_rules import Tier
+from zhongtai.orders.kinds import SalesChannel
 
 SOURCE_ID = r"^[\x21-\x7e]{1,64}$"
 
@@ -40,6 +41,11 @@ class EarnIn(BaseModel):
         examples=["SH001-T01-000123"],
     )
     store_id: uuid.UUID | None = None
+    channel: SalesChannel | None = Field(
+        default=None,
+        description="Where the sale was made, for campaigns limited to channels. Default: pos "
+        "for a pos_sale, else the calling key's channel.",
+    )
     lines: list[SaleLineIn] = Field(min_length=1, max_length=500)
     tenders: list[TenderIn] = Field(default_factory=list, max_length=20)
 
@@ -69,6 +75,41 @@ class AdjustIn(BaseModel):
     reason: str = Field(min_length=1, max_length=255)
 
 
+class TierMultiplierOut(BaseModel):
+    tier: Tier
+    multiplier_pct: int
+
+
+class CampaignMultiplierOut(BaseModel):
+    rule_id: uuid.UUID
+    name: str
+    multiplier_pct: int
+
+
+class CategoryMultiplierOut(BaseModel):
+    rule_id: uuid.UUID
+    name: str
+    category_id: uuid.UUID
+    multiplier_pct: int
+    eligible_fen: int = Field(description="The amount of the sale that earned at this rate.")
+
+
+class MultipliersOut(BaseModel):
+    """What a sale earned at: points = eligible yuan × base rate × category × tier × campaign
+    (percentages; rounded down once)."""
+
+    points_per_yuan: int
+    eligible_fen: int = Field(description="Net amount paid with money (not points or coupons).")
+    tier: TierMultiplierOut
+    campaign: CampaignMultiplierOut | None = Field(
+        description="The campaign that applied; campaigns never stack, the highest wins."
+    )
+    categories: list[CategoryMultiplierOut] = Field(
+        description="Category rules that applied (the nearest category's rule per line); "
+        "other lines earned at 100%."
+    )
+
+
 class EntryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -77,11 +118,22 @@ class EntryOut(BaseModel):
     kind: EntryKind
     source_type: SourceType
     source_id: str
-    points: int
+    points: int = Field(description="Change of the spendable balance.")
     debt_change: int
+    pending_change: int = Field(description="Change of the pending points.")
     balance_after: int
     debt_after: int
+    pending_after: int
     amount_fen: int | None
+    related_entry_id: uuid.UUID | None = Field(
+        description="Reverse or mature: the earn entry it concerns."
+    )
+    matures_at: datetime | None = Field(
+        description="Earn of pending points: when they become spendable."
+    )
+    multipliers: MultipliersOut | None = Field(
+        description="Earn from a sale: the rates it earned at."
+    )
     store_id: uuid.UUID | None
     reason: str | None
     occurred_at: datetime
@@ -97,9 +149,19 @@ class ExpiringOut(BaseModel):
     points: int
 
 
+class MaturingOut(BaseModel):
+    matures_at: datetime
+    points: int
+
+
 class BalanceOut(BaseModel):
     member_id: uuid.UUID
     balance: int = Field(description="Points she can spend now.")
+    pending: int = Field(
+        description="Points earned from orders still inside their return window: not "
+        "spendable until they mature (see maturing)."
+    )
     debt: int = Field(description="Points owed from returns of goods whose points were spent.")
     expiring: list[ExpiringOut]
+    maturing: list[MaturingOut] = Field(description="The next dates pending points mature.")
     tier: Tier = Field(description="standard 普通, silver 银卡, gold 金卡, black 黑金.")

@@ -17,9 +17,16 @@ from zhongtai.loyalty.coupons import (
     issue_coupon,
     set_template_active,
 )
-from zhongtai.loyalty.earning import earn_for_sale
+from zhongtai.loyalty.earn_rules import (
+    create_earn_rule,
+    deactivate_earn_rule,
+    get_earn_rule,
+    list_earn_rules,
+)
+from zhongtai.loyalty.earning import earn_for_reported_sale, earn_for_sale
 from zhongtai.loyalty.expiry import ExpiryRun, expire_points
 from zhongtai.loyalty.ledger import adjust_points, earn_points, redeem_points, reverse_points
+from zhongtai.loyalty.maturing import MaturingRun, mature_points
 from zhongtai.loyalty.offers import offers_for_basket
 from zhongtai.loyalty.order_points import earn_for_order, reverse_for_return
 from zhongtai.loyalty.promotions import (
@@ -35,6 +42,7 @@ from zhongtai.loyalty.verify import VerifyReport, verify
 __all__ = [
     "Booked",
     "ExpiryRun",
+    "MaturingRun",
     "PointsBalance",
     "PromotionDefinition",
     "Source",
@@ -42,16 +50,22 @@ __all__ = [
     "VerifyReport",
     "adjust_points",
     "claim_coupon",
+    "create_earn_rule",
     "create_promotion",
     "create_template",
     "current_tier",
+    "deactivate_earn_rule",
     "earn_for_order",
+    "earn_for_reported_sale",
     "earn_for_sale",
     "earn_points",
     "expire_points",
+    "get_earn_rule",
     "issue_coupon",
+    "list_earn_rules",
     "live_promotions",
     "lock_coupon",
+    "mature_points",
     "offers_for_basket",
     "points_balance",
     "points_history",

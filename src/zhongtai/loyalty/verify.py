@@ -1,14 +1,21 @@
-"""Proof that the points books balance: account == sum of lots' remaining == sum of entries."""
+"""Proof that the points books balance: account == sum of lots' remaining == sum of entries,
+for spendable and pending points alike."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from zhongtai.loyalty.models import PointsAccount, PointsEntry, PointsLot, PointsLotUse
+from zhongtai.loyalty.models import (
+    EntryKind,
+    PointsAccount,
+    PointsEntry,
+    PointsLot,
+    PointsLotUse,
+)
 
 
 @dataclass(frozen=True)
@@ -32,35 +39,48 @@ class VerifyReport:
 def verify(session: Session) -> VerifyReport:
     """Check every account and lot; a clean report proves no point was made or lost.
 
-    Per member: balance == sum(lots.remaining) == sum(entries.points), debt == sum(entries'
-    debt changes), neither negative. Per lot: amount - remaining == the points its uses took.
+    Per member: balance == sum(spendable lots' remaining) == sum(entries' points), pending ==
+    sum(pending lots' remaining) == sum(entries' pending changes), debt == sum(entries' debt
+    changes), none negative. Per lot: amount - remaining == the points its uses took, and a
+    pending lot was taken from by nothing but returns of its own sale.
     """
     report = VerifyReport()
     lots = {
-        row[0]: row[1]
+        row[0]: (row[1], row[2])
         for row in session.execute(
-            select(PointsLot.member_id, func.sum(PointsLot.remaining)).group_by(PointsLot.member_id)
+            select(
+                PointsLot.member_id,
+                func.sum(case((PointsLot.pending.is_(False), PointsLot.remaining), else_=0)),
+                func.sum(case((PointsLot.pending.is_(True), PointsLot.remaining), else_=0)),
+            ).group_by(PointsLot.member_id)
         )
     }
     entries = {
-        row[0]: (row[1], row[2])
+        row[0]: (row[1], row[2], row[3])
         for row in session.execute(
             select(
                 PointsEntry.member_id,
                 func.sum(PointsEntry.points),
                 func.sum(PointsEntry.debt_change),
+                func.sum(PointsEntry.pending_change),
             ).group_by(PointsEntry.member_id)
         )
     }
-    accounts = {a.member_id: (a.balance, a.debt) for a in session.scalars(select(PointsAccount))}
+    accounts = {
+        a.member_id: (a.balance, a.debt, a.pending) for a in session.scalars(select(PointsAccount))
+    }
     report.accounts = len(accounts)
     for member_id in sorted(set(accounts) | set(lots) | set(entries)):
-        balance, debt = accounts.get(member_id, (0, 0))
-        in_lots = int(lots.get(member_id) or 0)
-        in_entries, debt_in_entries = (int(v or 0) for v in entries.get(member_id, (0, 0)))
-        if balance < 0 or debt < 0:
+        balance, debt, pending = accounts.get(member_id, (0, 0, 0))
+        in_lots, pending_in_lots = (int(v or 0) for v in lots.get(member_id, (0, 0)))
+        in_entries, debt_in_entries, pending_in_entries = (
+            int(v or 0) for v in entries.get(member_id, (0, 0, 0))
+        )
+        if balance < 0 or debt < 0 or pending < 0:
             report.discrepancies.append(
-                Discrepancy(member_id, None, f"negative balance {balance} or debt {debt}")
+                Discrepancy(
+                    member_id, None, f"negative balance {balance}, debt {debt} or pending {pending}"
+                )
             )
         if not balance == in_lots == in_entries:
             report.discrepancies.append(
@@ -68,6 +88,15 @@ def verify(session: Session) -> VerifyReport:
                     member_id,
                     None,
                     f"balance {balance}, lots hold {in_lots}, entries sum to {in_entries}",
+                )
+            )
+        if not pending == pending_in_lots == pending_in_entries:
+            report.discrepancies.append(
+                Discrepancy(
+                    member_id,
+                    None,
+                    f"pending {pending}, pending lots hold {pending_in_lots}, "
+                    f"entries sum to {pending_in_entries}",
                 )
             )
         if debt != debt_in_entries:
@@ -94,4 +123,21 @@ def verify(session: Session) -> VerifyReport:
                     f"lot of {amount} has {remaining} left but its uses took {int(spent or 0)}",
                 )
             )
+    # Only a return of its own sale takes from a pending lot: anything else spent it.
+    spent_pending = session.execute(
+        select(PointsLot.id, PointsLot.member_id, PointsEntry.kind)
+        .join(PointsLotUse, PointsLotUse.lot_id == PointsLot.id)
+        .join(PointsEntry, PointsEntry.id == PointsLotUse.entry_id)
+        .where(
+            PointsLot.pending.is_(True),
+            or_(
+                PointsEntry.kind != EntryKind.REVERSE,
+                PointsEntry.related_entry_id != PointsLot.entry_id,
+            ),
+        )
+    ).all()
+    for lot_id, member_id, kind in spent_pending:
+        report.discrepancies.append(
+            Discrepancy(member_id, lot_id, f"pending lot was taken from by a {kind.value} entry")
+        )
     return report
