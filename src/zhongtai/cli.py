@@ -38,7 +38,7 @@ from zhongtai.demo import (
     simulate_command,
     write_demo_credentials,
 )
-from zhongtai.demo.generator import STORE_ROLES, summary_counts
+from zhongtai.demo.generator import DEFAULT_MEMBERS, MAX_MEMBERS, STORE_ROLES, summary_counts
 from zhongtai.demo.tour import base_url, tour_commands, tour_panel
 from zhongtai.guides import cli as guides_cli
 from zhongtai.integrations import cli as integrations_cli
@@ -304,7 +304,14 @@ class _ProgressBars:
 
 
 def _seed(
-    settings: Settings, *, seed: int, stores: int, skus: int, staff: int, reset: bool
+    settings: Settings,
+    *,
+    seed: int,
+    stores: int,
+    skus: int,
+    staff: int,
+    reset: bool,
+    members: int = DEFAULT_MEMBERS,
 ) -> dict[str, Any]:
     """Migrates, then loads the chain in one transaction; the summary of what was loaded."""
     url = settings.database_url
@@ -313,7 +320,7 @@ def _seed(
         if reset:
             migrations.downgrade(url, "base")
         migrations.upgrade(url)
-    chain = build_chain(seed, stores=stores, skus=skus, staff_per_store=staff)
+    chain = build_chain(seed, stores=stores, skus=skus, staff_per_store=staff, members=members)
     db = Database.connect(url)
     try:
         with db.writer() as session, session.begin():
@@ -346,6 +353,14 @@ def seed_demo(
         int, typer.Option(help="Stores (12 named Shanghai sites, then more).", min=1)
     ] = 12,
     skus: Annotated[int, typer.Option(help="SKUs in the catalog.", min=0)] = 1000,
+    members: Annotated[
+        int,
+        typer.Option(
+            help="Members, shared over the stores (phones 19900000001 and up).",
+            min=0,
+            max=MAX_MEMBERS,
+        ),
+    ] = DEFAULT_MEMBERS,
     staff_per_store: Annotated[
         int, typer.Option(help="Staff logins per store (manager, clerks, guides).", min=0)
     ] = STAFF_PER_STORE,
@@ -357,11 +372,18 @@ def seed_demo(
         Path, typer.Option(help="Where to write the demo's logins and keys (JSON).")
     ] = DEFAULT_CREDENTIALS_PATH,
 ) -> None:
-    """Load the demo chain: Shanghai stores, a DC, a catalog, staff and channel keys."""
+    """Load the demo chain: Shanghai stores, a DC, a catalog, staff and channel keys, members
+    with 90 days of orders, coupons, points and tiers."""
     settings = get_settings()
     with _expected_errors(settings):
         summary = _seed(
-            settings, seed=seed, stores=stores, skus=skus, staff=staff_per_store, reset=reset
+            settings,
+            seed=seed,
+            stores=stores,
+            skus=skus,
+            staff=staff_per_store,
+            reset=reset,
+            members=members,
         )
         write_demo_credentials(summary, credentials_file)
     _print_seeded(summary, credentials_file)

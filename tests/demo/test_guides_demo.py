@@ -59,7 +59,14 @@ GUIDE_LOGINS = ("guide", "guide2", "guide3", "guide4", "guide5")
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory: Path = tmp_path_factory.mktemp("guides")
-    with loaded_demo_database(directory, CHAIN, history_days=90, today=SEED_DAY) as loaded:
+    # Loaded with the key the app is served with: the guide's customers' phones open with it.
+    with loaded_demo_database(
+        directory,
+        CHAIN,
+        history_days=90,
+        today=SEED_DAY,
+        settings=Settings(secret_key=SECRET),
+    ) as loaded:
         yield loaded
 
 
@@ -356,6 +363,8 @@ def test_a_guide_logs_in_to_her_customers_sales_and_commission_and_her_manager_t
         cards = customers.json()["items"]
         assert cards and all(c["orders_12m"] >= 0 for c in cards)
         assert any(c["last_purchase_at"] for c in cards)
+        phones = [c["phone"] for c in cards if c["phone"]]
+        assert phones and all(p.startswith("199****") for p in phones)  # demo numbers, masked
         month = client.get("/api/v1/guides/me/performance?month=2026-11", headers=guide).json()
         assert month["customers"] > 0 and month["attributed_sales"] > 0
         assert month["commission"]["pending"] > 0 and month["commission"]["payable"] > 0

@@ -18,7 +18,7 @@ from zhongtai.stores.models import Location, OpeningHours, PilotRule
 
 @pytest.fixture
 def chain() -> DemoChain:
-    return build_chain(42, stores=2, skus=120, staff_per_store=1)
+    return build_chain(42, stores=2, skus=120, staff_per_store=1, members=100)
 
 
 def _catalog_fingerprint(skus: Any, barcodes: Any, prices: Any) -> tuple[list[Any], ...]:

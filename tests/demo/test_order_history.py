@@ -190,13 +190,15 @@ def test_a_chain_with_history_is_recognised_by_its_members_too(session: Session)
 
 def test_the_same_chain_and_seed_day_give_the_same_history_down_to_ids() -> None:
     chain = small_chain()
-    start, _ = history_window(SEED_DAY, 14, "Asia/Shanghai")
-    members = build_demo_members(chain, registered_before=start)
+    _, end = history_window(SEED_DAY, 14, "Asia/Shanghai")
+    members = build_demo_members(chain, until=end, total=chain.member_count)
     ranges = {s["id"]: [sku["id"] for sku in chain.catalog.skus] for s in chain.stores}
     trades = store_trades(chain, ranges, members.by_store, {})
 
     def orders() -> list[dict[str, Any]]:
-        return build_order_history(chain, trades, today=SEED_DAY, days=14).orders
+        return build_order_history(
+            chain, trades, today=SEED_DAY, days=14, shoppers=members.shoppers
+        ).orders
 
     first = orders()
     assert first and first == orders()

@@ -14,7 +14,7 @@ from zhongtai.core.auth import service as auth
 from zhongtai.core.db import Database
 from zhongtai.demo import read_demo_credentials
 
-SMALL = ["--stores", "2", "--skus", "40", "--staff-per-store", "1"]
+SMALL = ["--stores", "2", "--skus", "40", "--staff-per-store", "1", "--members", "120"]
 
 
 def _seed(url: str, credentials: Path, *args: str) -> Result:

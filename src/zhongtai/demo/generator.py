@@ -26,6 +26,10 @@ from zhongtai.demo.sites import Site, StoreFormat
 from zhongtai.stores.models import Capability, LocationKind, PilotScope
 
 DEMO_PASSWORD = "zhongtai-demo"  # noqa: S105 - public by design: printed by `zhongtai demo`
+#: The demo chain's members when no other number is asked for, and the most it can have (one
+#: demo phone each at most, and there are that many).
+DEFAULT_MEMBERS = 20_000
+MAX_MEMBERS = 9_999_999
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙朱马胡郭林何高罗"
 GIVEN_NAMES = (
     "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟",
@@ -83,6 +87,8 @@ class DemoChain:
     #: The trading format of each store, by code: it sets the store's trade and its rhythm.
     formats: dict[str, StoreFormat] = field(default_factory=dict)
     api_keys: list[ApiKeySpec] = field(default_factory=list)
+    #: Members the chain's history signs up, shared over the stores.
+    member_count: int = DEFAULT_MEMBERS
 
     @property
     def stores(self) -> list[Row]:
@@ -301,12 +307,21 @@ def _build_people(chain: DemoChain, staff_per_store: int) -> None:
 
 
 def build_chain(
-    seed: int = 42, *, stores: int = 12, skus: int = 1000, staff_per_store: int = len(STORE_ROLES)
+    seed: int = 42,
+    *,
+    stores: int = 12,
+    skus: int = 1000,
+    staff_per_store: int = len(STORE_ROLES),
+    members: int = DEFAULT_MEMBERS,
 ) -> DemoChain:
-    """The whole demo chain as rows. Pure: no database, no clock, no global randomness."""
-    if stores < 1 or skus < 0 or staff_per_store < 0:
-        raise ValueError("stores must be at least 1; skus and staff_per_store not negative")
-    chain = DemoChain(seed=seed, catalog=build_categories(seed))
+    """The whole demo chain as rows (its ``members`` come with its history). Pure: no
+    database, no clock, no global randomness."""
+    if stores < 1 or skus < 0 or staff_per_store < 0 or not 0 <= members <= MAX_MEMBERS:
+        raise ValueError(
+            f"stores must be at least 1; skus and staff_per_store not negative; "
+            f"members from 0 to {MAX_MEMBERS:,}"
+        )
+    chain = DemoChain(seed=seed, catalog=build_categories(seed), member_count=members)
     store_sites = _build_network(chain, stores)
     _build_pilot_rules(chain, store_sites)
     build_assortment(seed, chain.catalog, skus)
@@ -333,4 +348,5 @@ def summary_counts(chain: DemoChain) -> dict[str, Any]:
         "staff": len(chain.staff),
         "guides": sum(1 for s in chain.staff if s.role is Role.GUIDE),
         "api_keys": len(chain.api_keys),
+        "members": chain.member_count,
     }

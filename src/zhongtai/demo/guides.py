@@ -252,8 +252,11 @@ class _StoreGuides:
         store: Row,
         guides: Sequence[DemoGuide],
         since: datetime,
+        unionid_since: Mapping[uuid.UUID, datetime],
     ) -> None:
         self.world, self.books, self.store, self.guides = world, books, store, guides
+        #: WeCom finds a contact's member by her WeChat unionid: only these can be met there.
+        self.unionid_since = unionid_since
         self.rng = stream(chain.seed, f"guides:{store['code']}")
         self.since = since
         self.pull = {g: PULL[g.level] for g in guides}
@@ -273,6 +276,11 @@ class _StoreGuides:
         """A moment up to ``most`` before ``moment`` (at least an hour), not before ``earliest``."""
         at = moment - timedelta(seconds=self.rng.uniform(3600, most.total_seconds()))
         return max(at, min(earliest, moment - timedelta(minutes=5)))
+
+    def _on_wechat(self, member_id: uuid.UUID, at: datetime) -> bool:
+        """Whether the chain knew her WeChat unionid at ``at`` (a WeCom contact finds her)."""
+        since = self.unionid_since.get(member_id)
+        return since is not None and since <= at
 
     def _link(self, guide: DemoGuide, sku_id: uuid.UUID | None, opened_at: datetime) -> Row:
         """A link of the guide's for this SKU that works at ``opened_at``: one she made earlier if
@@ -377,6 +385,11 @@ class _StoreGuides:
         opened = max(opened, min(earliest, order["placed_at"] - timedelta(minutes=3)))
         self._open(guide, order["member_id"], sku_id, opened, self._opened_in())
 
+    def _won_by_link(self, guide: DemoGuide, member_id: uuid.UUID, at: datetime) -> None:
+        """She opened a link of the guide's (mostly for a product) and became hers."""
+        sku_id = self.rng.choice(self.skus) if self.skus and self.rng.random() < 0.7 else None
+        self._open(guide, member_id, sku_id, at, self._opened_in())
+
     def _opened_in(self) -> str:
         return "mini_program" if self.rng.random() < 0.7 else "app"
 
@@ -400,15 +413,19 @@ class _StoreGuides:
                 won_at = till["placed_at"]
             elif source is BindingSource.SHARE_LINK:
                 won_at = self._before(first, earliest, timedelta(days=45))
-                sku_id = rng.choice(self.skus) if self.skus and rng.random() < 0.7 else None
-                self._open(guide, member_id, sku_id, won_at, self._opened_in())
+                self._won_by_link(guide, member_id, won_at)
             else:  # on WeCom (so is a member meant to be won at a till who never used one)
-                source = BindingSource.WECOM
                 won_at = self._before(first, earliest, timedelta(days=60))
-                self._add_on_wecom(guide, member_id, won_at)
+                if self._on_wechat(member_id, won_at):
+                    source = BindingSource.WECOM
+                    self._add_on_wecom(guide, member_id, won_at)
+                else:  # not on WeChat with the chain yet: her guide's link won her instead
+                    source = BindingSource.SHARE_LINK
+                    self._won_by_link(guide, member_id, won_at)
             if source is not BindingSource.WECOM and rng.random() < ADDED_ON_WECOM:
                 later = won_at + (self.books.now - won_at) * rng.random()
-                self._add_on_wecom(guide, member_id, later)
+                if self._on_wechat(member_id, later):
+                    self._add_on_wecom(guide, member_id, later)
         for order in orders:
             mine = guide if won_at is not None and order["placed_at"] > won_at else None
             channel = order["channel"]
@@ -720,7 +737,9 @@ def build_guide_world(
         mine = [g for g in roster if g.store_id == store["id"]]
         if not mine:
             continue
-        writer = _StoreGuides(world, books, chain, store, mine, since)
+        writer = _StoreGuides(
+            world, books, chain, store, mine, since, history.members.unionid_since
+        )
         writer.skus = list(
             dict.fromkeys(
                 line["sku_id"] for o in completed[store["id"]] for line in books.lines[o["id"]]

@@ -1,5 +1,5 @@
-"""Loads the demo chain's members and order history in bulk: no stock moves (the history predates
-the opening stock) and no events are written (history is not news)."""
+"""Loads the demo chain's members, order history and loyalty books in bulk: no stock moves (the
+history predates the opening stock) and no events are written (history is not news)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from zhongtai.core.auth.models import StaffUser
 from zhongtai.core.auth.roles import Role
 from zhongtai.core.clock import business_day, utcnow
 from zhongtai.core.db import Base
+from zhongtai.core.settings import Settings
 from zhongtai.demo.generator import DemoChain
-from zhongtai.demo.members import DemoMembers, build_demo_members
+from zhongtai.demo.loyalty import CouponCampaigns, LoyaltyTerms, PointsBooks, build_points
+from zhongtai.demo.members import DemoMembers, build_demo_members, seal_phones
 from zhongtai.demo.orders_history import (
     HISTORY_DAYS,
     OrderHistory,
@@ -26,7 +28,18 @@ from zhongtai.demo.orders_history import (
 )
 from zhongtai.demo.sites import TIMEZONE
 from zhongtai.demo.store_trade import store_trades
-from zhongtai.members.models import Member, MemberIdentity
+from zhongtai.loyalty.models import (
+    Coupon,
+    CouponTemplate,
+    CouponUse,
+    MemberTier,
+    PointsAccount,
+    PointsEntry,
+    PointsLot,
+    PointsLotUse,
+)
+from zhongtai.members.models import ConsentRecord, Member, MemberIdentity
+from zhongtai.members.pii import PiiCipher, cipher_for
 from zhongtai.orders.models import (
     Order,
     OrderLine,
@@ -45,7 +58,7 @@ ReportFn = Callable[[str, int, int], None]
 
 @dataclass
 class DemoHistory:
-    """The members and orders of the history, built and not yet written."""
+    """The members, orders and loyalty books of the history, built and not yet written."""
 
     today: date
     #: The UTC span the history covers: the ``days`` local days before ``today``.
@@ -53,6 +66,8 @@ class DemoHistory:
     end: datetime
     members: DemoMembers
     orders: OrderHistory
+    coupons: CouponCampaigns
+    points: PointsBooks
 
 
 def guides_by_store(session: Session, chain: DemoChain) -> dict[str, list[uuid.UUID]]:
@@ -92,23 +107,42 @@ def build_demo_history(
     guides: Mapping[str, Sequence[uuid.UUID]],
     today: date,
     days: int = HISTORY_DAYS,
+    terms: LoyaltyTerms | None = None,
 ) -> DemoHistory:
-    """Members, and ``days`` of orders before ``today`` (Shanghai). Pure. A store's share-link
-    orders name its first guide (the guides' world may spread them over her colleagues)."""
+    """The chain's members (signed up over two years, some during the history), the coupons
+    HQ's campaigns gave them, ``days`` of orders before ``today`` (Shanghai) that used some of
+    the coupons, and the points and tiers the orders earned. Pure. A store's share-link orders
+    name its first guide (the guides' world may spread them over her colleagues)."""
     start, end = history_window(today, days, TIMEZONE)
-    members = build_demo_members(chain, registered_before=start)
+    members = build_demo_members(chain, until=end, total=chain.member_count)
+    coupons = CouponCampaigns(chain, members, end)
     first_guides = {code: ids[0] for code, ids in guides.items() if ids}
     trades = store_trades(chain, ranges, members.by_store, first_guides)
-    orders = build_order_history(chain, trades, today=today, days=days)
-    return DemoHistory(today, start, end, members, orders)
+    orders = build_order_history(
+        chain, trades, today=today, days=days, shoppers=members.shoppers, coupons=coupons
+    )
+    points = build_points(
+        chain, members, orders, start=start, end=end, terms=terms or LoyaltyTerms()
+    )
+    return DemoHistory(today, start, end, members, orders, coupons, points)
 
 
-def insert_demo_history(session: Session, history: DemoHistory, report: ReportFn) -> dict[str, int]:
-    """Writes the history in bulk in the caller's transaction; what was written, by table."""
-    members, orders = history.members, history.orders
+def insert_demo_history(
+    session: Session, history: DemoHistory, report: ReportFn, cipher: PiiCipher
+) -> dict[str, int]:
+    """Writes the history in bulk in the caller's transaction, phones sealed with ``cipher``
+    as the members service seals them; what was written, by table."""
+    members, orders, coupons, points = (
+        history.members,
+        history.orders,
+        history.coupons,
+        history.points,
+    )
+    seal_phones(members, cipher)
     tables: list[tuple[type[Base], list[dict[str, Any]], str]] = [
         (Member, members.members, "members"),
         (MemberIdentity, members.identities, "member identities"),
+        (ConsentRecord, members.consents, "member consents"),
         (PosTerminal, orders.terminals, "POS terminals"),
         (Order, orders.orders, "orders"),
         (OrderLine, orders.lines, "order lines"),
@@ -118,6 +152,14 @@ def insert_demo_history(session: Session, history: DemoHistory, report: ReportFn
         (OrderReturnLine, orders.return_lines, "returned lines"),
         (Refund, orders.refunds, "refunds"),
         (ReceiptCounter, orders.counters, "receipt counters"),
+        (CouponTemplate, coupons.templates, "coupon templates"),
+        (Coupon, coupons.coupons, "coupons"),
+        (CouponUse, coupons.uses, "coupon history"),
+        (PointsAccount, points.accounts, "points accounts"),
+        (PointsEntry, points.entries, "points entries"),
+        (PointsLot, points.lots, "points lots"),
+        (PointsLotUse, points.lot_uses, "points lot uses"),
+        (MemberTier, points.tiers, "member tiers"),
     ]
     for model, rows, step in tables:
         bulk_insert(session, model, rows, step, report)
@@ -130,14 +172,20 @@ def load_order_history(
     *,
     ranges: Mapping[uuid.UUID, Sequence[uuid.UUID]],
     report: ReportFn,
+    settings: Settings,
     today: date | None = None,
     days: int = HISTORY_DAYS,
 ) -> dict[str, int]:
-    """Members, then ``days`` of orders before ``today`` (Shanghai), in the caller's
-    transaction; what was loaded, by table. Staff must be loaded first (guides are credited).
-    Only the history: ``load_demo_chain`` adds the guides' world to it."""
+    """Members, then ``days`` of orders before ``today`` (Shanghai) and the loyalty books, in
+    the caller's transaction; what was loaded, by table. Staff must be loaded first (guides
+    are credited). Only the history: ``load_demo_chain`` adds the guides' world to it."""
     today = today or business_day(utcnow(), TIMEZONE)
     history = build_demo_history(
-        chain, ranges=ranges, guides=guides_by_store(session, chain), today=today, days=days
+        chain,
+        ranges=ranges,
+        guides=guides_by_store(session, chain),
+        today=today,
+        days=days,
+        terms=LoyaltyTerms.of(settings),
     )
-    return insert_demo_history(session, history, report)
+    return insert_demo_history(session, history, report, cipher_for(settings))

@@ -1,5 +1,5 @@
 """Writes a generated demo chain into the database: bulk rows, then staff and keys via auth, then
-the history and the guides' world over it."""
+the history (members, orders, coupons, points, tiers) and the guides' world over it."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.models import StaffUser
 from zhongtai.core.clock import business_day, utcnow
 from zhongtai.core.db import Base
+from zhongtai.core.settings import Settings, get_settings
 from zhongtai.demo.generator import DEMO_PASSWORD, DemoChain, location_id_by_code
 from zhongtai.demo.guides import build_guide_world, load_guide_world
 from zhongtai.demo.history_loader import build_demo_history, guides_by_store, insert_demo_history
+from zhongtai.demo.loyalty import LoyaltyTerms
 from zhongtai.demo.members import identity_prefix
 from zhongtai.demo.orders_history import HISTORY_DAYS
 from zhongtai.demo.seeded import stream
@@ -26,6 +28,7 @@ from zhongtai.demo.sites import TIMEZONE
 from zhongtai.demo.stock import load_demo_stock
 from zhongtai.guides.recommendations import build_recommendations
 from zhongtai.members.models import MemberIdentity
+from zhongtai.members.pii import cipher_for
 from zhongtai.stores.models import (
     Location,
     LocationCapability,
@@ -99,11 +102,14 @@ def load_demo_chain(
     progress: ProgressFn | None = None,
     history_days: int = HISTORY_DAYS,
     today: date | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """Inserts the chain in the caller's transaction; the caller commits (the CLI does).
 
     ``history_days`` of orders before ``today`` (default: today in Shanghai) come with it, and
-    with them the shopping guides' customers, share links, attributed sales and commission.
+    with them the chain's members, their coupons, points and tiers, and the shopping guides'
+    customers, share links, attributed sales and commission. Phones are sealed, and points
+    earned and kept, by ``settings`` (default: the process's), as the live services would.
     """
     report = progress or _silent
     catalog = chain.catalog
@@ -148,6 +154,7 @@ def load_demo_chain(
         )
         report("API keys", done, len(chain.api_keys))
     if history_days > 0:
+        settings = settings or get_settings()
         guides = guides_by_store(session, chain)
         history = build_demo_history(
             chain,
@@ -155,10 +162,11 @@ def load_demo_chain(
             guides=guides,
             today=today or business_day(utcnow(), TIMEZONE),
             days=history_days,
+            terms=LoyaltyTerms.of(settings),
         )
         # Built before the history is written: it names the guide on the orders that credit one.
         world = build_guide_world(chain, guides, history)
-        insert_demo_history(session, history, report)
+        insert_demo_history(session, history, report, cipher_for(settings))
         load_guide_world(session, world, report)
         # What guides show their customers, as the nightly build would have left it.
         report("recommendations", 0, 1)

@@ -1,13 +1,15 @@
 """Ninety days of the demo chain's orders as rows: till sales and online orders of every channel
-and fulfilment type, with their timelines, payments, a few cancellations and returns."""
+and fulfilment type, bought by members who had signed up (with the coupons they held), with their
+timelines, payments, a few cancellations and returns."""
 
 from __future__ import annotations
 
 import math
 import random
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import accumulate
@@ -17,6 +19,8 @@ from zhongtai.catalog.models import ProductKind
 from zhongtai.demo import rhythm
 from zhongtai.demo.catalog import Row
 from zhongtai.demo.generator import DemoChain
+from zhongtai.demo.loyalty import CouponCampaigns, CouponChoice
+from zhongtai.demo.members import Shopper
 from zhongtai.demo.seeded import stream, uuid7_at
 from zhongtai.demo.sites import StoreFormat
 from zhongtai.demo.store_trade import StoreTrade
@@ -100,6 +104,10 @@ STAPLE_SHARE = 0.45
 #: The share of SKUs that have a companion (bought with them), and how often it comes along.
 COMPANION_SHARE = 0.3
 COMPANION_CHANCE = 0.35
+#: A new member's first order comes at least this long after she signed up.
+SETTLING_IN = timedelta(hours=1)
+#: When members of a history built without their shoppers' facts signed up: long before it.
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def history_window(today: date, days: int, timezone: str) -> tuple[datetime, datetime]:
@@ -124,6 +132,8 @@ class _StoreHistory:
         stores: Sequence[Row],
         numbers: set[str],
         end: datetime,
+        shoppers: Mapping[uuid.UUID, Shopper] | None = None,
+        coupons: CouponCampaigns | None = None,
     ) -> None:
         self.trade = trade
         self.store = trade.store
@@ -173,6 +183,15 @@ class _StoreHistory:
             }
             for code in (("T01", "T02") if trade.format is StoreFormat.SUPERMARKET else ("T01",))
         ]
+        # Members shop from a while after they signed up, some far more often than others: the
+        # store's members in the order they signed up, with their cumulative pull.
+        facts = shoppers or {}
+        known = {m: facts.get(m, Shopper(LONG_AGO, 1.0)) for m in trade.members}
+        self.members = sorted(known, key=lambda m: (known[m].registered_at, m))
+        self.settled = [known[m].registered_at + SETTLING_IN for m in self.members]
+        self.pull = list(accumulate(known[m].activity for m in self.members))
+        self.coupons = coupons
+        self.coupon_rng = stream(chain.seed, f"coupon-use:{self.store['code']}")
         self.till_sales: list[_Order] = []
         self.online_orders: list[_Order] = []
         #: The terminal and business day of each till sale, numbered once all are known.
@@ -209,7 +228,10 @@ class _StoreHistory:
         size: int,
         fee: DeliveryFeeRule | None,
         member_id: uuid.UUID | None = None,
-    ) -> PricedBasket | None:
+        coupon_at: tuple[datetime, SalesChannel] | None = None,
+    ) -> tuple[PricedBasket, CouponChoice | None] | None:
+        """A basket priced with the store's promotion when it qualifies and, given
+        ``coupon_at`` (when, through which channel), the member's best coupon for it."""
         skus, cumulative = self.assortments[assortment]
         if not skus:
             return None
@@ -240,16 +262,70 @@ class _StoreHistory:
             BasketLine(sku_id, sku["base_price"], sku["price_per"], self._quantity(sku_id))
             for sku_id, sku in chosen.items()
         ]
+        discounts: list[Discount] = []
         priced = price_basket(lines, delivery_fee_rule=fee)
         source, threshold, off = PROMOTION
         if priced.subtotal >= threshold and self.rng.random() < 0.3:
-            priced = price_basket(lines, delivery_fee_rule=fee, discounts=[Discount(source, off)])
-        return priced if priced.total > 0 else None
-
-    def _member(self, chance: float) -> uuid.UUID | None:
-        if not self.trade.members or self.rng.random() >= chance:
+            discounts.append(Discount(source, off))
+            priced = price_basket(lines, delivery_fee_rule=fee, discounts=discounts)
+        if priced.total <= 0:
             return None
-        return self.rng.choice(self.trade.members)
+        choice = None
+        if member_id is not None and coupon_at is not None and self.coupons is not None:
+            at, channel = coupon_at
+            nets = [line.net for line in priced.lines]
+            where = (channel.value, self.store["id"])
+            choice = self.coupons.choose(self.coupon_rng, member_id, at, where, lines, nets)
+        if choice is not None:
+            with_coupon = price_basket(
+                lines, delivery_fee_rule=fee, discounts=[*discounts, choice.discount]
+            )
+            applied = with_coupon.discounts[-1].applied
+            if applied > 0 and with_coupon.total > with_coupon.delivery_fee:
+                discount = replace(choice.discount, amount=applied)
+                return with_coupon, replace(choice, discount=discount)
+        return priced, None
+
+    def _member(self, chance: float, at: datetime) -> uuid.UUID | None:
+        """A member of the store who had signed up by ``at``, the keener shoppers more often."""
+        if not self.members or self.rng.random() >= chance:
+            return None
+        joined = bisect_right(self.settled, at)
+        if joined == 0:
+            return None
+        pick = bisect_right(self.pull, self.rng.random() * self.pull[joined - 1])
+        return self.members[min(pick, joined - 1)]
+
+    def _with_coupon(self, order: _Order, choice: CouponChoice | None) -> None:
+        """The coupon priced into a kept order: on the order's offers, and in the coupon's
+        history (redeemed when paid, given back when cancelled or returned in full)."""
+        if choice is None or self.coupons is None:
+            return
+        row = order.row
+        amount = choice.discount.amount
+        row["offers"] = {
+            "explanations": [
+                {
+                    "source": choice.discount.source,
+                    "name": choice.name,
+                    "applied": True,
+                    "amount": amount,
+                    "why": choice.why,
+                }
+            ],
+            "coupons": [{"coupon_id": str(choice.coupon_id), "amount": amount}],
+            "free_delivery": False,
+        }
+        when = {status: at for status, at, _ in order.steps}
+        self.coupons.record(
+            choice,
+            row["id"],
+            placed_at=row["placed_at"],
+            paid_at=order.payment["captured_at"] if order.payment else None,
+            online=row["channel"] is not SalesChannel.POS,
+            freed_at=when.get(OrderStatus.CANCELLED),
+            returned_in_full_at=when.get(OrderStatus.RETURNED),
+        )
 
     def _order(
         self,
@@ -285,6 +361,7 @@ class _StoreHistory:
             "address": None,
             "note": None,
             "reservation_ids": [],
+            "offers": None,
             "placed_at": at,
             "payment_due_at": None,
             "promised_ready_at": None,
@@ -424,10 +501,11 @@ class _StoreHistory:
 
     def till_sale(self, at: datetime) -> None:
         size = rhythm.pick(self.rng, TILL_BASKET_LINES[self.trade.format])
-        member = self._member(0.35)
-        priced = self._basket("all", size, None, member)
-        if priced is None:
+        member = self._member(0.35, at)
+        basket = self._basket("all", size, None, member, (at, SalesChannel.POS))
+        if basket is None:
             return
+        priced, coupon = basket
         order = self._order(at, SalesChannel.POS, FulfillmentType.IN_STORE, priced, member)
         terminal = self.rng.choice(self.terminals)
         day = business_date(at, self.store["timezone"])
@@ -443,6 +521,7 @@ class _StoreHistory:
         self._pay(order, rhythm.pick(self.rng, rhythm.TILL_TENDERS), at, online=False)
         order.steps += [(OrderStatus.PAID, at, None), (OrderStatus.COMPLETED, at, None)]
         self._maybe_return(order, 0.008)
+        self._with_coupon(order, coupon)
         self.till_sales.append(order)
 
     def number_receipts(self, history: OrderHistory) -> None:
@@ -503,10 +582,13 @@ class _StoreHistory:
             FulfillmentType.RESERVE_TRY: ("apparel", (1, 2, 3)),
         }[ftype]
         fee = DELIVERY_FEE if ftype in (FulfillmentType.DELIVERY, FulfillmentType.SHIP) else None
-        member = None if channel is SalesChannel.MARKETPLACE else self._member(0.85)
-        priced = self._basket(assortment, rng.choice(sizes), fee, member)
-        if priced is None:
+        member = None if channel is SalesChannel.MARKETPLACE else self._member(0.85, at)
+        # A try-on is paid at the till, if at all: no coupon is priced into it online.
+        coupon_at = None if ftype is FulfillmentType.RESERVE_TRY else (at, channel)
+        basket = self._basket(assortment, rng.choice(sizes), fee, member, coupon_at)
+        if basket is None:
             return
+        priced, coupon = basket
         order = self._order(at, channel, ftype, priced, member)
         row = order.row
         if channel is SalesChannel.MARKETPLACE:
@@ -525,6 +607,7 @@ class _StoreHistory:
         self._journey(order, ftype, at)
         if order.steps[-1][1] >= self.end:
             return  # its story runs past the history's end: today's orders are the simulator's
+        self._with_coupon(order, coupon)
         self.online_orders.append(order)
 
     def _promise(self, row: Row, ftype: FulfillmentType, at: datetime) -> None:
@@ -630,17 +713,26 @@ class _StoreHistory:
 
 
 def build_order_history(
-    chain: DemoChain, trades: Sequence[StoreTrade], *, today: date, days: int = HISTORY_DAYS
+    chain: DemoChain,
+    trades: Sequence[StoreTrade],
+    *,
+    today: date,
+    days: int = HISTORY_DAYS,
+    shoppers: Mapping[uuid.UUID, Shopper] | None = None,
+    coupons: CouponCampaigns | None = None,
 ) -> OrderHistory:
-    """The chain's orders of the ``days`` local days before ``today``. Pure: the same chain,
-    trades and day give the same rows, ids included."""
+    """The chain's orders of the ``days`` local days before ``today``, their buyers drawn from
+    the members who had signed up by then (the keener ``shoppers`` more often; without them,
+    every member alike), with the ``coupons`` members held. Pure but for the coupons, whose
+    uses the orders record: the same chain, trades, day and members give the same rows, ids
+    included."""
     history = OrderHistory()
     numbers: set[str] = set()
     stores = [t.store for t in trades]
     for trade in trades:
         timezone = trade.store["timezone"]
         start, end = history_window(today, days, timezone)
-        writer = _StoreHistory(chain, trade, stores, numbers, end)
+        writer = _StoreHistory(chain, trade, stores, numbers, end, shoppers, coupons)
         share = rhythm.ONLINE_SHARE[trade.format]
         hours = rhythm.opening_hours(trade.format, overnight=_overnight(chain, trade))
         for offset in range(days, 0, -1):

@@ -12,6 +12,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from zhongtai.demo.generator import DEFAULT_MEMBERS
+from zhongtai.demo.members import demo_phone
+
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # noqa: S104 - only compared, never bound here
 
 
@@ -28,6 +31,12 @@ def _key(summary: dict[str, Any], channel: str) -> dict[str, Any] | None:
 
 def _guide_login(summary: dict[str, Any]) -> str | None:
     return next((x["username"] for x in summary.get("logins", []) if x["role"] == "guide"), None)
+
+
+def _members(summary: dict[str, Any]) -> int:
+    # A summary rebuilt from the seed alone has no counts: the default chain's members.
+    counts: dict[str, Any] = summary.get("counts") or {}
+    return int(counts.get("members", DEFAULT_MEMBERS))
 
 
 def curl_examples(summary: dict[str, Any], url: str) -> list[str]:
@@ -61,6 +70,14 @@ def tour_panel(summary: dict[str, Any], url: str, credentials_file: Path) -> Pan
             "Guide's phone",
             f"{guide} / {summary['password']}, then GET /api/v1/guides/me/customers and "
             "/api/v1/guides/me/performance (her customers, sales and commission)",
+        )
+    members = _members(summary)
+    if members:
+        table.add_row(
+            "A member",
+            f"phone {demo_phone(1)} (most of the {members:,} members have a demo phone, "
+            f"numbered from {demo_phone(1)} up): POST /api/v1/members/identify, then "
+            "/api/v1/members/{id}/points and /api/v1/members/{id}/coupons",
         )
     barcodes = summary.get("sample_barcodes") or []
     if barcodes:
