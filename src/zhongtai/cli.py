@@ -423,6 +423,7 @@ def demo(
 app.command("relay")(integrations_cli.relay)
 app.command("simulate")(simulate_command.simulate)
 app.command("events-doc")(integrations_cli.events_doc)
+app.add_typer(integrations_cli.events_app, name="events")
 app.add_typer(guides_cli.app, name="guides")
 app.add_typer(inventory_cli.app, name="inventory")
 app.add_typer(loyalty_cli.app, name="loyalty")

@@ -1,4 +1,5 @@
-"""Sensitive changes leave an append-only audit trail: who, what, before/after, which request."""
+"""Sensitive changes leave an append-only audit trail: who, what, before/after, which request;
+neither the app nor raw SQL can change or remove an entry."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select, update
+from sqlalchemy import create_engine, delete, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tests.catalog.conftest import CatalogFactory
@@ -59,6 +61,57 @@ def test_the_audit_log_refuses_updates_and_deletes_through_the_app(session: Sess
     with pytest.raises(AuditLogIsAppendOnly):
         session.flush()
     session.rollback()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_log SET action = 'thing.forged', after = NULL WHERE subject_id = 'T3'",
+        "DELETE FROM audit_log WHERE subject_id = 'T3'",
+    ],
+    ids=["update", "delete"],
+)
+def test_the_database_refuses_raw_sql_that_rewrites_an_entry(
+    session: Session, statement: str
+) -> None:
+    record_audit(session, "thing.changed", "thing", "T3", None, {"a": 1})
+    session.flush()
+    with pytest.raises(DBAPIError, match="audit_log is append-only"), session.begin_nested():
+        session.execute(text(statement))
+    [entry] = _entries(session, "T3")
+    assert (entry.action, entry.after) == ("thing.changed", {"a": 1})
+
+
+@pytest.mark.postgres_only
+def test_a_plain_sql_client_of_the_apps_role_cannot_rewrite_or_truncate_history(
+    database_url: str,
+) -> None:
+    """Outside the app entirely: a connection of its own, no ORM, as `psql` would be."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO audit_log (id, at, action, subject_type, subject_id) "
+                "VALUES (gen_random_uuid(), now(), 'thing.changed', 'thing', 'T4')"
+            )
+            for statement in (
+                "UPDATE audit_log SET action = 'thing.forged' WHERE subject_id = 'T4'",
+                "DELETE FROM audit_log WHERE subject_id = 'T4'",
+                "TRUNCATE audit_log",
+            ):
+                savepoint = conn.begin_nested()
+                with pytest.raises(DBAPIError, match="audit_log is append-only"):
+                    conn.exec_driver_sql(statement)
+                savepoint.rollback()
+            assert (
+                conn.exec_driver_sql(
+                    "SELECT action FROM audit_log WHERE subject_id = 'T4'"
+                ).scalar_one()
+                == "thing.changed"
+            )
+            conn.rollback()
+    finally:
+        engine.dispose()
 
 
 def test_an_audit_action_must_be_dotted_lower_case(session: Session) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from tests.integrations.events import PriceTagged
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import record_event
+from zhongtai.core.settings import Settings
 from zhongtai.integrations import webhooks
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from zhongtai.integrations.relay import Relay
@@ -31,6 +32,10 @@ LANES = EventSettings(
     webhook_max_attempts=1000,
     webhook_timeout_seconds=30,
     webhook_lanes_per_subscription=4,
+    webhook_allow_private_targets=True,  # the receiver is on loopback
+)
+SEALER = webhooks.webhook_secrets(
+    Settings(secret_key="webhook-lane-tests-0123456789abcdef")  # type: ignore[arg-type]
 )
 
 
@@ -118,7 +123,13 @@ def receiver(db: Database) -> Iterator[LaneReceiver]:
 
 def _subscribe(db: Database, url: str) -> WebhookSubscription:
     with db.writer() as s, s.begin():
-        sub, _ = webhooks.create_subscription(s, url=url, event_types=["test.price_tagged"])
+        sub, _ = webhooks.create_subscription(
+            s,
+            url=url,
+            event_types=["test.price_tagged"],
+            guard=webhooks.TargetGuard(allow_private=True),
+            sealer=SEALER,
+        )
     return sub
 
 
@@ -173,7 +184,7 @@ def test_interleaved_aggregates_each_arrive_in_event_order(
     _interleave(db, ["A", "B", "C"], 12)
 
     async def run() -> None:
-        sender = WebhookSender(db.writer, LANES)
+        sender = WebhookSender(db.writer, LANES, sealer=SEALER)
         await _pump(db, sender, lambda: len(receiver.arrived) >= 36)
         await sender.close()
 
@@ -191,7 +202,7 @@ def test_a_stalled_aggregate_holds_back_only_itself_and_then_arrives_in_order(
     _interleave(db, ["slow", "quick"], 5)
 
     async def run() -> None:
-        sender = WebhookSender(db.writer, LANES)
+        sender = WebhookSender(db.writer, LANES, sealer=SEALER)
         # Every event of "quick" arrives while the first of "slow" is still being answered.
         await _pump(db, sender, lambda: len(receiver.tags("quick")) >= 5)
         assert receiver.tags("slow") == []
@@ -212,7 +223,7 @@ def test_a_failing_head_blocks_only_its_aggregate_until_its_retry_succeeds(
     _interleave(db, ["broken", "fine"], 6)
 
     async def run() -> None:
-        sender = WebhookSender(db.writer, LANES)
+        sender = WebhookSender(db.writer, LANES, sealer=SEALER)
         # "fine" flows while the head of "broken" is refused and retried, again and again.
         await _pump(db, sender, lambda: len(receiver.tags("fine")) >= 6 and receiver.refused >= 3)
         assert receiver.tags("broken") == []
@@ -235,7 +246,7 @@ def test_a_dead_head_frees_its_aggregate_and_a_redrive_sends_it_later(
     settings = LANES.model_copy(update={"webhook_max_attempts": 2})
 
     async def run(done: Callable[[], bool]) -> None:
-        sender = WebhookSender(db.writer, settings)
+        sender = WebhookSender(db.writer, settings, sealer=SEALER)
         await _pump(db, sender, done)
         await sender.close()
 
@@ -260,7 +271,7 @@ def test_a_subscription_never_has_more_requests_open_than_its_lanes(
     _interleave(db, aggregates, 2)
 
     async def run() -> None:
-        sender = WebhookSender(db.writer, LANES)
+        sender = WebhookSender(db.writer, LANES, sealer=SEALER)
         await _pump(db, sender, lambda: receiver.in_handler >= LANES.webhook_lanes_per_subscription)
         # All lanes are busy: another pass starts nothing.
         assert await sender.run_once() == 0

@@ -2,9 +2,11 @@
 
 Every context calls :func:`record_audit` in the transaction of the change (price overrides,
 stock adjustments, points adjustments, member merges and erasures, roles and keys). Who and
-which request come from :mod:`zhongtai.core.context`. The log is append-only through the app:
-the ORM refuses to update or delete an entry, whether by unit of work or by an UPDATE/DELETE
-statement (see :func:`_refuse_changes`).
+which request come from :mod:`zhongtai.core.context`. The log is append-only twice over: the
+ORM refuses to update or delete an entry, whether by unit of work or by an UPDATE/DELETE
+statement (see :func:`_refuse_changes`), and the database refuses it from any client, raw SQL
+included: triggers raise on UPDATE and DELETE (and TRUNCATE on PostgreSQL) of ``audit_log``
+rows (migration ``0010_webhook_hardening``).
 """
 
 from __future__ import annotations

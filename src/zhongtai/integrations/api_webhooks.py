@@ -22,9 +22,20 @@ from zhongtai.integrations.schemas import (
     WebhookSubscriptionCreated,
     WebhookSubscriptionOut,
 )
+from zhongtai.integrations.settings import EventSettings, event_settings
 
 router = api_router(tags=["webhooks"])
 MANAGE = Depends(require(Permission.WEBHOOKS_MANAGE))
+
+
+def target_guard(events: EventSettings = Depends(event_settings)) -> webhooks.TargetGuard:
+    """Where subscriptions may point: public addresses, unless private targets are allowed."""
+    return webhooks.TargetGuard(allow_private=events.webhook_allow_private_targets)
+
+
+def secret_sealer(request: Request) -> webhooks.WebhookSecrets:
+    """Seals signing secrets under the app's ZHONGTAI_SECRET_KEY (the sender opens them)."""
+    return webhooks.webhook_secrets(request.app.state.settings)
 
 
 @router.post(
@@ -37,17 +48,23 @@ def create_subscription(
     body: WebhookSubscriptionCreate,
     _: Principal = MANAGE,
     session: Session = Depends(db_session),
+    guard: webhooks.TargetGuard = Depends(target_guard),
+    sealer: webhooks.WebhookSecrets = Depends(secret_sealer),
 ) -> WebhookSubscriptionCreated:
     """Subscribe a URL to event types (and stores). The secret is in this response only.
 
     Each delivery is a POST of the event as JSON, signed in the `Zhongtai-Signature` header
-    (see docs/webhooks.md for the format and a verification snippet).
+    (see docs/webhooks.md for the format and a verification snippet). A URL that is not
+    http(s), or whose host is on a loopback, private, link-local, multicast or reserved address,
+    is refused (422) unless ZHONGTAI_WEBHOOK_ALLOW_PRIVATE_TARGETS is set.
     """
     redact_on_replay(request, "secret")
     subscription, secret = webhooks.create_subscription(
         session,
         url=body.url,
         event_types=body.event_types,
+        guard=guard,
+        sealer=sealer,
         store_ids=body.store_ids,
         secret=body.secret,
         description=body.description,

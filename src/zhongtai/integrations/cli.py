@@ -1,4 +1,5 @@
-"""The `zhongtai relay` command: the event relay and webhook sender as a process of its own."""
+"""The event backbone's commands: `zhongtai relay` (the relay and webhook sender as a process
+of its own), `zhongtai events-doc`, and the `zhongtai events` upkeep (`prune`)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,57 @@ from typing import Annotated
 
 import typer
 
+from zhongtai.core import context
+from zhongtai.core.commands import command_database
 from zhongtai.core.db import Database
 from zhongtai.core.logging import configure_logging
 from zhongtai.core.settings import get_settings
 from zhongtai.integrations.catalogue import DOC_PATH, render_catalogue
-from zhongtai.integrations.runtime import run_event_backbone
+from zhongtai.integrations.runtime import prune_once, run_event_backbone
 from zhongtai.integrations.settings import EventSettings
 
 app = typer.Typer(add_completion=False)
+events_app = typer.Typer(
+    name="events",
+    help="Upkeep of the event backbone: prune published events and delivered webhooks.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@events_app.callback()
+def events_group() -> None:
+    """Upkeep of the event backbone: prune published events and delivered webhooks."""
+
+
+@events_app.command("prune")
+def prune(
+    older_than_days: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Retention in days; default ZHONGTAI_EVENT_RETENTION_DAYS (30).",
+        ),
+    ] = None,
+) -> None:
+    """Delete published events and delivered webhook deliveries older than the retention.
+
+    Never an unpublished event, nor a pending or dead delivery (nor the event it sends).
+    The relay does the same every ZHONGTAI_EVENT_PRUNE_INTERVAL_SECONDS; this runs it now.
+    """
+    events = EventSettings()
+    if older_than_days is not None:
+        events = events.model_copy(update={"event_retention_days": older_than_days})
+    token = context.actor.set("system:events-prune")
+    try:
+        with command_database() as db:
+            pruned = prune_once(db, events, keep_going=lambda: True)
+    finally:
+        context.actor.reset(token)
+    typer.echo(
+        f"pruned {pruned.events} events and {pruned.deliveries} webhook deliveries "
+        f"older than {events.event_retention_days:g} days"
+    )
 
 
 @app.command("relay")

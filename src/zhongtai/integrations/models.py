@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -54,8 +55,9 @@ class WebhookSubscription(IdMixin, TimestampMixin, Base):
     event_types: Mapped[list[str]] = mapped_column(JSON)
     #: Store ids (as strings) to receive; None: every store and chain-wide events.
     store_ids: Mapped[list[str] | None] = mapped_column(JSON)
-    #: The HMAC key. Kept as given: the signer needs it in clear (shown to the caller once).
-    secret: Mapped[str] = mapped_column(String(200))
+    #: The HMAC key, sealed (AES-GCM under a key derived from ZHONGTAI_SECRET_KEY, see
+    #: ``webhooks.WebhookSecrets``): the signer opens it, the database never holds it in clear.
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     active: Mapped[bool] = mapped_column(default=True)
 
 
@@ -76,6 +78,8 @@ class WebhookDelivery(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_id"),
         Index("ix_webhook_deliveries_queue", "subscription_id", "status", "event_seq"),
+        # Pruning finds an old event's deliveries (and whether any still needs the event).
+        Index("ix_webhook_deliveries_event", "event_id"),
         # Finding each lane's head reads only pending rows, however many were delivered.
         Index(
             "ix_webhook_deliveries_lanes",

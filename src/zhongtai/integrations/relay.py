@@ -10,6 +10,9 @@ holds back the later events of its aggregate until it succeeds.
 
 One relay delivers at a time: a lease row, renewed every pass, is taken over by another process
 only after it expires (a killed relay's successor waits at most ``lease_seconds``).
+
+Published events and delivered webhook deliveries are pruned once older than the retention
+(:func:`prune_history`); an event a pending or dead delivery still needs stays.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,8 +35,8 @@ from zhongtai.core.clock import utcnow
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.integrations.broker import NoBroker, Publisher
 from zhongtai.integrations.handlers import HANDLERS, PublishedEvent, handle
-from zhongtai.integrations.models import RelayLease
-from zhongtai.integrations.webhook_queue import enqueue_deliveries
+from zhongtai.integrations.models import DeliveryStatus, RelayLease, WebhookDelivery
+from zhongtai.integrations.webhook_queue import EVENT_COLUMNS, enqueue_deliveries, event_of_row
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "outbox"
@@ -121,13 +126,13 @@ class Relay:
 
     def unpublished(self) -> list[PublishedEvent]:
         with self.reader() as session:
-            rows = session.scalars(
-                select(OutboxEvent)
+            rows = session.connection().execute(
+                select(*EVENT_COLUMNS)
                 .where(OutboxEvent.published_at.is_(None))
                 .order_by(OutboxEvent.seq)
                 .limit(self.batch_size)
             )
-            return [PublishedEvent.of(row) for row in rows]
+            return [event_of_row(row) for row in rows]
 
     def run_handlers(self, events: Sequence[PublishedEvent]) -> list[PublishedEvent]:
         """Run every handler of every event; returns the events all of whose handlers ran.
@@ -159,23 +164,119 @@ class Relay:
     def mark_published(self, events: Sequence[PublishedEvent]) -> int:
         """Mark the events published, number them, enqueue their webhooks: one transaction."""
         with self.sessions() as session, session.begin():
+            # Core statements on the session's connection: this runs every few milliseconds
+            # under load, and the ORM's bulk paths cost more than the statements themselves.
+            connection = session.connection()
+            outbox = cast(Table, OutboxEvent.__table__)
             marked = set(
-                session.scalars(
-                    update(OutboxEvent)
+                connection.scalars(
+                    update(outbox)
                     .where(
-                        OutboxEvent.seq.in_([e.seq for e in events]),
-                        OutboxEvent.published_at.is_(None),
+                        outbox.c.seq.in_([e.seq for e in events]),
+                        outbox.c.published_at.is_(None),
                     )
                     .values(published_at=utcnow())
-                    .returning(OutboxEvent.seq)
+                    .returning(outbox.c.seq)
                 )
             )
             if not marked:
                 return 0
-            first = (session.scalar(select(func.max(OutboxEvent.published_seq))) or 0) + 1
-            session.execute(
-                update(OutboxEvent),
-                [{"seq": seq, "published_seq": first + n} for n, seq in enumerate(sorted(marked))],
+            first = (connection.scalar(select(func.max(outbox.c.published_seq))) or 0) + 1
+            connection.execute(
+                update(outbox)
+                .where(outbox.c.seq == bindparam("b_seq"))
+                .values(published_seq=bindparam("b_published_seq")),
+                [
+                    {"b_seq": seq, "b_published_seq": first + n}
+                    for n, seq in enumerate(sorted(marked))
+                ],
             )
             enqueue_deliveries(session, [e for e in events if e.seq in marked])
             return len(marked)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """How many rows a prune removed."""
+
+    events: int = 0
+    deliveries: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(self.events + other.events, self.deliveries + other.deliveries)
+
+
+def prune_chunk(
+    session: Session, *, before: datetime, after_published_seq: int, limit: int
+) -> tuple[Pruned, int | None]:
+    """Prune among the ``limit`` oldest events published after ``after_published_seq``.
+
+    Of those published before ``before``: their delivered webhook deliveries go, then every
+    event with no delivery left (a pending or dead one keeps its event, which it still sends).
+    The newest event by ``seq`` and by ``published_seq`` always stays, so neither numbering
+    starts again below what consumers have seen. Returns what went and where the next chunk
+    starts (None: no older events left).
+    """
+    newest_seq = session.scalar(select(func.max(OutboxEvent.seq)))
+    newest_published = session.scalar(select(func.max(OutboxEvent.published_seq)))
+    # The publication order is the order of publication time, so the oldest are a prefix of
+    # the published_seq index: walking it costs the rows pruned, not the rows kept.
+    rows = session.execute(
+        select(OutboxEvent.seq, OutboxEvent.id, OutboxEvent.published_seq, OutboxEvent.published_at)
+        .where(OutboxEvent.published_seq > after_published_seq)
+        .order_by(OutboxEvent.published_seq)
+        .limit(limit)
+    ).all()
+    aged = [row for row in rows if row.published_at is not None and row.published_at < before]
+    more = len(rows) == limit and len(aged) == len(rows)
+    next_after = int(rows[-1].published_seq) if more else None
+    old = [r for r in aged if r.seq != newest_seq and r.published_seq != newest_published]
+    if not old:
+        return Pruned(), next_after
+    ids = [row.id for row in old]
+    bulk = {"synchronize_session": False}
+    deliveries = session.execute(
+        delete(WebhookDelivery)
+        .where(
+            WebhookDelivery.event_id.in_(ids),
+            WebhookDelivery.status == DeliveryStatus.DELIVERED,
+        )
+        .execution_options(**bulk)
+    )
+    events = session.execute(
+        delete(OutboxEvent)
+        .where(
+            OutboxEvent.seq.in_([row.seq for row in old]),
+            OutboxEvent.published_at.is_not(None),
+            ~exists().where(WebhookDelivery.event_id == OutboxEvent.id),
+        )
+        .execution_options(**bulk)
+    )
+    pruned = Pruned(
+        events=int(events.rowcount),  # type: ignore[attr-defined]
+        deliveries=int(deliveries.rowcount),  # type: ignore[attr-defined]
+    )
+    return pruned, next_after
+
+
+def prune_history(
+    sessions: sessionmaker[Session],
+    *,
+    before: datetime,
+    chunk: int = 1000,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> Pruned:
+    """Prune what was published before ``before`` (events, and their delivered webhook
+    deliveries), a transaction per chunk so that on SQLite other writers wait for the lock a
+    chunk at a time; stops early once ``keep_going()`` says so. Returns how many rows went."""
+    total, after = Pruned(), 0
+    while keep_going():
+        with sessions() as session, session.begin():
+            pruned, next_after = prune_chunk(
+                session, before=before, after_published_seq=after, limit=chunk
+            )
+        total += pruned
+        if next_after is None:
+            break
+        after = next_after
+    return total

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -46,3 +48,27 @@ class EventSettings(BaseSettings):
         description="Attempts in flight at once for one subscription, each for a different "
         "aggregate (one aggregate's events always go one at a time, in order).",
     )
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks go to loopback, private, link-local, multicast or reserved "
+        "addresses (a receiver on this machine or the internal network). Off, such URLs are "
+        "refused when subscribed and again when sent (DNS can change in between).",
+    )
+    event_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="Published events and delivered webhook deliveries older than this are "
+        "pruned (never an unpublished event, nor a pending or dead delivery).",
+    )
+    event_prune_interval_seconds: float = Field(
+        default=3600,
+        ge=0,
+        description="How often the leading relay prunes old events and deliveries (0: never; "
+        "`zhongtai events prune` does it on demand).",
+    )
+
+
+@lru_cache(maxsize=1)
+def event_settings() -> EventSettings:
+    """The process's event settings, read once (a FastAPI dependency tests can override)."""
+    return EventSettings()
