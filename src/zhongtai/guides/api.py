@@ -20,7 +20,7 @@ from zhongtai.core.pagination import Page, PageParams, page_params
 from zhongtai.core.settings import Settings
 from zhongtai.guides import binding, roster, share_links, workbench
 from zhongtai.guides.api_common import managed_guide, parse_month, performance_out
-from zhongtai.guides.api_workbench import customer_out, pii_cipher
+from zhongtai.guides.api_workbench import customer_out
 from zhongtai.guides.attribution import explain_order
 from zhongtai.guides.commission_rules import TargetTier
 from zhongtai.guides.ledger import first_of_month
@@ -45,6 +45,7 @@ from zhongtai.guides.schemas import (
     TierIn,
     UnboundMemberOut,
 )
+from zhongtai.members.api import pii_cipher
 from zhongtai.members.pii import PiiCipher
 from zhongtai.orders.lifecycle import get_order
 

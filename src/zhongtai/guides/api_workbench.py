@@ -41,14 +41,11 @@ from zhongtai.guides.schemas import (
     TaskOut,
 )
 from zhongtai.guides.task_rules import TaskStatus
-from zhongtai.members.pii import PiiCipher, cipher_for
+from zhongtai.members.api import pii_cipher
+from zhongtai.members.pii import PiiCipher
 
 router = api_router(tags=["guide workbench"])
 WORK = Depends(require(Permission.GUIDE_WORK))
-
-
-def pii_cipher(settings: Settings = Depends(app_settings)) -> PiiCipher:
-    return cipher_for(settings)
 
 
 def customer_out(card: workbench.CustomerCard) -> CustomerOut:

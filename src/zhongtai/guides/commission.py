@@ -23,11 +23,11 @@ from zhongtai.guides.models import (
     CommissionRuleRecord,
     CommissionStatus,
     Guide,
-    LineAttribution,
     MonthlyTarget,
 )
 from zhongtai.guides.program import program_terms
 from zhongtai.guides.roster import get_guide, store_of
+from zhongtai.guides.statements import attributed_sales
 
 
 def create_rule(
@@ -190,26 +190,6 @@ def adjust_commission(
         store_id=guide.home_store_id,
     )
     return entry
-
-
-def attributed_sales(
-    session: Session, month_start: date, guide_ids: set[uuid.UUID]
-) -> dict[uuid.UUID, int]:
-    """Net attributed sales (after returns) per guide of the month's earned entries."""
-    rows = session.execute(
-        select(
-            LineAttribution.guide_id,
-            func.sum(LineAttribution.net_amount - LineAttribution.refunded_amount),
-        )
-        .join(CommissionEntry, CommissionEntry.attribution_id == LineAttribution.id)
-        .where(
-            CommissionEntry.kind == CommissionKind.EARNED,
-            CommissionEntry.month == month_start,
-            LineAttribution.guide_id.in_(guide_ids),
-        )
-        .group_by(LineAttribution.guide_id)
-    )
-    return {gid: int(total or 0) for gid, total in rows}
 
 
 def close_month(session: Session, month: date, *, now: datetime) -> list[CommissionEntry]:

@@ -76,7 +76,10 @@ def _totals(row: tuple[object, ...]) -> Totals:
     return Totals(*(int(v or 0) for v in row))  # type: ignore[call-overload]
 
 
-def _sales(session: Session, month: date, guide_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+def attributed_sales(
+    session: Session, month: date, guide_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Net attributed sales (after returns) per guide of the month's earned entries."""
     rows = session.execute(
         select(
             CommissionEntry.guide_id,
@@ -113,7 +116,7 @@ def guide_statement(session: Session, guide: Guide, month: date) -> GuideStateme
         store_id=guide.home_store_id,
         month=month,
         closed=session.get(ClosedMonth, month) is not None,
-        attributed_sales=_sales(session, month, {guide.staff_id}).get(guide.staff_id, 0),
+        attributed_sales=attributed_sales(session, month, {guide.staff_id}).get(guide.staff_id, 0),
         totals=_totals(tuple(row)),
         entries=entries,
     )
@@ -150,7 +153,7 @@ def month_statements(
             )
         )
     }
-    sales = _sales(session, month, ids)
+    sales = attributed_sales(session, month, ids)
     result = [
         StatementRow(
             guide_id=r[0],

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
-from zhongtai.core.auth.models import StaffUser
 from zhongtai.core.errors import Forbidden
 from zhongtai.core.pagination import PageParams, paginate
 from zhongtai.guides.binding import current_binding
@@ -351,14 +350,6 @@ def unbound_members(
         Member.id.not_in(bound),
     )
     return paginate(session, stmt, [Member.id], params)
-
-
-def guide_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    return dict(
-        session.execute(
-            select(StaffUser.id, StaffUser.display_name).where(StaffUser.id.in_(ids))
-        ).all()
-    )
 
 
 def my_sales(
