@@ -7,7 +7,9 @@ On SQLite (a file of its own) and on PostgreSQL (a database of its own), in this
 - a producer process commits one event per transaction at a steady ``RATE`` per second for
   ``SECONDS``; each event's latency is its arrival at the receiver minus its commit (same clock);
 - then a backlog of ``BACKLOG`` events is committed at once and timed until the relay has
-  published every one (``relay_events_per_s``);
+  published every one (``relay_events_per_s``); on PostgreSQL the relay publishes to the
+  NATS JetStream server on this machine (a stream of the bench's own), stored and acknowledged
+  by the server before the outbox marks an event published, and the stream is counted after;
 - ``events_lost`` counts committed events the receiver never got (after a drain deadline);
 - ``backbone_cpu_us_per_event_*`` is this process's CPU time (the relay and the webhook sender;
   the producer and the receiver are processes of their own) during the steady load, per event:
@@ -124,6 +126,37 @@ class Receiver:
 
 
 @contextmanager
+def jetstream(stream: str) -> Iterator[Any]:
+    """A JetStream stream of the bench's own (dropped after); yields a function counting it."""
+    import nats
+
+    async def drop() -> None:
+        from nats.js.errors import NotFoundError
+
+        nc = await nats.connect(Settings().broker_url)
+        try:
+            await nc.jetstream().delete_stream(stream)
+        except NotFoundError:
+            pass
+        finally:
+            await nc.close()
+
+    async def count() -> int:
+        nc = await nats.connect(Settings().broker_url)
+        try:
+            info = await nc.jetstream().stream_info(stream)
+            return int(info.state.messages)
+        finally:
+            await nc.close()
+
+    asyncio.run(drop())
+    try:
+        yield lambda: asyncio.run(count())
+    finally:
+        asyncio.run(drop())
+
+
+@contextmanager
 def backbone(db: Database, events: EventSettings) -> Iterator[None]:
     """The relay and webhook sender on a thread of their own, as `serve` runs them."""
     # `serve` runs on uvloop when it is installed, and the backbone on the server's loop.
@@ -227,7 +260,10 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _measure(url: str, seconds: float, backlog: int) -> dict[str, float]:
+def _measure(
+    url: str, seconds: float, backlog: int, broker_stream: str | None = None
+) -> dict[str, float]:
+    """One backend's figures; with ``broker_stream`` the relay also publishes to NATS."""
     migrate.upgrade(url)
     db = Database.connect(url, pool_size=10, max_overflow=5)
     receiver = Receiver()
@@ -241,7 +277,12 @@ def _measure(url: str, seconds: float, backlog: int) -> dict[str, float]:
                 guard=TargetGuard(allow_private=True),
                 sealer=webhook_secrets(Settings()),
             )
-        with backbone(db, EventSettings(webhook_allow_private_targets=True)):
+        settings = EventSettings(
+            webhook_allow_private_targets=True,
+            broker_enabled=broker_stream is not None,
+            broker_stream=broker_stream or "ZHONGTAI",
+        )
+        with backbone(db, settings):
             cpu_before = _cpu_seconds()
             latencies, lost_steady, load = _steady_load(url, receiver, seconds)
             cpu = _cpu_seconds() - cpu_before
@@ -255,6 +296,7 @@ def _measure(url: str, seconds: float, backlog: int) -> dict[str, float]:
         "relay": rate,
         "load": load,
         "lost": float(lost_steady + lost_backlog),
+        "committed": float(len(latencies) + lost_steady + backlog),
         "cpu_us_per_event": cpu / max(1, len(latencies) + lost_steady) * 1e6,
     }
 
@@ -267,8 +309,10 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
     with tempfile.TemporaryDirectory() as folder:
         results["sqlite"] = _measure(f"sqlite:///{Path(folder) / 'events.db'}", seconds, backlog)
     loads.append(harness.load_average())
-    with harness.postgres_database("zt_bench_events") as url:
-        results["postgresql"] = _measure(url, seconds, backlog)
+    stream = "ZT_BENCH_EVENTS"
+    with harness.postgres_database("zt_bench_events") as url, jetstream(stream) as in_stream:
+        results["postgresql"] = _measure(url, seconds, backlog, broker_stream=stream)
+        results["postgresql"]["in_nats"] = in_stream()
     loads.append(harness.load_average())
     metrics: dict[str, float] = {}
     for backend, figures in results.items():
@@ -280,7 +324,12 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
     metrics["webhook_p50_ms"] = max(metrics[f"webhook_p50_ms_{b}"] for b in results)
     metrics["webhook_p99_ms"] = max(metrics[f"webhook_p99_ms_{b}"] for b in results)
     metrics["relay_events_per_s"] = metrics["relay_events_per_s_postgresql"]
-    metrics["events_lost"] = sum(r["lost"] for r in results.values())
+    # Every event committed on PostgreSQL must be in the broker's stream as well.
+    committed_pg = int(results["postgresql"]["committed"])
+    metrics["nats_events_missing"] = float(committed_pg - results["postgresql"]["in_nats"])
+    metrics["events_lost"] = sum(r["lost"] for r in results.values()) + max(
+        0.0, metrics["nats_events_missing"]
+    )
     defaults = EventSettings()
     notes = [
         f"{RATE} events/s committed one per transaction for {seconds:.0f}s by a producer "
@@ -293,9 +342,14 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         f"{defaults.relay_batch_size}, {defaults.webhook_lanes_per_subscription} lanes per "
         "subscription); events spread over 97 aggregates",
         "latency = arrival at the receiver - commit, same clock; headline p50/p99 are the "
-        "worse of SQLite and PostgreSQL; relay_events_per_s is the PostgreSQL backlog rate "
-        "(events published per second, webhook deliveries enqueued in the same pass)",
-        "events_lost = committed events the receiver never got, both backends, after a drain",
+        "worse of SQLite and PostgreSQL; on PostgreSQL the relay also publishes every event to "
+        "NATS JetStream (nats-server on loopback, a stream of the bench's own, each batch "
+        "acknowledged by the server before the outbox marks it published); relay_events_per_s "
+        "is the PostgreSQL backlog rate (events stored in JetStream per second, webhook "
+        "deliveries enqueued in the same pass); relay_events_per_s_sqlite is without a broker",
+        "events_lost = committed events the receiver never got, both backends, after a drain, "
+        "plus committed PostgreSQL events missing from the JetStream stream "
+        "(nats_events_missing, counted from the stream's state)",
         "what set the tail before: httpx's CPU per request (p50 ~8 s, p99 ~11 s with it), then "
         "the garbage collector's full passes over the started process (100-200 ms each, every "
         "thread stopped); the sender posts with aiohttp, and the backbone freezes the objects "

@@ -22,7 +22,13 @@ from zhongtai.core.outbox import OutboxEvent, record_event
 from zhongtai.core.settings import Settings, get_settings
 from zhongtai.integrations import webhooks
 from zhongtai.integrations.cli import events_app
-from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from zhongtai.integrations.handlers import PublishedEvent, on_event, unregister
+from zhongtai.integrations.models import (
+    DeliveryStatus,
+    HandledEvent,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from zhongtai.integrations.relay import Pruned, Relay, prune_history
 from zhongtai.integrations.runtime import prune_periodically
 from zhongtai.integrations.settings import EventSettings
@@ -134,6 +140,36 @@ def test_old_events_go_with_their_delivered_deliveries_and_nothing_still_needed_
     assert prune_history(test_db.writer, before=utcnow() - RETENTION) == Pruned()
 
 
+def test_handler_receipts_go_with_their_pruned_events_and_stay_for_events_kept(
+    test_db: Database,
+) -> None:
+    consumer = "tests.pruning.shelf_counter"
+
+    @on_event("test.shelf_counted", consumer=consumer)
+    def count(event: PublishedEvent, session: object) -> None:
+        return None
+
+    try:
+        old = [_count_shelf(test_db) for _ in range(3)]
+        recent = _count_shelf(test_db)
+        _publish(test_db)
+    finally:
+        unregister(consumer)
+    _age(test_db, old)
+    with test_db.reader() as s:
+        receipts = set(s.scalars(select(HandledEvent.event_id)))
+    assert {*old, recent} <= receipts
+
+    pruned = prune_history(test_db.writer, before=utcnow() - RETENTION)
+
+    with test_db.reader() as s:
+        left = set(s.scalars(select(HandledEvent.event_id)))
+    assert pruned == Pruned(events=3, handled=3)
+    assert not set(old) & left
+    assert left == receipts - set(old)
+    assert recent in left and recent in _events(test_db)
+
+
 def test_the_newest_event_stays_so_that_numbering_carries_on_after_it(test_db: Database) -> None:
     old = [_count_shelf(test_db) for _ in range(3)]
     _publish(test_db)
@@ -216,5 +252,7 @@ def test_the_prune_command_removes_what_is_older_than_the_retention(
     result = CliRunner().invoke(events_app, ["prune", "--older-than-days", "30"])
 
     assert result.exit_code == 0, result.output
-    assert result.output == "pruned 1 events and 1 webhook deliveries older than 30 days\n"
+    assert result.output == (
+        "pruned 1 events, 1 webhook deliveries and 0 handler receipts older than 30 days\n"
+    )
     assert _events(cli_database) == {kept}

@@ -58,8 +58,8 @@ def prune(
     finally:
         context.actor.reset(token)
     typer.echo(
-        f"pruned {pruned.events} events and {pruned.deliveries} webhook deliveries "
-        f"older than {events.event_retention_days:g} days"
+        f"pruned {pruned.events} events, {pruned.deliveries} webhook deliveries and "
+        f"{pruned.handled} handler receipts older than {events.event_retention_days:g} days"
     )
 
 

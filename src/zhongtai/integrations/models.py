@@ -25,12 +25,16 @@ from zhongtai.core.db import Base, IdMixin, TimestampMixin, str_enum
 
 
 class HandledEvent(Base):
-    """A consumer has handled an event: recorded in the transaction of the handler's effects."""
+    """A consumer has handled an event: recorded in the transaction of the handler's effects.
+
+    Pruned with the event itself (once the outbox no longer holds an event, nothing can hand it
+    to a handler again), by ``event_id``.
+    """
 
     __tablename__ = "handled_events"
 
     consumer: Mapped[str] = mapped_column(String(160), primary_key=True)
-    event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
     handled_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -35,7 +35,12 @@ from zhongtai.core.clock import utcnow
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.integrations.broker import NoBroker, Publisher
 from zhongtai.integrations.handlers import HANDLERS, PublishedEvent, handle
-from zhongtai.integrations.models import DeliveryStatus, RelayLease, WebhookDelivery
+from zhongtai.integrations.models import (
+    DeliveryStatus,
+    HandledEvent,
+    RelayLease,
+    WebhookDelivery,
+)
 from zhongtai.integrations.webhook_queue import EVENT_COLUMNS, enqueue_deliveries, event_of_row
 
 log = logging.getLogger(__name__)
@@ -201,9 +206,14 @@ class Pruned:
 
     events: int = 0
     deliveries: int = 0
+    handled: int = 0
 
     def __add__(self, other: Pruned) -> Pruned:
-        return Pruned(self.events + other.events, self.deliveries + other.deliveries)
+        return Pruned(
+            self.events + other.events,
+            self.deliveries + other.deliveries,
+            self.handled + other.handled,
+        )
 
 
 def prune_chunk(
@@ -212,7 +222,8 @@ def prune_chunk(
     """Prune among the ``limit`` oldest events published after ``after_published_seq``.
 
     Of those published before ``before``: their delivered webhook deliveries go, then every
-    event with no delivery left (a pending or dead one keeps its event, which it still sends).
+    event with no delivery left (a pending or dead one keeps its event, which it still sends),
+    then the handlers' receipts of the events that went (nothing can replay those any more).
     The newest event by ``seq`` and by ``published_seq`` always stays, so neither numbering
     starts again below what consumers have seen. Returns what went and where the next chunk
     starts (None: no older events left).
@@ -252,9 +263,18 @@ def prune_chunk(
         )
         .execution_options(**bulk)
     )
+    handled = session.execute(
+        delete(HandledEvent)
+        .where(
+            HandledEvent.event_id.in_(ids),
+            ~exists().where(OutboxEvent.id == HandledEvent.event_id),
+        )
+        .execution_options(**bulk)
+    )
     pruned = Pruned(
         events=int(events.rowcount),  # type: ignore[attr-defined]
         deliveries=int(deliveries.rowcount),  # type: ignore[attr-defined]
+        handled=int(handled.rowcount),  # type: ignore[attr-defined]
     )
     return pruned, next_after
 

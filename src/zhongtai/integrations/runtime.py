@@ -143,7 +143,11 @@ async def prune_periodically(
             if pruned.events or pruned.deliveries:
                 log.info(
                     "pruned old events",
-                    extra={"events": pruned.events, "deliveries": pruned.deliveries},
+                    extra={
+                        "events": pruned.events,
+                        "deliveries": pruned.deliveries,
+                        "handled": pruned.handled,
+                    },
                 )
         except Exception:
             log.exception("pruning old events failed; trying again next time")
