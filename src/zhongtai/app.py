@@ -43,6 +43,7 @@ from zhongtai.inventory.reservations import expire_reservations
 from zhongtai.loyalty.api import router as points_router
 from zhongtai.loyalty.maturing import mature_points_now
 from zhongtai.members.api import router as members_router
+from zhongtai.orders import loyalty_handlers as _loyalty_handlers  # noqa: F401  (registers them)
 from zhongtai.orders.api import router as orders_router
 from zhongtai.orders.api_finance import router as finance_router
 from zhongtai.orders.api_pos import router as pos_router

@@ -318,7 +318,7 @@ def _seed(
     err = _err()
     with err.status("Migrating the database…"):
         if reset:
-            migrations.downgrade(url, "base")
+            migrations.drop_everything(url)
         migrations.upgrade(url)
     chain = build_chain(seed, stores=stores, skus=skus, staff_per_store=staff, members=members)
     db = Database.connect(url)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
+from tests import pg
 from zhongtai.catalog.models import Sku
 from zhongtai.cli import app
 from zhongtai.core.auth import service as auth
+from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.demo import read_demo_credentials
+from zhongtai.loyalty.coupon_rules import CouponKind, CouponTerms
+from zhongtai.loyalty.coupons import create_template
 
 SMALL = ["--stores", "2", "--skus", "40", "--staff-per-store", "1", "--members", "120"]
 
@@ -63,6 +69,47 @@ def test_seed_demo_with_reset_replaces_the_chain_and_can_run_again(
         result = _seed(sqlite_url, tmp_path / "creds.json", "--reset", "--skus", "25")
         assert result.exit_code == 0, result.output
         assert _sku_count(sqlite_url) == 25
+
+
+def _add_a_template_older_schemas_cannot_hold(url: str) -> None:
+    """A free-delivery coupon valid until a fixed date (no 'valid N days'): kinds and validity
+    the first schema did not know, so walking the migrations down could not keep the row."""
+    db = Database.connect(url)
+    try:
+        with db.writer() as session, session.begin():
+            create_template(
+                session,
+                code="FREESHIP-NOV",
+                name="Free delivery in November",
+                terms=CouponTerms(CouponKind.FREE_DELIVERY, 0),
+                valid_until=utcnow() + timedelta(days=5),
+            )
+    finally:
+        db.dispose()
+
+
+def test_reset_drops_whatever_hq_added_since_and_loads_the_chain_again(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    assert _seed(sqlite_url, tmp_path / "creds.json").exit_code == 0
+    _add_a_template_older_schemas_cannot_hold(sqlite_url)
+
+    result = _seed(sqlite_url, tmp_path / "creds.json", "--reset", "--skus", "25")
+
+    assert result.exit_code == 0, result.output
+    assert _sku_count(sqlite_url) == 25
+
+
+@pytest.mark.postgres_only
+def test_reset_on_postgresql_drops_tables_and_the_audit_trigger_function(tmp_path: Path) -> None:
+    with pg.temporary_database("zt_reset") as url:
+        assert _seed(url, tmp_path / "creds.json").exit_code == 0, "first load"
+        _add_a_template_older_schemas_cannot_hold(url)
+
+        result = _seed(url, tmp_path / "creds.json", "--reset", "--skus", "25")
+
+        assert result.exit_code == 0, result.output
+        assert _sku_count(url) == 25
 
 
 def test_the_credentials_file_holds_logins_and_keys_that_work(

@@ -28,7 +28,6 @@ from zhongtai.loyalty.expiry import ExpiryRun, expire_points
 from zhongtai.loyalty.ledger import adjust_points, earn_points, redeem_points, reverse_points
 from zhongtai.loyalty.maturing import MaturingRun, mature_points
 from zhongtai.loyalty.offers import offers_for_basket
-from zhongtai.loyalty.order_points import earn_for_order, reverse_for_return
 from zhongtai.loyalty.promotions import (
     PromotionDefinition,
     create_promotion,
@@ -55,7 +54,6 @@ __all__ = [
     "create_template",
     "current_tier",
     "deactivate_earn_rule",
-    "earn_for_order",
     "earn_for_reported_sale",
     "earn_for_sale",
     "earn_points",
@@ -75,7 +73,6 @@ __all__ = [
     "release_lapsed_locks",
     "replace_promotion",
     "restore_coupons_of",
-    "reverse_for_return",
     "reverse_points",
     "review_due_tiers",
     "rolling_spend",

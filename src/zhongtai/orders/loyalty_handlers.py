@@ -1,6 +1,7 @@
-"""How loyalty reacts to orders: points when an order completes, taken back (and its coupons
-restored) when goods come back, coupons freed when an order is cancelled. Run by the relay
-exactly once per event."""
+"""What an order's life means for the member's points and coupons: points when an order
+completes, taken back (and its coupons restored) when goods come back, coupons freed when an
+order is cancelled. Run by the relay exactly once per event (the consumer names are loyalty's,
+kept from when these handlers lived there, so no event is handled twice)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from sqlalchemy.orm import Session
 from zhongtai.core.settings import get_settings
 from zhongtai.integrations.handlers import PublishedEvent, on_event
 from zhongtai.loyalty.coupon_use import release_coupons, restore_coupons_of
-from zhongtai.loyalty.order_points import earn_for_order, reverse_for_return
 from zhongtai.loyalty.settings import loyalty_settings
 from zhongtai.orders.kinds import OrderStatus
 from zhongtai.orders.lifecycle import get_order
+from zhongtai.orders.points import earn_for_order, reverse_for_return
 
 
 @on_event("order.completed", consumer="loyalty.points_for_order")

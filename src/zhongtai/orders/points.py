@@ -1,4 +1,9 @@
-"""Points for orders of every channel: earned when the order completes, taken back on return."""
+"""Points for orders of every channel: earned when the order completes, taken back on return.
+
+Orders turn an order into the sale loyalty prices (its goods' nets, its money tenders, its
+channel, store and time) and hand it to loyalty's ledger; loyalty knows nothing of orders, so
+the dependency runs one way (orders already uses loyalty for coupons and points tenders).
+"""
 
 from __future__ import annotations
 
