@@ -1,8 +1,10 @@
-"""HQ connects marketplaces by API; a marketplace places its orders through the orders API with
-its own order id, and a retried order is one order."""
+"""HQ connects marketplaces by API, never to an internal address unless allowed; a marketplace
+places its orders through the orders API with its own order id, and a retried order is one
+order."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,19 +21,38 @@ from tests.orders.conftest import Chain, ok, place, quote
 from tests.orders.conftest import chain as chain
 from tests.orders.conftest import stock as stock
 from zhongtai.core.auth.roles import Channel, Role
-from zhongtai.integrations.api_marketplace import router
+from zhongtai.integrations.api_marketplace import connection_guard, router
+from zhongtai.integrations.marketplace_models import MarketplaceConnection
+from zhongtai.integrations.marketplace_settings import marketplace_settings
+from zhongtai.integrations.webhooks import TargetGuard
 from zhongtai.orders.models import Order
 from zhongtai.stores.models import LocationKind
 
 CONNECTIONS = "/api/v1/marketplace/connections"
 
+#: What the made-up host names of these tests resolve to (no DNS server is asked).
+NAMES = {
+    "mt.example.com": ["93.184.215.14"],
+    "other.example.com": ["93.184.215.15"],
+    "intranet.example.com": ["93.184.215.16", "10.20.30.40"],
+    "metadata.example.com": ["169.254.169.254"],
+}
+
+
+def _lookup(host: str, port: int) -> list[str]:
+    if host not in NAMES:
+        raise OSError(-2, "Name or service not known")
+    return NAMES[host]
+
 
 @pytest.fixture
-def app(app: FastAPI) -> FastAPI:
+def app(app: FastAPI) -> Iterator[FastAPI]:
     # Until the composition root lists the marketplace router, mount it here.
     if not any(getattr(r, "path", "") == CONNECTIONS for r in app.routes):
         app.include_router(router, prefix="/api/v1")
-    return app
+    app.dependency_overrides[connection_guard] = lambda: TargetGuard(resolve=_lookup)
+    yield app
+    app.dependency_overrides.pop(connection_guard, None)
 
 
 def _connect(client: TestClient, headers: dict[str, str], **body: Any) -> Any:
@@ -96,6 +117,78 @@ def test_a_bad_connection_answers_422_naming_the_field(
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert field in r.text
+
+
+INTERNAL_TARGETS = [
+    ("http://127.0.0.1:5432/stock", "127.0.0.1 is a loopback address"),
+    ("http://[::ffff:10.0.0.7]/stock", "10.0.0.7 is a private address"),
+    (
+        "https://intranet.example.com/stock",
+        "intranet.example.com resolves to 10.20.30.40 is a private address",
+    ),
+    (
+        "http://metadata.example.com/latest/meta-data",
+        "metadata.example.com resolves to 169.254.169.254 is a link-local address",
+    ),
+    ("https://nowhere.example.com/stock", "nowhere.example.com does not resolve"),
+]
+
+
+def _refused_on_endpoint_url(r: Any, reason: str) -> None:
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    [error] = r.json()["errors"]
+    assert error["field"] == "endpoint_url"
+    assert reason in error["message"]
+
+
+@pytest.mark.parametrize(("url", "reason"), INTERNAL_TARGETS)
+def test_a_connection_to_an_internal_address_answers_422_and_is_not_made(
+    client: TestClient, factory: Factory, session: Session, url: str, reason: str
+) -> None:
+    r = _connect(client, factory.staff_headers(Role.HQ_ADMIN), endpoint_url=url)
+    _refused_on_endpoint_url(r, reason)
+    assert session.scalar(select(func.count()).select_from(MarketplaceConnection)) == 0
+
+
+@pytest.mark.parametrize(("url", "reason"), INTERNAL_TARGETS)
+def test_moving_a_connection_to_an_internal_address_answers_422_and_changes_nothing(
+    client: TestClient, factory: Factory, url: str, reason: str
+) -> None:
+    hq = factory.staff_headers(Role.HQ_ADMIN)
+    created = ok(_connect(client, hq, min_interval_ms=500), 201)
+    here = f"{CONNECTIONS}/{created['id']}"
+
+    r = client.patch(here, headers=hq, json={"endpoint_url": url, "min_interval_ms": 2000})
+    _refused_on_endpoint_url(r, reason)
+    kept = ok(client.get(here, headers=hq))
+    assert (kept["endpoint_url"], kept["min_interval_ms"]) == ("https://mt.example.com/stock", 500)
+
+
+def test_internal_targets_are_refused_by_default_and_taken_once_allowed(
+    client: TestClient, app: FastAPI, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.dependency_overrides.pop(connection_guard)  # the real settings decide
+    hq = factory.staff_headers(Role.HQ_ADMIN)
+    bridge = "http://127.0.0.1:8081/stock"
+    monkeypatch.delenv("ZHONGTAI_MARKETPLACE_ALLOW_PRIVATE_TARGETS", raising=False)
+    marketplace_settings.cache_clear()
+    try:
+        _refused_on_endpoint_url(
+            _connect(client, hq, endpoint_url=bridge), "127.0.0.1 is a loopback address"
+        )
+        monkeypatch.setenv("ZHONGTAI_MARKETPLACE_ALLOW_PRIVATE_TARGETS", "true")
+        marketplace_settings.cache_clear()
+        created = ok(_connect(client, hq, endpoint_url=bridge), 201)
+        moved = client.patch(
+            f"{CONNECTIONS}/{created['id']}",
+            headers=hq,
+            json={"endpoint_url": "http://10.1.2.3/stock"},
+        )
+        assert ok(moved)["endpoint_url"] == "http://10.1.2.3/stock"
+    finally:
+        monkeypatch.undo()
+        marketplace_settings.cache_clear()
 
 
 def test_a_connection_sells_only_from_stores_not_from_warehouses(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import threading
 import time
 import uuid
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy import func, select
 
 from tests.catalog.conftest import CatalogFactory
@@ -30,13 +32,18 @@ from zhongtai.integrations.marketplace_sender import StockPushSender
 from zhongtai.integrations.marketplace_settings import MarketplaceSettings
 from zhongtai.integrations.relay import Relay
 from zhongtai.integrations.rules import verify_signature
+from zhongtai.integrations.webhooks import TargetGuard
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.allocation import channel_atp_at, set_allocation
 from zhongtai.stores.models import Location
 
 FAST_RETRIES = MarketplaceSettings(
-    backoff_base_seconds=0.05, backoff_cap_seconds=0.2, timeout_seconds=20
+    backoff_base_seconds=0.05,
+    backoff_cap_seconds=0.2,
+    timeout_seconds=20,
+    allow_private_targets=True,  # the receiver is on loopback
 )
+LOOPBACK_ALLOWED = TargetGuard(allow_private=True)
 DEADLINE_SECONDS = 60
 
 
@@ -101,6 +108,7 @@ class Chain:
                 s,
                 name=f"mk{uuid.uuid4().hex[:10]}",
                 endpoint_url=url,
+                guard=kw.pop("guard", LOOPBACK_ALLOWED),
                 store_ids=None if stores is None else [x.id for x in stores],
                 **kw,
             )
@@ -124,7 +132,10 @@ class Chain:
         with self.db.writer() as s, s.begin():
             for connection_id in self.connections:
                 marketplace.change_connection(
-                    s, connection_id, marketplace.ConnectionChange(active=False)
+                    s,
+                    connection_id,
+                    marketplace.ConnectionChange(active=False),
+                    guard=LOOPBACK_ALLOWED,
                 )
 
 
@@ -216,9 +227,14 @@ def test_a_hundred_rapid_changes_make_a_few_pushes_spaced_by_the_interval_newest
     assert all(gap >= timedelta(milliseconds=interval_ms) for gap in gaps), gaps
 
 
-def _pushing(db: Database, done: Callable[[], bool]) -> None:
+def _pushing(
+    db: Database,
+    done: Callable[[], bool],
+    settings: MarketplaceSettings = FAST_RETRIES,
+    resolver: AbstractResolver | None = None,
+) -> None:
     async def go() -> None:
-        sender = StockPushSender(db.writer, FAST_RETRIES, reader=db.reader)
+        sender = StockPushSender(db.writer, settings, reader=db.reader, resolver=resolver)
         try:
             await pump(db, sender, done)
         finally:
@@ -329,16 +345,99 @@ def test_a_paused_connection_catches_up_with_the_newest_stock_when_resumed(
     store, sku = chain.store(), chain.sku()
     connection, _ = chain.connect(receiver.url + "/paused", [store])
     with db.writer() as s, s.begin():
-        marketplace.change_connection(s, connection.id, marketplace.ConnectionChange(active=False))
+        marketplace.change_connection(
+            s, connection.id, marketplace.ConnectionChange(active=False), guard=LOOPBACK_ALLOWED
+        )
     chain.receive(store, sku, 5)
     _pushing(db, lambda: not _unpublished(db))
     assert pushes(receiver, "/paused") == []
     chain.receive(store, sku, 3)
     with db.writer() as s, s.begin():
-        marketplace.change_connection(s, connection.id, marketplace.ConnectionChange(active=True))
+        marketplace.change_connection(
+            s, connection.id, marketplace.ConnectionChange(active=True), guard=LOOPBACK_ALLOWED
+        )
 
     _pushing(db, lambda: bool(pushes(receiver, "/paused")) and not chain.waiting(connection.id))
     assert [p.items[sku.code][0] for p in pushes(receiver, "/paused")] == [8]
+
+
+GUARDED = FAST_RETRIES.model_copy(update={"allow_private_targets": False})
+
+
+class EverythingIsLoopback(AbstractResolver):
+    """A DNS whose every name now points at this machine (a name re-pointed after the
+    connection was made, as in DNS rebinding)."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=host,
+                host="127.0.0.1",
+                port=port,
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            )
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+def _refused_twice(chain: Chain, connection_id: uuid.UUID) -> Callable[[], bool]:
+    """Done once the refusal was recorded, and recorded again after its backoff."""
+    return lambda: any(r.failures >= 2 for r in chain.push_rows(connection_id))
+
+
+def test_an_address_written_in_the_url_is_refused_when_pushed_and_recorded_as_a_failure(
+    db: Database, chain: Chain, receiver: Receiver
+) -> None:
+    store, sku = chain.store(), chain.sku()
+    chain.receive(store, sku, 5)
+    # Made while loopback was allowed; the sender of a deployment that refuses it must not send.
+    connection, _ = chain.connect(receiver.url + "/literal", [store])
+
+    _pushing(db, _refused_twice(chain, connection.id), GUARDED)
+    assert pushes(receiver, "/literal") == []
+    [row] = chain.push_rows(connection.id)
+    assert row.last_error is not None
+    assert "127.0.0.1 is a loopback address" in row.last_error
+    assert "ZHONGTAI_MARKETPLACE_ALLOW_PRIVATE_TARGETS" in row.last_error
+    assert row.version > row.pushed_version == 0, "the SKU stays waiting"
+
+
+def test_a_host_that_came_to_resolve_to_an_internal_address_is_not_pushed_to_until_allowed(
+    db: Database, chain: Chain, receiver: Receiver
+) -> None:
+    store, sku = chain.store(), chain.sku()
+    chain.receive(store, sku, 5)
+    port = receiver.url.rsplit(":", 1)[1]
+    # When connected, the name was public (no request goes anywhere at connection time).
+    public_then = TargetGuard(resolve=lambda host, port: ["93.184.215.14"])
+    connection, _ = chain.connect(
+        f"http://bridge.example.test:{port}/renamed", [store], guard=public_then
+    )
+
+    _pushing(db, _refused_twice(chain, connection.id), GUARDED, EverythingIsLoopback())
+    assert pushes(receiver, "/renamed") == []
+    [row] = chain.push_rows(connection.id)
+    assert row.last_error is not None
+    assert "bridge.example.test resolves to 127.0.0.1 is a loopback address" in row.last_error
+    assert row.pushed_version == 0
+
+    # The same resolver with private targets allowed reaches the receiver: the refusal above
+    # came from the guard, not from a lookup that failed.
+    _pushing(
+        db,
+        lambda: bool(pushes(receiver, "/renamed")) and not chain.waiting(connection.id),
+        FAST_RETRIES,
+        EverythingIsLoopback(),
+    )
+    assert [p.items[sku.code][0] for p in pushes(receiver, "/renamed")] == [5]
+    [row] = chain.push_rows(connection.id)
+    assert (row.failures, row.last_error, row.pushed_quantity) == (0, None, 5)
 
 
 def _unpublished(db: Database) -> int:

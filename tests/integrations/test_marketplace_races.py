@@ -26,6 +26,7 @@ from zhongtai.integrations.marketplace_queue import (
     record_pushed,
 )
 from zhongtai.integrations.marketplace_rules import plan_batches
+from zhongtai.integrations.webhooks import TargetGuard
 from zhongtai.inventory import service as inventory
 
 INTERVAL_MS = 500
@@ -51,6 +52,7 @@ class Setup:
                 s,
                 name=f"race{uuid.uuid4().hex[:8]}",
                 endpoint_url="http://127.0.0.1:9/unused",
+                guard=TargetGuard(allow_private=True),
                 store_ids=[self.store.id],
                 min_interval_ms=INTERVAL_MS,
             )

@@ -22,9 +22,18 @@ from zhongtai.integrations.marketplace_schemas import (
     ResyncResult,
     StockPushOut,
 )
+from zhongtai.integrations.marketplace_settings import MarketplaceSettings, marketplace_settings
+from zhongtai.integrations.webhooks import TargetGuard
 
 router = api_router(tags=["marketplaces"])
 MANAGE = Depends(require(Permission.WEBHOOKS_MANAGE))
+
+
+def connection_guard(
+    settings: MarketplaceSettings = Depends(marketplace_settings),
+) -> TargetGuard:
+    """Where stock pushes may go: public addresses, unless private targets are allowed."""
+    return TargetGuard(allow_private=settings.allow_private_targets)
 
 
 def _out(view: marketplace.ConnectionView) -> ConnectionOut:
@@ -52,18 +61,22 @@ def create_connection(
     body: ConnectionCreate,
     _: Principal = MANAGE,
     session: Session = Depends(db_session),
+    guard: TargetGuard = Depends(connection_guard),
 ) -> ConnectionCreated:
     """Connect a marketplace: every change of a store's sellable stock is pushed to its URL.
 
     The secret is in this response only. Each push is a signed POST of the store's changed
     SKUs with their channel ATP (docs/marketplace.md); every SKU stocked at its stores is
-    pushed once at the start. 409 when the name is taken.
+    pushed once at the start. 409 when the name is taken. An `endpoint_url` that is not
+    http(s), or whose host is on a loopback, private, link-local, multicast or reserved address,
+    is refused (422) unless ZHONGTAI_MARKETPLACE_ALLOW_PRIVATE_TARGETS is set.
     """
     redact_on_replay(request, "secret")
     view, secret = marketplace.create_connection(
         session,
         name=body.name,
         endpoint_url=body.endpoint_url,
+        guard=guard,
         channel=body.channel,
         store_ids=body.store_ids,
         min_interval_ms=body.min_interval_ms,
@@ -95,10 +108,12 @@ def change_connection(
     body: ConnectionChange,
     _: Principal = MANAGE,
     session: Session = Depends(db_session),
+    guard: TargetGuard = Depends(connection_guard),
 ) -> ConnectionOut:
     """Change the URL, interval, stores, or pause (`active: false`) and resume a connection.
 
-    Resuming it or changing its stores pushes every SKU of its stores again.
+    Resuming it or changing its stores pushes every SKU of its stores again. A new URL is
+    checked as at connection (422 on an internal target; nothing changes).
     """
     change = marketplace.ConnectionChange(
         endpoint_url=body.endpoint_url,
@@ -107,7 +122,7 @@ def change_connection(
         store_ids=body.store_ids,
         stores_given="store_ids" in body.model_fields_set,
     )
-    return _out(marketplace.change_connection(session, connection_id, change))
+    return _out(marketplace.change_connection(session, connection_id, change, guard=guard))
 
 
 @router.post("/marketplace/connections/{connection_id}/resync", response_model=ResyncResult)

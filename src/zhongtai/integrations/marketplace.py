@@ -7,7 +7,6 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -21,6 +20,7 @@ from zhongtai.integrations.marketplace_models import (
     MarketplaceConnectionStore,
     MarketplaceStockPush,
 )
+from zhongtai.integrations.webhooks import TargetGuard, TargetRefused
 from zhongtai.inventory.allocation import check_channel
 from zhongtai.stores.models import Location, LocationKind
 
@@ -38,10 +38,15 @@ class ConnectionView:
     store_ids: list[uuid.UUID] | None
 
 
-def check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput.field("endpoint_url", "must be an absolute http:// or https:// URL")
+def check_url(url: str, guard: TargetGuard) -> None:
+    """422 naming ``endpoint_url`` unless stock pushes may go to ``url``: http(s), and, unless
+    ``guard`` allows private targets, a host on public addresses only. An HQ key must not be
+    able to point pushes at the cloud's metadata service or an admin console inside the network.
+    """
+    try:
+        guard.check(url)
+    except TargetRefused as refused:
+        raise InvalidInput.field("endpoint_url", str(refused)) from None
 
 
 def _check_interval(min_interval_ms: int) -> None:
@@ -89,6 +94,7 @@ def create_connection(
     *,
     name: str,
     endpoint_url: str,
+    guard: TargetGuard,
     channel: str | None = None,
     store_ids: Sequence[uuid.UUID] | None = None,
     min_interval_ms: int = 1000,
@@ -97,14 +103,15 @@ def create_connection(
     """Connect a marketplace; returns it and its signing secret (shown to the caller once).
 
     ``channel`` is the channel allocation whose ATP it receives (default
-    ``marketplace:<name>``). Every SKU stocked at its stores is marked for a first push.
+    ``marketplace:<name>``). ``guard`` refuses URLs pushes may not go to (422 naming
+    ``endpoint_url``). Every SKU stocked at its stores is marked for a first push.
     """
     if not _NAME.match(name):
         raise InvalidInput.field("name", "lower-case letters, digits, '_', '.', '-' (2-24)")
     channel = channel or f"marketplace:{name}"
     check_channel(channel)
-    check_url(endpoint_url)
     _check_interval(min_interval_ms)
+    check_url(endpoint_url, guard)  # last: it may ask DNS
     secret = secret or f"mksec_{secrets.token_urlsafe(32)}"
     connection = write_unique(
         session,
@@ -169,17 +176,23 @@ class ConnectionChange:
 
 
 def change_connection(
-    session: Session, connection_id: uuid.UUID, change: ConnectionChange
+    session: Session, connection_id: uuid.UUID, change: ConnectionChange, *, guard: TargetGuard
 ) -> ConnectionView:
     """Change a connection. Activating it again, or changing its stores, marks every SKU of its
-    stores for a push: stock that changed meanwhile reaches the marketplace."""
+    stores for a push: stock that changed meanwhile reaches the marketplace.
+
+    A new URL must pass ``guard`` (422 naming ``endpoint_url``). Fields are checked before any
+    is changed, so a refused change leaves the connection as it was.
+    """
     connection = get_connection(session, connection_id)
-    resync = False
-    if change.endpoint_url is not None:
-        check_url(change.endpoint_url)
-        connection.endpoint_url = change.endpoint_url
     if change.min_interval_ms is not None:
         _check_interval(change.min_interval_ms)
+    if change.endpoint_url is not None:
+        check_url(change.endpoint_url, guard)
+    resync = False
+    if change.endpoint_url is not None:
+        connection.endpoint_url = change.endpoint_url
+    if change.min_interval_ms is not None:
         connection.min_interval_ms = change.min_interval_ms
     if change.active is not None:
         resync = change.active and not connection.active

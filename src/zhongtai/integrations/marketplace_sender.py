@@ -6,6 +6,11 @@ one request, reads their channel ATP *then*, and sends every request as a task o
 a timeout. A (connection, store) with a request in flight is skipped by later passes, so its
 pushes never overtake each other, and a marketplace holds at most ``per_connection`` slots, so
 a slow one never holds up the others.
+
+Requests go out with aiohttp through the guarded client of :mod:`outbound`, as webhooks do: a
+connection whose URL is, or whose host has come to resolve to, an internal address is not
+pushed to (unless ZHONGTAI_MARKETPLACE_ALLOW_PRIVATE_TARGETS), and the refusal is recorded as a
+failed push, retried with backoff like any other, so HQ sees why in ``last_error``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhongtai import __version__
@@ -32,11 +38,15 @@ from zhongtai.integrations.marketplace_queue import (
     record_pushed,
 )
 from zhongtai.integrations.marketplace_rules import plan_batches, push_body
-from zhongtai.integrations.marketplace_settings import MarketplaceSettings
+from zhongtai.integrations.marketplace_settings import MarketplaceSettings, marketplace_settings
+from zhongtai.integrations.outbound import check_url_address, failure_reason, guarded_client
 from zhongtai.integrations.rules import SIGNATURE_HEADER, signature_header
 
 log = logging.getLogger(__name__)
 PairKey = tuple[uuid.UUID, uuid.UUID]
+#: How much of a refusing answer's body is kept as the SKUs' last error.
+ERROR_BODY_BYTES = 500
+ALLOW_PRIVATE_HINT = "ZHONGTAI_MARKETPLACE_ALLOW_PRIVATE_TARGETS=true allows internal targets"
 
 
 def push_request(push: StockPush, sent_at: datetime, now: int) -> tuple[bytes, dict[str, str]]:
@@ -64,17 +74,28 @@ class StockPushSender:
         settings: MarketplaceSettings | None = None,
         *,
         reader: sessionmaker[Session] | None = None,
-        client: httpx.AsyncClient | None = None,
+        resolver: AbstractResolver | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.sessions = sessions
         self.reader = reader or sessions
-        self.settings = settings or MarketplaceSettings()
-        self.client = client or httpx.AsyncClient(
-            timeout=self.settings.timeout_seconds, follow_redirects=False
-        )
+        self.settings = settings or marketplace_settings()
+        #: Resolves host names before the guard checks them (the system's, unless given).
+        self.resolver = resolver
         self.clock = clock
         self.in_flight: dict[PairKey, asyncio.Task[None]] = {}
+        self._client: aiohttp.ClientSession | None = None
+
+    def client(self) -> aiohttp.ClientSession:
+        """The HTTP client, made on first use (it belongs to the loop the sender runs on)."""
+        if self._client is None:
+            self._client = guarded_client(
+                allow_private=self.settings.allow_private_targets,
+                timeout_seconds=self.settings.timeout_seconds,
+                connections=self.settings.concurrency,
+                resolver=self.resolver,
+            )
+        return self._client
 
     async def run_once(self) -> int:
         """Start a request for each (connection, store) with due stock; returns how many."""
@@ -101,7 +122,9 @@ class StockPushSender:
 
     async def close(self) -> None:
         await self.drain()
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     def _prepare(self, busy: list[PairKey], room: int) -> list[StockPush]:
         open_per_connection = Counter(connection for connection, _ in busy)
@@ -124,19 +147,21 @@ class StockPushSender:
 
     async def _send(self, push: StockPush) -> None:
         sent_at = utcnow()
-        body, headers = push_request(push, sent_at, int(self.clock()))
-        error: str | None = None
+        error: str | None
         try:
-            response = await self.client.post(
-                push.destination.endpoint_url,
-                content=body,
-                headers=headers,
-                timeout=self.settings.timeout_seconds,
+            error = await self._post(push, sent_at)
+        except Exception as exc:
+            error = failure_reason(
+                exc, timeout_seconds=self.settings.timeout_seconds, allow_hint=ALLOW_PRIVATE_HINT
             )
-            if not response.is_success:
-                error = f"HTTP {response.status_code}: {response.text[:500]}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            if error is None:
+                # E.g. a URL the client refuses: count a failure (so it backs off) rather than
+                # end the task with the SKUs due again at once.
+                log.exception(
+                    "stock push failed",
+                    extra={"connection": push.destination.name, "store": push.store_code},
+                )
+                error = f"{type(exc).__name__}: {exc}"
         try:
             await asyncio.to_thread(self._record, push, sent_at, error)
         except Exception:
@@ -145,6 +170,19 @@ class StockPushSender:
                 "could not record a stock push",
                 extra={"connection": push.destination.name, "store": push.store_code},
             )
+
+    async def _post(self, push: StockPush, sent_at: datetime) -> str | None:
+        """One signed POST; None when it was answered 2xx, else the error to record."""
+        url = push.destination.endpoint_url
+        check_url_address(url, allow_private=self.settings.allow_private_targets)
+        body, headers = push_request(push, sent_at, int(self.clock()))
+        async with self.client().post(
+            url, data=body, headers=headers, allow_redirects=False
+        ) as response:
+            if 200 <= response.status < 300:
+                return None
+            text = await response.content.read(ERROR_BODY_BYTES)
+            return f"HTTP {response.status}: {text.decode(errors='replace')}"
 
     def _record(self, push: StockPush, sent_at: datetime, error: str | None) -> None:
         with self.sessions() as session, session.begin():

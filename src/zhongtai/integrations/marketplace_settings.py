@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,3 +30,16 @@ class MarketplaceSettings(BaseSettings):
     )
     max_items: int = Field(default=200, gt=0, description="SKUs of one store per request.")
     poll_limit: int = Field(default=2000, gt=0, description="Due SKUs read per pass.")
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let stock pushes go to loopback, private, link-local, multicast or reserved "
+        "addresses (a marketplace bridge on this machine or the internal network). Off, such "
+        "URLs are refused when a connection is made or changed, and again at every push (DNS "
+        "can change in between).",
+    )
+
+
+@lru_cache(maxsize=1)
+def marketplace_settings() -> MarketplaceSettings:
+    """The process's marketplace settings, read once (a FastAPI dependency tests can override)."""
+    return MarketplaceSettings()

@@ -8,8 +8,9 @@ some), not on a fixed poll.
 
 Requests go out with aiohttp: at hundreds of deliveries a second its cost per request is a
 fraction of httpx's, which left the sender short of CPU on a small machine (see BENCHMARKS.md,
-events). Every connection resolves its host through :class:`GuardedResolver`, so a URL whose
-name has come to point at an internal address is refused when sent, not only when subscribed.
+events). Every connection resolves its host through the guard of :mod:`outbound`, so a URL
+whose name has come to point at an internal address is refused when sent, not only when
+subscribed.
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import time
 import uuid
 from collections.abc import Callable
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import AbstractResolver
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhongtai import __version__
 from zhongtai.integrations.handlers import PublishedEvent
+from zhongtai.integrations.outbound import check_url_address, failure_reason, guarded_client
 from zhongtai.integrations.rules import SIGNATURE_HEADER, signature_header
 from zhongtai.integrations.settings import EventSettings
 from zhongtai.integrations.webhook_queue import (
@@ -38,13 +39,7 @@ from zhongtai.integrations.webhook_queue import (
     due_deliveries,
     record_outcomes,
 )
-from zhongtai.integrations.webhooks import (
-    SecretUnreadable,
-    TargetRefused,
-    WebhookSecrets,
-    address_refusal,
-    url_refusal,
-)
+from zhongtai.integrations.webhooks import SecretUnreadable, WebhookSecrets
 
 log = logging.getLogger(__name__)
 #: How much of a refusing answer's body is kept as the delivery's last error.
@@ -66,33 +61,6 @@ def delivery_request(
         "Zhongtai-Delivery-Id": str(delivery_id),
     }
     return body, headers
-
-
-class GuardedResolver(AbstractResolver):
-    """Resolves as ``inner`` does, then refuses a host any of whose addresses is internal
-    (loopback, private, link-local, multicast, reserved), unless private targets are allowed.
-
-    The HTTP client calls it for every new connection, so the address checked is the address
-    connected to: a name re-pointed at an internal address after it was subscribed is caught.
-    """
-
-    def __init__(self, inner: AbstractResolver, *, allow_private: bool) -> None:
-        self.inner = inner
-        self.allow_private = allow_private
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self.inner.resolve(host, port, family)
-        if not self.allow_private:
-            for result in results:
-                refusal = address_refusal(result["host"])
-                if refusal is not None:
-                    raise TargetRefused(f"{host} resolves to {refusal}")
-        return results
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 class WebhookSender:
@@ -215,18 +183,11 @@ class WebhookSender:
     def client(self) -> aiohttp.ClientSession:
         """The HTTP client, made on first use (it belongs to the loop the sender runs on)."""
         if self._client is None:
-            slots = self.settings.webhook_concurrency
-            resolver = GuardedResolver(
-                self.resolver or aiohttp.ThreadedResolver(),
+            self._client = guarded_client(
                 allow_private=self.settings.webhook_allow_private_targets,
-            )
-            self._client = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=slots, limit_per_host=0, resolver=resolver),
-                timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds),
-                # Receivers' cookies are never sent back; and no proxy from the environment
-                # could carry a request past the guard.
-                cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=False,
+                timeout_seconds=self.settings.webhook_timeout_seconds,
+                connections=self.settings.webhook_concurrency,
+                resolver=self.resolver,
             )
         return self._client
 
@@ -236,31 +197,23 @@ class WebhookSender:
             status_code, error = await self._post(due)
         except SecretUnreadable as exc:
             error = f"not sent: {exc}"
-        except TargetRefused as exc:
-            error = f"not sent: {exc}; {ALLOW_PRIVATE_HINT}"
-        except aiohttp.ClientConnectorDNSError as exc:
-            if isinstance(exc.os_error, TargetRefused):
-                error = f"not sent: {exc.os_error}; {ALLOW_PRIVATE_HINT}"
-            else:
-                error = f"{type(exc).__name__}: {exc}"
-        except TimeoutError:
-            error = f"TimeoutError: no answer within {self.settings.webhook_timeout_seconds}s"
-        except aiohttp.ClientError as exc:
-            error = f"{type(exc).__name__}: {exc}"
         except Exception as exc:
-            # E.g. a URL the client refuses: count it as a failed attempt rather than leave the
-            # delivery in flight, holding its lane, forever.
-            log.exception("webhook attempt failed", extra={"delivery": str(due.delivery_id)})
-            error = f"{type(exc).__name__}: {exc}"
+            error = failure_reason(
+                exc,
+                timeout_seconds=self.settings.webhook_timeout_seconds,
+                allow_hint=ALLOW_PRIVATE_HINT,
+            )
+            if error is None:
+                # E.g. a URL the client refuses: count it as a failed attempt rather than leave
+                # the delivery in flight, holding its lane, forever.
+                log.exception("webhook attempt failed", extra={"delivery": str(due.delivery_id)})
+                error = f"{type(exc).__name__}: {exc}"
         self._finished.append(AttemptOutcome(due.delivery_id, due.attempts, status_code, error))
         self._wake.set()
 
     async def _post(self, due: DueDelivery) -> tuple[int, str | None]:
         """One signed POST; the answer's status and, unless it is 2xx, the error to record."""
-        refusal = url_refusal(due.url, allow_private=self.settings.webhook_allow_private_targets)
-        if refusal is not None:
-            # An address written in the URL never reaches the resolver: checked here.
-            raise TargetRefused(refusal)
+        check_url_address(due.url, allow_private=self.settings.webhook_allow_private_targets)
         secret = self.sealer.open(due.subscription_id, due.secret_sealed)
         body, headers = delivery_request(due.event, due.delivery_id, secret, int(self.clock()))
         async with self.client().post(
