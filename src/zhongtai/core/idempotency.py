@@ -12,16 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Base, IdMixin
 from zhongtai.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
+from zhongtai.core.ids import new_id
 
 HEADER = "Idempotency-Key"
 _KEY_SHAPE = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -71,20 +73,32 @@ def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def claim(session: Session, scope: str, key: str, print_: str) -> IdempotencyRecord:
+@dataclass(frozen=True)
+class ClaimedKey:
+    """A key bound to the request in flight: its record's id, for the response to be stored."""
+
+    id: uuid.UUID
+
+
+def claim(session: Session, scope: str, key: str, print_: str) -> ClaimedKey:
     """Bind the key to this request, or raise to replay / refuse.
 
-    Returns the new record; raises ReplayStoredResponse if the key already has a response for
-    the same request, IdempotencyKeyReused if it was used for a different request.
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a new key comes back claimed; a known
+    one returns nothing, and is then replayed or refused. (On PostgreSQL an INSERT meeting a
+    duplicate still in flight waits for that transaction to end, so concurrent duplicates queue
+    behind the first.) Raises ReplayStoredResponse if the key already has a response for the
+    same request, IdempotencyKeyReused if it was used for a different request.
     """
-    record = IdempotencyRecord(scope=scope, key=key, fingerprint=print_)
-    try:
-        with session.begin_nested():
-            session.add(record)
-            session.flush()
-    except IntegrityError:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    record_id = session.scalar(
+        dialect.insert(IdempotencyRecord)
+        .values(id=new_id(), scope=scope, key=key, fingerprint=print_, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(IdempotencyRecord.id)
+    )
+    if record_id is None:
         _refuse_or_replay(session, scope, key, print_)
-    return record
+    return ClaimedKey(record_id)
 
 
 def _refuse_or_replay(session: Session, scope: str, key: str, print_: str) -> None:
@@ -111,12 +125,15 @@ def _refuse_or_replay(session: Session, scope: str, key: str, print_: str) -> No
 
 
 def record_response(
-    session: Session, record: IdempotencyRecord, status_code: int, content_type: str, body: bytes
+    session: Session, claimed: ClaimedKey, status_code: int, content_type: str, body: bytes
 ) -> None:
-    record.status_code = status_code
-    record.content_type = content_type
-    record.body = body
-    session.flush()
+    """Store the response of the request that claimed the key, in its transaction."""
+    session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.id == claimed.id)
+        .values(status_code=status_code, content_type=content_type, body=body)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def redact_fields(body: bytes, fields: tuple[str, ...]) -> bytes:

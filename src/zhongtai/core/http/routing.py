@@ -143,7 +143,7 @@ def _close(session: Session) -> None:
 
 def _commit(
     session: Session,
-    record: idempotency.IdempotencyRecord | None,
+    record: idempotency.ClaimedKey | None,
     response: Response,
     redact: tuple[str, ...],
 ) -> None:
