@@ -260,6 +260,12 @@ MEMBER_CASES = [
     ),
     Case("member_read", "GET", lambda w: f"/api/v1/members/{w.member_id}", MEMBERS_READ_BY),
     Case(
+        "member_overview",
+        "GET",
+        lambda w: f"/api/v1/members/{w.member_id}/overview",
+        MEMBERS_READ_BY,
+    ),
+    Case(
         "member_profile",
         "PATCH",
         lambda w: f"/api/v1/members/{w.member_id}",

@@ -2,3 +2,4 @@
 recommendations."""
 
 from zhongtai.guides import handlers as _handlers  # noqa: F401  (registers event handlers)
+from zhongtai.guides import membership as _membership  # noqa: F401  (registers overview)

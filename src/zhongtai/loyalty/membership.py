@@ -1,28 +1,38 @@
-"""How points follow the member: moved to the survivor of a merge, included in her export."""
+"""How points and coupons follow the member: moved to the survivor of a merge, included in her
+export, and summed up in her overview (the member 360)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
 from zhongtai.loyalty import rules
 from zhongtai.loyalty.accounts import Source, book, ensure_account, move, spendable_lots, take
+from zhongtai.loyalty.coupon_rules import CouponKind
 from zhongtai.loyalty.expiry import expire_due_lots
 from zhongtai.loyalty.models import (
     Coupon,
+    CouponStatus,
+    CouponTemplate,
     EntryKind,
+    MemberTier,
     PointsAccount,
     PointsEntry,
     PointsLot,
     SourceType,
 )
+from zhongtai.loyalty.queries import points_balance
 from zhongtai.loyalty.tiers import carry_tier_to_survivor
-from zhongtai.members.hooks import export_section, merge_step
+from zhongtai.members.hooks import export_section, merge_step, overview_section
+
+#: How far ahead the overview warns of expiring points (the guide's nudge: "use them or lose
+#: them").
+EXPIRY_HORIZON = timedelta(days=30)
 
 
 @merge_step("points")
@@ -139,4 +149,109 @@ def export_points(session: Session, member_ids: list[uuid.UUID]) -> Any:
             }
             for e in entries
         ],
+    }
+
+
+@overview_section("points")
+def points_overview(session: Session, member_ids: list[uuid.UUID], now: datetime) -> Any:
+    """Her points as the till and the app show them (balance, pending, debt: the ledger moved
+    them to the survivor at each merge), her tier and when it is next reviewed, and what
+    expires within 30 days. A fixed handful of statements."""
+    survivor = member_ids[0]
+    held = points_balance(session, survivor, now)
+    review_at = session.scalar(select(MemberTier.review_at).where(MemberTier.member_id == survivor))
+    # Pending lots still inside their return window cannot expire before they mature.
+    waiting = PointsLot.pending.is_(True) & (PointsLot.matures_at > now)
+    expiring = session.execute(
+        select(PointsLot.expires_at, func.sum(PointsLot.remaining))
+        .where(
+            PointsLot.member_id == survivor,
+            PointsLot.remaining > 0,
+            PointsLot.expires_at > now,
+            PointsLot.expires_at <= now + EXPIRY_HORIZON,
+            ~waiting,
+        )
+        .group_by(PointsLot.expires_at)
+        .order_by(PointsLot.expires_at)
+    ).all()
+    return {
+        "balance": held.balance,
+        "pending": held.pending,
+        "debt": held.debt,
+        "tier": held.tier.value,
+        "tier_review_at": review_at,
+        "expiring_30d": sum(int(points) for _, points in expiring),
+        "expiring": [{"expires_at": at, "points": int(points)} for at, points in expiring],
+    }
+
+
+def _yuan(fen: int) -> str:
+    whole, minor = divmod(fen, 100)
+    return f"¥{whole}" if minor == 0 else f"¥{whole}.{minor:02d}"
+
+
+def coupon_value_summary(
+    kind: CouponKind, value: int, threshold_fen: int, cap_fen: int | None
+) -> str:
+    """What a coupon gives, in one line a clerk or a guide can read out: "¥20 off from ¥199",
+    "15% off (at most ¥30)", "one item for ¥9.90", "free delivery", "a free gift from ¥99"."""
+    if kind is CouponKind.AMOUNT_OFF:
+        text = f"{_yuan(value)} off"
+    elif kind is CouponKind.PERCENT_OFF:
+        text = f"{value}% off" + (f" (at most {_yuan(cap_fen)})" if cap_fen is not None else "")
+    elif kind is CouponKind.FIXED_PRICE:
+        text = f"one item for {_yuan(value)}"
+    elif kind is CouponKind.FREE_DELIVERY:
+        text = "free delivery"
+    else:
+        text = "a free gift"
+    return text + (f" from {_yuan(threshold_fen)}" if threshold_fen > 0 else "")
+
+
+@overview_section("coupons")
+def coupons_overview(session: Session, member_ids: list[uuid.UUID], now: datetime) -> Any:
+    """Her coupons she can still use (soonest to expire first), and how many she used or let
+    expire. Two statements, however many coupons she holds."""
+    redeemed = Coupon.status == CouponStatus.REDEEMED
+    used, expired = session.execute(
+        select(
+            func.count(case((redeemed, 1))),
+            func.count(case((~redeemed & (Coupon.expires_at <= now), 1))),
+        ).where(Coupon.member_id.in_(member_ids))
+    ).one()
+    active = session.execute(
+        select(
+            Coupon.id,
+            Coupon.status,
+            Coupon.locked_until,
+            Coupon.starts_at,
+            Coupon.expires_at,
+            CouponTemplate.name,
+            CouponTemplate.kind,
+            CouponTemplate.value,
+            CouponTemplate.threshold_fen,
+            CouponTemplate.cap_fen,
+        )
+        .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
+        .where(Coupon.member_id.in_(member_ids), ~redeemed, Coupon.expires_at > now)
+        .order_by(Coupon.expires_at, Coupon.id)
+    ).all()
+    return {
+        "active": [
+            {
+                "coupon_id": c.id,
+                "template_name": c.name,
+                "kind": c.kind.value,
+                "value_summary": coupon_value_summary(c.kind, c.value, c.threshold_fen, c.cap_fen),
+                # A checkout's lock that ran out frees the coupon again: only a live one counts.
+                "held_by_checkout": c.status is CouponStatus.LOCKED
+                and c.locked_until is not None
+                and c.locked_until > now,
+                "valid_from": c.starts_at,
+                "valid_until": c.expires_at,
+            }
+            for c in active
+        ],
+        "used": int(used),
+        "expired": int(expired),
     }

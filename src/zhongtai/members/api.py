@@ -1,4 +1,5 @@
-"""HTTP endpoints of members: find-or-create, profile, consent, export, erasure and merge."""
+"""HTTP endpoints of members: find-or-create, profile, consent, the overview (member 360),
+export, erasure and merge."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
+from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import NotFound
 from zhongtai.core.http.deps import app_settings, db_session
 from zhongtai.core.http.routing import api_router
@@ -17,7 +19,9 @@ from zhongtai.core.http.security import require
 from zhongtai.core.settings import Settings
 from zhongtai.members import service
 from zhongtai.members.models import ConsentChannel
+from zhongtai.members.overview import member_overview
 from zhongtai.members.pii import PiiCipher, cipher_for
+from zhongtai.members.profile import MemberView
 from zhongtai.members.schemas import (
     ConsentIn,
     ConsentOut,
@@ -26,6 +30,7 @@ from zhongtai.members.schemas import (
     IdentityIn,
     IdentityOut,
     MemberOut,
+    MemberOverviewOut,
     MergeIn,
     MergeOut,
     ProfileIn,
@@ -50,7 +55,10 @@ def _out(
 ) -> MemberOut:
     """The member as answered. Changes always answer masked, so that no phone in clear ever
     lands in the stored Idempotency-Key replays; whole values are for GET and export only."""
-    view = service.describe_member(session, cipher, member_id, may_see_pii=may_see_pii)
+    return _member_out(service.describe_member(session, cipher, member_id, may_see_pii=may_see_pii))
+
+
+def _member_out(view: MemberView) -> MemberOut:
     m = view.member
     return MemberOut(
         id=m.id,
@@ -113,6 +121,33 @@ def get_member(
     return _out(session, cipher, member_id, may_see_pii=principal.can(Permission.MEMBERS_PII))
 
 
+@router.get("/members/{member_id}/overview", response_model=MemberOverviewOut)
+def get_member_overview(
+    member_id: uuid.UUID,
+    principal: Principal = Depends(require(Permission.MEMBERS_READ)),
+    cipher: PiiCipher = Depends(pii_cipher),
+    session: Session = Depends(db_session),
+) -> MemberOverviewOut:
+    """The member 360: her profile, identities and consents (masked exactly as GET
+    /members/{id}), orders of every channel, points, coupons, her guide (and, once the feedback
+    context registers it, her after-sales cases and NPS). Readable by whoever may read the
+    member; a merged member's id answers her survivor's overview."""
+    overview = member_overview(
+        session,
+        cipher,
+        member_id,
+        may_see_pii=principal.can(Permission.MEMBERS_PII),
+        now=utcnow(),
+    )
+    return MemberOverviewOut.model_validate(
+        {
+            "member": _member_out(overview.view),
+            "merged_member_ids": overview.merged_member_ids,
+            **overview.sections,
+        }
+    )
+
+
 @router.patch("/members/{member_id}", response_model=MemberOut)
 def update_profile(
     member_id: uuid.UUID,
@@ -162,7 +197,7 @@ def export_member(
     session: Session = Depends(db_session),
 ) -> dict[str, Any]:
     """Everything held about her, in clear (her right of access): profile, identities,
-    consent history, merges, points."""
+    consent history, merges, points, orders."""
     return service.export_member(session, cipher, member_id)
 
 
@@ -185,8 +220,9 @@ def merge_members(
     _: Principal = Depends(require(Permission.MEMBERS_ADMIN)),
     session: Session = Depends(db_session),
 ) -> MergeOut:
-    """Merge a duplicate into this member: identities, consents and points move here; the
-    duplicate's id keeps finding her. Repeating the merge answers the first one."""
+    """Merge a duplicate into this member: identities, consents, points, coupons, her guide
+    binding and her orders move here, each named in the trace (``moved``); the duplicate's id
+    keeps finding her. Repeating the merge answers the first one."""
     trace = service.merge_members(session, member_id, body.merged_member_id)
     return MergeOut(
         merge_id=trace.id,

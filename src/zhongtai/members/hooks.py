@@ -1,15 +1,18 @@
-"""Seams through which other contexts take part in a member's merge and data export.
+"""Seams through which other contexts take part in a member's merge, data export and 360 view.
 
 A context that keeps data per member (points, coupons, guide bindings, orders) registers a
 merge step — run inside the merge's own transaction, so a merge moves everything or nothing —
-and an export section. Registering here keeps the dependency one-way: members imports no
-other context, the others import members.
+an export section, and the section of her overview (the member 360) it answers for.
+Registering here keeps the dependency one-way: members imports no other context, the others
+import members. A context is registered once its package is imported (each package's
+``__init__`` imports its ``membership`` module; ``zhongtai.models`` imports every package).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,9 +21,14 @@ from sqlalchemy.orm import Session
 MergeStep = Callable[[Session, uuid.UUID, uuid.UUID], Any]
 #: (session, member ids: the member and every member merged into her) -> JSON-able data.
 ExportSection = Callable[[Session, list[uuid.UUID]], Any]
+#: (session, member ids: the survivor first, then every member merged into her, now) ->
+#: the section of her overview, validated against the section's model in members/schemas.py.
+#: A section reads a bounded number of statements, whatever her history holds (no N+1).
+OverviewSection = Callable[[Session, list[uuid.UUID], datetime], Any]
 
 MERGE_STEPS: dict[str, MergeStep] = {}
 EXPORT_SECTIONS: dict[str, ExportSection] = {}
+OVERVIEW_SECTIONS: dict[str, OverviewSection] = {}
 
 
 def merge_step(name: str) -> Callable[[MergeStep], MergeStep]:
@@ -34,6 +42,17 @@ def merge_step(name: str) -> Callable[[MergeStep], MergeStep]:
 def export_section(name: str) -> Callable[[ExportSection], ExportSection]:
     def register(section: ExportSection) -> ExportSection:
         EXPORT_SECTIONS[name] = section
+        return section
+
+    return register
+
+
+def overview_section(name: str) -> Callable[[OverviewSection], OverviewSection]:
+    """Register the context's section of the member overview under ``name``: the name of the
+    section's field in ``MemberOverviewOut``."""
+
+    def register(section: OverviewSection) -> OverviewSection:
+        OVERVIEW_SECTIONS[name] = section
         return section
 
     return register

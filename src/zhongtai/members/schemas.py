@@ -96,3 +96,118 @@ class MergeOut(BaseModel):
     merged_id: uuid.UUID
     merged_at: datetime
     moved: dict[str, Any]
+
+
+# --- the member 360 (GET /members/{id}/overview) ----------------------------------------------
+# Each section below is supplied by the context that owns the data (members.hooks); its model
+# lives here so that the whole overview is one documented schema.
+
+
+class ChannelSpendOut(BaseModel):
+    channel: str = Field(
+        description="pos, app, mini_program, marketplace or guide_share.", examples=["app"]
+    )
+    orders_12m: int
+    net_spend_12m: int = Field(description="Fen: order totals less refunds, last 12 months.")
+    orders_all_time: int
+    net_spend_all_time: int = Field(description="Fen: order totals less refunds, all time.")
+
+
+class OrderSummaryOut(BaseModel):
+    order_id: uuid.UUID
+    number: str
+    channel: str
+    fulfillment_type: str = Field(examples=["pickup"])
+    store_id: uuid.UUID
+    store_name: str
+    status: str
+    currency: str
+    total: int = Field(description="Fen.")
+    placed_at: datetime
+
+
+class OrdersOverviewOut(BaseModel):
+    """Purchases (orders paid at least once: not cancelled, not awaiting payment) of every
+    channel, under her id and every id merged into her."""
+
+    channels: list[ChannelSpendOut] = Field(description="Every sales channel, zeros included.")
+    orders_12m: int
+    net_spend_12m: int
+    orders_all_time: int
+    net_spend_all_time: int
+    first_order_at: datetime | None = Field(description="Her first purchase.")
+    last_order_at: datetime | None = Field(description="Her latest purchase.")
+    latest: list[OrderSummaryOut] = Field(
+        description="Her 10 latest orders of any channel and status, newest first."
+    )
+
+
+class ExpiringPointsOut(BaseModel):
+    expires_at: datetime
+    points: int
+
+
+class PointsOverviewOut(BaseModel):
+    balance: int = Field(description="Spendable now.")
+    pending: int = Field(description="Earned, spendable once the orders' return windows close.")
+    debt: int = Field(description="Spent points a return took back: her next points pay it.")
+    tier: str = Field(examples=["silver"])
+    tier_review_at: datetime | None = Field(
+        description="When her tier is next reviewed (null: never reviewed yet, standard)."
+    )
+    expiring_30d: int = Field(description="Points that expire within the next 30 days.")
+    expiring: list[ExpiringPointsOut] = Field(description="Those points, by expiry date.")
+
+
+class ActiveCouponOut(BaseModel):
+    coupon_id: uuid.UUID
+    template_name: str
+    kind: str = Field(examples=["amount_off"])
+    value_summary: str = Field(examples=["¥20 off from ¥199"])
+    held_by_checkout: bool = Field(description="Locked by a checkout in progress right now.")
+    valid_from: datetime | None = Field(description="Null: usable now.")
+    valid_until: datetime
+
+
+class CouponsOverviewOut(BaseModel):
+    active: list[ActiveCouponOut] = Field(description="Still usable, soonest to expire first.")
+    used: int
+    expired: int = Field(description="Not used before their end.")
+
+
+class BoundGuideOut(BaseModel):
+    guide_id: uuid.UUID
+    name: str
+    guide_status: str = Field(examples=["active"])
+    store_id: uuid.UUID = Field(description="The guide's home store.")
+    store_name: str
+    since: datetime
+    source: str = Field(
+        description="How she was bound: in_store_sale, share_link, wecom, manager or handover."
+    )
+    protected_until: datetime
+
+
+class GuideOverviewOut(BaseModel):
+    current: BoundGuideOut | None = Field(description="Null: no guide looks after her.")
+
+
+class MemberOverviewOut(BaseModel):
+    """Everything the chain knows of her, on one page: the console's member 360."""
+
+    member: MemberOut = Field(
+        description="Profile, identities (masked unless the caller holds members:pii) and "
+        "consents, exactly as GET /members/{id} answers."
+    )
+    merged_member_ids: list[uuid.UUID] = Field(
+        description="Members merged into her: their ids answer this overview too."
+    )
+    orders: OrdersOverviewOut
+    points: PointsOverviewOut
+    coupons: CouponsOverviewOut
+    guide: GuideOverviewOut
+    feedback: dict[str, Any] | None = Field(
+        default=None,
+        description="After-sales cases and NPS answers: supplied by the feedback context once "
+        "it registers its overview section; null until then.",
+    )

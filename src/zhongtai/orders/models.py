@@ -41,7 +41,8 @@ class Quote(IdMixin, TimestampMixin, Base):
 
     channel: Mapped[SalesChannel] = mapped_column(str_enum(SalesChannel, length=16))
     fulfillment_type: Mapped[FulfillmentType] = mapped_column(str_enum(FulfillmentType, length=16))
-    member_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("members.id"))
+    # Indexed for a member's merge, which moves her quotes to the survivor.
+    member_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("members.id"), index=True)
     store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
     currency: Mapped[str] = mapped_column(String(3))
     subtotal: Mapped[int]

@@ -1,0 +1,55 @@
+"""The guide's part of a member's overview (the member 360): who looks after her now.
+
+Her binding follows a merge by the ``guide_binding`` step in binding.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhongtai.core.auth.models import StaffUser
+from zhongtai.guides.models import Guide, GuideBinding
+from zhongtai.members.hooks import overview_section
+from zhongtai.stores.models import Location
+
+
+@overview_section("guide")
+def guide_overview(session: Session, member_ids: list[uuid.UUID], now: datetime) -> Any:
+    """Her current guide (name, home store, since when, how she was bound), or none. One
+    statement. The survivor's binding is the one that counts: a merge kept hers, or moved the
+    merged member's to her, and ended the other."""
+    row = session.execute(
+        select(
+            GuideBinding.guide_id,
+            StaffUser.display_name,
+            Guide.status,
+            Guide.home_store_id,
+            Location.name,
+            GuideBinding.bound_at,
+            GuideBinding.source,
+            GuideBinding.protected_until,
+        )
+        .join(Guide, Guide.staff_id == GuideBinding.guide_id)
+        .join(StaffUser, StaffUser.id == Guide.staff_id)
+        .join(Location, Location.id == Guide.home_store_id)
+        .where(GuideBinding.member_id == member_ids[0], GuideBinding.ended_at.is_(None))
+    ).first()
+    if row is None:
+        return {"current": None}
+    return {
+        "current": {
+            "guide_id": row.guide_id,
+            "name": row.display_name,
+            "guide_status": row.status.value,
+            "store_id": row.home_store_id,
+            "store_name": row.name,
+            "since": row.bound_at,
+            "source": row.source.value,
+            "protected_until": row.protected_until,
+        }
+    }
