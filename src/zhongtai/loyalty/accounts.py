@@ -83,7 +83,7 @@ def recorded(
             PointsEntry.source_type == source.type,
             PointsEntry.source_id == source.id,
             PointsEntry.kind == kind,
-            PointsEntry.member_id.in_(members.member_ids_of(session, member_id)),
+            PointsEntry.member_id.in_(members.member_ids_select(member_id)),
         )
     ).first()
 

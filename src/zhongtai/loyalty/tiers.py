@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.outbox import record_event
@@ -25,18 +25,19 @@ from zhongtai.members import service as members
 
 def rolling_spend(session: Session, member_id: uuid.UUID, at: datetime) -> int:
     """Net spend of the 12 months before ``at``: sales that earned points, less returns."""
-    ids = members.member_ids_of(session, member_id)
-    window = (PointsEntry.occurred_at > at - REVIEW_PERIOD, PointsEntry.occurred_at <= at)
-
-    def total(kind: EntryKind) -> int:
-        value = session.scalar(
-            select(func.coalesce(func.sum(PointsEntry.amount_fen), 0)).where(
-                PointsEntry.member_id.in_(ids), PointsEntry.kind == kind, *window
-            )
+    signed = case(
+        (PointsEntry.kind == EntryKind.EARN, PointsEntry.amount_fen),
+        else_=-PointsEntry.amount_fen,
+    )
+    value = session.scalar(
+        select(func.coalesce(func.sum(signed), 0)).where(
+            PointsEntry.member_id.in_(members.member_ids_of(session, member_id)),
+            PointsEntry.kind.in_([EntryKind.EARN, EntryKind.REVERSE]),
+            PointsEntry.occurred_at > at - REVIEW_PERIOD,
+            PointsEntry.occurred_at <= at,
         )
-        return int(value or 0)
-
-    return max(0, total(EntryKind.EARN) - total(EntryKind.REVERSE))
+    )
+    return max(0, int(value or 0))
 
 
 def current_tier(session: Session, member_id: uuid.UUID) -> Tier:

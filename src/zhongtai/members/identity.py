@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -191,6 +191,19 @@ def lock_member(session: Session, member_id: uuid.UUID, *, allow_erased: bool = 
     Merges lock the same rows, so a change racing a merge lands either before it (and moves
     with it) or after it (on the survivor).
     """
+    # The usual case, a member who was never merged, in one statement: her row locked only if
+    # it is nobody's pointer (a merged row is never locked here: a merge moving pointers to a
+    # new survivor must not wait for us while we wait for the survivor).
+    member = session.scalars(
+        select(Member)
+        .where(Member.id == member_id, Member.merged_into_id.is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if member is not None:
+        if member.status is MemberStatus.ERASED and not allow_erased:
+            raise MemberErased(member.id)
+        return member
     target = get_member(session, member_id).id
     for _ in range(3):
         member = session.scalars(
@@ -205,6 +218,14 @@ def lock_member(session: Session, member_id: uuid.UUID, *, allow_erased: bool = 
             return member
         target = member.merged_into_id  # merged while we waited for the lock
     raise NotFound(f"No member {member_id}.", member_id=str(member_id))
+
+
+def member_ids_select(survivor_id: uuid.UUID) -> Select[uuid.UUID]:
+    """As :func:`member_ids_of`, as a subquery to fold into the statement that needs the ids
+    (``... WHERE member_id IN (<this>)``) instead of a round trip of its own."""
+    return select(Member.id).where(
+        or_(Member.id == survivor_id, Member.merged_into_id == survivor_id)
+    )
 
 
 def member_ids_of(session: Session, survivor_id: uuid.UUID) -> list[uuid.UUID]:

@@ -11,6 +11,7 @@ from zhongtai.members.identity import (
     link_identity,
     lock_member,
     member_ids_of,
+    member_ids_select,
 )
 from zhongtai.members.merge import merge_members
 from zhongtai.members.pii import PiiCipher, cipher_for
@@ -43,6 +44,7 @@ __all__ = [
     "link_identity",
     "lock_member",
     "member_ids_of",
+    "member_ids_select",
     "merge_members",
     "set_consent",
     "update_profile",
