@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -13,24 +11,21 @@ from sqlalchemy import func, select
 
 from tests.catalog.conftest import new_ean13
 from tests.factories import TEST_SECRET
-from tests.live_server import LiveServer, live_server
-from tests.pg import temporary_database
+from tests.live_server import LiveServer
+from tests.races import MANY_CONNECTIONS, race_server, requests_at_once
 from zhongtai.catalog import service
 from zhongtai.catalog.models import Barcode, Category
-from zhongtai.core import migrate
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.roles import Role
 
-pytestmark = pytest.mark.postgres_only
+pytestmark = MANY_CONNECTIONS
 CLIENTS = 16
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
-    with temporary_database("zt_catalog") as url:
-        migrate.upgrade(url)
-        with live_server(url, secret=TEST_SECRET) as srv:
-            yield srv
+    with race_server("zt_catalog") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -47,18 +42,6 @@ def admin(server: LiveServer) -> dict[str, str]:
             s, user, secret=TEST_SECRET, ttl=timedelta(hours=1), client_ip=None
         )
     return {"Authorization": f"Bearer {issued.access_token}"}
-
-
-def _all_at_once(calls: list[Callable[[httpx.Client], httpx.Response]]) -> list[httpx.Response]:
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[httpx.Client], httpx.Response]) -> httpx.Response:
-        with httpx.Client(timeout=60) as c:
-            barrier.wait()
-            return call(c)
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_sixteen_products_racing_for_one_barcode_one_wins_the_rest_get_409(
@@ -79,7 +62,7 @@ def test_sixteen_products_racing_for_one_barcode_one_wins_the_rest_get_409(
         }
         return lambda c: c.post(f"{server.url}/api/v1/catalog/products", json=body, headers=admin)
 
-    responses = _all_at_once([create(i) for i in range(CLIENTS)])
+    responses = requests_at_once([create(i) for i in range(CLIENTS)])
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] + [409] * (CLIENTS - 1), [r.text for r in responses]
     assert all(barcode in r.json()["detail"] for r in responses if r.status_code == 409)
@@ -102,7 +85,7 @@ def test_opposite_moves_racing_never_close_a_loop(
         return lambda c: c.patch(url, json={"parent_id": str(parent)}, headers=admin)
 
     calls = [move(a, b) for a, b in pairs] + [move(b, a) for a, b in pairs]
-    responses = _all_at_once(calls)
+    responses = requests_at_once(calls)
     assert {r.status_code for r in responses} <= {200, 409}, [r.text for r in responses]
     with server.db.reader() as s:
         for a, b in pairs:

@@ -4,31 +4,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
 from tests.factories import TEST_SECRET
-from tests.live_server import LiveServer, live_server
-from tests.pg import temporary_database
-from zhongtai.core import migrate
+from tests.live_server import LiveServer
+from tests.races import MANY_CONNECTIONS, race_server, requests_at_once
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.models import ApiKey
 from zhongtai.core.auth.roles import Role
 from zhongtai.core.db import Database
 
-pytestmark = pytest.mark.postgres_only
+pytestmark = MANY_CONNECTIONS
 CLIENTS = 32
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
-    with temporary_database("zt_idem") as url:
-        migrate.upgrade(url)
-        with live_server(url, secret=TEST_SECRET) as srv:
-            yield srv
+    with race_server("zt_idem") as srv:
+        yield srv
 
 
 def _admin_headers(db: Database) -> dict[str, str]:
@@ -51,15 +47,9 @@ def _admin_headers(db: Database) -> dict[str, str]:
 def _post_all(
     url: str, headers_list: list[dict[str, str]], body: dict[str, str]
 ) -> list[httpx.Response]:
-    barrier = threading.Barrier(len(headers_list))
-
-    def one(headers: dict[str, str]) -> httpx.Response:
-        with httpx.Client(timeout=60) as c:
-            barrier.wait()
-            return c.post(url, json=body, headers=headers)
-
-    with ThreadPoolExecutor(max_workers=len(headers_list)) as pool:
-        return list(pool.map(one, headers_list))
+    return requests_at_once(
+        [lambda c, h=headers: c.post(url, json=body, headers=h) for headers in headers_list]
+    )
 
 
 def test_32_concurrent_duplicates_create_one_key_and_all_get_the_same_answer(

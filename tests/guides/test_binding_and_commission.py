@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from tests.guides.conftest import EnrollGuide, GuideAtWork, relay
@@ -17,13 +19,14 @@ from zhongtai.core.audit import AuditEntry
 from zhongtai.core.auth.roles import Channel, Role
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
-from zhongtai.guides import binding, commission, roster
+from zhongtai.guides import binding, commission, roster, workbench
 from zhongtai.guides.binding_rules import BindingRule, BindingSource
 from zhongtai.guides.commission_rules import CommissionBasis
 from zhongtai.guides.ledger import first_of_month, mature_commission
 from zhongtai.guides.models import CommissionEntry, GuideBinding, GuideStatus
 from zhongtai.guides.program import change_program
 from zhongtai.members import service as members
+from zhongtai.members.models import Member
 
 
 def _rule(session: Session, rate_bp: int = 1000) -> None:
@@ -74,20 +77,45 @@ def _entries(session: Session, guide: GuideAtWork) -> list[tuple[str, int, str]]
     return [(e.kind.value, e.amount, e.status.value) for e in rows]
 
 
-def test_till_sale_naming_a_guide_binds_her_customer_and_credits_her_the_sale(
+@dataclass
+class GuideOnCommission:
+    """A guide of the chain's store under a 10 % commission rule, and a customer she has yet
+    to sell to."""
+
+    client: TestClient
+    chain: Chain
+    test_db: Database
+    guide: GuideAtWork
+    member: Member
+
+    def sells(self, quantity: int) -> dict[str, Any]:
+        """She sells ``quantity`` units to the customer at the till; the events are relayed."""
+        order = _till_sale(self.client, self.chain, self.member.id, self.guide, quantity)
+        relay(self.test_db)
+        return order
+
+
+@pytest.fixture
+def on_commission(
     client: TestClient,
     chain: Chain,
     enroll_guide: EnrollGuide,
     make_member: MakeMember,
     test_db: Database,
     session: Session,
-) -> None:
+) -> GuideOnCommission:
     guide = enroll_guide(chain.store)
     _rule(session)
     member = make_member()
     session.commit()
-    _till_sale(client, chain, member.id, guide, 3)
-    relay(test_db)
+    return GuideOnCommission(client, chain, test_db, guide, member)
+
+
+def test_till_sale_naming_a_guide_binds_her_customer_and_credits_her_the_sale(
+    client: TestClient, on_commission: GuideOnCommission, session: Session
+) -> None:
+    guide, member = on_commission.guide, on_commission.member
+    on_commission.sells(3)
     current = binding.current_binding(session, member.id)
     assert current is not None
     assert (current.guide_id, current.source) == (guide.id, BindingSource.IN_STORE_SALE)
@@ -100,17 +128,12 @@ def test_till_sale_naming_a_guide_binds_her_customer_and_credits_her_the_sale(
 def test_a_return_before_payment_nets_out_in_the_same_pending_month(
     client: TestClient,
     chain: Chain,
-    enroll_guide: EnrollGuide,
-    make_member: MakeMember,
+    on_commission: GuideOnCommission,
     test_db: Database,
     session: Session,
 ) -> None:
-    guide = enroll_guide(chain.store)
-    _rule(session)
-    member = make_member()
-    session.commit()
-    order = _till_sale(client, chain, member.id, guide, 3)
-    relay(test_db)
+    guide = on_commission.guide
+    order = on_commission.sells(3)
     _return_one(client, chain, order)
     relay(test_db)
     assert _entries(session, guide) == [("earned", 300, "pending"), ("reversed", -100, "pending")]
@@ -125,17 +148,12 @@ def test_a_return_before_payment_nets_out_in_the_same_pending_month(
 def test_a_return_after_the_commission_became_payable_is_deducted_as_payable(
     client: TestClient,
     chain: Chain,
-    enroll_guide: EnrollGuide,
-    make_member: MakeMember,
+    on_commission: GuideOnCommission,
     test_db: Database,
     session: Session,
 ) -> None:
-    guide = enroll_guide(chain.store)
-    _rule(session)
-    member = make_member()
-    session.commit()
-    order = _till_sale(client, chain, member.id, guide, 2)
-    relay(test_db)
+    guide = on_commission.guide
+    order = on_commission.sells(2)
     assert mature_commission(session, now=utcnow() + timedelta(days=8)) == 1
     session.commit()
     _return_one(client, chain, order)
@@ -150,22 +168,13 @@ def test_a_return_after_the_commission_became_payable_is_deducted_as_payable(
 
 
 def test_a_replayed_completion_credits_nothing_twice(
-    client: TestClient,
-    chain: Chain,
-    enroll_guide: EnrollGuide,
-    make_member: MakeMember,
-    test_db: Database,
-    session: Session,
+    on_commission: GuideOnCommission, session: Session
 ) -> None:
     from zhongtai.core.outbox import OutboxEvent
     from zhongtai.integrations.handlers import HANDLERS, PublishedEvent, handle
 
-    guide = enroll_guide(chain.store)
-    _rule(session)
-    member = make_member()
-    session.commit()
-    order = _till_sale(client, chain, member.id, guide, 1)
-    relay(test_db)
+    guide = on_commission.guide
+    order = on_commission.sells(1)
     completed = session.scalars(
         select(OutboxEvent).where(
             OutboxEvent.type == "order.completed", OutboxEvent.aggregate_id == order["id"]
@@ -306,21 +315,13 @@ def test_a_managers_adjustment_is_audited_and_a_retried_request_adds_nothing(
 
 
 def test_closing_a_month_books_the_target_tier_bonus_once_and_not_before_the_window(
-    client: TestClient,
-    chain: Chain,
-    enroll_guide: EnrollGuide,
-    make_member: MakeMember,
-    test_db: Database,
-    session: Session,
+    client: TestClient, chain: Chain, on_commission: GuideOnCommission, session: Session
 ) -> None:
-    guide = enroll_guide(chain.store)
-    _rule(session)
-    member = make_member()
+    guide = on_commission.guide
     month = first_of_month(utcnow().date())
     commission.set_target(session, guide.id, month, 2_500)  # ¥25: ¥30 sold is 120 %
     session.commit()
-    _till_sale(client, chain, member.id, guide, 3)
-    relay(test_db)
+    on_commission.sells(3)
     refused = client.post(f"/api/v1/commission-months/{month:%Y-%m}/close", headers=chain.hq)
     assert refused.status_code == 409
     after_window = utcnow() + timedelta(days=40)
@@ -332,3 +333,50 @@ def test_closing_a_month_books_the_target_tier_bonus_once_and_not_before_the_win
         ("target_bonus", 150, "payable"),
     ]
     assert date(month.year, month.month, 1) == month
+
+
+def test_the_store_board_ranks_every_guide_as_her_own_view_does_in_the_same_statements(
+    client: TestClient,
+    chain: Chain,
+    enroll_guide: EnrollGuide,
+    make_member: MakeMember,
+    test_db: Database,
+    session: Session,
+) -> None:
+    _rule(session)
+    top, second = enroll_guide(chain.store), enroll_guide(chain.store)
+    session.commit()
+    for guide, quantity in ((second, 1), (top, 3), (top, 1)):
+        _till_sale(client, chain, make_member().id, guide, quantity)
+        session.commit()
+    relay(test_db)
+    now = utcnow()
+    month = first_of_month(now.date())
+
+    def board() -> tuple[list[workbench.Performance], int]:
+        seen: list[str] = []
+        connection = session.connection()
+
+        def count(*args: Any) -> None:
+            seen.append(args[2])
+
+        event.listen(connection, "before_cursor_execute", count)
+        try:
+            rows = workbench.store_performance(session, chain.store.id, month, until=now)
+        finally:
+            event.remove(connection, "before_cursor_execute", count)
+        return rows, len(seen)
+
+    rows, statements = board()
+    assert [(p.guide_id, p.rank_in_store, p.attributed_sales) for p in rows[:2]] == [
+        (top.id, 1, 4000),
+        (second.id, 2, 1000),
+    ]
+    assert (rows[0].customers, rows[0].attributed_orders, rows[0].commission.pending) == (2, 2, 400)
+    for p in rows:
+        assert p == workbench.performance(session, p.guide_id, chain.store.id, month, until=now)
+    enroll_guide(chain.store)
+    enroll_guide(chain.store)
+    more, statements_with_more = board()
+    assert len(more) == len(rows) + 2
+    assert statements_with_more == statements

@@ -4,18 +4,16 @@ handover racing new touches loses no customer. Each client works in its own tran
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.pg import temporary_database
-from zhongtai.core import migrate
+from tests.factories import Factory
+from tests.races import MANY_CONNECTIONS, all_at_once, race_database
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.roles import Role
 from zhongtai.core.clock import utcnow
@@ -27,9 +25,8 @@ from zhongtai.guides.models import GuideBinding
 from zhongtai.members import service as members
 from zhongtai.members.models import IdentityKind
 from zhongtai.members.pii import cipher_for
-from zhongtai.stores.models import Location, LocationKind
 
-pytestmark = [pytest.mark.postgres_only, pytest.mark.xdist_group("postgres_many_connections")]
+pytestmark = MANY_CONNECTIONS
 CLIENTS = 24
 SETTINGS = Settings(secret_key="race-secret-0123456789abcdef0123456789abcdef")  # type: ignore[arg-type]
 _seq = iter(range(1, 1_000_000))
@@ -37,40 +34,14 @@ _seq = iter(range(1, 1_000_000))
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[Database]:
-    with temporary_database("zt_guide_race") as url:
-        migrate.upgrade(url)
-        database = Database.connect(url, pool_size=CLIENTS + 2, max_overflow=0)
+    with race_database("zt_guide_race", pool_size=CLIENTS + 2) as database:
         yield database
-        database.dispose()
-
-
-def _race(clients: int, work: Callable[[int], Any]) -> list[Any]:
-    barrier = threading.Barrier(clients)
-
-    def run(i: int) -> Any:
-        barrier.wait()
-        return work(i)
-
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        return list(pool.map(run, range(clients)))
 
 
 def _store_with_guides(db: Database, guides: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     n = next(_seq)
     with db.writer() as s, s.begin():
-        store = Location(
-            code=f"R{n:04d}",
-            name=f"竞赛门店 {n}",
-            kind=LocationKind.STORE,
-            region="黄浦区",
-            city="上海",
-            address="测试路",
-            latitude=31.23,
-            longitude=121.47,
-            timezone="Asia/Shanghai",
-        )
-        s.add(store)
-        s.flush()
+        store = Factory(s).location()
         ids = []
         for g in range(guides):
             staff = auth.create_staff_user(
@@ -116,7 +87,7 @@ def test_guides_racing_to_bind_one_member_leave_her_exactly_one_guide(db: Databa
             )
             return outcome.guide_id
 
-    answers = _race(CLIENTS, touch)
+    answers = all_at_once(CLIENTS, touch)
     [winner] = _current(db, member_id)
     assert answers.count(winner) == CLIENTS  # every client was told the same current guide
     with db.reader() as s:
@@ -148,7 +119,7 @@ def test_a_handover_racing_new_touches_leaves_every_customer_with_one_active_gui
                 s, member_id, guide, BindingSource.SHARE_LINK, at=now + timedelta(seconds=2)
             ).guide_id
 
-    _race(CLIENTS, work)
+    all_at_once(CLIENTS, work)
     for member_id in customers:
         current = _current(db, member_id)
         assert len(current) == 1

@@ -1,4 +1,5 @@
-"""A migrated database of a test module's own, for tests whose processes really commit."""
+"""A migrated database of a test module's own, for tests whose processes really commit, and
+the loopback receiver that their webhooks, stock pushes and provider callbacks reach."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 
 from tests import pg
 from tests.conftest import BACKEND
+from tests.integrations.receiver import Receiver, http_receiver
 from zhongtai.core import migrate
+from zhongtai.core.db import Database
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +26,17 @@ def own_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         url = f"sqlite:///{path}"
         migrate.upgrade(url)
         yield url
+
+
+@pytest.fixture(scope="module")
+def db(own_database_url: str) -> Iterator[Database]:
+    """The module's own database, through a pool shared by the test, the relay and a sender."""
+    database = Database.connect(own_database_url, pool_size=8, max_overflow=4)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with http_receiver() as r:
+        yield r

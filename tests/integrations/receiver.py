@@ -1,4 +1,5 @@
-"""A real loopback HTTP receiver for webhook tests: records requests, fails or stalls on demand."""
+"""Real loopback HTTP servers for integration tests, and the receiver that webhook, marketplace
+and provider callbacks are sent to: it records requests, fails or stalls on demand."""
 
 from __future__ import annotations
 
@@ -7,6 +8,40 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps the test output clean of access lines."""
+
+    def answer_empty(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+class _LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Concurrent senders connect at once; a short backlog would drop SYNs and stall a second.
+    request_queue_size = 64
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` answering on a free loopback port from a thread of its own: the base URL.
+
+    A handler that waits on the test (a stalled endpoint) must be released before this exits.
+    """
+    server = _LoopbackServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass
@@ -36,7 +71,7 @@ class Receiver:
 def http_receiver() -> Iterator[Receiver]:
     receiver = Receiver(url="")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             if self.path in receiver.stalled:
@@ -47,21 +82,11 @@ def http_receiver() -> Iterator[Receiver]:
                     receiver.failures_left[self.path] = left - 1
                 else:
                     receiver.received.append(Received(self.path, dict(self.headers), body))
-            self.send_response(500 if left else 204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.answer_empty(500 if left else 204)
 
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        receiver.release.set()
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        receiver.url = url
+        try:
+            yield receiver
+        finally:
+            receiver.release.set()

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.integrations.receiver import Received, Receiver, http_receiver
+from tests.integrations.receiver import Received, Receiver
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput
 from zhongtai.integrations.couriers import (
@@ -32,12 +32,6 @@ PATH = "/couriers/simulated/callback"
 STORE = GeoPoint(31.2304, 121.4737)  # People's Square, Shanghai
 NEARBY = GeoPoint(31.2397, 121.4998)  # the Bund side of Lujiazui, about 2.7 km
 FARTHER = GeoPoint(31.2000, 121.5500)  # about 8 km
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with http_receiver() as r:
-        yield r
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from tests.integrations.events import PriceTagged, ShelfCounted
+from tests.integrations.relaying import publish_all
 from zhongtai.core import migrate
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
@@ -29,7 +30,7 @@ from zhongtai.integrations.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from zhongtai.integrations.relay import Pruned, Relay, prune_history
+from zhongtai.integrations.relay import Pruned, prune_history
 from zhongtai.integrations.runtime import prune_periodically
 from zhongtai.integrations.settings import EventSettings
 
@@ -63,16 +64,6 @@ def _count_shelf(db: Database) -> uuid.UUID:
         )
         s.flush()
         return event.id
-
-
-def _publish(db: Database) -> None:
-    async def run() -> None:
-        relay = Relay(db.writer)
-        while await relay.run_once():
-            pass
-        await asyncio.to_thread(relay.release_lease)
-
-    asyncio.run(run())
 
 
 def _age(db: Database, event_ids: list[uuid.UUID]) -> None:
@@ -117,7 +108,7 @@ def test_old_events_go_with_their_delivered_deliveries_and_nothing_still_needed_
     delivered, pending, dead = (_tag(test_db, t) for t in ("d", "p", "x"))
     unsubscribed = _count_shelf(test_db)
     recent = _tag(test_db, "r")
-    _publish(test_db)
+    publish_all(test_db)
     for event_id, status in [
         (delivered, DeliveryStatus.DELIVERED),
         (dead, DeliveryStatus.DEAD),
@@ -152,7 +143,7 @@ def test_handler_receipts_go_with_their_pruned_events_and_stay_for_events_kept(
     try:
         old = [_count_shelf(test_db) for _ in range(3)]
         recent = _count_shelf(test_db)
-        _publish(test_db)
+        publish_all(test_db)
     finally:
         unregister(consumer)
     _age(test_db, old)
@@ -172,7 +163,7 @@ def test_handler_receipts_go_with_their_pruned_events_and_stay_for_events_kept(
 
 def test_the_newest_event_stays_so_that_numbering_carries_on_after_it(test_db: Database) -> None:
     old = [_count_shelf(test_db) for _ in range(3)]
-    _publish(test_db)
+    publish_all(test_db)
     _age(test_db, old)
     with test_db.reader() as s:
         last_seq, last_published = s.execute(
@@ -183,7 +174,7 @@ def test_the_newest_event_stays_so_that_numbering_carries_on_after_it(test_db: D
     assert old[-1] in _events(test_db) and not {old[0], old[1]} & _events(test_db)
 
     later = _count_shelf(test_db)
-    _publish(test_db)
+    publish_all(test_db)
     with test_db.reader() as s:
         seq, published = s.execute(
             select(OutboxEvent.seq, OutboxEvent.published_seq).where(OutboxEvent.id == later)
@@ -194,7 +185,7 @@ def test_the_newest_event_stays_so_that_numbering_carries_on_after_it(test_db: D
 
 def test_the_leading_relay_prunes_on_its_interval(test_db: Database) -> None:
     old = [_count_shelf(test_db) for _ in range(2)]
-    _publish(test_db)
+    publish_all(test_db)
     _age(test_db, old)
     events = EventSettings(event_prune_interval_seconds=0.05)
 
@@ -213,7 +204,7 @@ def test_the_leading_relay_prunes_on_its_interval(test_db: Database) -> None:
 
 def test_a_follower_relay_leaves_pruning_to_the_leader(test_db: Database) -> None:
     old = [_count_shelf(test_db) for _ in range(2)]
-    _publish(test_db)
+    publish_all(test_db)
     _age(test_db, old)
     events = EventSettings(event_prune_interval_seconds=0.01)
 
@@ -245,7 +236,7 @@ def test_the_prune_command_removes_what_is_older_than_the_retention(
 ) -> None:
     _subscribe(cli_database)
     old, kept = _tag(cli_database, "old"), _tag(cli_database, "kept")
-    _publish(cli_database)
+    publish_all(cli_database)
     _settle(cli_database, old, DeliveryStatus.DELIVERED)
     _age(cli_database, [old])
 

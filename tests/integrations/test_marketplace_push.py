@@ -5,9 +5,9 @@ and a stalled marketplace never holds up another."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
-import socket
 import threading
 import time
 import uuid
@@ -17,12 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import AbstractResolver
 from sqlalchemy import func, select
 
 from tests.catalog.conftest import CatalogFactory
 from tests.factories import Factory
-from tests.integrations.receiver import Receiver, http_receiver
+from tests.integrations.rebinding import EverythingIsLoopback
+from tests.integrations.receiver import Receiver
+from tests.integrations.relaying import relay_and_send
 from zhongtai.catalog.models import Sku
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import OutboxEvent
@@ -30,7 +32,6 @@ from zhongtai.integrations import marketplace
 from zhongtai.integrations.marketplace_models import MarketplaceStockPush
 from zhongtai.integrations.marketplace_sender import StockPushSender
 from zhongtai.integrations.marketplace_settings import MarketplaceSettings
-from zhongtai.integrations.relay import Relay
 from zhongtai.integrations.rules import verify_signature
 from zhongtai.integrations.webhooks import TargetGuard
 from zhongtai.inventory import service as inventory
@@ -44,20 +45,8 @@ FAST_RETRIES = MarketplaceSettings(
     allow_private_targets=True,  # the receiver is on loopback
 )
 LOOPBACK_ALLOWED = TargetGuard(allow_private=True)
-DEADLINE_SECONDS = 60
-
-
-@pytest.fixture(scope="module")
-def db(own_database_url: str) -> Iterator[Database]:
-    database = Database.connect(own_database_url, pool_size=8, max_overflow=4)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with http_receiver() as r:
-        yield r
+#: The relay and the stock push sender, pass after pass, until a test's condition holds.
+pump = functools.partial(relay_and_send, what="the stock pushes")
 
 
 @dataclass
@@ -157,21 +146,6 @@ def pushes(receiver: Receiver, path: str) -> list[Push]:
         sent_at = datetime.fromisoformat(body["sent_at"])
         out.append(Push(body["store"], items, sent_at, r.headers["Zhongtai-Signature"], r.body))
     return out
-
-
-async def pump(db: Database, sender: StockPushSender, done: Callable[[], bool]) -> None:
-    """Run the relay and the sender, as `zhongtai relay` does, until ``done()`` holds."""
-    relay = Relay(db.writer)
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    try:
-        while not await asyncio.to_thread(done):
-            if time.monotonic() > deadline:
-                raise AssertionError("the stock pushes did not settle before the deadline")
-            await relay.run_once()
-            await sender.run_once()
-            await asyncio.sleep(0.01)
-    finally:
-        await asyncio.to_thread(relay.release_lease)
 
 
 def run(coro: Any) -> Any:
@@ -362,28 +336,6 @@ def test_a_paused_connection_catches_up_with_the_newest_stock_when_resumed(
 
 
 GUARDED = FAST_RETRIES.model_copy(update={"allow_private_targets": False})
-
-
-class EverythingIsLoopback(AbstractResolver):
-    """A DNS whose every name now points at this machine (a name re-pointed after the
-    connection was made, as in DNS rebinding)."""
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(
-                hostname=host,
-                host="127.0.0.1",
-                port=port,
-                family=socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-            )
-        ]
-
-    async def close(self) -> None:
-        return None
 
 
 def _refused_twice(chain: Chain, connection_id: uuid.UUID) -> Callable[[], bool]:

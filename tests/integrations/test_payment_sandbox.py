@@ -31,12 +31,6 @@ PATH = "/payments/sandbox/notify"
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with http_receiver() as r:
-        yield r
-
-
-@pytest.fixture
 def gateway() -> Iterator[SandboxPaymentGateway]:
     with SandboxPaymentGateway(SECRET, retry_base_seconds=0.01, retry_cap_seconds=0.05) as g:
         yield g

@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy import select
 
 from tests.integrations.events import PriceTagged, ShelfCounted
-from tests.integrations.receiver import Receiver, http_receiver
+from tests.integrations.rebinding import EverythingIsLoopback
+from tests.integrations.receiver import Receiver
+from tests.integrations.relaying import relay_and_send
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import record_event
 from zhongtai.core.settings import Settings
 from zhongtai.integrations import webhooks
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-from zhongtai.integrations.relay import Relay
 from zhongtai.integrations.rules import verify_signature
 from zhongtai.integrations.settings import EventSettings
 from zhongtai.integrations.webhook_sender import WebhookSender
@@ -40,19 +38,6 @@ SEALER = webhooks.webhook_secrets(
 LOOPBACK_ALLOWED = webhooks.TargetGuard(allow_private=True)
 
 
-@pytest.fixture(scope="module")
-def db(own_database_url: str) -> Iterator[Database]:
-    database = Database.connect(own_database_url, pool_size=8, max_overflow=4)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with http_receiver() as r:
-        yield r
-
-
 def _subscribe(db: Database, url: str, types: list[str]) -> tuple[WebhookSubscription, str]:
     with db.writer() as s, s.begin():
         sub, secret = webhooks.create_subscription(
@@ -64,20 +49,6 @@ def _subscribe(db: Database, url: str, types: list[str]) -> tuple[WebhookSubscri
 def _tag(db: Database, tag: str, aggregate: str = "T") -> None:
     with db.writer() as s, s.begin():
         record_event(s, PriceTagged(tag=tag), aggregate_type="tag", aggregate_id=aggregate)
-
-
-async def _pump(db: Database, sender: WebhookSender, done: Callable[[], bool]) -> None:
-    relay = Relay(db.writer)
-    deadline = time.monotonic() + 60
-    try:
-        while not done():
-            if time.monotonic() > deadline:
-                raise AssertionError("webhook deliveries did not finish")
-            await relay.run_once()
-            await sender.run_once()
-            await asyncio.sleep(0.01)
-    finally:
-        await asyncio.to_thread(relay.release_lease)
 
 
 def _deliveries(db: Database, sub: WebhookSubscription) -> list[WebhookDelivery]:
@@ -102,7 +73,7 @@ def test_deliveries_are_signed_in_order_and_only_of_the_subscribed_types(
 
     async def run() -> None:
         sender = WebhookSender(db.writer, FAST_RETRIES, sealer=SEALER)
-        await _pump(db, sender, lambda: len(receiver.bodies("/ordered")) >= 5)
+        await relay_and_send(db, sender, lambda: len(receiver.bodies("/ordered")) >= 5)
         await sender.close()
 
     asyncio.run(run())
@@ -125,7 +96,7 @@ def test_a_failing_endpoint_is_retried_until_it_recovers(db: Database, receiver:
 
     async def run() -> None:
         sender = WebhookSender(db.writer, FAST_RETRIES, sealer=SEALER)
-        await _pump(db, sender, lambda: len(receiver.bodies("/flaky")) >= 1)
+        await relay_and_send(db, sender, lambda: len(receiver.bodies("/flaky")) >= 1)
         await sender.close()
 
     asyncio.run(run())
@@ -146,7 +117,7 @@ def test_a_delivery_dies_after_the_last_attempt_and_a_redrive_sends_it_again(
 
     async def until(done: Callable[[], bool]) -> None:
         sender = WebhookSender(db.writer, FAST_RETRIES, sealer=SEALER)
-        await _pump(db, sender, done)
+        await relay_and_send(db, sender, done)
         await sender.close()
 
     asyncio.run(until(dead))
@@ -172,11 +143,11 @@ def test_a_stalled_endpoint_does_not_hold_up_other_subscriptions(
 
     async def run() -> None:
         sender = WebhookSender(db.writer, FAST_RETRIES, sealer=SEALER)
-        await _pump(db, sender, lambda: len(receiver.bodies("/healthy")) >= 3)
+        await relay_and_send(db, sender, lambda: len(receiver.bodies("/healthy")) >= 3)
         # The stalled endpoint still holds its first request; none of its events arrived.
         assert receiver.bodies("/stalled") == []
         receiver.release.set()
-        await _pump(db, sender, lambda: len(receiver.bodies("/stalled")) >= 3)
+        await relay_and_send(db, sender, lambda: len(receiver.bodies("/stalled")) >= 3)
         await sender.close()
 
     asyncio.run(run())
@@ -188,34 +159,12 @@ def test_a_stalled_endpoint_does_not_hold_up_other_subscriptions(
 GUARDED = FAST_RETRIES.model_copy(update={"webhook_allow_private_targets": False})
 
 
-class EverythingIsLoopback(AbstractResolver):
-    """A DNS whose every name now points at this machine (a name re-pointed after it was
-    subscribed, as in DNS rebinding)."""
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(
-                hostname=host,
-                host="127.0.0.1",
-                port=port,
-                family=socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-            )
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
 def _until_dead(db: Database, sub: WebhookSubscription, sender: WebhookSender) -> None:
     def dead() -> bool:
         return [d.status for d in _deliveries(db, sub)] == [DeliveryStatus.DEAD]
 
     async def run() -> None:
-        await _pump(db, sender, dead)
+        await relay_and_send(db, sender, dead)
         await sender.close()
 
     asyncio.run(run())
@@ -262,7 +211,7 @@ def test_a_name_that_came_to_resolve_to_an_internal_address_is_refused_when_sent
     allowed = WebhookSender(db.writer, FAST_RETRIES, sealer=SEALER, resolver=EverythingIsLoopback())
 
     async def run() -> None:
-        await _pump(db, allowed, lambda: len(receiver.bodies("/renamed")) == 1)
+        await relay_and_send(db, allowed, lambda: len(receiver.bodies("/renamed")) == 1)
         await allowed.close()
 
     asyncio.run(run())
@@ -284,9 +233,9 @@ def test_an_answer_slower_than_the_timeout_is_a_failed_attempt_then_retried(
 
     async def run() -> None:
         sender = WebhookSender(db.writer, impatient, sealer=SEALER)
-        await _pump(db, sender, timed_out)
+        await relay_and_send(db, sender, timed_out)
         receiver.release.set()
-        await _pump(
+        await relay_and_send(
             db,
             sender,
             lambda: [d.status for d in _deliveries(db, sub)] == [DeliveryStatus.DELIVERED],

@@ -6,22 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select, update
 
 from tests.integrations.events import PriceTagged
+from tests.integrations.receiver import QuietHandler, serving
+from tests.integrations.relaying import publish_all, relay_and_send
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import record_event
 from zhongtai.core.settings import Settings
 from zhongtai.integrations import webhooks
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-from zhongtai.integrations.relay import Relay
 from zhongtai.integrations.settings import EventSettings
 from zhongtai.integrations.webhook_queue import due_deliveries
 from zhongtai.integrations.webhook_sender import WebhookSender
@@ -82,34 +81,17 @@ class LaneReceiver:
 def lane_receiver() -> Iterator[LaneReceiver]:
     receiver = LaneReceiver()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            code = receiver.answer(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            self.send_response(code)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.answer_empty(receiver.answer(body))
 
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/lanes"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        receiver.release.set()
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
-def db(own_database_url: str) -> Iterator[Database]:
-    database = Database.connect(own_database_url, pool_size=8, max_overflow=4)
-    yield database
-    database.dispose()
+    with serving(Handler) as url:
+        receiver.url = f"{url}/lanes"
+        try:
+            yield receiver
+        finally:
+            receiver.release.set()
 
 
 @pytest.fixture
@@ -144,30 +126,6 @@ def _interleave(db: Database, aggregates: list[str], per_aggregate: int) -> None
             _tag(db, aggregate, f"{aggregate}-{n}")
 
 
-def _publish(db: Database) -> None:
-    async def run() -> None:
-        relay = Relay(db.writer)
-        while await relay.run_once():
-            pass
-        await asyncio.to_thread(relay.release_lease)
-
-    asyncio.run(run())
-
-
-async def _pump(db: Database, sender: WebhookSender, done: Callable[[], bool]) -> None:
-    relay = Relay(db.writer)
-    deadline = time.monotonic() + 60
-    try:
-        while not done():
-            if time.monotonic() > deadline:
-                raise AssertionError("webhook deliveries did not finish")
-            await relay.run_once()
-            await sender.run_once()
-            await asyncio.sleep(0.01)
-    finally:
-        await asyncio.to_thread(relay.release_lease)
-
-
 def _statuses(db: Database, sub: WebhookSubscription) -> set[DeliveryStatus]:
     with db.reader() as s:
         return set(
@@ -185,7 +143,7 @@ def test_interleaved_aggregates_each_arrive_in_event_order(
 
     async def run() -> None:
         sender = WebhookSender(db.writer, LANES, sealer=SEALER)
-        await _pump(db, sender, lambda: len(receiver.arrived) >= 36)
+        await relay_and_send(db, sender, lambda: len(receiver.arrived) >= 36)
         await sender.close()
 
     asyncio.run(run())
@@ -204,10 +162,10 @@ def test_a_stalled_aggregate_holds_back_only_itself_and_then_arrives_in_order(
     async def run() -> None:
         sender = WebhookSender(db.writer, LANES, sealer=SEALER)
         # Every event of "quick" arrives while the first of "slow" is still being answered.
-        await _pump(db, sender, lambda: len(receiver.tags("quick")) >= 5)
+        await relay_and_send(db, sender, lambda: len(receiver.tags("quick")) >= 5)
         assert receiver.tags("slow") == []
         receiver.release.set()
-        await _pump(db, sender, lambda: len(receiver.tags("slow")) >= 5)
+        await relay_and_send(db, sender, lambda: len(receiver.tags("slow")) >= 5)
         await sender.close()
 
     asyncio.run(run())
@@ -225,11 +183,13 @@ def test_a_failing_head_blocks_only_its_aggregate_until_its_retry_succeeds(
     async def run() -> None:
         sender = WebhookSender(db.writer, LANES, sealer=SEALER)
         # "fine" flows while the head of "broken" is refused and retried, again and again.
-        await _pump(db, sender, lambda: len(receiver.tags("fine")) >= 6 and receiver.refused >= 3)
+        await relay_and_send(
+            db, sender, lambda: len(receiver.tags("fine")) >= 6 and receiver.refused >= 3
+        )
         assert receiver.tags("broken") == []
         with receiver.lock:
             receiver.failing.clear()
-        await _pump(db, sender, lambda: len(receiver.tags("broken")) >= 6)
+        await relay_and_send(db, sender, lambda: len(receiver.tags("broken")) >= 6)
         await sender.close()
 
     asyncio.run(run())
@@ -247,7 +207,7 @@ def test_a_dead_head_frees_its_aggregate_and_a_redrive_sends_it_later(
 
     async def run(done: Callable[[], bool]) -> None:
         sender = WebhookSender(db.writer, settings, sealer=SEALER)
-        await _pump(db, sender, done)
+        await relay_and_send(db, sender, done)
         await sender.close()
 
     asyncio.run(run(lambda: _statuses(db, sub) == {DeliveryStatus.DEAD}))
@@ -272,11 +232,13 @@ def test_a_subscription_never_has_more_requests_open_than_its_lanes(
 
     async def run() -> None:
         sender = WebhookSender(db.writer, LANES, sealer=SEALER)
-        await _pump(db, sender, lambda: receiver.in_handler >= LANES.webhook_lanes_per_subscription)
+        await relay_and_send(
+            db, sender, lambda: receiver.in_handler >= LANES.webhook_lanes_per_subscription
+        )
         # All lanes are busy: another pass starts nothing.
         assert await sender.run_once() == 0
         receiver.release.set()
-        await _pump(db, sender, lambda: len(receiver.arrived) >= 20)
+        await relay_and_send(db, sender, lambda: len(receiver.arrived) >= 20)
         await sender.close()
 
     asyncio.run(run())
@@ -290,7 +252,7 @@ def test_only_lane_heads_are_due_and_in_flight_ones_still_hold_their_lanes(
 ) -> None:
     sub = _subscribe(db, receiver.url)
     _interleave(db, ["H1", "H2", "H3"], 2)
-    _publish(db)
+    publish_all(db)
 
     def due(in_flight: dict, per_subscription: int = 16) -> list[str]:  # type: ignore[type-arg]
         with db.reader() as s:

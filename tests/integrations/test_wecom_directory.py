@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.integrations.receiver import QuietHandler, serving
 from zhongtai.integrations.wecom import (
     ExternalContactDirectory,
     WeComApiError,
@@ -89,17 +89,11 @@ class FakeWeCom:
             return {"errcode": 404, "errmsg": "no such api"}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # Concurrent lookups connect at once; a short backlog would drop SYNs and stall a second.
-    request_queue_size = 64
-
-
 @contextmanager
 def fake_wecom() -> Iterator[FakeWeCom]:
     wecom = FakeWeCom()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             query = {key: values[0] for key, values in parse_qs(parts.query).items()}
@@ -115,19 +109,12 @@ def fake_wecom() -> Iterator[FakeWeCom]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = _Server(("127.0.0.1", 0), Handler)
-    wecom.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield wecom
-    finally:
-        wecom.release.set()
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        wecom.url = url
+        try:
+            yield wecom
+        finally:
+            wecom.release.set()
 
 
 @dataclass

@@ -10,7 +10,6 @@ failure) fails the test. After each race the ledger verifies.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import random
 import threading
@@ -18,18 +17,17 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from tests.pg import temporary_database
+from tests.factories import Factory
+from tests.races import MANY_CONNECTIONS, all_at_once, processes_at_once, race_database
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.models import ProductKind, SaleUnit
-from zhongtai.core import migrate
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.errors import Conflict
@@ -38,23 +36,20 @@ from zhongtai.inventory import service
 from zhongtai.inventory.errors import InsufficientStock
 from zhongtai.inventory.models import StockBalance
 from zhongtai.inventory.reservation_desk import ReservationDesk
-from zhongtai.stores.models import Location, LocationKind
 
-pytestmark = [pytest.mark.postgres_only, pytest.mark.xdist_group("postgres_many_connections")]
+pytestmark = MANY_CONNECTIONS
 CLIENTS = 64
 PROCESSES = 4
 CONNECTIONS = int(os.environ.get("ZHONGTAI_TEST_RACE_CONNECTIONS", "48"))
 TTL = timedelta(minutes=10)
 _seq = iter(range(1, 1_000_000))
+Outcome = TypeVar("Outcome")
 
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[Database]:
-    with temporary_database("zt_stock_race") as url:
-        migrate.upgrade(url)
-        database = Database.connect(url, pool_size=CONNECTIONS + 1, max_overflow=0)
+    with race_database("zt_stock_race", pool_size=CONNECTIONS + 1) as database:
         yield database
-        database.dispose()
 
 
 def open_connections(db: Database, count: int, *, patience_s: float = 120) -> None:
@@ -93,18 +88,7 @@ def _setup(db: Database, skus: int, on_hand: int) -> tuple[uuid.UUID, list[uuid.
     """A fresh store with ``skus`` SKUs of ``on_hand`` units each."""
     n = next(_seq)
     with db.writer() as s, s.begin():
-        store = Location(
-            code=f"RACE{n}",
-            name="抢购店",
-            kind=LocationKind.STORE,
-            region="静安区",
-            city="上海",
-            address="1 号",
-            latitude=31.2,
-            longitude=121.4,
-            timezone="Asia/Shanghai",
-        )
-        s.add(store)
+        store = Factory(s).location()
         category = catalog.create_category(s, code=f"RACE{n}", name="race", parent_id=None)
         product = catalog.create_product(
             s,
@@ -135,18 +119,6 @@ def _verified(db: Database) -> list[service.Difference]:
         return service.verify_stock(s)
 
 
-def _race(clients: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run ``work(i)`` for every client at once (released together by a barrier)."""
-    barrier = threading.Barrier(clients)
-
-    def run(i: int) -> Any:
-        barrier.wait()
-        return work(i)
-
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        return list(pool.map(run, range(clients)))
-
-
 def _try_reserve(
     db: Database, reference: str, store_id: uuid.UUID, lines: list[service.Line]
 ) -> bool:
@@ -169,58 +141,42 @@ def test_64_threads_racing_for_the_last_units_of_a_hot_sku_hold_exactly_what_the
             _try_reserve(db, f"hot-{i}-{k}", store_id, [service.Line(sku, 1)]) for k in range(3)
         )
 
-    held = sum(_race(CLIENTS, client))
+    held = sum(all_at_once(CLIENTS, client))
     assert held == 50
     assert _balances(db, store_id)[sku] == (50, 50)
     assert _verified(db) == []
 
 
 def _process_client(url: str, store_id: str, sku_id: str, tag: int, barrier: Any, out: Any) -> None:
+    """16 clients of one process, 3 single units each: reports (units held, errors)."""
     database = Database.connect(url, pool_size=CONNECTIONS // PROCESSES, max_overflow=0)
     open_connections(database, CONNECTIONS // PROCESSES)
-    threads = CLIENTS // PROCESSES
-    inner = threading.Barrier(threads)
-    results: list[int] = []
-    errors: list[str] = []
 
-    def client(i: int) -> None:
-        inner.wait()
-        try:
-            for k in range(3):
-                ok = _try_reserve(
-                    database,
-                    f"proc-{tag}-{i}-{k}",
-                    uuid.UUID(store_id),
-                    [service.Line(uuid.UUID(sku_id), 1)],
-                )
-                results.append(int(ok))
-        except Exception as e:  # reported to the parent, which fails the test with it
-            errors.append(f"{type(e).__name__}: {e}")
+    def client(i: int) -> int:
+        line = service.Line(uuid.UUID(sku_id), 1)
+        return sum(
+            _try_reserve(database, f"proc-{tag}-{i}-{k}", uuid.UUID(store_id), [line])
+            for k in range(3)
+        )
 
     barrier.wait()
-    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    out.put(_reported(lambda: sum(all_at_once(CLIENTS // PROCESSES, client)), 0))
     database.dispose()
-    out.put((sum(results), errors))
+
+
+def _reported(race: Callable[[], Outcome], nothing: Outcome) -> tuple[Outcome, list[str]]:
+    """What a process's race came to, or the error that ended it, for the parent to assert on
+    (an exception does not cross the process boundary by itself)."""
+    try:
+        return race(), []
+    except Exception as e:  # reported to the parent, which fails the test with it
+        return nothing, [f"{type(e).__name__}: {e}"]
 
 
 def test_64_clients_in_4_processes_racing_for_one_hot_sku_never_oversell(db: Database) -> None:
     store_id, [sku] = _setup(db, skus=1, on_hand=70)
     db.dispose()  # the processes bring connections of their own
-    ctx = multiprocessing.get_context("spawn")
-    barrier, out = ctx.Barrier(PROCESSES), ctx.Queue()
-    procs = [
-        ctx.Process(target=_process_client, args=(db.url, str(store_id), str(sku), p, barrier, out))
-        for p in range(PROCESSES)
-    ]
-    for p in procs:
-        p.start()
-    reports = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
+    reports = processes_at_once(PROCESSES, _process_client, db.url, str(store_id), str(sku))
     assert [e for _, errors in reports for e in errors] == []
     assert sum(held for held, _ in reports) == 70
     assert _balances(db, store_id)[sku] == (70, 70)
@@ -241,7 +197,7 @@ def test_overlapping_baskets_in_random_line_orders_are_all_or_nothing_without_de
         mine = baskets[i * 3 : i * 3 + 3]
         return [b for k, b in enumerate(mine) if _try_reserve(db, f"basket-{i}-{k}", store_id, b)]
 
-    held = [basket for won in _race(CLIENTS, client) for basket in won]
+    held = [basket for won in all_at_once(CLIENTS, client) for basket in won]
     expected: Counter[uuid.UUID] = Counter()
     for basket in held:
         for x in basket:
@@ -293,7 +249,7 @@ def test_confirms_releases_and_the_sweeper_racing_on_shared_skus_keep_the_ledger
     sweep = threading.Thread(target=sweeper)
     sweep.start()
     try:
-        outcomes = _race(CLIENTS, client)
+        outcomes = all_at_once(CLIENTS, client)
     finally:
         stop.set()
         sweep.join()
@@ -320,7 +276,7 @@ def test_pos_sales_racing_reservations_on_one_row_are_never_refused_and_the_ledg
             "held" if _try_reserve(db, f"mixed-{i}", store_id, [service.Line(sku, 1)]) else "short"
         )
 
-    outcome = Counter(_race(CLIENTS, client))
+    outcome = Counter(all_at_once(CLIENTS, client))
     assert outcome["sold"] == CLIENTS // 2
     on_hand, reserved = _balances(db, store_id)[sku]
     assert on_hand == 40 - CLIENTS // 2
@@ -365,7 +321,7 @@ def test_64_threads_through_one_desk_hold_exactly_the_last_units_and_announce_th
                 _try_desk(desk, f"desk-{i}-{k}", store_id, [service.Line(sku, 1)]) for k in range(3)
             )
 
-        held = sum(_race(CLIENTS, client))
+        held = sum(all_at_once(CLIENTS, client))
     assert held == 50
     assert _balances(db, store_id)[sku] == (50, 50)
     assert _reserved_events(db, store_id) == (50, 1)
@@ -375,42 +331,37 @@ def test_64_threads_through_one_desk_hold_exactly_the_last_units_and_announce_th
 def _desk_process_client(
     url: str, store_id: str, sku_ids: list[str], tag: int, barrier: Any, out: Any
 ) -> None:
-    """16 threads of one process through its own desk; every other one reserves directly."""
+    """16 clients of one process through its own desk; every other one reserves directly.
+    Reports (the baskets held, as (sku, quantity) pairs; errors)."""
     database = Database.connect(url, pool_size=CONNECTIONS // PROCESSES, max_overflow=0)
     open_connections(database, CONNECTIONS // PROCESSES)
-    threads = CLIENTS // PROCESSES
-    inner = threading.Barrier(threads)
-    held: list[list[tuple[str, int]]] = []
-    errors: list[str] = []
-    with ReservationDesk(database, workers=2) as desk:
+    store = uuid.UUID(store_id)
 
-        def client(i: int) -> None:
-            rng = random.Random(f"{tag}-{i}")
-            inner.wait()
-            try:
-                for k in range(3):
-                    basket = [
-                        service.Line(uuid.UUID(s), rng.randint(1, 2))
-                        for s in rng.sample(sku_ids, rng.randint(1, len(sku_ids)))
-                    ]
-                    reference = f"mixed-{tag}-{i}-{k}"
-                    if i % 2:
-                        ok = _try_reserve(database, reference, uuid.UUID(store_id), basket)
-                    else:
-                        ok = _try_desk(desk, reference, uuid.UUID(store_id), basket)
-                    if ok:
-                        held.append([(str(x.sku_id), x.quantity) for x in basket])
-            except Exception as e:  # reported to the parent, which fails the test with it
-                errors.append(f"{type(e).__name__}: {e}")
+    def client(desk: ReservationDesk, i: int) -> list[list[tuple[str, int]]]:
+        rng = random.Random(f"{tag}-{i}")
+        held = []
+        for k in range(3):
+            basket = [
+                service.Line(uuid.UUID(s), rng.randint(1, 2))
+                for s in rng.sample(sku_ids, rng.randint(1, len(sku_ids)))
+            ]
+            reference = f"mixed-{tag}-{i}-{k}"
+            if i % 2:
+                ok = _try_reserve(database, reference, store, basket)
+            else:
+                ok = _try_desk(desk, reference, store, basket)
+            if ok:
+                held.append([(str(x.sku_id), x.quantity) for x in basket])
+        return held
 
-        barrier.wait()
-        workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
+    def race() -> list[list[tuple[str, int]]]:
+        with ReservationDesk(database, workers=2) as desk:
+            barrier.wait()
+            won = all_at_once(CLIENTS // PROCESSES, lambda i: client(desk, i))
+        return [basket for baskets in won for basket in baskets]
+
+    out.put(_reported(race, []))
     database.dispose()
-    out.put((held, errors))
 
 
 def test_desks_in_4_processes_and_direct_reserves_share_baskets_without_oversell_or_deadlock(
@@ -418,18 +369,8 @@ def test_desks_in_4_processes_and_direct_reserves_share_baskets_without_oversell
 ) -> None:
     store_id, skus = _setup(db, skus=4, on_hand=40)
     db.dispose()  # the processes bring connections of their own
-    ctx = multiprocessing.get_context("spawn")
-    barrier, out = ctx.Barrier(PROCESSES), ctx.Queue()
-    args = (db.url, str(store_id), [str(s) for s in skus])
-    procs = [
-        ctx.Process(target=_desk_process_client, args=(*args, p, barrier, out))
-        for p in range(PROCESSES)
-    ]
-    for p in procs:
-        p.start()
-    reports = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
+    sku_ids = [str(s) for s in skus]
+    reports = processes_at_once(PROCESSES, _desk_process_client, db.url, str(store_id), sku_ids)
     assert [e for _, errors in reports for e in errors] == []
     expected: Counter[uuid.UUID] = Counter()
     for baskets, _ in reports:

@@ -34,13 +34,16 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
 
 
 def _member_with_points(
-    db: Database, points: int, days: int, *, pending_days: int | None = None
+    db: Database,
+    points: int,
+    days: int,
+    *,
+    pending_days: int | None = None,
+    phone: str = "13700000000",
 ) -> None:
     cipher = members.cipher_for(Settings())
     with db.writer() as s, s.begin():
-        member, _ = members.find_or_create_member(
-            s, cipher, IdentityKind.PHONE, "13700000000", via="pos"
-        )
+        member, _ = members.find_or_create_member(s, cipher, IdentityKind.PHONE, phone, via="pos")
         loyalty.earn_points(
             s,
             member.id,
@@ -73,6 +76,19 @@ def test_expire_writes_off_points_past_their_date_and_a_second_run_finds_nothing
     assert "expired 100 points in 1 lots of 1 members" in first.output
     again = CliRunner().invoke(app, ["expire", "--now", later])
     assert "expired 0 points" in again.output
+    assert CliRunner().invoke(app, ["verify"]).exit_code == 0
+
+
+def test_expire_and_mature_in_batches_of_one_member_go_on_until_every_member_is_done(
+    db: Database,
+) -> None:
+    for i in range(3):
+        _member_with_points(db, 10, 1, pending_days=1, phone=f"1370000001{i}")
+    later = (utcnow() + timedelta(days=2)).isoformat()
+    matured = CliRunner().invoke(app, ["mature", "--now", later, "--batch", "1"])
+    assert "matured 30 points in 3 lots of 3 members" in matured.output
+    expired = CliRunner().invoke(app, ["expire", "--now", later, "--batch", "1"])
+    assert "expired 30 points in 3 lots of 3 members" in expired.output
     assert CliRunner().invoke(app, ["verify"]).exit_code == 0
 
 

@@ -6,7 +6,6 @@ import itertools
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -15,9 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import TEST_SECRET
-from tests.live_server import LiveServer, live_server
-from tests.pg import temporary_database
-from zhongtai.core import migrate
+from tests.live_server import LiveServer
+from tests.races import MANY_CONNECTIONS, all_at_once, race_server, requests_at_once
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.roles import Channel, Role
 from zhongtai.core.clock import utcnow
@@ -30,7 +28,7 @@ from zhongtai.loyalty.models import Coupon, EntryKind, PointsEntry, SourceType
 from zhongtai.members import service as members
 from zhongtai.members.models import IdentityKind, Member, MemberIdentity
 
-pytestmark = pytest.mark.postgres_only
+pytestmark = MANY_CONNECTIONS
 # More clients than the server has connections (50) or request slots: requests queue for a
 # slot on the event loop, and the one holding a member's lock always finds a thread to answer.
 CLIENTS = 64
@@ -38,10 +36,8 @@ CLIENTS = 64
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
-    with temporary_database("zt_loyalty") as url:
-        migrate.upgrade(url)
-        with live_server(url, secret=TEST_SECRET) as srv:
-            yield srv
+    with race_server("zt_loyalty") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -55,18 +51,6 @@ def touchpoints(server: LiveServer) -> list[dict[str, str]]:
             )
             keys.append({"X-API-Key": issued.full_key})
     return keys
-
-
-def _all_at_once(calls: list[Callable[[httpx.Client], httpx.Response]]) -> list[httpx.Response]:
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[httpx.Client], httpx.Response]) -> httpx.Response:
-        with httpx.Client(timeout=60) as c:
-            barrier.wait()
-            return call(c)
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def _new_member(server: LiveServer, headers: dict[str, str], phone: str) -> str:
@@ -86,7 +70,7 @@ def test_touchpoints_meeting_one_new_phone_at_once_create_one_member(
     url = f"{server.url}/api/v1/members/identify"
     with server.db.reader() as s:
         before = s.scalar(select(func.count()).select_from(Member))
-    responses = _all_at_once(
+    responses = requests_at_once(
         [
             lambda c, h=touchpoints[i % len(touchpoints)]: c.post(url, json=body, headers=h)
             for i in range(CLIENTS)
@@ -121,7 +105,7 @@ def test_spending_one_balance_from_many_touchpoints_at_once_never_overdraws_it(
         body = {"source_type": "order", "source_id": f"RACE-{i}", "points": 10}
         return lambda c: c.post(url, json=body, headers=touchpoints[i % len(touchpoints)])
 
-    responses = _all_at_once([spend(i) for i in range(CLIENTS)])
+    responses = requests_at_once([spend(i) for i in range(CLIENTS)])
     statuses = [r.status_code for r in responses]
     assert statuses.count(201) == 20
     assert statuses.count(409) == CLIENTS - 20
@@ -145,7 +129,7 @@ def _redeem_ten_each(
         body = {"source_type": "order", "source_id": f"{prefix}-{i}", "points": 10}
         return lambda c: c.post(url, json=body, headers=touchpoints[i % len(touchpoints)])
 
-    return _all_at_once([spend(i) for i in range(CLIENTS)])
+    return requests_at_once([spend(i) for i in range(CLIENTS)])
 
 
 def test_many_touchpoints_spending_at_once_never_reach_pending_points(
@@ -210,7 +194,7 @@ def test_one_sale_replayed_by_many_clients_at_once_earns_once(
     member = _new_member(server, touchpoints[0], "13600000003")
     url = f"{server.url}/api/v1/members/{member}/points/earn"
     body = {"source_type": "pos_sale", "source_id": "OFFLINE-1", "lines": [{"net_fen": 9_900}]}
-    responses = _all_at_once(
+    responses = requests_at_once(
         [
             lambda c, h=touchpoints[i % len(touchpoints)]: c.post(url, json=body, headers=h)
             for i in range(CLIENTS)
@@ -250,7 +234,7 @@ def test_one_merge_sent_by_many_clients_at_once_happens_once(
     hq = {"Authorization": f"Bearer {issued.access_token}"}
     url = f"{server.url}/api/v1/members/{survivor}/merge"
     body = {"merged_member_id": duplicate}
-    responses = _all_at_once([lambda c: c.post(url, json=body, headers=hq)] * CLIENTS)
+    responses = requests_at_once([lambda c: c.post(url, json=body, headers=hq)] * CLIENTS)
     assert {r.status_code for r in responses} == {200}
     assert len({r.json()["merge_id"] for r in responses}) == 1
     balance = httpx.get(f"{server.url}/api/v1/members/{duplicate}/points", headers=hq).json()
@@ -261,20 +245,16 @@ def test_one_merge_sent_by_many_clients_at_once_happens_once(
 
 def _race(server: LiveServer, work: Callable[[Session], object]) -> list[str]:
     """Run ``work`` in CLIENTS transactions at once; what each ended with."""
-    barrier = threading.Barrier(CLIENTS)
 
     def one(_: int) -> str:
-        with server.db.writer() as s:
-            barrier.wait()
-            try:
-                with s.begin():
-                    work(s)
-                return "ok"
-            except DomainError as refused:
-                return refused.slug
+        try:
+            with server.db.writer() as s, s.begin():
+                work(s)
+            return "ok"
+        except DomainError as refused:
+            return refused.slug
 
-    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        return list(pool.map(one, range(CLIENTS)))
+    return all_at_once(CLIENTS, one)
 
 
 def test_a_coupon_raced_for_by_every_touchpoint_is_redeemed_once(server: LiveServer) -> None:
@@ -369,7 +349,7 @@ def test_one_coupon_redeemed_by_every_touchpoint_at_once_over_http_is_used_once(
         body = {"source_type": "order", "source_id": f"HTTP-{i}", "discount_fen": 100}
         return lambda c: c.post(url, json=body, headers=touchpoints[i % len(touchpoints)])
 
-    responses = _all_at_once([redeem(i) for i in range(CLIENTS)])
+    responses = requests_at_once([redeem(i) for i in range(CLIENTS)])
     statuses = [r.status_code for r in responses]
     assert statuses.count(201) == 1
     assert statuses.count(409) == CLIENTS - 1
@@ -412,7 +392,7 @@ def test_one_member_claiming_from_every_touchpoint_at_once_gets_her_limit_and_no
 ) -> None:
     member, _ = _coupon_for(server, "RACE-CLAIM", per_member_limit=3, claim_code="RACE3")
     url = f"{server.url}/api/v1/members/{member}/coupons/claim"
-    responses = _all_at_once(
+    responses = requests_at_once(
         [
             lambda c, h=touchpoints[i % len(touchpoints)]: c.post(
                 url, json={"claim_code": "RACE3"}, headers=h

@@ -5,21 +5,19 @@ once with gapless receipts. Each client works in its own transaction, as a reque
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.pg import temporary_database
+from tests.factories import Factory
+from tests.races import MANY_CONNECTIONS, all_at_once, race_database
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.models import ProductKind, SaleUnit
-from zhongtai.core import migrate
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission, Role
 from zhongtai.core.db import Database
@@ -35,10 +33,10 @@ from zhongtai.orders.kinds import FulfillmentType, OrderStatus, SalesChannel, Te
 from zhongtai.orders.models import Order
 from zhongtai.orders.tender_rules import Tender
 from zhongtai.stores import service as stores
-from zhongtai.stores.models import Capability, Location, LocationKind, PilotScope
+from zhongtai.stores.models import Capability, PilotScope
 from zhongtai.stores.service_pilot import upsert_pilot_rule
 
-pytestmark = [pytest.mark.postgres_only, pytest.mark.xdist_group("postgres_many_connections")]
+pytestmark = MANY_CONNECTIONS
 CLIENTS = 32
 SETTINGS = Settings(secret_key="race-secret-0123456789abcdef0123456789abcdef")  # type: ignore[arg-type]
 APP = Principal(
@@ -50,47 +48,31 @@ APP = Principal(
     channel=Channel.APP,
 )
 _seq = iter(range(1, 1_000_000))
+Won = TypeVar("Won")
 
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[Database]:
-    with temporary_database("zt_order_race") as url:
-        migrate.upgrade(url)
-        database = Database.connect(url, pool_size=CLIENTS + 2, max_overflow=0)
+    with race_database("zt_order_race", pool_size=CLIENTS + 2) as database:
         yield database
-        database.dispose()
 
 
-def _race(clients: int, work: Callable[[int], Any]) -> list[Any]:
-    barrier = threading.Barrier(clients)
+def _race(clients: int, work: Callable[[int], Won]) -> list[Won | str]:
+    """Every client's outcome: what ``work`` returned, or the slug of the conflict it met."""
 
-    def run(i: int) -> Any:
-        barrier.wait()
+    def outcome(i: int) -> Won | str:
         try:
             return work(i)
         except Conflict as conflict:
             return conflict.slug
 
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        return list(pool.map(run, range(clients)))
+    return all_at_once(clients, outcome)
 
 
 def _store(db: Database, on_hand: int) -> tuple[uuid.UUID, uuid.UUID]:
     n = next(_seq)
     with db.writer() as s, s.begin():
-        store = Location(
-            code=f"ORACE{n}",
-            name="抢购店",
-            kind=LocationKind.STORE,
-            region="静安区",
-            city="上海",
-            address="1 号",
-            latitude=31.2,
-            longitude=121.4,
-            timezone="Asia/Shanghai",
-        )
-        s.add(store)
-        s.flush()
+        store = Factory(s).location()
         stores.set_capability(s, store.id, Capability.PICKUP)
         upsert_pilot_rule(
             s, feature="pickup", scope=PilotScope.CHAIN, scope_value="*", enabled=True

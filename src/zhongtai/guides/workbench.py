@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.errors import Forbidden
@@ -23,8 +23,10 @@ from zhongtai.guides.models import (
     ShareVisit,
     WeComContact,
 )
-from zhongtai.guides.statements import Totals, month_statements
-from zhongtai.guides.tasks import task_counts
+from zhongtai.guides.roster import get_guide
+from zhongtai.guides.statements import StatementRow, Totals, month_statements
+from zhongtai.guides.task_models import GuideTask
+from zhongtai.guides.task_rules import TaskStatus
 from zhongtai.loyalty.models import Coupon, CouponStatus
 from zhongtai.loyalty.queries import points_balance
 from zhongtai.members.identity import get_member, identity_value
@@ -276,66 +278,108 @@ def performance(
 ) -> Performance:
     """Her month: customers, share links opened, attributed sales and orders, commission
     pending and payable, and her rank among the store's guides by attributed sales."""
-    start = datetime.combine(month, datetime.min.time(), until.tzinfo)
-    customers = session.scalar(
-        select(func.count()).where(
-            GuideBinding.guide_id == guide_id, GuideBinding.ended_at.is_(None)
-        )
-    )
-    new = session.scalar(
-        select(func.count()).where(
-            GuideBinding.guide_id == guide_id,
-            GuideBinding.bound_at >= start,
-            GuideBinding.bound_at <= until,
-        )
-    )
-    opened = session.scalar(
-        select(func.count())
-        .select_from(ShareVisit)
-        .join(ShareLink, ShareLink.id == ShareVisit.link_id)
-        .where(ShareLink.guide_id == guide_id, ShareVisit.opened_at >= start)
-    )
-    orders = session.scalar(
-        select(func.count(func.distinct(LineAttribution.order_id))).where(
-            LineAttribution.guide_id == guide_id, LineAttribution.attributed_at >= start
-        )
-    )
-    rows = month_statements(session, month, store_id=store_id)
-    ranked = sorted(rows, key=lambda r: (-r.attributed_sales, r.username))
-    mine = next((r for r in rows if r.guide_id == guide_id), None)
-    rank = next((i + 1 for i, r in enumerate(ranked) if r.guide_id == guide_id), None)
-    counts = task_counts(session, guide_id, month)
-    return Performance(
-        guide_id=guide_id,
-        month=month,
-        customers=int(customers or 0),
-        new_customers=int(new or 0),
-        share_links_opened=int(opened or 0),
-        attributed_sales=mine.attributed_sales if mine else 0,
-        attributed_orders=int(orders or 0),
-        commission=mine.totals if mine else Totals(),
-        rank_in_store=rank,
-        guides_in_store=len(rows),
-        tasks_done=counts.done,
-        tasks_skipped=counts.skipped,
-        tasks_open=counts.open,
-    )
+    get_guide(session, guide_id)
+    [mine] = _performances(session, [guide_id], store_id, month, until=until)
+    return mine
 
 
 def store_performance(
     session: Session, store_id: uuid.UUID, month: date, *, until: datetime
 ) -> list[Performance]:
     """Every active guide of the store (and any who left but earned in the month), best
-    attributed sales first."""
-    earned = {r.guide_id for r in month_statements(session, month, store_id=store_id)}
-    guides = session.scalars(
-        select(Guide.staff_id).where(
-            Guide.home_store_id == store_id,
-            (Guide.status == GuideStatus.ACTIVE) | Guide.staff_id.in_(earned),
+    attributed sales first. The same statements answer for two guides or two hundred."""
+    statements = month_statements(session, month, store_id=store_id)
+    earned = {r.guide_id for r in statements}
+    guides = list(
+        session.scalars(
+            select(Guide.staff_id).where(
+                Guide.home_store_id == store_id,
+                (Guide.status == GuideStatus.ACTIVE) | Guide.staff_id.in_(earned),
+            )
         )
     )
-    rows = [performance(session, g, store_id, month, until=until) for g in guides]
+    rows = _performances(session, guides, store_id, month, until=until, statements=statements)
     return sorted(rows, key=lambda p: (p.rank_in_store or len(rows) + 1, str(p.guide_id)))
+
+
+def _performances(
+    session: Session,
+    guide_ids: list[uuid.UUID],
+    store_id: uuid.UUID,
+    month: date,
+    *,
+    until: datetime,
+    statements: list[StatementRow] | None = None,
+) -> list[Performance]:
+    """The month of each guide, in the order given; each figure is one query grouped by guide."""
+    if not guide_ids:
+        return []
+    start = datetime.combine(month, datetime.min.time(), until.tzinfo)
+    customers = _per_guide(
+        session,
+        select(GuideBinding.guide_id, func.count())
+        .where(GuideBinding.guide_id.in_(guide_ids), GuideBinding.ended_at.is_(None))
+        .group_by(GuideBinding.guide_id),
+    )
+    new = _per_guide(
+        session,
+        select(GuideBinding.guide_id, func.count())
+        .where(
+            GuideBinding.guide_id.in_(guide_ids),
+            GuideBinding.bound_at >= start,
+            GuideBinding.bound_at <= until,
+        )
+        .group_by(GuideBinding.guide_id),
+    )
+    opened = _per_guide(
+        session,
+        select(ShareLink.guide_id, func.count())
+        .select_from(ShareVisit)
+        .join(ShareLink, ShareLink.id == ShareVisit.link_id)
+        .where(ShareLink.guide_id.in_(guide_ids), ShareVisit.opened_at >= start)
+        .group_by(ShareLink.guide_id),
+    )
+    orders = _per_guide(
+        session,
+        select(LineAttribution.guide_id, func.count(func.distinct(LineAttribution.order_id)))
+        .where(LineAttribution.guide_id.in_(guide_ids), LineAttribution.attributed_at >= start)
+        .group_by(LineAttribution.guide_id),
+    )
+    tasks: dict[tuple[uuid.UUID, TaskStatus], int] = {
+        (guide_id, status): n
+        for guide_id, status, n in session.execute(
+            select(GuideTask.guide_id, GuideTask.status, func.count())
+            .where(GuideTask.guide_id.in_(guide_ids), GuideTask.due_on >= month)
+            .group_by(GuideTask.guide_id, GuideTask.status)
+        )
+    }
+    if statements is None:
+        statements = month_statements(session, month, store_id=store_id)
+    by_guide = {r.guide_id: r for r in statements}
+    ranked = sorted(statements, key=lambda r: (-r.attributed_sales, r.username))
+    rank = {r.guide_id: i + 1 for i, r in enumerate(ranked)}
+    return [
+        Performance(
+            guide_id=g,
+            month=month,
+            customers=customers.get(g, 0),
+            new_customers=new.get(g, 0),
+            share_links_opened=opened.get(g, 0),
+            attributed_sales=by_guide[g].attributed_sales if g in by_guide else 0,
+            attributed_orders=orders.get(g, 0),
+            commission=by_guide[g].totals if g in by_guide else Totals(),
+            rank_in_store=rank.get(g),
+            guides_in_store=len(statements),
+            tasks_done=tasks.get((g, TaskStatus.DONE), 0),
+            tasks_skipped=tasks.get((g, TaskStatus.SKIPPED), 0),
+            tasks_open=tasks.get((g, TaskStatus.OPEN), 0),
+        )
+        for g in guide_ids
+    ]
+
+
+def _per_guide(session: Session, counts: Select[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+    return {guide_id: int(n or 0) for guide_id, n in session.execute(counts)}
 
 
 def unbound_members(

@@ -8,6 +8,9 @@ passes the receiver's timestamp tolerance.
 ``CallbackSender`` owns one worker thread and one queue ordered by due time. The queue carries
 deliveries (retried with capped exponential backoff while the receiver is down) and, for
 simulations, timeline steps (a function to run at a moment, e.g. "the rider arrives").
+``SignedCallbackProvider`` is what the in-process providers (the sandbox payment gateway, the
+simulated courier fleet) share around it: the secret both sides sign with, the check of what
+comes back, and the sender's log and life.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self, TypeVar
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
 from zhongtai import __version__
-from zhongtai.core.errors import DomainError
+from zhongtai.core.errors import DomainError, InvalidInput
 from zhongtai.integrations.rules import (
     SIGNATURE_HEADER,
     backoff_seconds,
@@ -34,6 +38,8 @@ from zhongtai.integrations.rules import (
 )
 
 log = logging.getLogger(__name__)
+
+Callback = TypeVar("Callback")
 
 DEFAULT_TOLERANCE_SECONDS = 300
 
@@ -264,3 +270,68 @@ class CallbackSender:
     def _settled(self) -> None:
         self._undelivered -= 1
         self._changed.notify_all()
+
+
+class SignedCallbackProvider:
+    """An in-process provider whose callbacks are signed HTTP POSTs sent by a ``CallbackSender``.
+
+    It holds the secret shared with the receiver and reads callbacks back with it, and answers
+    for the sender: its delivery log, waiting for it to drain, and closing it with the provider.
+    """
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        sender_name: str,
+        tolerance_seconds: int,
+        retry_base_seconds: float,
+        retry_cap_seconds: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.tolerance_seconds = tolerance_seconds
+        self.clock = clock
+        self._secret = secret
+        self._sender = CallbackSender(
+            secret,
+            name=sender_name,
+            retry_base_seconds=retry_base_seconds,
+            retry_cap_seconds=retry_cap_seconds,
+            clock=clock,
+        )
+
+    def delivery_attempts(self) -> list[CallbackAttempt]:
+        return self._sender.attempts()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every callback sent so far is delivered; False on timeout."""
+        return self._sender.drain(timeout)
+
+    def close(self) -> None:
+        self._sender.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read_callback(
+        self, headers: Mapping[str, str], body: bytes, shape: TypeAdapter[Callback], what: str
+    ) -> Callback:
+        """A callback of ours, signed with our secret within the tolerance, read as ``shape``."""
+        payload = read_signed_json(
+            self._secret,
+            headers,
+            body,
+            now=int(self.clock()),
+            tolerance_seconds=self.tolerance_seconds,
+        )
+        try:
+            return shape.validate_python(payload)
+        except ValidationError as exc:
+            raise InvalidInput(f"not {what}: {exc}") from exc
+
+    def _signed_now(self, url: str, callbacks: list[tuple[str, bytes]]) -> list[SignedCallback]:
+        """Each recorded (event id, body) signed now, as it would be POSTed to ``url``."""
+        return [self._sender.signed(url, body) for _, body in callbacks]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from zhongtai.core import context
 from zhongtai.core.clock import as_utc, utcnow
@@ -24,6 +26,34 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+Run = TypeVar("Run")
+
+#: How many members one transaction of a scheduled job takes on: short transactions keep
+#: the job from holding members' locks while sales go on.
+Batch = Annotated[int, typer.Option(min=1, help="Members per transaction.")]
+
+
+def _as_of(verb: str) -> Any:
+    return typer.Option(help=f"{verb} as of this moment (ISO 8601, UTC if no offset); default now.")
+
+
+def _in_batches(
+    actor: str, batch: int, one_batch: Callable[[Session], Run], members: Callable[[Run], int]
+) -> list[Run]:
+    """Run a scheduled job's ``one_batch`` in transactions of its own until a batch finds
+    fewer than ``batch`` members (there are no more due), recorded as done by ``actor``."""
+    token = context.actor.set(actor)
+    runs: list[Run] = []
+    try:
+        with command_database() as db:
+            while True:
+                with db.writer() as session, session.begin():
+                    runs.append(one_batch(session))
+                if members(runs[-1]) < batch:
+                    return runs
+    finally:
+        context.actor.reset(token)
 
 
 @app.command()
@@ -49,78 +79,50 @@ def verify() -> None:
 
 
 @app.command()
-def expire(
-    now: Annotated[
-        datetime | None,
-        typer.Option(help="Expire as of this moment (ISO 8601, UTC if no offset); default now."),
-    ] = None,
-    batch: Annotated[int, typer.Option(min=1, help="Members per transaction.")] = 500,
-) -> None:
+def expire(now: Annotated[datetime | None, _as_of("Expire")] = None, batch: Batch = 500) -> None:
     """Expire every lot past its date (run daily). Safe to run twice or while sales go on."""
     moment = as_utc(now) if now else utcnow()
-    token = context.actor.set("system:loyalty-expire")
-    members = lots = points = 0
-    try:
-        with command_database() as db:
-            while True:
-                with db.writer() as session, session.begin():
-                    run = expire_points(session, moment, limit=batch)
-                members, lots, points = members + run.members, lots + run.lots, points + run.points
-                if run.members < batch:
-                    break
-    finally:
-        context.actor.reset(token)
-    typer.echo(f"expired {points} points in {lots} lots of {members} members")
+    runs = _in_batches(
+        "system:loyalty-expire",
+        batch,
+        lambda session: expire_points(session, moment, limit=batch),
+        lambda run: run.members,
+    )
+    typer.echo(
+        f"expired {sum(r.points for r in runs)} points in {sum(r.lots for r in runs)} lots "
+        f"of {sum(r.members for r in runs)} members"
+    )
 
 
 @app.command()
-def mature(
-    now: Annotated[
-        datetime | None,
-        typer.Option(help="Mature as of this moment (ISO 8601, UTC if no offset); default now."),
-    ] = None,
-    batch: Annotated[int, typer.Option(min=1, help="Members per transaction.")] = 500,
-) -> None:
+def mature(now: Annotated[datetime | None, _as_of("Mature")] = None, batch: Batch = 500) -> None:
     """Make pending points spendable once their orders' return windows have passed (run at
     least daily with ZHONGTAI_POINTS_PENDING_DAYS). Spending matures what is due by itself;
     this keeps balances and points.matured events on time for everyone else."""
     moment = as_utc(now) if now else utcnow()
-    token = context.actor.set("system:loyalty-mature")
-    members = lots = points = 0
-    try:
-        with command_database() as db:
-            while True:
-                with db.writer() as session, session.begin():
-                    run = mature_points(session, moment, limit=batch)
-                members, lots, points = members + run.members, lots + run.lots, points + run.points
-                if run.members < batch:
-                    break
-    finally:
-        context.actor.reset(token)
-    typer.echo(f"matured {points} points in {lots} lots of {members} members")
+    runs = _in_batches(
+        "system:loyalty-mature",
+        batch,
+        lambda session: mature_points(session, moment, limit=batch),
+        lambda run: run.members,
+    )
+    typer.echo(
+        f"matured {sum(r.points for r in runs)} points in {sum(r.lots for r in runs)} lots "
+        f"of {sum(r.members for r in runs)} members"
+    )
 
 
 @app.command("review-tiers")
 def review_tiers(
-    now: Annotated[
-        datetime | None,
-        typer.Option(help="Review as of this moment (ISO 8601, UTC if no offset); default now."),
-    ] = None,
-    batch: Annotated[int, typer.Option(min=1, help="Members per transaction.")] = 500,
+    now: Annotated[datetime | None, _as_of("Review")] = None, batch: Batch = 500
 ) -> None:
     """Review the tiers whose review date has come: down (or up) to what the year's spend
     earns, each with a new review date (run daily). Upgrades need no job: they happen at once."""
     moment = as_utc(now) if now else utcnow()
-    token = context.actor.set("system:loyalty-review-tiers")
-    reviewed = 0
-    try:
-        with command_database() as db:
-            while True:
-                with db.writer() as session, session.begin():
-                    done = review_due_tiers(session, moment, limit=batch)
-                reviewed += done
-                if done < batch:
-                    break
-    finally:
-        context.actor.reset(token)
-    typer.echo(f"reviewed the tiers of {reviewed} members")
+    reviewed = _in_batches(
+        "system:loyalty-review-tiers",
+        batch,
+        lambda session: review_due_tiers(session, moment, limit=batch),
+        lambda members: members,
+    )
+    typer.echo(f"reviewed the tiers of {sum(reviewed)} members")

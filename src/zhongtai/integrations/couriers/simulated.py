@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from zhongtai.core.clock import as_utc, utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
@@ -37,10 +37,8 @@ from zhongtai.integrations.couriers.provider import (
 )
 from zhongtai.integrations.signed_callbacks import (
     DEFAULT_TOLERANCE_SECONDS,
-    CallbackAttempt,
-    CallbackSender,
     SignedCallback,
-    read_signed_json,
+    SignedCallbackProvider,
 )
 from zhongtai.stores.rules import distance_m
 
@@ -75,7 +73,7 @@ class _Delivery:
         return COURIER_JOURNEY[COURIER_JOURNEY.index(self.status) + 1]
 
 
-class SimulatedCourierFleet:
+class SimulatedCourierFleet(SignedCallbackProvider):
     """An in-memory, thread-safe delivery platform whose status callbacks are real HTTP POSTs."""
 
     name = "simulated"
@@ -104,6 +102,14 @@ class SimulatedCourierFleet:
             raise InvalidInput.field("speed_m_per_min", "riders must move: a positive speed")
         if time_scale <= 0:
             raise InvalidInput.field("time_scale", "must be positive (1.0 is real time)")
+        super().__init__(
+            secret,
+            sender_name="simulated-courier-callbacks",
+            tolerance_seconds=tolerance_seconds,
+            retry_base_seconds=retry_base_seconds,
+            retry_cap_seconds=retry_cap_seconds,
+            clock=clock,
+        )
         self.riders = tuple(
             Rider(_RIDER_NAMES[i % len(_RIDER_NAMES)], f"138****{i + 1:04d}") for i in range(riders)
         )
@@ -115,20 +121,10 @@ class SimulatedCourierFleet:
         self.approach_m = approach_m
         self.handover_minutes = handover_minutes
         self.max_distance_m = max_distance_m
-        self.tolerance_seconds = tolerance_seconds
-        self.clock = clock
-        self._secret = secret
         self._lock = threading.Lock()
         self._turn = itertools.count()
         self._by_ref: dict[str, _Delivery] = {}
         self._by_dispatch_id: dict[uuid.UUID, _Delivery] = {}
-        self._sender = CallbackSender(
-            secret,
-            name="simulated-courier-callbacks",
-            retry_base_seconds=retry_base_seconds,
-            retry_cap_seconds=retry_cap_seconds,
-            clock=clock,
-        )
 
     # --- the courier interface ------------------------------------------------------------------
 
@@ -192,17 +188,7 @@ class SimulatedCourierFleet:
             delivery.cancelled = True
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> CourierUpdate:
-        payload = read_signed_json(
-            self._secret,
-            headers,
-            body,
-            now=int(self.clock()),
-            tolerance_seconds=self.tolerance_seconds,
-        )
-        try:
-            return _UPDATE.validate_python(payload)
-        except ValidationError as exc:
-            raise InvalidInput(f"not a courier status callback: {exc}") from exc
+        return self._read_callback(headers, body, _UPDATE, "a courier status callback")
 
     # --- stepping by hand, and test hooks ---------------------------------------------------
 
@@ -243,24 +229,7 @@ class SimulatedCourierFleet:
         """Every callback of a dispatch so far, signed now, as the fleet POSTs it."""
         with self._lock:
             delivery = self._delivery(courier_ref)
-            url = delivery.request.callback_url
-            return [self._sender.signed(url, body) for _, body in delivery.callbacks]
-
-    def delivery_attempts(self) -> list[CallbackAttempt]:
-        return self._sender.attempts()
-
-    def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every callback raised so far is delivered; False on timeout."""
-        return self._sender.drain(timeout)
-
-    def close(self) -> None:
-        self._sender.close()
-
-    def __enter__(self) -> SimulatedCourierFleet:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            return self._signed_now(delivery.request.callback_url, delivery.callbacks)
 
     # --- inside -----------------------------------------------------------------------------
 

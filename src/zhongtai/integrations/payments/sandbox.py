@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
@@ -46,10 +46,8 @@ from zhongtai.integrations.payments.provider import (
 )
 from zhongtai.integrations.signed_callbacks import (
     DEFAULT_TOLERANCE_SECONDS,
-    CallbackAttempt,
-    CallbackSender,
     SignedCallback,
-    read_signed_json,
+    SignedCallbackProvider,
 )
 
 DECLINED_ENDING = 4
@@ -73,7 +71,7 @@ class _Payment:
     notifications: list[tuple[str, bytes]] = field(default_factory=list)
 
 
-class SandboxPaymentGateway:
+class SandboxPaymentGateway(SignedCallbackProvider):
     """An in-memory, thread-safe payment provider whose notifications are real HTTP callbacks."""
 
     name = "sandbox"
@@ -89,23 +87,21 @@ class SandboxPaymentGateway:
         retry_cap_seconds: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(
+            secret,
+            sender_name="sandbox-payment-notifications",
+            tolerance_seconds=tolerance_seconds,
+            retry_base_seconds=retry_base_seconds,
+            retry_cap_seconds=retry_cap_seconds,
+            clock=clock,
+        )
         self.notify = notify
         self.duplicate = duplicate
-        self.tolerance_seconds = tolerance_seconds
-        self.clock = clock
         self._lock = threading.Lock()
         self._by_ref: dict[str, _Payment] = {}
         self._by_payment_id: dict[uuid.UUID, _Payment] = {}
         self._outage_seen: set[uuid.UUID] = set()
         self._held: list[tuple[str, str, bytes]] | None = None
-        self._sender = CallbackSender(
-            secret,
-            name="sandbox-payment-notifications",
-            retry_base_seconds=retry_base_seconds,
-            retry_cap_seconds=retry_cap_seconds,
-            clock=clock,
-        )
-        self._secret = secret
 
     # --- the provider interface ---------------------------------------------------------------
 
@@ -193,17 +189,7 @@ class SandboxPaymentGateway:
             return self._response(payment)
 
     def parse_notification(self, headers: Mapping[str, str], body: bytes) -> PaymentNotification:
-        payload = read_signed_json(
-            self._secret,
-            headers,
-            body,
-            now=int(self.clock()),
-            tolerance_seconds=self.tolerance_seconds,
-        )
-        try:
-            return _NOTIFICATION.validate_python(payload)
-        except ValidationError as exc:
-            raise InvalidInput(f"not a payment notification: {exc}") from exc
+        return self._read_callback(headers, body, _NOTIFICATION, "a payment notification")
 
     # --- the customer and the test hooks ----------------------------------------------------
 
@@ -251,24 +237,7 @@ class SandboxPaymentGateway:
         """Every notification of a payment so far, signed now, as the gateway would POST it."""
         with self._lock:
             payment = self._payment(provider_ref)
-            url = payment.request.notify_url
-            return [self._sender.signed(url, body) for _, body in payment.notifications]
-
-    def delivery_attempts(self) -> list[CallbackAttempt]:
-        return self._sender.attempts()
-
-    def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every notification sent so far is delivered; False on timeout."""
-        return self._sender.drain(timeout)
-
-    def close(self) -> None:
-        self._sender.close()
-
-    def __enter__(self) -> SandboxPaymentGateway:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            return self._signed_now(payment.request.notify_url, payment.notifications)
 
     # --- inside -----------------------------------------------------------------------------
 
