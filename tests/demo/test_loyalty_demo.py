@@ -21,8 +21,9 @@ from zhongtai.cli import app
 from zhongtai.core.clock import as_utc
 from zhongtai.core.db import Database
 from zhongtai.demo.history_loader import build_demo_history
-from zhongtai.demo.loyalty import SIGNUP_BONUS, SIGNUP_CAMPAIGN, nightly_run
 from zhongtai.demo.orders_history import history_window
+from zhongtai.demo.points_history import SIGNUP_BONUS, SIGNUP_CAMPAIGN
+from zhongtai.demo.points_ledger import nightly_run
 from zhongtai.loyalty import rules
 from zhongtai.loyalty.accounts import Source
 from zhongtai.loyalty.coupon_use import redeem_coupon

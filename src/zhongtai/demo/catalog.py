@@ -245,3 +245,18 @@ def build_price_overrides(seed: int, rows: CatalogRows, store_ids: list[uuid.UUI
                     valid_to=valid_to,
                     reason="春节促销（已结束）",
                 )
+
+
+def sku_lineages(catalog: CatalogRows) -> dict[uuid.UUID, tuple[uuid.UUID, ...]]:
+    """Each SKU's category and its ancestors, nearest first: what coupon scopes and commission
+    rules match a line on, so the demo's coupons and commission read it as the services do."""
+    parents = {c["id"]: c["parent_id"] for c in catalog.categories}
+    products = {p["id"]: p["category_id"] for p in catalog.products}
+    lineages: dict[uuid.UUID, tuple[uuid.UUID, ...]] = {}
+    for sku in catalog.skus:
+        lineage, at = [], products[sku["product_id"]]
+        while at is not None:
+            lineage.append(at)
+            at = parents[at]
+        lineages[sku["id"]] = tuple(lineage)
+    return lineages

@@ -18,14 +18,13 @@ from zhongtai.core.clock import business_day, utcnow
 from zhongtai.core.db import Base
 from zhongtai.core.settings import Settings
 from zhongtai.demo.generator import DemoChain
-from zhongtai.demo.loyalty import CouponCampaigns, LoyaltyTerms, PointsBooks, build_points
+from zhongtai.demo.member_coupons import CouponCampaigns
 from zhongtai.demo.members import DemoMembers, build_demo_members, seal_phones
-from zhongtai.demo.orders_history import (
-    HISTORY_DAYS,
-    OrderHistory,
-    build_order_history,
-    history_window,
-)
+from zhongtai.demo.order_rows import OrderHistory
+from zhongtai.demo.orders_history import HISTORY_DAYS, build_order_history, history_window
+from zhongtai.demo.points_earning import LoyaltyTerms
+from zhongtai.demo.points_history import build_points
+from zhongtai.demo.points_ledger import PointsBooks
 from zhongtai.demo.sites import TIMEZONE
 from zhongtai.demo.store_trade import store_trades
 from zhongtai.loyalty.models import (
@@ -100,6 +99,20 @@ def bulk_insert(
         report(step, min(start + CHUNK, len(rows)), len(rows))
 
 
+#: The rows of one table to write: its model, the rows, and the step the progress names.
+TableRows = tuple[type[Base], list[dict[str, Any]], str]
+
+
+def bulk_insert_tables(
+    session: Session, tables: Sequence[TableRows], report: ReportFn
+) -> dict[str, int]:
+    """Writes each table's rows in bulk, in the order given (parents before the rows that
+    point at them); what was written, by step."""
+    for model, rows, step in tables:
+        bulk_insert(session, model, rows, step, report)
+    return {step: len(rows) for _, rows, step in tables}
+
+
 def build_demo_history(
     chain: DemoChain,
     *,
@@ -139,7 +152,7 @@ def insert_demo_history(
         history.points,
     )
     seal_phones(members, cipher)
-    tables: list[tuple[type[Base], list[dict[str, Any]], str]] = [
+    tables: list[TableRows] = [
         (Member, members.members, "members"),
         (MemberIdentity, members.identities, "member identities"),
         (ConsentRecord, members.consents, "member consents"),
@@ -161,9 +174,7 @@ def insert_demo_history(
         (PointsLotUse, points.lot_uses, "points lot uses"),
         (MemberTier, points.tiers, "member tiers"),
     ]
-    for model, rows, step in tables:
-        bulk_insert(session, model, rows, step, report)
-    return {step: len(rows) for _, rows, step in tables}
+    return bulk_insert_tables(session, tables, report)
 
 
 def load_order_history(

@@ -20,9 +20,9 @@ from zhongtai.core.settings import Settings, get_settings
 from zhongtai.demo.generator import DEMO_PASSWORD, DemoChain, location_id_by_code
 from zhongtai.demo.guides import build_guide_world, load_guide_world
 from zhongtai.demo.history_loader import build_demo_history, guides_by_store, insert_demo_history
-from zhongtai.demo.loyalty import LoyaltyTerms
 from zhongtai.demo.members import identity_prefix
 from zhongtai.demo.orders_history import HISTORY_DAYS
+from zhongtai.demo.points_earning import LoyaltyTerms
 from zhongtai.demo.seeded import stream
 from zhongtai.demo.sites import TIMEZONE
 from zhongtai.demo.stock import load_demo_stock
