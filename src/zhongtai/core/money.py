@@ -21,3 +21,13 @@ class Money(BaseModel):
         sign = "-" if self.amount < 0 else ""
         whole, minor = divmod(abs(self.amount), 100)
         return f"{sign}{whole}.{minor:02d} {self.currency}"
+
+
+def yuan(fen: int, *, whole_if_round: bool = False) -> str:
+    """Fen as the customer reads yuan: ``¥12.50``, ``-¥3.00``; ``¥20`` for a round amount
+    with ``whole_if_round`` (coupon faces: "¥20 off from ¥199")."""
+    sign = "-" if fen < 0 else ""
+    whole, minor = divmod(abs(fen), 100)
+    if whole_if_round and minor == 0:
+        return f"{sign}¥{whole}"
+    return f"{sign}¥{whole}.{minor:02d}"

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
+from zhongtai.core.money import yuan
 from zhongtai.demo.catalog import Row, sku_lineages
 from zhongtai.demo.generator import DemoChain
 from zhongtai.demo.guide_roster import ACTOR, TERMS, DemoGuide, GuideWorld
@@ -32,7 +33,7 @@ from zhongtai.guides.commission_rules import (
     commission_for_line,
     reversal_for_return,
 )
-from zhongtai.guides.ledger import describe_rule, first_of_month, yuan
+from zhongtai.guides.ledger import describe_rule, first_of_month
 from zhongtai.guides.models import CommissionKind, CommissionStatus
 from zhongtai.orders.codes import business_date
 from zhongtai.orders.kinds import SalesChannel

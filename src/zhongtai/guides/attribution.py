@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.categories import sku_category_lineages
+from zhongtai.core.money import yuan
 from zhongtai.core.outbox import record_event
 from zhongtai.guides.attribution_rules import (
     BoundGuide,
@@ -30,7 +31,7 @@ from zhongtai.guides.commission_rules import (
     reversal_for_return,
 )
 from zhongtai.guides.events import GuideSaleAttributed
-from zhongtai.guides.ledger import book_entry, booking_month, describe_rule, yuan
+from zhongtai.guides.ledger import book_entry, booking_month, describe_rule
 from zhongtai.guides.models import (
     CommissionEntry,
     CommissionKind,

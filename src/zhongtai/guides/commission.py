@@ -13,9 +13,10 @@ from zhongtai.catalog.models import Category
 from zhongtai.core import context
 from zhongtai.core.audit import record_audit
 from zhongtai.core.errors import InvalidInput, NotFound
+from zhongtai.core.money import yuan
 from zhongtai.guides.commission_rules import CommissionBasis, monthly_tier_bonus
 from zhongtai.guides.errors import MonthClosed, MonthNotClosable
-from zhongtai.guides.ledger import book_entry, mature_commission, next_month, yuan
+from zhongtai.guides.ledger import book_entry, mature_commission, next_month
 from zhongtai.guides.models import (
     ClosedMonth,
     CommissionEntry,

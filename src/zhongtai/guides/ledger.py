@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
+from zhongtai.core.money import yuan
 from zhongtai.guides.commission_rules import CommissionBasis, CommissionRule
 from zhongtai.guides.models import (
     ClosedMonth,
@@ -21,12 +22,6 @@ from zhongtai.guides.models import (
 )
 from zhongtai.orders.codes import business_date
 from zhongtai.stores.models import Location
-
-
-def yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    whole, part = divmod(abs(fen), 100)
-    return f"{sign}¥{whole}.{part:02d}"
 
 
 def describe_rule(rule: CommissionRule, name: str | None) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
+from zhongtai.core.money import yuan
 from zhongtai.loyalty import rules
 from zhongtai.loyalty.accounts import Source, book, ensure_account, move, spendable_lots, take
 from zhongtai.loyalty.coupon_rules import CouponKind
@@ -186,8 +187,7 @@ def points_overview(session: Session, member_ids: list[uuid.UUID], now: datetime
 
 
 def _yuan(fen: int) -> str:
-    whole, minor = divmod(fen, 100)
-    return f"¥{whole}" if minor == 0 else f"¥{whole}.{minor:02d}"
+    return yuan(fen, whole_if_round=True)
 
 
 def coupon_value_summary(
