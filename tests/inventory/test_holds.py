@@ -14,7 +14,8 @@ from zhongtai.core.db import Database
 from zhongtai.core.errors import Conflict, InvalidInput
 from zhongtai.inventory import allocation, service
 from zhongtai.inventory.errors import InsufficientStock
-from zhongtai.inventory.holds import HoldRequest, Reserved, hold_baskets, hold_request
+from zhongtai.inventory.hold_requests import HoldRequest, Reserved, hold_request
+from zhongtai.inventory.holds import hold_baskets
 from zhongtai.inventory.models import ReservationStatus
 from zhongtai.inventory.reservation_desk import ReservationDesk
 from zhongtai.inventory.rules import Allocation, may_take

@@ -24,7 +24,8 @@ from zhongtai.fulfillment.promise import (
     PromiseSettings,
     StoreCandidate,
 )
-from zhongtai.fulfillment.sourcing import SourcingDecision, SourcingRequest, choose_stores
+from zhongtai.fulfillment.sourcing import choose_stores
+from zhongtai.fulfillment.sourcing_decisions import SourcingDecision, SourcingRequest
 from zhongtai.inventory.allocation import channel_atp_at
 from zhongtai.inventory.rules import Line
 from zhongtai.orders.kinds import FulfillmentType, LineKind, OrderStatus

@@ -27,14 +27,14 @@ from zhongtai.fulfillment.promise import (
     sla_breached,
     sla_deadline,
 )
-from zhongtai.fulfillment.sourcing import (
+from zhongtai.fulfillment.sourcing import choose_stores
+from zhongtai.fulfillment.sourcing_decisions import (
     DEFAULT_TARGET_MINUTES,
     Assignment,
     Reason,
     SourcingDecision,
     SourcingRequest,
     Verdict,
-    choose_stores,
 )
 
 __all__ = [

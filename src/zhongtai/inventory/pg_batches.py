@@ -4,7 +4,8 @@ Each statement has one constant text whatever the batch size: its rows travel as
 document that ``json_to_recordset`` turns back into typed rows. So a statement is parsed and
 planned once and then runs prepared, a batch of 64 reservations costs the same round trips
 as one, and the driver adapts one string instead of escaping every element of many arrays.
-SQLite takes the portable Core forms in :mod:`holds` (it has one writer at a time anyway).
+SQLite takes the portable Core forms in :mod:`hold_claims`, :mod:`hold_judging` and
+:mod:`hold_records` (it has one writer at a time anyway).
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ from datetime import datetime, timedelta
 from types import TracebackType
 
 from zhongtai.core.db import Database
-from zhongtai.inventory.holds import HoldRequest, Outcome, Reserved, hold_baskets, hold_request
+from zhongtai.inventory.hold_requests import HoldRequest, Outcome, Reserved, hold_request
+from zhongtai.inventory.holds import hold_baskets
 from zhongtai.inventory.rules import Line
 
 log = logging.getLogger(__name__)

@@ -18,14 +18,10 @@ from sqlalchemy.orm import Session
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, DomainError, NotFound
 from zhongtai.inventory.errors import InsufficientStock
-from zhongtai.inventory.holds import (
-    LINES,
-    REFERENCE_MAX,
-    RESERVATIONS,
-    Reserved,
-    hold_baskets,
-    hold_request,
-)
+from zhongtai.inventory.hold_claims import RESERVATIONS
+from zhongtai.inventory.hold_records import LINES
+from zhongtai.inventory.hold_requests import REFERENCE_MAX, Reserved, hold_request
+from zhongtai.inventory.holds import hold_baskets
 from zhongtai.inventory.ledger import BALANCES, announce, change_balance, write_movement
 from zhongtai.inventory.models import MovementKind, Reservation, ReservationStatus
 from zhongtai.inventory.rules import Line, Step, atp, lock_order, reservation_step
