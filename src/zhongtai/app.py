@@ -45,8 +45,11 @@ from zhongtai.loyalty.maturing import mature_points_now
 from zhongtai.members.api import router as members_router
 from zhongtai.orders import loyalty_handlers as _loyalty_handlers  # noqa: F401  (registers them)
 from zhongtai.orders.api import router as orders_router
+from zhongtai.orders.api_checkout import router as checkout_router
 from zhongtai.orders.api_finance import router as finance_router
+from zhongtai.orders.api_payments import router as payments_router
 from zhongtai.orders.api_pos import router as pos_router
+from zhongtai.orders.api_returns import router as returns_router
 from zhongtai.orders.payments import expire_unpaid_orders
 from zhongtai.stores.api import router as stores_router
 
@@ -164,7 +167,10 @@ def create_app(
     # A request is matched against the routes in this order, one by one (about 3 us each), so
     # the busiest come first: checkout, orders and tills before back-office configuration.
     for router in (
+        checkout_router,
         orders_router,
+        payments_router,  # after orders_router: GET /orders/{id}/payments is the orders'
+        returns_router,
         pos_router,
         fulfillment_router,
         inventory_router,

@@ -17,7 +17,8 @@ from zhongtai.cli import app
 from zhongtai.core.clock import utcnow
 from zhongtai.demo import demo_credentials, write_demo_credentials
 from zhongtai.demo.chain_api import ChainApi
-from zhongtai.demo.simulator import OrderSimulator, SimulationSettings
+from zhongtai.demo.simulated_journeys import SimulationSettings
+from zhongtai.demo.simulator import OrderSimulator
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus
 from zhongtai.orders.models import Order
 

@@ -12,26 +12,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zhongtai.guides.task_rules import (
-    EXPLANATION_MAX,
-    MARKETING_KINDS,
-    PRIORITY,
+from zhongtai.guides.member_facts import (
     BoughtCategory,
-    CloseVerdict,
     ExpiringPoints,
     MemberFacts,
     NewArrival,
     RecentReturn,
-    TaskKind,
-    TaskOutcome,
-    TaskPolicy,
-    TaskStatus,
     WaitingPickup,
-    close_verdict,
-    due_tasks,
-    next_birthday,
-    pick_new_arrivals,
 )
+from zhongtai.guides.new_arrival_rules import pick_new_arrivals
+from zhongtai.guides.task_kinds import (
+    EXPLANATION_MAX,
+    MARKETING_KINDS,
+    PRIORITY,
+    TaskKind,
+    TaskPolicy,
+)
+from zhongtai.guides.task_rules import due_tasks, next_birthday
+from zhongtai.guides.task_states import CloseVerdict, TaskOutcome, TaskStatus, close_verdict
 
 TODAY = date(2026, 11, 26)
 NOW = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)  # 09:30 in Shanghai

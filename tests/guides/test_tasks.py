@@ -37,8 +37,9 @@ from zhongtai.core.clock import business_day, utcnow
 from zhongtai.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from zhongtai.guides import binding, roster
 from zhongtai.guides.binding_rules import BindingSource
+from zhongtai.guides.task_kinds import TaskKind, TaskPolicy
 from zhongtai.guides.task_models import GuideTask
-from zhongtai.guides.task_rules import TaskKind, TaskOutcome, TaskPolicy, TaskStatus
+from zhongtai.guides.task_states import TaskOutcome, TaskStatus
 from zhongtai.guides.tasks import close_task, generate_tasks, task_counts, tasks_for_guide
 from zhongtai.integrations.providers import Providers
 from zhongtai.loyalty.accounts import Source

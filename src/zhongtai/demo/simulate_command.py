@@ -9,7 +9,8 @@ import typer
 
 from zhongtai.demo.chain_api import ChainApi, StepFailed
 from zhongtai.demo.credentials import DEFAULT_CREDENTIALS_PATH, read_demo_credentials
-from zhongtai.demo.simulator import OrderSimulator, SimulationSettings
+from zhongtai.demo.simulated_journeys import SimulationSettings
+from zhongtai.demo.simulator import OrderSimulator
 
 
 def simulate(

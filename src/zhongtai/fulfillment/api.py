@@ -19,7 +19,7 @@ from zhongtai.core.http.security import client_ip, require
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import courier, pickup, tasks
 from zhongtai.fulfillment.picking import Substitute
-from zhongtai.orders.api import callback_url, providers_of
+from zhongtai.orders.api_common import callback_url, providers_of
 from zhongtai.orders.errors import WrongPickupCode
 from zhongtai.orders.lifecycle import get_order
 from zhongtai.orders.schemas import OrderOut

@@ -40,7 +40,7 @@ from zhongtai.guides.schemas import (
     StatementOut,
     TaskOut,
 )
-from zhongtai.guides.task_rules import TaskStatus
+from zhongtai.guides.task_states import TaskStatus
 from zhongtai.members.api import pii_cipher
 from zhongtai.members.pii import PiiCipher
 

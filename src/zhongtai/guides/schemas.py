@@ -12,7 +12,8 @@ from zhongtai.guides.attribution_rules import AttributionReason
 from zhongtai.guides.binding_rules import BindingRule
 from zhongtai.guides.commission_rules import CommissionBasis
 from zhongtai.guides.models import CommissionKind, CommissionStatus, GuideStatus
-from zhongtai.guides.task_rules import TaskKind, TaskOutcome, TaskStatus
+from zhongtai.guides.task_kinds import TaskKind
+from zhongtai.guides.task_states import TaskOutcome, TaskStatus
 
 LEVEL = r"^[a-z0-9_-]{1,16}$"
 

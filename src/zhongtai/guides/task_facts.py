@@ -16,16 +16,16 @@ from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import Category, Product, Sku
 from zhongtai.core.clock import business_day
-from zhongtai.guides.models import Guide, GuideBinding, GuideStatus
-from zhongtai.guides.task_rules import (
+from zhongtai.guides.member_facts import (
     BoughtCategory,
     ExpiringPoints,
     MemberFacts,
     NewArrival,
     RecentReturn,
-    TaskPolicy,
     WaitingPickup,
 )
+from zhongtai.guides.models import Guide, GuideBinding, GuideStatus
+from zhongtai.guides.task_kinds import TaskPolicy
 from zhongtai.loyalty.models import PointsLot
 from zhongtai.members.models import ConsentChannel, ConsentRecord, Member, MemberStatus
 from zhongtai.orders.kinds import OrderStatus

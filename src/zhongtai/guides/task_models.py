@@ -11,7 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Base, IdMixin, str_enum
-from zhongtai.guides.task_rules import EXPLANATION_MAX, TaskKind, TaskStatus
+from zhongtai.guides.task_kinds import EXPLANATION_MAX, TaskKind
+from zhongtai.guides.task_states import TaskStatus
 
 
 class GuideTask(IdMixin, Base):

@@ -7,182 +7,25 @@ given to her again for the same occurrence. Day counts use the store's local cal
 caller turns timestamps into local dates, except for the pickup wait, which counts hours.
 
 Windows are inclusive: "within the last 3 days" is today and the 3 days before it.
+
+The vocabulary lives next door: kinds and policy in :mod:`~zhongtai.guides.task_kinds`, states
+in :mod:`~zhongtai.guides.task_states`, the member's facts in
+:mod:`~zhongtai.guides.member_facts`, and the choice of new arrivals in
+:mod:`~zhongtai.guides.new_arrival_rules`.
 """
 
 from __future__ import annotations
 
 import calendar
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-
-class TaskKind(StrEnum):
-    #: An order of hers has waited at the counter too long.
-    PICKUP_WAITING = "pickup_waiting"
-    #: She brought something back: ask how it went.
-    AFTER_SALE = "after_sale"
-    #: Points of hers run out soon.
-    POINTS_EXPIRING = "points_expiring"
-    BIRTHDAY = "birthday"
-    #: She bought before but not lately.
-    DORMANT = "dormant"
-    #: New products she is likely to care about.
-    NEW_ARRIVALS = "new_arrivals"
-
-
-class TaskStatus(StrEnum):
-    OPEN = "open"
-    DONE = "done"
-    SKIPPED = "skipped"
-    #: Its condition stopped holding (the pickup was collected, she was handed to another
-    #: guide, the birthday passed) before the guide closed it.
-    EXPIRED = "expired"
-
-
-class TaskOutcome(StrEnum):
-    """How a guide closes a task."""
-
-    DONE = "done"
-    SKIPPED = "skipped"
-
-
-#: Lower comes first on her list: what the customer is waiting on or just went through comes
-#: before care and sales work.
-PRIORITY: Mapping[TaskKind, int] = {
-    TaskKind.PICKUP_WAITING: 1,
-    TaskKind.AFTER_SALE: 2,
-    TaskKind.POINTS_EXPIRING: 3,
-    TaskKind.BIRTHDAY: 4,
-    TaskKind.DORMANT: 5,
-    TaskKind.NEW_ARRIVALS: 6,
-}
-
-#: The longest explanation kept (the rest is in the details).
-EXPLANATION_MAX = 300
-
-#: Tasks that promote rather than serve something of hers (an order, a return, her points):
-#: the guide reaches out for these only with the member's marketing consent (see ``TaskPolicy``).
-MARKETING_KINDS = frozenset({TaskKind.BIRTHDAY, TaskKind.DORMANT, TaskKind.NEW_ARRIVALS})
-
-#: The explicit state machine of a task; generation expires and reopens, the guide closes.
-TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.OPEN: frozenset({TaskStatus.DONE, TaskStatus.SKIPPED, TaskStatus.EXPIRED}),
-    # She came back to this guide while the occurrence still holds: it is hers to do again.
-    TaskStatus.EXPIRED: frozenset({TaskStatus.OPEN}),
-    TaskStatus.DONE: frozenset(),
-    TaskStatus.SKIPPED: frozenset(),
-}
-
-
-@dataclass(frozen=True)
-class TaskPolicy:
-    """The thresholds of the task list; the defaults are the chain's standard."""
-
-    dormant_after_days: int = 60
-    birthday_within_days: int = 7
-    points_expiring_within_days: int = 14
-    pickup_waiting_hours: int = 24
-    after_sale_within_days: int = 3
-    new_arrivals_within_days: int = 14
-    #: Categories she bought from this far back count as hers for new arrivals.
-    purchase_history_days: int = 180
-    new_arrivals_max_skus: int = 3
-    #: False: marketing tasks stop only when her latest WeCom consent withdraws it; True: they
-    #: need a consent she gave (a member who was never asked gets service tasks only).
-    marketing_needs_granted_consent: bool = False
-
-    def __post_init__(self) -> None:
-        for name in (
-            "dormant_after_days",
-            "birthday_within_days",
-            "points_expiring_within_days",
-            "pickup_waiting_hours",
-            "after_sale_within_days",
-            "new_arrivals_within_days",
-            "purchase_history_days",
-        ):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be 0 or more")
-        if self.new_arrivals_max_skus < 1:
-            raise ValueError("new_arrivals_max_skus must be 1 or more")
-
-
-@dataclass(frozen=True)
-class WaitingPickup:
-    """An order of hers ready at the counter since ``ready_since``, not collected."""
-
-    order_id: uuid.UUID
-    number: str
-    store_id: uuid.UUID
-    ready_since: datetime
-
-
-@dataclass(frozen=True)
-class RecentReturn:
-    return_id: uuid.UUID
-    order_id: uuid.UUID
-    order_number: str
-    #: The store's local day she brought the goods back.
-    returned_on: date
-    #: Fen.
-    refund_total: int
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class ExpiringPoints:
-    """A points lot of hers with points left, not yet expired."""
-
-    remaining: int
-    #: The store's local day the lot expires.
-    expires_on: date
-
-
-@dataclass(frozen=True)
-class BoughtCategory:
-    category_id: uuid.UUID
-    name: str
-    #: The local day of her latest purchase in it.
-    last_bought_on: date
-
-
-@dataclass(frozen=True)
-class NewArrival:
-    """An active SKU of a product new to the catalogue (one row per SKU)."""
-
-    sku_id: uuid.UUID
-    sku_code: str
-    sku_name: str
-    size: str | None
-    product_id: uuid.UUID
-    product_name: str
-    brand: str | None
-    category_id: uuid.UUID
-    category_name: str
-    #: The local day the product was created.
-    created_on: date
-
-
-@dataclass(frozen=True)
-class MemberFacts:
-    """What the task rules know of one member."""
-
-    member_id: uuid.UUID
-    birthday: date | None = None
-    #: The local day of her latest paid purchase (None: she never bought).
-    last_purchase_on: date | None = None
-    bought_categories: tuple[BoughtCategory, ...] = ()
-    #: Her sizes and preferences as the profile holds them, e.g. {"top_size": "M"}.
-    preferences: Mapping[str, Any] = field(default_factory=dict)
-    points: tuple[ExpiringPoints, ...] = ()
-    pickups: tuple[WaitingPickup, ...] = ()
-    returns: tuple[RecentReturn, ...] = ()
-    #: Her latest WeCom marketing consent: True given, False withdrawn, None never recorded.
-    marketing_consent: bool | None = None
+from zhongtai.core.money import yuan
+from zhongtai.guides.member_facts import MemberFacts, NewArrival
+from zhongtai.guides.new_arrival_rules import pick_new_arrivals
+from zhongtai.guides.task_kinds import EXPLANATION_MAX, PRIORITY, TaskKind, TaskPolicy
 
 
 @dataclass(frozen=True)
@@ -195,11 +38,6 @@ class DueTask:
     explanation: str
     #: JSON-able facts behind the task (ids as strings, dates ISO).
     details: dict[str, Any]
-
-
-def yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    return f"{sign}¥{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
 def birthday_in(birthday: date, year: int) -> date:
@@ -348,78 +186,6 @@ def _dormant(facts: MemberFacts, today: date, policy: TaskPolicy) -> list[DueTas
     ]
 
 
-def _sizes(preferences: Mapping[str, Any]) -> set[str]:
-    return {
-        v.strip().casefold()
-        for k, v in preferences.items()
-        if k.endswith("size") and isinstance(v, str) and v.strip()
-    }
-
-
-def _preference_matches(preferences: Mapping[str, Any], arrival: NewArrival) -> list[str]:
-    """Her preferences naming the product's brand or category ("brand: 申城衣橱")."""
-    names = {n.strip().casefold() for n in (arrival.brand, arrival.category_name) if n}
-    return [
-        f"{k}: {v.strip()}"
-        for k, v in sorted(preferences.items())
-        if isinstance(v, str) and v.strip() and v.strip().casefold() in names
-    ]
-
-
-@dataclass(frozen=True)
-class ArrivalPick:
-    """A new SKU chosen for her, with why (the first reason is the strongest)."""
-
-    arrival: NewArrival
-    reasons: tuple[str, ...]
-    in_her_size: bool
-
-    @property
-    def rank(self) -> tuple[int, int, int, str]:
-        a = self.arrival
-        return (-len(self.reasons), -int(self.in_her_size), -a.created_on.toordinal(), a.sku_code)
-
-
-def pick_new_arrivals(
-    facts: MemberFacts,
-    arrivals: Sequence[NewArrival],
-    today: date,
-    policy: TaskPolicy = TaskPolicy(),
-) -> list[ArrivalPick]:
-    """Up to ``new_arrivals_max_skus`` new SKUs for her, one per product.
-
-    A new product is hers when its category is one she bought from within the purchase
-    history, or when a preference of hers names its brand or category. A size preference
-    only chooses among the product's SKUs (her size first): a size alone recommends nothing.
-    Products with both reasons come first, then those in her size, then the newest.
-    """
-    new_since = today - timedelta(days=policy.new_arrivals_within_days)
-    bought_since = today - timedelta(days=policy.purchase_history_days)
-    hers = {
-        c.category_id: c
-        for c in facts.bought_categories
-        if bought_since <= c.last_bought_on <= today
-    }
-    sizes = _sizes(facts.preferences)
-    best: dict[uuid.UUID, ArrivalPick] = {}
-    for arrival in arrivals:
-        if not new_since <= arrival.created_on <= today:
-            continue
-        reasons = []
-        bought = hers.get(arrival.category_id)
-        if bought is not None:
-            reasons.append(f"she bought {bought.name} on {bought.last_bought_on.isoformat()}")
-        reasons += [f"her preference {m}" for m in _preference_matches(facts.preferences, arrival)]
-        if not reasons:
-            continue
-        size = arrival.size.strip().casefold() if arrival.size else None
-        pick = ArrivalPick(arrival, tuple(reasons), size is not None and size in sizes)
-        kept = best.get(arrival.product_id)
-        if kept is None or pick.rank < kept.rank:
-            best[arrival.product_id] = pick
-    return sorted(best.values(), key=lambda p: p.rank)[: policy.new_arrivals_max_skus]
-
-
 def _new_arrivals(
     facts: MemberFacts, arrivals: Sequence[NewArrival], today: date, policy: TaskPolicy
 ) -> list[DueTask]:
@@ -479,18 +245,3 @@ def due_tasks(
             *_new_arrivals(facts, arrivals, today, policy),
         ]
     return sorted(tasks, key=lambda t: (t.priority, t.period_key))
-
-
-class CloseVerdict(StrEnum):
-    CLOSE = "close"
-    #: Closed before with the same outcome: nothing to do (a retry).
-    ALREADY = "already"
-    REFUSE = "refuse"
-
-
-def close_verdict(status: TaskStatus, outcome: TaskOutcome) -> CloseVerdict:
-    """May a task in ``status`` be closed with ``outcome``?"""
-    wanted = TaskStatus(outcome.value)
-    if status is wanted:
-        return CloseVerdict.ALREADY
-    return CloseVerdict.CLOSE if wanted in TRANSITIONS[status] else CloseVerdict.REFUSE

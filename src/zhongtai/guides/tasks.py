@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from zhongtai.core import context
 from zhongtai.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
+from zhongtai.guides.member_facts import NewArrival
 from zhongtai.guides.roster import get_guide
 from zhongtai.guides.task_facts import (
     arrival_rows,
@@ -34,20 +35,10 @@ from zhongtai.guides.task_facts import (
     facts_of,
     gather_facts,
 )
+from zhongtai.guides.task_kinds import MARKETING_KINDS, TaskKind, TaskPolicy
 from zhongtai.guides.task_models import GuideTask
-from zhongtai.guides.task_rules import (
-    MARKETING_KINDS,
-    CloseVerdict,
-    DueTask,
-    NewArrival,
-    TaskKind,
-    TaskOutcome,
-    TaskPolicy,
-    TaskStatus,
-    close_verdict,
-    due_tasks,
-    may_market_to,
-)
+from zhongtai.guides.task_rules import DueTask, due_tasks, may_market_to
+from zhongtai.guides.task_states import CloseVerdict, TaskOutcome, TaskStatus, close_verdict
 
 NOTE_MAX = 500
 #: Why an open task expired, when she is still the guide's customer.

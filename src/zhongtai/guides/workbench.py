@@ -26,7 +26,7 @@ from zhongtai.guides.models import (
 from zhongtai.guides.roster import get_guide
 from zhongtai.guides.statements import StatementRow, Totals, month_statements
 from zhongtai.guides.task_models import GuideTask
-from zhongtai.guides.task_rules import TaskStatus
+from zhongtai.guides.task_states import TaskStatus
 from zhongtai.loyalty.models import Coupon, CouponStatus
 from zhongtai.loyalty.queries import points_balance
 from zhongtai.members.identity import get_member, identity_value

@@ -1,180 +1,49 @@
-"""HTTP endpoints of checkout and orders: quote, place, pay, cancel, return, track."""
+"""HTTP endpoints of an order's life after checkout: list and find orders, read one with its
+payments and refunds, cancel it, follow its events and track it.
+
+Checkout, payments and returns have routers of their own (``api_checkout``, ``api_payments``,
+``api_returns``); what they share is in ``api_common``.
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from fastapi import Depends, Header, Query, Request, Response, status
+from fastapi import Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.roles import Channel, Permission
-from zhongtai.core.errors import Forbidden, InvalidInput, NotFound
+from zhongtai.core.auth.roles import Permission
+from zhongtai.core.errors import InvalidInput, NotFound
 from zhongtai.core.http.deps import app_settings, db_session
-from zhongtai.core.http.routing import api_router, request_body
+from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params, paginate
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment.models import CourierDispatch
 from zhongtai.fulfillment.pickup import pickup_ticket
 from zhongtai.integrations.api_stream import event_stream
-from zhongtai.integrations.providers import Providers
 from zhongtai.integrations.stream import parse_last_event_id
-from zhongtai.members.pii import cipher_for
-from zhongtai.members.rules import mask_phone
-from zhongtai.orders import checkout, payments, returns
-from zhongtai.orders.kinds import OrderStatus, SalesChannel, TenderType
+from zhongtai.orders import payments
+from zhongtai.orders.api_common import READ, ensure_may_see, providers_of
+from zhongtai.orders.kinds import OrderStatus, SalesChannel
 from zhongtai.orders.lifecycle import get_order
 from zhongtai.orders.models import Order, OrderStatusChange, Payment, Refund
 from zhongtai.orders.schemas import (
     CancelIn,
     CourierOut,
     OrderOut,
-    PaymentIn,
     PaymentOut,
     PickupTicketOut,
-    PlaceOrderIn,
-    QuoteIn,
-    QuoteOut,
     RefundOut,
-    ReturnIn,
-    ReturnOut,
-    StartedPaymentOut,
     TimelineEntryOut,
     TrackingOut,
 )
 
 router = api_router(tags=["orders"])
-READ = Depends(require(Permission.ORDERS_READ))
-PLACE = Depends(require(Permission.ORDERS_PLACE))
-
-
-def providers_of(request: Request) -> Providers:
-    found: Providers = request.app.state.providers
-    return found
-
-
-def callback_url(request: Request, settings: Settings, path: str) -> str:
-    """Where a provider calls back: the public URL when set, else this request's own base."""
-    base = settings.public_url or str(request.base_url)
-    return base.rstrip("/") + "/api/v1" + path
-
-
-def sales_channel(principal: Principal, asked: SalesChannel | None) -> SalesChannel:
-    """A channel key sells on its own channel (the app and mini-program also carry a guide's
-    share links); staff name the channel they sell for."""
-    if principal.channel is None:
-        if asked is None:
-            raise InvalidInput.field("channel", "staff name the sales channel of the order")
-        return asked
-    own = SalesChannel(principal.channel.value)
-    if asked is None or asked is own:
-        return own
-    if asked is SalesChannel.GUIDE_SHARE and principal.channel in (
-        Channel.APP,
-        Channel.MINI_PROGRAM,
-    ):
-        return asked
-    raise InvalidInput.field("channel", f"a {own.value} key sells on its own channel")
-
-
-def ensure_may_see(principal: Principal, order: Order) -> None:
-    """Staff see their stores' orders; a channel key sees the orders of its channel."""
-    if principal.channel is not None:
-        mine = {principal.channel.value}
-        if principal.channel in (Channel.APP, Channel.MINI_PROGRAM):
-            mine.add(SalesChannel.GUIDE_SHARE.value)
-        if order.channel.value not in mine:
-            raise Forbidden(
-                f"Order {order.number} was not placed on the {principal.channel} channel."
-            )
-        if principal.store_ids is not None:
-            principal.ensure_store(order.store_id)
-        return
-    principal.ensure_store(order.store_id)
-
-
-@router.post("/checkout/quotes", response_model=QuoteOut, status_code=status.HTTP_201_CREATED)
-def create_quote(
-    body: QuoteIn,
-    principal: Principal = PLACE,
-    session: Session = Depends(db_session),
-) -> Any:
-    """Price a basket for a fulfilment type, choose the store (the answer explains why, for
-    every candidate), promise when it is ready or at the door, and hold its stock until the
-    quote expires. 409 ``no-store-can-fulfil`` with the verdicts when no store can."""
-    return checkout.quote_checkout(
-        session,
-        checkout.QuoteRequest(
-            channel=sales_channel(principal, body.channel),
-            fulfillment_type=body.fulfillment_type,
-            lines=[x.line() for x in body.lines],
-            services=tuple(body.services),
-            address=body.address.address() if body.address else None,
-            store_id=body.store_id,
-            member_id=body.member_id,
-            coupon_ids=body.coupon_ids,
-        ),
-        caller=principal,
-    )
-
-
-@router.get("/checkout/quotes/{quote_id}", response_model=QuoteOut)
-def get_quote(
-    quote_id: uuid.UUID, principal: Principal = PLACE, session: Session = Depends(db_session)
-) -> Any:
-    return checkout.get_quote(session, quote_id)
-
-
-@router.delete("/checkout/quotes/{quote_id}", status_code=status.HTTP_204_NO_CONTENT)
-def release_quote(
-    quote_id: uuid.UUID, principal: Principal = PLACE, session: Session = Depends(db_session)
-) -> Response:
-    """The customer left the checkout: the held stock is available again at once."""
-    checkout.release_quote(session, checkout.get_quote(session, quote_id))
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post(
-    "/orders",
-    response_model=OrderOut,
-    status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "Placed before (same quote or channel order id)."}},
-)
-def place_order(
-    body: PlaceOrderIn,
-    response: Response,
-    principal: Principal = PLACE,
-    session: Session = Depends(db_session),
-    settings: Settings = Depends(app_settings),
-) -> Any:
-    """Place the order of a quote. Idempotent by quote, by ``channel_order_id`` and by the
-    Idempotency-Key. Unpaid orders are cancelled when their quote's hold ends."""
-    sealed = masked = None
-    if body.contact_phone:
-        sealed = cipher_for(settings).encrypt(body.contact_phone, purpose="order_contact")
-        masked = mask_phone(body.contact_phone)
-    placed = checkout.place_order(
-        session,
-        checkout.PlaceOrder(
-            quote_id=body.quote_id,
-            channel_order_id=body.channel_order_id,
-            contact_name=body.contact_name,
-            contact_phone_masked=masked,
-            contact_phone_sealed=sealed,
-            note=body.note,
-            substitution=body.substitution,
-            guide_id=body.guide_id,
-            address_text=body.address_text,
-        ),
-        caller=principal,
-    )
-    if not placed.created:
-        response.status_code = status.HTTP_200_OK
-    return placed.order
 
 
 @router.get("/orders", response_model=Page[OrderOut])
@@ -256,77 +125,6 @@ def order_refunds(
     ).all()
 
 
-@router.post(
-    "/orders/{order_id}/payments",
-    response_model=StartedPaymentOut,
-    status_code=status.HTTP_201_CREATED,
-)
-def pay_order(
-    order_id: uuid.UUID,
-    body: PaymentIn,
-    request: Request,
-    principal: Principal = PLACE,
-    session: Session = Depends(db_session),
-    settings: Settings = Depends(app_settings),
-) -> Any:
-    """Pay (part of) an order online. A wallet answers ``pending`` with the ``customer_action``
-    to show; the provider's signed notification completes it and the order becomes paid.
-    ``{"tender": "points", "points": N}`` pays part with the member's points, at once."""
-    ensure_may_see(principal, get_order(session, order_id))
-    if body.tender is TenderType.POINTS:
-        if body.points is None:
-            raise InvalidInput.field("points", "how many points to pay with")
-        return StartedPaymentOut.model_validate(
-            payments.pay_with_points(session, order_id, body.points)
-        )
-    providers = providers_of(request)
-    started = payments.start_payment(
-        session,
-        order_id,
-        tender=body.tender,
-        amount=body.amount,
-        provider=providers.payment(body.provider),
-        notify_url=callback_url(request, settings, f"/payments/notifications/{body.provider}"),
-    )
-    out = StartedPaymentOut.model_validate(started.payment)
-    out.customer_action = started.customer_action
-    return out
-
-
-@router.post("/payments/notifications/{provider}", status_code=status.HTTP_204_NO_CONTENT)
-def payment_notification(
-    provider: str,
-    request: Request,
-    body: bytes = Depends(request_body),
-    session: Session = Depends(db_session),
-) -> Response:
-    """Where payment providers call back (signed; see docs/orders.md). Repeated and stale
-    notifications change nothing; the answer is 204 either way so the provider stops."""
-    providers = providers_of(request)
-    payments.apply_notification(
-        session,
-        providers.payment(provider),
-        dict(request.headers),
-        body,
-        providers=providers.payments,
-    )
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post("/sandbox/payments/{provider_ref}/confirm", status_code=status.HTTP_204_NO_CONTENT)
-def sandbox_customer_confirms(
-    provider_ref: str, request: Request, principal: Principal = PLACE
-) -> Response:
-    """Sandbox only: play the customer approving a pending wallet payment in WeChat/Alipay.
-    The sandbox then calls back (signed) and the order becomes paid."""
-    gateway = providers_of(request).payment("sandbox")
-    confirm = getattr(gateway, "customer_confirms", None)
-    if confirm is None:
-        raise NotFound("The sandbox payment gateway is not running here.")
-    confirm(provider_ref)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 def cancel_order(
     order_id: uuid.UUID,
@@ -344,44 +142,6 @@ def cancel_order(
     return payments.cancel_order(
         session, order_id, reason=body.reason, providers=providers_of(request).payments
     )
-
-
-@router.post(
-    "/orders/{order_id}/returns",
-    response_model=ReturnOut,
-    status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "This return reference was taken before: the same return."}},
-)
-def return_goods(
-    order_id: uuid.UUID,
-    body: ReturnIn,
-    request: Request,
-    response: Response,
-    principal: Principal = Depends(require(Permission.ORDERS_RETURN)),
-    session: Session = Depends(db_session),
-) -> Any:
-    """Take goods back at any store: resellable ones return to that store's stock, damaged
-    ones are written off, and the refund goes to the original tenders."""
-    done = returns.return_goods(
-        session,
-        order_id,
-        reference=body.reference,
-        store_id=body.store_id,
-        lines=[returns.ReturnLine(x.line_id, x.quantity, x.condition) for x in body.lines],
-        reason=body.reason,
-        caller=principal,
-        providers=providers_of(request).payments,
-    )
-    if not done.created:
-        response.status_code = status.HTTP_200_OK
-    out = ReturnOut.model_validate(done.order_return)
-    out.refunds = [
-        RefundOut.model_validate(r)
-        for r in session.scalars(
-            select(Refund).where(Refund.return_id == done.order_return.id).order_by(Refund.id)
-        )
-    ]
-    return out
 
 
 @router.get(

@@ -1,0 +1,105 @@
+"""HTTP endpoints of checkout: quote a basket (price, store, promise, held stock), release a
+quote, and place the order of a quote.
+
+The busiest routes of the chain: app.py includes this router first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import Depends, Response, status
+from sqlalchemy.orm import Session
+
+from zhongtai.core.auth.principal import Principal
+from zhongtai.core.http.deps import app_settings, db_session
+from zhongtai.core.http.routing import api_router
+from zhongtai.core.settings import Settings
+from zhongtai.members.pii import cipher_for
+from zhongtai.members.rules import mask_phone
+from zhongtai.orders import checkout
+from zhongtai.orders.api_common import PLACE, sales_channel
+from zhongtai.orders.schemas import OrderOut, PlaceOrderIn, QuoteIn, QuoteOut
+
+router = api_router(tags=["orders"])
+
+
+@router.post("/checkout/quotes", response_model=QuoteOut, status_code=status.HTTP_201_CREATED)
+def create_quote(
+    body: QuoteIn,
+    principal: Principal = PLACE,
+    session: Session = Depends(db_session),
+) -> Any:
+    """Price a basket for a fulfilment type, choose the store (the answer explains why, for
+    every candidate), promise when it is ready or at the door, and hold its stock until the
+    quote expires. 409 ``no-store-can-fulfil`` with the verdicts when no store can."""
+    return checkout.quote_checkout(
+        session,
+        checkout.QuoteRequest(
+            channel=sales_channel(principal, body.channel),
+            fulfillment_type=body.fulfillment_type,
+            lines=[x.line() for x in body.lines],
+            services=tuple(body.services),
+            address=body.address.address() if body.address else None,
+            store_id=body.store_id,
+            member_id=body.member_id,
+            coupon_ids=body.coupon_ids,
+        ),
+        caller=principal,
+    )
+
+
+@router.get("/checkout/quotes/{quote_id}", response_model=QuoteOut)
+def get_quote(
+    quote_id: uuid.UUID, principal: Principal = PLACE, session: Session = Depends(db_session)
+) -> Any:
+    return checkout.get_quote(session, quote_id)
+
+
+@router.delete("/checkout/quotes/{quote_id}", status_code=status.HTTP_204_NO_CONTENT)
+def release_quote(
+    quote_id: uuid.UUID, principal: Principal = PLACE, session: Session = Depends(db_session)
+) -> Response:
+    """The customer left the checkout: the held stock is available again at once."""
+    checkout.release_quote(session, checkout.get_quote(session, quote_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/orders",
+    response_model=OrderOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "Placed before (same quote or channel order id)."}},
+)
+def place_order(
+    body: PlaceOrderIn,
+    response: Response,
+    principal: Principal = PLACE,
+    session: Session = Depends(db_session),
+    settings: Settings = Depends(app_settings),
+) -> Any:
+    """Place the order of a quote. Idempotent by quote, by ``channel_order_id`` and by the
+    Idempotency-Key. Unpaid orders are cancelled when their quote's hold ends."""
+    sealed = masked = None
+    if body.contact_phone:
+        sealed = cipher_for(settings).encrypt(body.contact_phone, purpose="order_contact")
+        masked = mask_phone(body.contact_phone)
+    placed = checkout.place_order(
+        session,
+        checkout.PlaceOrder(
+            quote_id=body.quote_id,
+            channel_order_id=body.channel_order_id,
+            contact_name=body.contact_name,
+            contact_phone_masked=masked,
+            contact_phone_sealed=sealed,
+            note=body.note,
+            substitution=body.substitution,
+            guide_id=body.guide_id,
+            address_text=body.address_text,
+        ),
+        caller=principal,
+    )
+    if not placed.created:
+        response.status_code = status.HTTP_200_OK
+    return placed.order
