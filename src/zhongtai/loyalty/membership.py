@@ -21,7 +21,6 @@ from zhongtai.loyalty.models import (
     CouponStatus,
     CouponTemplate,
     EntryKind,
-    MemberTier,
     PointsAccount,
     PointsEntry,
     PointsLot,
@@ -158,31 +157,15 @@ def points_overview(session: Session, member_ids: list[uuid.UUID], now: datetime
     """Her points as the till and the app show them (balance, pending, debt: the ledger moved
     them to the survivor at each merge), her tier and when it is next reviewed, and what
     expires within 30 days. A fixed handful of statements."""
-    survivor = member_ids[0]
-    held = points_balance(session, survivor, now)
-    review_at = session.scalar(select(MemberTier.review_at).where(MemberTier.member_id == survivor))
-    # Pending lots still inside their return window cannot expire before they mature.
-    waiting = PointsLot.pending.is_(True) & (PointsLot.matures_at > now)
-    expiring = session.execute(
-        select(PointsLot.expires_at, func.sum(PointsLot.remaining))
-        .where(
-            PointsLot.member_id == survivor,
-            PointsLot.remaining > 0,
-            PointsLot.expires_at > now,
-            PointsLot.expires_at <= now + EXPIRY_HORIZON,
-            ~waiting,
-        )
-        .group_by(PointsLot.expires_at)
-        .order_by(PointsLot.expires_at)
-    ).all()
+    held = points_balance(session, member_ids[0], now, expiring_within=EXPIRY_HORIZON)
     return {
         "balance": held.balance,
         "pending": held.pending,
         "debt": held.debt,
         "tier": held.tier.value,
-        "tier_review_at": review_at,
-        "expiring_30d": sum(int(points) for _, points in expiring),
-        "expiring": [{"expires_at": at, "points": int(points)} for at, points in expiring],
+        "tier_review_at": held.tier_review_at,
+        "expiring_30d": sum(e.points for e in held.expiring),
+        "expiring": [{"expires_at": e.expires_at, "points": e.points} for e in held.expiring],
     }
 
 

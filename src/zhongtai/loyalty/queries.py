@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.pagination import PageParams, paginate
-from zhongtai.loyalty.models import PointsAccount, PointsEntry, PointsLot
+from zhongtai.loyalty.models import MemberTier, PointsAccount, PointsEntry, PointsLot
 from zhongtai.loyalty.tier_rules import Tier
-from zhongtai.loyalty.tiers import current_tier
 from zhongtai.members import service as members
 
 
@@ -41,14 +40,23 @@ class PointsBalance:
     expiring: list[Expiring]
     maturing: list[Maturing]
     tier: Tier
+    #: When her tier is next reviewed (None: never reviewed, the standard tier).
+    tier_review_at: datetime | None = None
 
 
 def points_balance(
-    session: Session, member_id: uuid.UUID, now: datetime, *, expiring_lots: int = 3
+    session: Session,
+    member_id: uuid.UUID,
+    now: datetime,
+    *,
+    expiring_lots: int = 3,
+    expiring_within: timedelta | None = None,
 ) -> PointsBalance:
     """Her points as of ``now``, read without changing anything: what the ledger will hold once
-    the jobs have expired and matured what is due."""
+    the jobs have expired and matured what is due. ``expiring`` lists the next
+    ``expiring_lots`` expiry dates, or, with ``expiring_within``, every date within it."""
     member = members.get_member(session, member_id)
+    tier = session.get(MemberTier, member.id, populate_existing=True)
     live = or_(PointsLot.expires_at.is_(None), PointsLot.expires_at > now)
     waiting = PointsLot.pending.is_(True) & (PointsLot.matures_at > now)
     due = PointsLot.pending.is_(True) & (PointsLot.matures_at <= now)
@@ -66,7 +74,8 @@ def points_balance(
     )
     # Matured points pay off her debt first, as the maturing entry will book it.
     settles = min(debt, int(matured))
-    soon = session.execute(
+    # Pending lots still inside their return window cannot expire before they mature.
+    upcoming = (
         select(PointsLot.expires_at, func.sum(PointsLot.remaining))
         .where(
             PointsLot.member_id == member.id,
@@ -76,8 +85,12 @@ def points_balance(
         )
         .group_by(PointsLot.expires_at)
         .order_by(PointsLot.expires_at)
-        .limit(expiring_lots)
-    ).all()
+    )
+    if expiring_within is None:
+        upcoming = upcoming.limit(expiring_lots)
+    else:
+        upcoming = upcoming.where(PointsLot.expires_at <= now + expiring_within)
+    soon = session.execute(upcoming).all()
     maturing = session.execute(
         select(PointsLot.matures_at, func.sum(PointsLot.remaining))
         .where(PointsLot.member_id == member.id, PointsLot.remaining > 0, waiting)
@@ -92,7 +105,8 @@ def points_balance(
         pending=int(pending),
         expiring=[Expiring(at, int(p)) for at, p in soon if at is not None],
         maturing=[Maturing(at, int(p)) for at, p in maturing if at is not None],
-        tier=current_tier(session, member.id),
+        tier=tier.tier if tier else Tier.STANDARD,
+        tier_review_at=tier.review_at if tier else None,
     )
 
 
