@@ -25,8 +25,7 @@ from zhongtai.guides.models import (
 )
 from zhongtai.guides.roster import get_guide
 from zhongtai.guides.statements import StatementRow, Totals, month_statements
-from zhongtai.guides.task_models import GuideTask
-from zhongtai.guides.task_states import TaskStatus
+from zhongtai.guides.tasks import task_counts_by_guide
 from zhongtai.loyalty.models import Coupon, CouponStatus
 from zhongtai.loyalty.queries import points_balance
 from zhongtai.members.identity import get_member, identity_value
@@ -345,14 +344,7 @@ def _performances(
         .where(LineAttribution.guide_id.in_(guide_ids), LineAttribution.attributed_at >= start)
         .group_by(LineAttribution.guide_id),
     )
-    tasks: dict[tuple[uuid.UUID, TaskStatus], int] = {
-        (guide_id, status): n
-        for guide_id, status, n in session.execute(
-            select(GuideTask.guide_id, GuideTask.status, func.count())
-            .where(GuideTask.guide_id.in_(guide_ids), GuideTask.due_on >= month)
-            .group_by(GuideTask.guide_id, GuideTask.status)
-        )
-    }
+    tasks = task_counts_by_guide(session, guide_ids, month)
     if statements is None:
         statements = month_statements(session, month, store_id=store_id)
     by_guide = {r.guide_id: r for r in statements}
@@ -370,9 +362,9 @@ def _performances(
             commission=by_guide[g].totals if g in by_guide else Totals(),
             rank_in_store=rank.get(g),
             guides_in_store=len(statements),
-            tasks_done=tasks.get((g, TaskStatus.DONE), 0),
-            tasks_skipped=tasks.get((g, TaskStatus.SKIPPED), 0),
-            tasks_open=tasks.get((g, TaskStatus.OPEN), 0),
+            tasks_done=tasks[g].done,
+            tasks_skipped=tasks[g].skipped,
+            tasks_open=tasks[g].open,
         )
         for g in guide_ids
     ]
