@@ -199,11 +199,15 @@ def lock_member(session: Session, member_id: uuid.UUID, *, allow_erased: bool = 
         .where(Member.id == member_id, Member.merged_into_id.is_(None))
         .with_for_update()
         .execution_options(populate_existing=True)
-    ).one_or_none()
-    if member is not None:
-        if member.status is MemberStatus.ERASED and not allow_erased:
-            raise MemberErased(member.id)
-        return member
+    ).one_or_none() or _lock_survivor(session, member_id)
+    if member.status is MemberStatus.ERASED and not allow_erased:
+        raise MemberErased(member.id)
+    return member
+
+
+def _lock_survivor(session: Session, member_id: uuid.UUID) -> Member:
+    """Follow a merged id to her survivor and lock that row (again if a merge moved her while
+    we waited for the lock)."""
     target = get_member(session, member_id).id
     for _ in range(3):
         member = session.scalars(
@@ -213,8 +217,6 @@ def lock_member(session: Session, member_id: uuid.UUID, *, allow_erased: bool = 
             .execution_options(populate_existing=True)
         ).one()
         if member.merged_into_id is None:
-            if member.status is MemberStatus.ERASED and not allow_erased:
-                raise MemberErased(member.id)
             return member
         target = member.merged_into_id  # merged while we waited for the lock
     raise NotFound(f"No member {member_id}.", member_id=str(member_id))
