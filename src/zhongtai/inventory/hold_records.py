@@ -46,12 +46,19 @@ def write_holds(
             [{"reservation_id": r, "sku_id": s, "quantity": q} for r, s, q in written],
         )
     return {
-        i: functools.partial(_as_loaded, requests[i], claimed[requests[i].reference], now)
+        i: as_loaded(requests[i], claimed[requests[i].reference], now)
         for i in held
     }
 
 
-def _as_loaded(request: HoldRequest, reservation_id: uuid.UUID, now: datetime) -> Reservation:
+def as_loaded(
+    request: HoldRequest, reservation_id: uuid.UUID, now: datetime
+) -> Callable[[], Reservation]:
+    """How to build the reservation as it was written, when first read."""
+    return functools.partial(_build, request, reservation_id, now)
+
+
+def _build(request: HoldRequest, reservation_id: uuid.UUID, now: datetime) -> Reservation:
     """The reservation as it was written, without reading it back (a detached object)."""
     lines = [
         ReservationLine(reservation_id=reservation_id, sku_id=x.sku_id, quantity=x.quantity)

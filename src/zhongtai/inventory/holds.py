@@ -20,6 +20,10 @@ ones. Per batch it takes a fixed number of statements, whatever the number of ba
    held baskets (:mod:`hold_records`) in one INSERT each; the references of baskets that
    could not be held are deleted again.
 
+On PostgreSQL a round whose baskets share no balance row is held by
+:mod:`pg_hold_statement` in two statements instead; what they leave undecided (retries,
+closed locations, baskets that do not fit) is answered by the steps above.
+
 The request and its outcome are in :mod:`hold_requests`. This module only runs the steps in
 order and sorts the outcomes back into the order of the requests.
 
@@ -41,8 +45,9 @@ from zhongtai.inventory.hold_claims import (
     release_claims,
 )
 from zhongtai.inventory.hold_judging import allocations_for_requests, judge_baskets
-from zhongtai.inventory.hold_records import write_holds
+from zhongtai.inventory.hold_records import as_loaded, write_holds
 from zhongtai.inventory.hold_requests import HoldRequest, Outcome, Reserved
+from zhongtai.inventory.pg_hold_statement import hold_round, independent
 
 
 def hold_baskets(session: Session, requests: Sequence[HoldRequest]) -> list[Outcome]:
@@ -69,6 +74,30 @@ def hold_baskets(session: Session, requests: Sequence[HoldRequest]) -> list[Outc
 
 
 def _hold_round(session: Session, requests: list[HoldRequest]) -> list[Outcome]:
+    if session.get_bind().dialect.name != "postgresql" or not independent(requests):
+        return _judge_round(session, requests)
+    # Independent baskets: one statement holds those that fit; the rest (a reference used
+    # before, a closed location, a basket that does not fit) are answered by the general path.
+    now = utcnow()
+    decided = hold_round(session, requests, allocations_for_requests(session, requests), now)
+    release_claims(session, list(decided.not_fitting.values()))
+    outcomes: list[Outcome | None] = [None] * len(requests)
+    rest = []
+    for i, r in enumerate(requests):
+        reservation_id = decided.held.get(r.reference)
+        if reservation_id is None:
+            rest.append(i)
+        else:
+            outcomes[i] = Reserved(True, as_loaded(r, reservation_id, now))
+    for i, outcome in zip(rest, _judge_round(session, [requests[i] for i in rest]), strict=True):
+        outcomes[i] = outcome
+    return [o for o in outcomes if o is not None]
+
+
+def _judge_round(session: Session, requests: list[HoldRequest]) -> list[Outcome]:
+    """Claim, lock, judge in arrival order, write: any round, on either database."""
+    if not requests:
+        return []
     outcomes: list[Outcome | None] = [None] * len(requests)
     asked = list(range(len(requests)))
     if session.get_bind().dialect.name != "postgresql":

@@ -26,7 +26,6 @@ import queue
 import threading
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import Future
 from datetime import datetime, timedelta
 from types import TracebackType
 
@@ -37,7 +36,28 @@ from zhongtai.inventory.rules import Line
 
 log = logging.getLogger(__name__)
 
-_Ticket = tuple[HoldRequest, "Future[Reserved]"]
+
+
+class _Ticket:
+    """A basket waiting for its batch: the caller blocks on a plain lock the worker releases
+    (the cheapest wait there is; a ``Future`` costs a condition and its lock per basket)."""
+
+    __slots__ = ("_done", "outcome", "request")
+
+    def __init__(self, request: HoldRequest) -> None:
+        self.request = request
+        self.outcome: Outcome | Exception | None = None
+        self._done = threading.Lock()
+        self._done.acquire()
+
+    def settle(self, outcome: Outcome | Exception) -> None:
+        self.outcome = outcome
+        self._done.release()
+
+    def wait(self) -> Outcome | Exception:
+        self._done.acquire()
+        assert self.outcome is not None  # settled before the lock was released
+        return self.outcome
 
 
 class ReservationDesk:
@@ -68,10 +88,12 @@ class ReservationDesk:
     ) -> Reserved:
         """As :func:`reservations.reserve`, committed: blocks until the basket's batch is."""
         # Shape checks here, in the caller's thread: bad input never reaches a batch.
-        request = hold_request(reference, location_id, lines, ttl, channel=channel, now=now)
-        ticket: Future[Reserved] = Future()
-        self._queue.put((request, ticket))
-        return ticket.result()
+        ticket = _Ticket(hold_request(reference, location_id, lines, ttl, channel=channel, now=now))
+        self._queue.put(ticket)
+        outcome = ticket.wait()
+        if isinstance(outcome, Exception):  # a DomainError of the basket, or a failure
+            raise outcome
+        return outcome
 
     def close(self) -> None:
         for _ in self._workers:
@@ -108,18 +130,15 @@ class ReservationDesk:
             self._serve(batch)
 
     def _serve(self, batch: list[_Ticket]) -> None:
-        requests = [request for request, _ in batch]
+        requests = [ticket.request for ticket in batch]
         outcomes: list[Outcome | Exception]
         try:
             outcomes = list(self._hold(requests))
         except Exception:
             log.exception("a batch of %d reservations failed; holding each alone", len(batch))
             outcomes = [self._hold_alone(request) for request in requests]
-        for (_, ticket), outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                ticket.set_exception(outcome)
-            else:
-                ticket.set_result(outcome)
+        for ticket, outcome in zip(batch, outcomes, strict=True):
+            ticket.settle(outcome)
 
     def _hold(self, requests: list[HoldRequest]) -> list[Outcome]:
         with self._db.writer() as session, session.begin():

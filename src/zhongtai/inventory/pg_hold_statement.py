@@ -1,0 +1,232 @@
+"""Holding a round of independent baskets on PostgreSQL in two statements.
+
+When no two baskets of a round take from the same balance row (the usual case: concurrent
+checkouts of different SKUs, and every round of one basket), each basket's fate depends on its
+own rows only, so the database can decide the whole round without the Python between the five
+statements of the general path (:mod:`holds`):
+
+1. ``_CLAIM_AND_JUDGE``: a reservation per basket at an open location, in reference order,
+   unless its reference exists (``ON CONFLICT DO NOTHING``, as
+   :func:`hold_claims.claim_references`); then the balance rows of the claimed baskets, locked
+   ``ORDER BY location_id, sku_id FOR UPDATE`` (the order every use case locks in; the lock reads
+   the claims, so every claim is made before any row is locked, as on the general path); and per
+   claimed basket whether every line fits its locked row under the basket's allocation (the
+   condition of :func:`rules.may_take`).
+2. ``_TAKE``, for the baskets that fit: one conditional ``UPDATE`` of their rows (the database
+   checks the condition again, so a wrong judgement fails rather than oversells), their lines,
+   and the stock events of each changed row -- ``stock.changed``, and ``stock.low`` /
+   ``stock.out`` when ATP crossed its threshold, with the payloads of :mod:`inventory.events` --
+   built by the database from the row's figures, as :func:`ledger.announce_many` writes them.
+
+The rows are changed by a statement of their own rather than by a CTE of the first: an
+``UPDATE`` in the statement that locked a row sees the row as of the statement's snapshot and
+may skip a version a concurrent transaction committed meanwhile.
+
+Ids are UUIDv7 made by the database, as :func:`zhongtai.core.ids.new_id` makes them in Python.
+What the statements do not decide -- a reference already used, a closed location, a basket
+that does not fit -- goes back to the general path, which answers it in detail.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from zhongtai.core.outbox import EVENT_TYPES
+from zhongtai.inventory.hold_requests import HoldRequest
+from zhongtai.inventory.rules import Allocation
+
+AllocationKey = tuple[str | None, uuid.UUID]
+
+# A UUIDv7 from the clock and gen_random_uuid(): the 48-bit millisecond time over the first six
+# bytes, then the version nibble turned from 4 (0100) into 7 (0111); the variant bits stay.
+_UUID7 = """CAST(encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+            placing substring(int8send(CAST(extract(epoch FROM clock_timestamp()) * 1000
+                                            AS bigint)) FROM 3)
+            FROM 1 FOR 6), 52, 1), 53, 1), 'hex') AS uuid)"""
+
+_FITS = """k.on_hand - k.reserved - k.safety_stock >= x.quantity
+       AND CAST(k.on_hand - k.reserved - k.safety_stock AS bigint) * b.share_percent
+           >= CAST(x.quantity AS bigint) * 100
+       AND k.on_hand - k.reserved - k.safety_stock - b.keep_units >= x.quantity"""
+
+_ATP_AFTER = "GREATEST(0, t.on_hand - t.reserved - t.safety_stock)"
+_ATP_BEFORE = "GREATEST(0, t.on_hand - t.reserved + t.quantity - t.safety_stock)"
+_FIGURES = (
+    """'location_id', t.location_id, 'sku_id', t.sku_id, 'on_hand', t.on_hand,
+              'reserved', t.reserved, 'safety_stock', t.safety_stock, 'atp', """
+    + _ATP_AFTER
+)
+
+# The f-strings below splice in the module's own constant fragments above, never input.
+_CLAIM_AND_JUDGE = text(
+    f"""
+    WITH basket AS MATERIALIZED (
+        SELECT * FROM json_to_recordset(CAST(:baskets AS json))
+               AS b(n int, reference text, location_id uuid, expires_at timestamptz,
+                    channel text, actor text, share_percent int, keep_units int)
+    ), line AS MATERIALIZED (
+        SELECT * FROM json_to_recordset(CAST(:lines AS json)) AS x(n int, sku_id uuid, quantity int)
+    ), claimed AS (
+        INSERT INTO stock_reservations
+               (id, reference, location_id, status, expires_at, channel, actor,
+                created_at, updated_at)
+        SELECT {_UUID7}, b.reference, b.location_id, 'active', b.expires_at, b.channel, b.actor,
+               :now, :now
+          FROM basket b
+          JOIN locations l ON l.id = b.location_id AND l.status = 'active'
+         ORDER BY b.reference
+            ON CONFLICT (reference) DO NOTHING
+        RETURNING id, reference
+    ), locked AS MATERIALIZED (
+        SELECT k.location_id, k.sku_id, k.on_hand, k.reserved, k.safety_stock
+          FROM stock_balances k
+          JOIN (SELECT b.location_id, x.sku_id
+                  FROM claimed c JOIN basket b USING (reference) JOIN line x USING (n)) w
+            ON k.location_id = w.location_id AND k.sku_id = w.sku_id
+         ORDER BY k.location_id, k.sku_id
+           FOR UPDATE OF k
+    )
+    SELECT c.reference, c.id, bool_and(k.sku_id IS NOT NULL AND {_FITS}) AS fits
+      FROM claimed c
+      JOIN basket b USING (reference)
+      JOIN line x USING (n)
+      LEFT JOIN locked k ON k.location_id = b.location_id AND k.sku_id = x.sku_id
+     GROUP BY c.reference, c.id
+    """  # noqa: S608
+)
+
+_TAKE = text(
+    f"""
+    WITH held AS MATERIALIZED (
+        SELECT * FROM json_to_recordset(CAST(:held AS json))
+               AS h(reservation_id uuid, location_id uuid, sku_id uuid, quantity int,
+                    actor text, request_id text)
+    ), taken AS (
+        UPDATE stock_balances t
+           SET reserved = t.reserved + h.quantity, updated_at = :now
+          FROM held h
+         WHERE t.location_id = h.location_id AND t.sku_id = h.sku_id
+           AND t.on_hand - t.reserved - t.safety_stock >= h.quantity
+        RETURNING t.location_id, t.sku_id, t.on_hand, t.reserved, t.safety_stock,
+                  t.low_stock_level, h.quantity, h.actor, h.request_id
+    ), written AS (
+        INSERT INTO stock_reservation_lines (reservation_id, sku_id, quantity)
+        SELECT h.reservation_id, h.sku_id, h.quantity FROM held h
+    ), announced AS (
+        INSERT INTO outbox_events
+               (id, type, version, aggregate_type, aggregate_id, store_id, occurred_at, payload,
+                request_id, actor)
+        SELECT {_UUID7}, e.type, e.version, 'stock', CAST(t.sku_id AS text), t.location_id,
+               :now, e.payload, t.request_id, t.actor
+          FROM taken t
+          CROSS JOIN LATERAL (
+              SELECT 0 AS k, 'stock.changed' AS type, CAST(:changed_version AS int) AS version,
+                     json_build_object({_FIGURES}, 'cause', 'reserved',
+                                       'quantity', t.quantity) AS payload
+              UNION ALL
+              SELECT 1, 'stock.out', CAST(:out_version AS int), json_build_object({_FIGURES})
+               WHERE {_ATP_AFTER} <= 0 AND 0 < {_ATP_BEFORE}
+              UNION ALL
+              SELECT 1, 'stock.low', CAST(:low_version AS int),
+                     json_build_object({_FIGURES}, 'low_stock_level', t.low_stock_level)
+               WHERE 0 < {_ATP_AFTER} AND {_ATP_AFTER} <= t.low_stock_level
+                 AND t.low_stock_level < {_ATP_BEFORE}
+          ) e
+         ORDER BY t.location_id, t.sku_id, e.k
+    )
+    SELECT count(*) FROM taken
+    """  # noqa: S608
+)
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What the statement decided: reference -> reservation id of each basket it held, and the
+    ids of the baskets it claimed but could not hold (their claims still to be released)."""
+
+    held: dict[str, uuid.UUID]
+    not_fitting: dict[str, uuid.UUID]
+
+
+def independent(requests: Sequence[HoldRequest]) -> bool:
+    """Whether no two baskets take from the same balance row (nor share a reference)."""
+    rows: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    lines = 0
+    for r in requests:
+        lines += len(r.lines)
+        rows.update((r.location_id, x.sku_id) for x in r.lines)
+    return len(rows) == lines and len({r.reference for r in requests}) == len(requests)
+
+
+def hold_round(
+    session: Session,
+    requests: Sequence[HoldRequest],
+    allocations: dict[AllocationKey, Allocation],
+    now: datetime,
+) -> RoundResult:
+    """Hold the independent baskets that fit (see :func:`independent`), in two statements."""
+    session.flush()  # events recorded through the ORM keep their place before these
+    baskets: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
+    for n, r in enumerate(requests):
+        rule = allocations[(r.channel, r.location_id)]
+        baskets.append(
+            {
+                "n": n,
+                "reference": r.reference,
+                "location_id": str(r.location_id),
+                "expires_at": r.expires_at.isoformat(),
+                "channel": r.channel,
+                "actor": r.actor,
+                "share_percent": rule.share_percent,
+                "keep_units": rule.keep_units,
+            }
+        )
+        lines.extend({"n": n, "sku_id": str(x.sku_id), "quantity": x.quantity} for x in r.lines)
+    judged = session.execute(
+        _CLAIM_AND_JUDGE,
+        {"baskets": _document(baskets), "lines": _document(lines), "now": now},
+    ).all()
+    held = {reference: id_ for reference, id_, fits in judged if fits}
+    taking = [
+        {
+            "reservation_id": str(held[r.reference]),
+            "location_id": baskets[n]["location_id"],
+            "sku_id": str(x.sku_id),
+            "quantity": x.quantity,
+            "actor": r.actor,
+            "request_id": r.request_id,
+        }
+        for n, r in enumerate(requests)
+        if r.reference in held
+        for x in r.lines
+    ]
+    if taking:
+        taken = session.execute(
+            _TAKE,
+            {
+                "held": _document(taking),
+                "now": now,
+                "changed_version": EVENT_TYPES["stock.changed"].version,
+                "low_version": EVENT_TYPES["stock.low"].version,
+                "out_version": EVENT_TYPES["stock.out"].version,
+            },
+        ).scalar_one()
+        if taken != len(taking):  # the rows are locked and judged: a miss is a bug, not a race
+            raise RuntimeError(f"held stock on {taken} of {len(taking)} locked balance rows")
+    return RoundResult(
+        held=held,
+        not_fitting={reference: id_ for reference, id_, fits in judged if not fits},
+    )
+
+
+def _document(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, separators=(",", ":"))
