@@ -18,7 +18,7 @@ from zhongtai.inventory.events import StockChanged, StockLow, StockOut
 from zhongtai.inventory.hold_requests import HoldRequest, Reserved, hold_request
 from zhongtai.inventory.holds import hold_baskets
 from zhongtai.inventory.models import Reservation
-from zhongtai.inventory.pg_hold_statement import independent
+from zhongtai.inventory.pg_hold_statement import independent_first
 
 TTL = timedelta(minutes=15)
 
@@ -27,14 +27,40 @@ def _ask(reference: str, store: object, *lines: service.Line, **kw: object) -> H
     return hold_request(reference, store.id, list(lines), TTL, **kw)  # type: ignore[attr-defined,arg-type]
 
 
-def test_baskets_are_independent_only_when_no_two_take_from_one_row(
+def test_a_basket_sharing_a_row_with_an_earlier_one_waits_for_the_general_path(
     stock: StockFactory,
 ) -> None:
     store, other = stock.location(), stock.location()
-    a, b = stock.sku(), stock.sku()
-    assert independent([_ask("1", store, line(a, 1)), _ask("2", store, line(b, 1))])
-    assert independent([_ask("1", store, line(a, 1)), _ask("2", other, line(a, 1))])
-    assert not independent([_ask("1", store, line(a, 1)), _ask("2", store, line(b, 1), line(a, 1))])
+    x, y, z = stock.sku(), stock.sku(), stock.sku()
+    first, later = independent_first(
+        [
+            _ask("1", store, line(x, 1)),
+            _ask("2", other, line(x, 1)),  # another store's row
+            _ask("3", store, line(y, 1), line(x, 1)),  # x again
+            _ask("4", store, line(y, 1)),  # y, first taken by the waiting basket 3
+            _ask("5", store, line(z, 1)),
+        ]
+    )
+    assert (first, later) == ([0, 1, 4], [2, 3])
+
+
+def test_baskets_sharing_rows_are_still_judged_in_arrival_order(
+    session: Session, stock: StockFactory
+) -> None:
+    store, x, y = stock.location(), stock.sku(), stock.sku()
+    stock.receive(store, x, 10)
+    stock.receive(store, y, 1)
+    a, b, c = hold_baskets(
+        session,
+        [
+            _ask("a", store, line(x, 1)),
+            _ask("b", store, line(x, 1), line(y, 1)),  # shares x with a
+            _ask("c", store, line(y, 1)),  # the last y, asked after b
+        ],
+    )
+    assert isinstance(a, Reserved) and isinstance(b, Reserved)
+    assert isinstance(c, InsufficientStock) and c.extra["sku_id"] == str(y.id)
+    assert service.verify_stock(session) == []
 
 
 def test_events_of_a_hold_carry_the_payloads_their_models_declare(

@@ -20,9 +20,10 @@ ones. Per batch it takes a fixed number of statements, whatever the number of ba
    held baskets (:mod:`hold_records`) in one INSERT each; the references of baskets that
    could not be held are deleted again.
 
-On PostgreSQL a round whose baskets share no balance row is held by
-:mod:`pg_hold_statement` in two statements instead; what they leave undecided (retries,
-closed locations, baskets that do not fit) is answered by the steps above.
+On PostgreSQL the baskets of a round that share no balance row with an earlier basket are held
+by :mod:`pg_hold_statement` in two statements instead; what they leave undecided (the later
+baskets of a shared row, retries, closed locations, baskets that do not fit) is answered by
+the steps above, after them.
 
 The request and its outcome are in :mod:`hold_requests`. This module only runs the steps in
 order and sorts the outcomes back into the order of the requests.
@@ -32,7 +33,9 @@ A service: it never commits; the caller's transaction holds everything or nothin
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -44,10 +47,15 @@ from zhongtai.inventory.hold_claims import (
     existing_holds,
     release_claims,
 )
-from zhongtai.inventory.hold_judging import allocations_for_requests, judge_baskets
+from zhongtai.inventory.hold_judging import (
+    AllocationKey,
+    allocations_for_requests,
+    judge_baskets,
+)
 from zhongtai.inventory.hold_records import as_loaded, write_holds
 from zhongtai.inventory.hold_requests import HoldRequest, Outcome, Reserved
-from zhongtai.inventory.pg_hold_statement import hold_round, independent
+from zhongtai.inventory.pg_hold_statement import hold_round, independent_first
+from zhongtai.inventory.rules import Allocation
 
 
 def hold_baskets(session: Session, requests: Sequence[HoldRequest]) -> list[Outcome]:
@@ -74,23 +82,32 @@ def hold_baskets(session: Session, requests: Sequence[HoldRequest]) -> list[Outc
 
 
 def _hold_round(session: Session, requests: list[HoldRequest]) -> list[Outcome]:
-    if session.get_bind().dialect.name != "postgresql" or not independent(requests):
+    if session.get_bind().dialect.name != "postgresql":
         return _judge_round(session, requests)
-    # Independent baskets: one statement holds those that fit; the rest (a reference used
-    # before, a closed location, a basket that does not fit) are answered by the general path.
+    first, later = independent_first(requests)
+    if len(later) > len(first):  # mostly one row (a hot SKU): the general path batches it
+        return _judge_round(session, requests)
+    # The database claims every basket and locks all their rows (claims, then rows, as below),
+    # and holds those of the first group that fit; the claimed rest (the later baskets of a
+    # shared row, baskets that do not fit) are judged after them, in arrival order, and the
+    # references not claimed (retries, closed locations) answered, by the general steps.
     now = utcnow()
-    decided = hold_round(session, requests, allocations_for_requests(session, requests), now)
-    release_claims(session, list(decided.not_fitting.values()))
+    allocations = allocations_for_requests(session, requests)
+    decided = hold_round(session, requests, allocations, now, judged=first)
     outcomes: list[Outcome | None] = [None] * len(requests)
-    rest = []
-    for i, r in enumerate(requests):
-        reservation_id = decided.held.get(r.reference)
-        if reservation_id is None:
-            rest.append(i)
-        else:
-            outcomes[i] = Reserved(True, as_loaded(r, reservation_id, now))
-    for i, outcome in zip(rest, _judge_round(session, [requests[i] for i in rest]), strict=True):
-        outcomes[i] = outcome
+    for i in first:
+        reservation_id = decided.held.get(requests[i].reference)
+        if reservation_id is not None:
+            outcomes[i] = Reserved(True, as_loaded(requests[i], reservation_id, now))
+    claimed = decided.claimed
+    new = [i for i, r in enumerate(requests) if r.reference in claimed and outcomes[i] is None]
+    _answer_unclaimed(
+        session,
+        requests,
+        [i for i, r in enumerate(requests) if r.reference not in claimed],
+        outcomes,
+    )
+    _judge_claimed(session, requests, new, claimed, allocations, outcomes, now)
     return [o for o in outcomes if o is not None]
 
 
@@ -108,7 +125,22 @@ def _judge_round(session: Session, requests: list[HoldRequest]) -> list[Outcome]
     now = utcnow()
     claimed = claim_references(session, [requests[i] for i in asked], now)
     new = [i for i in asked if requests[i].reference in claimed]
-    unclaimed = [i for i in asked if requests[i].reference not in claimed]
+    _answer_unclaimed(
+        session, requests, [i for i in asked if requests[i].reference not in claimed], outcomes
+    )
+    allocations = allocations_for_requests(session, [requests[i] for i in new])
+    _judge_claimed(session, requests, new, claimed, allocations, outcomes, now)
+    return [o for o in outcomes if o is not None]
+
+
+def _answer_unclaimed(
+    session: Session,
+    requests: list[HoldRequest],
+    unclaimed: list[int],
+    outcomes: list[Outcome | None],
+) -> None:
+    """A reference not claimed is a retry (its reservation, or 409 for another basket), or
+    its location refused the claim (422)."""
     found = existing_holds(session, [requests[i] for i in unclaimed])
     for i, outcome in zip(unclaimed, found, strict=True):
         outcomes[i] = outcome
@@ -118,7 +150,21 @@ def _judge_round(session: Session, requests: list[HoldRequest]) -> list[Outcome]
         raise RuntimeError("a reservation was neither claimed nor found")
     for i, error in refused.items():
         outcomes[i] = error
-    allocations = allocations_for_requests(session, [requests[i] for i in new])
+
+
+def _judge_claimed(
+    session: Session,
+    requests: list[HoldRequest],
+    new: list[int],
+    claimed: dict[str, uuid.UUID],
+    allocations: dict[AllocationKey, Allocation],
+    outcomes: list[Outcome | None],
+    now: datetime,
+) -> None:
+    """Lock, judge in arrival order and write the claimed baskets at ``new``; free the claims
+    of those that cannot be held."""
+    if not new:
+        return
     judgement = judge_baskets(session, requests, new, allocations, outcomes)
     announce_holds(session, requests, judgement.rows, judgement.figures)
     held = judgement.held
@@ -126,4 +172,3 @@ def _judge_round(session: Session, requests: list[HoldRequest]) -> list[Outcome]
     reservations = write_holds(session, requests, held, claimed, now)
     for i, build in reservations.items():
         outcomes[i] = Reserved(True, build)
-    return [o for o in outcomes if o is not None]

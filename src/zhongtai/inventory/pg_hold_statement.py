@@ -45,6 +45,7 @@ from zhongtai.inventory.rules import Allocation
 
 AllocationKey = tuple[str | None, uuid.UUID]
 
+# UUIDs travel as their 32 hex digits, which PostgreSQL reads as well as the hyphenated form.
 # A UUIDv7 from the clock and gen_random_uuid(): the 48-bit millisecond time over the first six
 # bytes, then the version nibble turned from 4 (0100) into 7 (0111); the variant bits stay.
 _UUID7 = """CAST(encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
@@ -149,21 +150,30 @@ _TAKE = text(
 
 @dataclass(frozen=True)
 class RoundResult:
-    """What the statement decided: reference -> reservation id of each basket it held, and the
-    ids of the baskets it claimed but could not hold (their claims still to be released)."""
+    """What the statements did: reference -> reservation id of every basket claimed (its rows
+    now locked), and of those held."""
 
+    claimed: dict[str, uuid.UUID]
     held: dict[str, uuid.UUID]
-    not_fitting: dict[str, uuid.UUID]
 
 
-def independent(requests: Sequence[HoldRequest]) -> bool:
-    """Whether no two baskets take from the same balance row (nor share a reference)."""
-    rows: set[tuple[uuid.UUID, uuid.UUID]] = set()
-    lines = 0
-    for r in requests:
-        lines += len(r.lines)
-        rows.update((r.location_id, x.sku_id) for x in r.lines)
-    return len(rows) == lines and len({r.reference for r in requests}) == len(requests)
+def independent_first(requests: Sequence[HoldRequest]) -> tuple[list[int], list[int]]:
+    """Split a round (references unique) into the baskets that share no balance row with any
+    basket before them, and the others.
+
+    The first may all be held at once, by this module; the others go after them, in arrival
+    order, through the general path. So on every row the baskets are still judged in arrival
+    order: a row's first basket may be in either group, every later one is in the second.
+    """
+    seen: set[tuple[int, int]] = set()
+    first: list[int] = []
+    later: list[int] = []
+    for i, r in enumerate(requests):
+        location = r.location_id.int
+        rows = [(location, x.sku_id.int) for x in r.lines]
+        (later if seen.intersection(rows) else first).append(i)
+        seen.update(rows)
+    return first, later
 
 
 def hold_round(
@@ -171,18 +181,22 @@ def hold_round(
     requests: Sequence[HoldRequest],
     allocations: dict[AllocationKey, Allocation],
     now: datetime,
+    *,
+    judged: Sequence[int],
 ) -> RoundResult:
-    """Hold the independent baskets that fit (see :func:`independent`), in two statements."""
+    """Claim every basket and lock the rows of those claimed; hold the baskets at ``judged``
+    that fit, which must share no balance row (see :func:`independent_first`)."""
     session.flush()  # events recorded through the ORM keep their place before these
     baskets: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
+    skus: list[list[str]] = []  # each basket's SKU ids as sent, for the second statement
     for n, r in enumerate(requests):
         rule = allocations[(r.channel, r.location_id)]
         baskets.append(
             {
                 "n": n,
                 "reference": r.reference,
-                "location_id": str(r.location_id),
+                "location_id": r.location_id.hex,
                 "expires_at": r.expires_at.isoformat(),
                 "channel": r.channel,
                 "actor": r.actor,
@@ -190,24 +204,31 @@ def hold_round(
                 "keep_units": rule.keep_units,
             }
         )
-        lines.extend({"n": n, "sku_id": str(x.sku_id), "quantity": x.quantity} for x in r.lines)
-    judged = session.execute(
+        ids = [x.sku_id.hex for x in r.lines]
+        skus.append(ids)
+        lines.extend(
+            {"n": n, "sku_id": sku, "quantity": x.quantity}
+            for sku, x in zip(ids, r.lines, strict=True)
+        )
+    found = session.execute(
         _CLAIM_AND_JUDGE,
         {"baskets": _document(baskets), "lines": _document(lines), "now": now},
     ).all()
-    held = {reference: id_ for reference, id_, fits in judged if fits}
+    claimed = {reference: id_ for reference, id_, _ in found}
+    asked = {requests[i].reference for i in judged}
+    held = {reference: id_ for reference, id_, fits in found if fits and reference in asked}
     taking = [
         {
-            "reservation_id": str(held[r.reference]),
+            "reservation_id": held[r.reference].hex,
             "location_id": baskets[n]["location_id"],
-            "sku_id": str(x.sku_id),
+            "sku_id": sku,
             "quantity": x.quantity,
             "actor": r.actor,
             "request_id": r.request_id,
         }
         for n, r in enumerate(requests)
         if r.reference in held
-        for x in r.lines
+        for sku, x in zip(skus[n], r.lines, strict=True)
     ]
     if taking:
         taken = session.execute(
@@ -222,10 +243,7 @@ def hold_round(
         ).scalar_one()
         if taken != len(taking):  # the rows are locked and judged: a miss is a bug, not a race
             raise RuntimeError(f"held stock on {taken} of {len(taking)} locked balance rows")
-    return RoundResult(
-        held=held,
-        not_fitting={reference: id_ for reference, id_, fits in judged if not fits},
-    )
+    return RoundResult(claimed=claimed, held=held)
 
 
 def _document(rows: list[dict[str, Any]]) -> str:
