@@ -45,7 +45,8 @@ from zhongtai.core.outbox import OutboxEvent, event_type, record_event
 from zhongtai.core.settings import Settings
 from zhongtai.integrations.runtime import run_event_backbone
 from zhongtai.integrations.settings import EventSettings
-from zhongtai.integrations.webhooks import TargetGuard, create_subscription, webhook_secrets
+from zhongtai.integrations.targets import TargetGuard
+from zhongtai.integrations.webhooks import create_subscription, webhook_secrets
 
 try:
     import uvloop

@@ -33,6 +33,7 @@ from zhongtai.integrations.models import (
 from zhongtai.integrations.relay import Pruned, prune_history
 from zhongtai.integrations.runtime import prune_periodically
 from zhongtai.integrations.settings import EventSettings
+from zhongtai.integrations.targets import TargetGuard
 
 LONG_AGO = timedelta(days=40)
 RETENTION = timedelta(days=30)
@@ -44,7 +45,7 @@ def _subscribe(db: Database) -> WebhookSubscription:
             s,
             url="http://127.0.0.1:9/never-sent",
             event_types=["test.price_tagged"],
-            guard=webhooks.TargetGuard(allow_private=True),
+            guard=TargetGuard(allow_private=True),
             sealer=webhooks.webhook_secrets(Settings()),
         )
     return sub

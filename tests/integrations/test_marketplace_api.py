@@ -1,9 +1,10 @@
-"""HQ connects marketplaces by API, never to an internal address unless allowed; a marketplace
-places its orders through the orders API with its own order id, and a retried order is one
-order."""
+"""HQ connects marketplaces by API, never to an internal address unless allowed, and sees the
+signing secret once (it is stored sealed); a marketplace places its orders through the orders
+API with its own order id, and a retried order is one order."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,10 +22,14 @@ from tests.orders.conftest import Chain, ok, place, quote
 from tests.orders.conftest import chain as chain
 from tests.orders.conftest import stock as stock
 from zhongtai.core.auth.roles import Channel, Role
+from zhongtai.core.settings import Settings
 from zhongtai.integrations.api_marketplace import connection_guard, router
+from zhongtai.integrations.marketplace import marketplace_secrets
 from zhongtai.integrations.marketplace_models import MarketplaceConnection
 from zhongtai.integrations.marketplace_settings import marketplace_settings
-from zhongtai.integrations.webhooks import TargetGuard
+from zhongtai.integrations.sealed_secrets import SecretUnreadable
+from zhongtai.integrations.targets import TargetGuard
+from zhongtai.integrations.webhooks import webhook_secrets
 from zhongtai.orders.models import Order
 from zhongtai.stores.models import LocationKind
 
@@ -98,6 +103,30 @@ def test_a_second_connection_with_the_same_name_is_a_conflict(
     again = _connect(client, hq, endpoint_url="https://other.example.com/stock")
     assert again.status_code == 409, again.text
     assert again.json()["type"].endswith("/conflict")
+
+
+def test_the_secret_is_stored_sealed_and_opens_only_for_its_connection(
+    client: TestClient, factory: Factory, session: Session, settings: Settings
+) -> None:
+    hq = factory.staff_headers(Role.HQ_ADMIN)
+    given = "a-secret-hq-chose-for-meituan"
+    first = ok(_connect(client, hq, secret=given), 201)
+    second = ok(_connect(client, hq, name="eleme"), 201)
+    assert first["secret"] == given
+    sealed = dict(
+        session.execute(select(MarketplaceConnection.id, MarketplaceConnection.secret_sealed)).all()
+    )
+    first_id, second_id = uuid.UUID(first["id"]), uuid.UUID(second["id"])
+    assert given.encode() not in sealed[first_id]
+    assert second["secret"].encode() not in sealed[second_id]
+    sealer = marketplace_secrets(settings)
+    assert sealer.open(first_id, sealed[first_id]) == given
+    # Copied onto another connection, or opened as a webhook's secret, it does not open.
+    with pytest.raises(SecretUnreadable, match="does not open"):
+        sealer.open(second_id, sealed[first_id])
+    with pytest.raises(SecretUnreadable, match="does not open"):
+        webhook_secrets(settings).open(first_id, sealed[first_id])
+    assert "secret" not in ok(client.get(f"{CONNECTIONS}/{first['id']}", headers=hq))
 
 
 @pytest.mark.parametrize(

@@ -28,12 +28,14 @@ from tests.integrations.relaying import relay_and_send
 from zhongtai.catalog.models import Sku
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import OutboxEvent
+from zhongtai.core.settings import Settings
 from zhongtai.integrations import marketplace
 from zhongtai.integrations.marketplace_models import MarketplaceStockPush
 from zhongtai.integrations.marketplace_sender import StockPushSender
 from zhongtai.integrations.marketplace_settings import MarketplaceSettings
 from zhongtai.integrations.rules import verify_signature
-from zhongtai.integrations.webhooks import TargetGuard
+from zhongtai.integrations.sealed_secrets import SecretSealer
+from zhongtai.integrations.targets import TargetGuard
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.allocation import channel_atp_at, set_allocation
 from zhongtai.stores.models import Location
@@ -45,6 +47,9 @@ FAST_RETRIES = MarketplaceSettings(
     allow_private_targets=True,  # the receiver is on loopback
 )
 LOOPBACK_ALLOWED = TargetGuard(allow_private=True)
+SEALER = marketplace.marketplace_secrets(
+    Settings(secret_key="stock-push-tests-0123456789abcdef")  # type: ignore[arg-type]
+)
 #: The relay and the stock push sender, pass after pass, until a test's condition holds.
 pump = functools.partial(relay_and_send, what="the stock pushes")
 
@@ -98,6 +103,7 @@ class Chain:
                 name=f"mk{uuid.uuid4().hex[:10]}",
                 endpoint_url=url,
                 guard=kw.pop("guard", LOOPBACK_ALLOWED),
+                sealer=SEALER,
                 store_ids=None if stores is None else [x.id for x in stores],
                 **kw,
             )
@@ -180,7 +186,7 @@ def test_a_hundred_rapid_changes_make_a_few_pushes_spaced_by_the_interval_newest
         )
 
     async def both() -> None:
-        sender = StockPushSender(db.writer, FAST_RETRIES, reader=db.reader)
+        sender = StockPushSender(db.writer, FAST_RETRIES, sealer=SEALER, reader=db.reader)
         try:
             await asyncio.gather(pump(db, sender, settled), asyncio.to_thread(hundred_changes))
         finally:
@@ -206,9 +212,12 @@ def _pushing(
     done: Callable[[], bool],
     settings: MarketplaceSettings = FAST_RETRIES,
     resolver: AbstractResolver | None = None,
+    sealer: SecretSealer = SEALER,
 ) -> None:
     async def go() -> None:
-        sender = StockPushSender(db.writer, settings, reader=db.reader, resolver=resolver)
+        sender = StockPushSender(
+            db.writer, settings, sealer=sealer, reader=db.reader, resolver=resolver
+        )
         try:
             await pump(db, sender, done)
         finally:
@@ -292,7 +301,7 @@ def test_a_stalled_marketplace_does_not_hold_up_another(
     chain.receive(store, sku, 6)
 
     async def go() -> None:
-        sender = StockPushSender(db.writer, FAST_RETRIES, reader=db.reader)
+        sender = StockPushSender(db.writer, FAST_RETRIES, sealer=SEALER, reader=db.reader)
         try:
             await pump(
                 db, sender, lambda: bool(pushes(receiver, "/fast")) and not chain.waiting(fast.id)
@@ -390,6 +399,32 @@ def test_a_host_that_came_to_resolve_to_an_internal_address_is_not_pushed_to_unt
     assert [p.items[sku.code][0] for p in pushes(receiver, "/renamed")] == [5]
     [row] = chain.push_rows(connection.id)
     assert (row.failures, row.last_error, row.pushed_quantity) == (0, None, 5)
+
+
+def test_a_secret_sealed_under_another_key_sends_nothing_until_the_key_is_back(
+    db: Database, chain: Chain, receiver: Receiver
+) -> None:
+    store, sku = chain.store(), chain.sku()
+    chain.receive(store, sku, 4)
+    connection, secret = chain.connect(receiver.url + "/rekeyed", [store])
+    rotated = marketplace.marketplace_secrets(
+        Settings(secret_key="a-rotated-secret-key-0123456789abcdef")  # type: ignore[arg-type]
+    )
+
+    _pushing(db, _refused_twice(chain, connection.id), sealer=rotated)
+    assert pushes(receiver, "/rekeyed") == [], "nothing unsigned or wrongly signed goes out"
+    [row] = chain.push_rows(connection.id)
+    assert row.last_error is not None
+    assert row.last_error.startswith("not sent: the signing secret does not open with this")
+    assert "ZHONGTAI_SECRET_KEY" in row.last_error
+    assert secret not in row.last_error
+    assert row.pushed_version == 0, "the SKU stays waiting"
+
+    # Back under the key it was sealed with, the waiting stock goes out, signed as before.
+    _pushing(db, lambda: bool(pushes(receiver, "/rekeyed")) and not chain.waiting(connection.id))
+    [push] = pushes(receiver, "/rekeyed")
+    assert push.items[sku.code][0] == 4
+    assert verify_signature(secret, push.signature, push.body, now=int(time.time()))
 
 
 def _unpublished(db: Database) -> int:

@@ -15,6 +15,7 @@ from tests.catalog.conftest import CatalogFactory
 from tests.factories import Factory
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
+from zhongtai.core.settings import Settings
 from zhongtai.integrations import marketplace
 from zhongtai.integrations.marketplace_changes import mark_stock_changed
 from zhongtai.integrations.marketplace_models import MarketplaceStockPush
@@ -26,7 +27,7 @@ from zhongtai.integrations.marketplace_queue import (
     record_pushed,
 )
 from zhongtai.integrations.marketplace_rules import plan_batches
-from zhongtai.integrations.webhooks import TargetGuard
+from zhongtai.integrations.targets import TargetGuard
 from zhongtai.inventory import service as inventory
 
 INTERVAL_MS = 500
@@ -53,6 +54,7 @@ class Setup:
                 name=f"race{uuid.uuid4().hex[:8]}",
                 endpoint_url="http://127.0.0.1:9/unused",
                 guard=TargetGuard(allow_private=True),
+                sealer=marketplace.marketplace_secrets(Settings()),
                 store_ids=[self.store.id],
                 min_interval_ms=INTERVAL_MS,
             )

@@ -22,6 +22,7 @@ from zhongtai.integrations import webhooks
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from zhongtai.integrations.rules import verify_signature
 from zhongtai.integrations.settings import EventSettings
+from zhongtai.integrations.targets import TargetGuard
 from zhongtai.integrations.webhook_sender import WebhookSender
 
 # The receiver is on loopback, an internal address: these tests allow private targets.
@@ -35,7 +36,7 @@ FAST_RETRIES = EventSettings(
 SEALER = webhooks.webhook_secrets(
     Settings(secret_key="webhook-delivery-tests-0123456789abcdef")  # type: ignore[arg-type]
 )
-LOOPBACK_ALLOWED = webhooks.TargetGuard(allow_private=True)
+LOOPBACK_ALLOWED = TargetGuard(allow_private=True)
 
 
 def _subscribe(db: Database, url: str, types: list[str]) -> tuple[WebhookSubscription, str]:
@@ -190,7 +191,7 @@ def test_a_name_that_came_to_resolve_to_an_internal_address_is_refused_when_sent
     port = receiver.url.rsplit(":", 1)[1]
     url = f"http://hooks.example.test:{port}/renamed"
     # When subscribed, the name was public (no request goes anywhere at subscription time).
-    public_then = webhooks.TargetGuard(resolve=lambda host, port: ["93.184.215.14"])
+    public_then = TargetGuard(resolve=lambda host, port: ["93.184.215.14"])
     with db.writer() as s, s.begin():
         sub, _ = webhooks.create_subscription(
             s, url=url, event_types=["test.price_tagged"], guard=public_then, sealer=SEALER

@@ -22,6 +22,7 @@ from zhongtai.core.settings import Settings
 from zhongtai.integrations import webhooks
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from zhongtai.integrations.settings import EventSettings
+from zhongtai.integrations.targets import TargetGuard
 from zhongtai.integrations.webhook_queue import due_deliveries
 from zhongtai.integrations.webhook_sender import WebhookSender
 
@@ -109,7 +110,7 @@ def _subscribe(db: Database, url: str) -> WebhookSubscription:
             s,
             url=url,
             event_types=["test.price_tagged"],
-            guard=webhooks.TargetGuard(allow_private=True),
+            guard=TargetGuard(allow_private=True),
             sealer=SEALER,
         )
     return sub

@@ -1,6 +1,6 @@
-"""Webhooks go to public addresses only: a URL whose host is, or resolves to, a loopback,
-private, link-local, multicast or reserved address is refused, unless private targets are
-allowed; and only http(s) URLs are taken."""
+"""Webhooks and stock pushes go to public addresses only: a URL whose host is, or resolves to,
+a loopback, private, link-local, multicast or reserved address is refused, unless private
+targets are allowed; and only http(s) URLs are taken."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zhongtai.integrations.webhooks import (
+from zhongtai.integrations.targets import (
     TargetGuard,
     TargetRefused,
     address_refusal,

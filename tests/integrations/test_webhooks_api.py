@@ -22,7 +22,8 @@ from zhongtai.core.settings import Settings
 from zhongtai.integrations.api_webhooks import target_guard
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from zhongtai.integrations.settings import event_settings
-from zhongtai.integrations.webhooks import TargetGuard, webhook_secrets
+from zhongtai.integrations.targets import TargetGuard
+from zhongtai.integrations.webhooks import webhook_secrets
 
 SUBS = "/api/v1/webhooks/subscriptions"
 #: What the made-up host names of these tests resolve to (no DNS server is asked).

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tests.members.conftest import MakeMember
 from tests.orders.conftest import Chain, new_id, ok
+from tests.orders.returning import return_line
 from zhongtai.core.auth.roles import Channel
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import OutboxEvent
@@ -58,20 +59,7 @@ def test_a_till_sale_earns_its_member_points_once_and_a_return_takes_them_back(
     assert ok(client.get(f"/api/v1/members/{member.id}/points", headers=till))["balance"] == 30
 
     order = ok(client.get(f"/api/v1/orders/{done['order_id']}", headers=till))
-    ok(
-        client.post(
-            f"/api/v1/orders/{order['id']}/returns",
-            json={
-                "reference": new_id(),
-                "store_id": str(chain.store.id),
-                "lines": [
-                    {"line_id": order["lines"][0]["id"], "quantity": 1, "condition": "resellable"}
-                ],
-            },
-            headers=till,
-        ),
-        201,
-    )
+    return_line(client, order, till, store_id=chain.store.id)
     _relay(test_db)
     after = ok(client.get(f"/api/v1/members/{member.id}/points", headers=till))
     assert (after["balance"], after["debt"]) == (20, 0)
@@ -111,20 +99,7 @@ def test_points_and_coupon_tenders_earn_nothing_and_a_full_return_restores_the_c
     _relay(test_db)
     assert ok(client.get(f"/api/v1/members/{member.id}/points", headers=till))["balance"] == 15
     order = ok(client.get(f"/api/v1/orders/{done['order_id']}", headers=till))
-    ok(
-        client.post(
-            f"/api/v1/orders/{order['id']}/returns",
-            json={
-                "reference": new_id(),
-                "store_id": str(chain.store.id),
-                "lines": [
-                    {"line_id": order["lines"][0]["id"], "quantity": 2, "condition": "resellable"}
-                ],
-            },
-            headers=till,
-        ),
-        201,
-    )
+    return_line(client, order, till, store_id=chain.store.id, quantity=2)
     _relay(test_db)
     assert ok(client.get(f"/api/v1/members/{member.id}/points", headers=till))["balance"] == 0
     session.refresh(coupon)

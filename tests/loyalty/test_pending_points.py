@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tests.members.conftest import MakeMember
 from tests.orders.conftest import Chain, new_id, ok
+from tests.orders.returning import return_line
 from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
@@ -278,20 +279,7 @@ def test_an_orders_points_are_pending_for_the_return_window_and_a_return_takes_t
     [earned] = ok(client.get(f"{points}/entries", headers=till))["items"]
     assert (earned["points"], earned["pending_change"], earned["pending_after"]) == (0, 30, 30)
 
-    ok(
-        client.post(
-            f"/api/v1/orders/{order['id']}/returns",
-            json={
-                "reference": new_id(),
-                "store_id": str(chain.store.id),
-                "lines": [
-                    {"line_id": order["lines"][0]["id"], "quantity": 1, "condition": "resellable"}
-                ],
-            },
-            headers=till,
-        ),
-        201,
-    )
+    return_line(client, order, till, store_id=chain.store.id)
     _relay(test_db)
     after = ok(client.get(points, headers=till))
     assert (after["balance"], after["pending"], after["debt"]) == (0, 20, 0)

@@ -23,7 +23,8 @@ from zhongtai.integrations.marketplace_schemas import (
     StockPushOut,
 )
 from zhongtai.integrations.marketplace_settings import MarketplaceSettings, marketplace_settings
-from zhongtai.integrations.webhooks import TargetGuard
+from zhongtai.integrations.sealed_secrets import SecretSealer
+from zhongtai.integrations.targets import TargetGuard
 
 router = api_router(tags=["marketplaces"])
 MANAGE = Depends(require(Permission.WEBHOOKS_MANAGE))
@@ -34,6 +35,11 @@ def connection_guard(
 ) -> TargetGuard:
     """Where stock pushes may go: public addresses, unless private targets are allowed."""
     return TargetGuard(allow_private=settings.allow_private_targets)
+
+
+def connection_sealer(request: Request) -> SecretSealer:
+    """Seals signing secrets under the app's ZHONGTAI_SECRET_KEY (the stock pushes open them)."""
+    return marketplace.marketplace_secrets(request.app.state.settings)
 
 
 def _out(view: marketplace.ConnectionView) -> ConnectionOut:
@@ -62,6 +68,7 @@ def create_connection(
     _: Principal = MANAGE,
     session: Session = Depends(db_session),
     guard: TargetGuard = Depends(connection_guard),
+    sealer: SecretSealer = Depends(connection_sealer),
 ) -> ConnectionCreated:
     """Connect a marketplace: every change of a store's sellable stock is pushed to its URL.
 
@@ -77,6 +84,7 @@ def create_connection(
         name=body.name,
         endpoint_url=body.endpoint_url,
         guard=guard,
+        sealer=sealer,
         channel=body.channel,
         store_ids=body.store_ids,
         min_interval_ms=body.min_interval_ms,

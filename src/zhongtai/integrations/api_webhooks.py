@@ -22,18 +22,20 @@ from zhongtai.integrations.schemas import (
     WebhookSubscriptionCreated,
     WebhookSubscriptionOut,
 )
+from zhongtai.integrations.sealed_secrets import SecretSealer
 from zhongtai.integrations.settings import EventSettings, event_settings
+from zhongtai.integrations.targets import TargetGuard
 
 router = api_router(tags=["webhooks"])
 MANAGE = Depends(require(Permission.WEBHOOKS_MANAGE))
 
 
-def target_guard(events: EventSettings = Depends(event_settings)) -> webhooks.TargetGuard:
+def target_guard(events: EventSettings = Depends(event_settings)) -> TargetGuard:
     """Where subscriptions may point: public addresses, unless private targets are allowed."""
-    return webhooks.TargetGuard(allow_private=events.webhook_allow_private_targets)
+    return TargetGuard(allow_private=events.webhook_allow_private_targets)
 
 
-def secret_sealer(request: Request) -> webhooks.WebhookSecrets:
+def secret_sealer(request: Request) -> SecretSealer:
     """Seals signing secrets under the app's ZHONGTAI_SECRET_KEY (the sender opens them)."""
     return webhooks.webhook_secrets(request.app.state.settings)
 
@@ -48,8 +50,8 @@ def create_subscription(
     body: WebhookSubscriptionCreate,
     _: Principal = MANAGE,
     session: Session = Depends(db_session),
-    guard: webhooks.TargetGuard = Depends(target_guard),
-    sealer: webhooks.WebhookSecrets = Depends(secret_sealer),
+    guard: TargetGuard = Depends(target_guard),
+    sealer: SecretSealer = Depends(secret_sealer),
 ) -> WebhookSubscriptionCreated:
     """Subscribe a URL to event types (and stores). The secret is in this response only.
 

@@ -12,7 +12,9 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
+from zhongtai.core.ids import new_id
 from zhongtai.core.pagination import PageParams, paginate
+from zhongtai.core.settings import Settings
 from zhongtai.core.unique import added, write_unique
 from zhongtai.integrations.marketplace_changes import mark_all_stock
 from zhongtai.integrations.marketplace_models import (
@@ -20,7 +22,8 @@ from zhongtai.integrations.marketplace_models import (
     MarketplaceConnectionStore,
     MarketplaceStockPush,
 )
-from zhongtai.integrations.webhooks import TargetGuard, TargetRefused
+from zhongtai.integrations.sealed_secrets import SecretSealer, sealer_for
+from zhongtai.integrations.targets import TargetGuard, TargetRefused
 from zhongtai.inventory.allocation import check_channel
 from zhongtai.stores.models import Location, LocationKind
 
@@ -28,6 +31,17 @@ NAME_PATTERN = r"^[a-z][a-z0-9_.-]{1,23}$"
 _NAME = re.compile(NAME_PATTERN)
 MIN_INTERVAL_MS = 50
 MAX_INTERVAL_MS = 3_600_000
+
+
+def marketplace_secrets(settings: Settings) -> SecretSealer:
+    """The sealer of connections' signing secrets for this deployment's ZHONGTAI_SECRET_KEY
+    (a key of its own, derived apart from the webhooks' one)."""
+    return sealer_for(
+        settings,
+        purpose=b"zhongtai/marketplace/secret/v1",
+        remedy="run with the key the secret was sealed under, or connect the marketplace "
+        "again under another name with a new secret and pause this connection",
+    )
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ def create_connection(
     name: str,
     endpoint_url: str,
     guard: TargetGuard,
+    sealer: SecretSealer,
     channel: str | None = None,
     store_ids: Sequence[uuid.UUID] | None = None,
     min_interval_ms: int = 1000,
@@ -104,7 +119,8 @@ def create_connection(
 
     ``channel`` is the channel allocation whose ATP it receives (default
     ``marketplace:<name>``). ``guard`` refuses URLs pushes may not go to (422 naming
-    ``endpoint_url``). Every SKU stocked at its stores is marked for a first push.
+    ``endpoint_url``). The secret is stored sealed by ``sealer``, so the caller sees it in
+    clear this once only. Every SKU stocked at its stores is marked for a first push.
     """
     if not _NAME.match(name):
         raise InvalidInput.field("name", "lower-case letters, digits, '_', '.', '-' (2-24)")
@@ -113,15 +129,17 @@ def create_connection(
     _check_interval(min_interval_ms)
     check_url(endpoint_url, guard)  # last: it may ask DNS
     secret = secret or f"mksec_{secrets.token_urlsafe(32)}"
+    connection_id = new_id()
     connection = write_unique(
         session,
         lambda: added(
             session,
             MarketplaceConnection(
+                id=connection_id,
                 name=name,
                 channel=channel,
                 endpoint_url=endpoint_url,
-                secret=secret,
+                secret_sealed=sealer.seal(connection_id, secret),
                 all_stores=True,
                 min_interval_ms=min_interval_ms,
                 active=True,

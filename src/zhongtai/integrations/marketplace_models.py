@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhongtai.core.clock import utcnow
@@ -24,8 +24,10 @@ class MarketplaceConnection(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(48), unique=True)
     channel: Mapped[str] = mapped_column(String(48))
     endpoint_url: Mapped[str] = mapped_column(String(2000))
-    #: The HMAC key. Kept as given: the signer needs it in clear (shown to the caller once).
-    secret: Mapped[str] = mapped_column(String(200))
+    #: The HMAC key, sealed (AES-GCM under a key derived from ZHONGTAI_SECRET_KEY, see
+    #: ``marketplace.marketplace_secrets``): the sender opens it to sign, the database never
+    #: holds it in clear, and the caller saw it once, when connecting.
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     #: Every store of the chain (True), or only those in ``marketplace_connection_stores``.
     all_stores: Mapped[bool] = mapped_column(default=True)
     #: At most one push per (store, SKU) within this many milliseconds, however many changes.

@@ -29,7 +29,8 @@ class Destination:
     name: str
     channel: str
     endpoint_url: str
-    secret: str
+    #: The signing secret as stored: the sender opens it just before signing.
+    secret_sealed: bytes
     min_interval_ms: int
 
 
@@ -64,7 +65,7 @@ def due_stock(
             MarketplaceConnection.name,
             MarketplaceConnection.channel,
             MarketplaceConnection.endpoint_url,
-            MarketplaceConnection.secret,
+            MarketplaceConnection.secret_sealed,
             MarketplaceConnection.min_interval_ms,
         )
         .join(MarketplaceConnection, MarketplaceConnection.id == PUSHES.c.connection_id)

@@ -11,6 +11,10 @@ Requests go out with aiohttp through the guarded client of :mod:`outbound`, as w
 connection whose URL is, or whose host has come to resolve to, an internal address is not
 pushed to (unless ZHONGTAI_MARKETPLACE_ALLOW_PRIVATE_TARGETS), and the refusal is recorded as a
 failed push, retried with backoff like any other, so HQ sees why in ``last_error``.
+
+A connection's signing secret is read sealed and opened only to sign a request; one that does
+not open (ZHONGTAI_SECRET_KEY changed) sends nothing, unsigned or otherwise: the push fails
+with that reason, and goes out once the key it was sealed under is back.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from zhongtai.integrations.marketplace_rules import plan_batches, push_body
 from zhongtai.integrations.marketplace_settings import MarketplaceSettings, marketplace_settings
 from zhongtai.integrations.outbound import check_url_address, failure_reason, guarded_client
 from zhongtai.integrations.rules import SIGNATURE_HEADER, signature_header
+from zhongtai.integrations.sealed_secrets import SecretSealer, SecretUnreadable
 
 log = logging.getLogger(__name__)
 PairKey = tuple[uuid.UUID, uuid.UUID]
@@ -49,8 +54,11 @@ ERROR_BODY_BYTES = 500
 ALLOW_PRIVATE_HINT = "ZHONGTAI_MARKETPLACE_ALLOW_PRIVATE_TARGETS=true allows internal targets"
 
 
-def push_request(push: StockPush, sent_at: datetime, now: int) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of one push (signed like webhooks: ``f"{t}." + body``)."""
+def push_request(
+    push: StockPush, secret: str, sent_at: datetime, now: int
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one push, signed with ``secret`` like webhooks (over
+    ``f"{t}." + body``)."""
     body = json.dumps(
         push_body(push.destination.name, push.store_code, push.items, sent_at.isoformat()),
         separators=(",", ":"),
@@ -59,7 +67,7 @@ def push_request(push: StockPush, sent_at: datetime, now: int) -> tuple[bytes, d
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"Zhongtai-Marketplace/{__version__}",
-        SIGNATURE_HEADER: signature_header(push.destination.secret, now, body),
+        SIGNATURE_HEADER: signature_header(secret, now, body),
         "Zhongtai-Connection": push.destination.name,
     }
     return body, headers
@@ -73,6 +81,7 @@ class StockPushSender:
         sessions: sessionmaker[Session],
         settings: MarketplaceSettings | None = None,
         *,
+        sealer: SecretSealer,
         reader: sessionmaker[Session] | None = None,
         resolver: AbstractResolver | None = None,
         clock: Callable[[], float] = time.time,
@@ -80,6 +89,8 @@ class StockPushSender:
         self.sessions = sessions
         self.reader = reader or sessions
         self.settings = settings or marketplace_settings()
+        #: Opens the connections' signing secrets (``marketplace.marketplace_secrets``).
+        self.sealer = sealer
         #: Resolves host names before the guard checks them (the system's, unless given).
         self.resolver = resolver
         self.clock = clock
@@ -150,6 +161,8 @@ class StockPushSender:
         error: str | None
         try:
             error = await self._post(push, sent_at)
+        except SecretUnreadable as exc:
+            error = f"not sent: {exc}"
         except Exception as exc:
             error = failure_reason(
                 exc, timeout_seconds=self.settings.timeout_seconds, allow_hint=ALLOW_PRIVATE_HINT
@@ -175,7 +188,9 @@ class StockPushSender:
         """One signed POST; None when it was answered 2xx, else the error to record."""
         url = push.destination.endpoint_url
         check_url_address(url, allow_private=self.settings.allow_private_targets)
-        body, headers = push_request(push, sent_at, int(self.clock()))
+        destination = push.destination
+        secret = self.sealer.open(destination.connection_id, destination.secret_sealed)
+        body, headers = push_request(push, secret, sent_at, int(self.clock()))
         async with self.client().post(
             url, data=body, headers=headers, allow_redirects=False
         ) as response:

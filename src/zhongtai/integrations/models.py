@@ -60,7 +60,7 @@ class WebhookSubscription(IdMixin, TimestampMixin, Base):
     #: Store ids (as strings) to receive; None: every store and chain-wide events.
     store_ids: Mapped[list[str] | None] = mapped_column(JSON)
     #: The HMAC key, sealed (AES-GCM under a key derived from ZHONGTAI_SECRET_KEY, see
-    #: ``webhooks.WebhookSecrets``): the signer opens it, the database never holds it in clear.
+    #: ``sealed_secrets.SecretSealer``): the signer opens it, the database never holds it in clear.
     secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     active: Mapped[bool] = mapped_column(default=True)
 

@@ -13,7 +13,7 @@ import socket
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from zhongtai.integrations.webhooks import TargetRefused, address_refusal, url_refusal
+from zhongtai.integrations.targets import TargetRefused, address_refusal, url_refusal
 
 
 class GuardedResolver(AbstractResolver):

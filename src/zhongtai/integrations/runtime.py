@@ -15,6 +15,7 @@ from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.settings import Settings
 from zhongtai.integrations.broker import JetStreamPublisher, NoBroker, Publisher
+from zhongtai.integrations.marketplace import marketplace_secrets
 from zhongtai.integrations.marketplace_sender import StockPushSender
 from zhongtai.integrations.relay import Pruned, Relay, prune_history
 from zhongtai.integrations.settings import EventSettings
@@ -51,7 +52,9 @@ async def run_event_backbone(
     sender = WebhookSender(
         database.writer, events, sealer=webhook_secrets(settings), reader=database.reader
     )
-    stock_pushes = StockPushSender(database.writer, reader=database.reader)
+    stock_pushes = StockPushSender(
+        database.writer, sealer=marketplace_secrets(settings), reader=database.reader
+    )
     webhooks = asyncio.create_task(sender.run(stop, leading=lambda: relay.leading))
     pruning = asyncio.create_task(prune_periodically(database, events, stop, lambda: relay.leading))
     try:

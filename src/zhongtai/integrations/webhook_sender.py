@@ -31,6 +31,7 @@ from zhongtai import __version__
 from zhongtai.integrations.handlers import PublishedEvent
 from zhongtai.integrations.outbound import check_url_address, failure_reason, guarded_client
 from zhongtai.integrations.rules import SIGNATURE_HEADER, signature_header
+from zhongtai.integrations.sealed_secrets import SecretSealer, SecretUnreadable
 from zhongtai.integrations.settings import EventSettings
 from zhongtai.integrations.webhook_queue import (
     AttemptOutcome,
@@ -39,7 +40,6 @@ from zhongtai.integrations.webhook_queue import (
     due_deliveries,
     record_outcomes,
 )
-from zhongtai.integrations.webhooks import SecretUnreadable, WebhookSecrets
 
 log = logging.getLogger(__name__)
 #: How much of a refusing answer's body is kept as the delivery's last error.
@@ -72,7 +72,7 @@ class WebhookSender:
         sessions: sessionmaker[Session],
         settings: EventSettings,
         *,
-        sealer: WebhookSecrets,
+        sealer: SecretSealer,
         reader: sessionmaker[Session] | None = None,
         resolver: AbstractResolver | None = None,
         clock: Callable[[], float] = time.time,

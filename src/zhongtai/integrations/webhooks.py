@@ -1,22 +1,14 @@
-"""Webhook subscriptions and their deliveries: the use cases behind the HQ webhook endpoints,
-with the rules on where webhooks may go and how their signing secrets are kept."""
+"""Webhook subscriptions and their deliveries: the use cases behind the HQ webhook endpoints.
+
+Where webhooks may go is decided by :mod:`targets`, how their signing secrets are kept by
+:mod:`sealed_secrets` (both shared with marketplace stock pushes)."""
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import secrets
-import socket
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
-from urllib.parse import urlsplit
+from collections.abc import Sequence
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -27,170 +19,17 @@ from zhongtai.core.outbox import EVENT_TYPES
 from zhongtai.core.pagination import PageParams, paginate
 from zhongtai.core.settings import Settings
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-#: (host, port) -> the IP addresses the host resolves to, as text.
-AddressResolver = Callable[[str, int], Sequence[str]]
-
-# IPv6 prefixes that carry an IPv4 address a gateway would forward to: the address checked is
-# the embedded one (64:ff9b::10.0.0.1 reaches 10.0.0.1 through a NAT64 gateway).
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+from zhongtai.integrations.sealed_secrets import SecretSealer, sealer_for
+from zhongtai.integrations.targets import TargetGuard, TargetRefused
 
 
-class TargetRefused(OSError):
-    """A URL webhooks may not go to: not http(s), or a host on a non-public address.
-
-    An :class:`OSError`, so that the sender's HTTP connector takes a refusal by its resolver
-    as a failed lookup, and the attempt fails with this message.
-    """
-
-
-def _reached(ip: IPAddress) -> IPAddress:
-    """The address a connection to ``ip`` really reaches: the IPv4 address an IPv6 one carries
-    (IPv4-mapped, 6to4, NAT64), else ``ip`` itself."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return ip.ipv4_mapped
-        if ip.sixtofour is not None:
-            return ip.sixtofour
-        if ip in _NAT64:
-            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip
-
-
-def address_kind(ip: IPAddress) -> str | None:
-    """What makes ``ip`` an internal target (``"loopback"``, ``"private"``, ...), or None when
-    it is a public, globally routable unicast address."""
-    checks = (
-        ("loopback", ip.is_loopback),
-        ("unspecified", ip.is_unspecified),
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("private", ip.is_private),
-        ("reserved", ip.is_reserved),
-        # Shared address space (100.64.0.0/10) and other special-purpose blocks.
-        ("non-global", not ip.is_global),
+def webhook_secrets(settings: Settings) -> SecretSealer:
+    """The sealer of subscriptions' signing secrets for this deployment's ZHONGTAI_SECRET_KEY."""
+    return sealer_for(
+        settings,
+        purpose=b"zhongtai/webhooks/secret/v1",
+        remedy="subscribe again to get a new secret",
     )
-    return next((kind for kind, applies in checks if applies), None)
-
-
-def address_refusal(address: str, *, allow_private: bool = False) -> str | None:
-    """Why a webhook may not go to ``address`` (an IP address as text), or None when it may."""
-    # An IPv6 zone (fe80::1%eth0) names an interface, not an address: set aside.
-    ip = _reached(ipaddress.ip_address(address.split("%", 1)[0]))
-    kind = address_kind(ip)
-    if kind is None or allow_private:
-        return None
-    return f"{ip} is a {kind} address"
-
-
-def _ip_literal(host: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(host.split("%", 1)[0]))
-    except ValueError:
-        return None
-
-
-def url_refusal(url: str, *, allow_private: bool = False) -> str | None:
-    """Why ``url`` may not be a webhook target by the URL alone (its scheme, its host, an IP
-    address written in it), or None. A host *name* still has to be resolved and checked."""
-    try:
-        parts = urlsplit(url)
-        host, _port = parts.hostname, parts.port
-    except ValueError:
-        return "is not a valid URL"
-    if parts.scheme not in ("http", "https") or not host:
-        return "must be an absolute http:// or https:// URL"
-    literal = _ip_literal(host)
-    if literal is None:
-        return None
-    return address_refusal(literal, allow_private=allow_private)
-
-
-def resolve_addresses(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (the system resolver, as the HTTP client uses)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
-
-
-@dataclass(frozen=True)
-class TargetGuard:
-    """Decides whether a URL may be subscribed: http(s), and, unless private targets are
-    allowed, every address its host resolves to public. The sender checks again at each
-    connection, since what a name resolves to can change after it was subscribed."""
-
-    allow_private: bool = False
-    resolve: AddressResolver = resolve_addresses
-
-    def check(self, url: str) -> None:
-        """Raises :class:`TargetRefused` saying why ``url`` may not be a webhook target."""
-        reason = url_refusal(url, allow_private=self.allow_private)
-        if reason is not None:
-            raise TargetRefused(reason)
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if self.allow_private or _ip_literal(host) is not None:
-            return
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            addresses = list(self.resolve(host, port))
-        except OSError as exc:
-            raise TargetRefused(f"{host} does not resolve ({exc.strerror or exc})") from None
-        if not addresses:
-            raise TargetRefused(f"{host} does not resolve")
-        for address in addresses:
-            refusal = address_refusal(address)
-            if refusal is not None:
-                raise TargetRefused(f"{host} resolves to {refusal}")
-
-
-class SecretUnreadable(ValueError):
-    """A sealed signing secret does not open: ZHONGTAI_SECRET_KEY changed since it was sealed."""
-
-
-_SEALED_FORMAT = b"\x01"  # leading version byte, so the key or scheme can change later
-_NONCE_BYTES = 12
-
-
-class WebhookSecrets:
-    """Seals subscriptions' signing secrets for the database and opens them for the signer.
-
-    AES-GCM under a key derived (HKDF-SHA256) from ZHONGTAI_SECRET_KEY. The subscription id is
-    the associated data, so a sealed secret copied onto another subscription does not open.
-    """
-
-    def __init__(self, key_material: bytes) -> None:
-        key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"zhongtai/webhooks/secret/v1"
-        ).derive(key_material)
-        self._aead = AESGCM(key)
-
-    def seal(self, subscription_id: uuid.UUID, secret: str) -> bytes:
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, secret.encode(), subscription_id.bytes)
-        return _SEALED_FORMAT + nonce + sealed
-
-    def open(self, subscription_id: uuid.UUID, sealed: bytes) -> str:
-        if not sealed.startswith(_SEALED_FORMAT):
-            raise SecretUnreadable("unknown sealed secret format")
-        nonce, box = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]
-        try:
-            return self._aead.decrypt(nonce, box, subscription_id.bytes).decode()
-        except InvalidTag:
-            raise SecretUnreadable(
-                "the signing secret does not open with this ZHONGTAI_SECRET_KEY (was the key "
-                "changed?); subscribe again to get a new secret"
-            ) from None
-
-
-@lru_cache(maxsize=8)
-def _secrets_for(key_material: bytes) -> WebhookSecrets:
-    return WebhookSecrets(key_material)
-
-
-def webhook_secrets(settings: Settings) -> WebhookSecrets:
-    """The sealer of signing secrets for this deployment's ZHONGTAI_SECRET_KEY."""
-    return _secrets_for(settings.secret_key.get_secret_value().encode())
 
 
 def _check_event_types(event_types: Sequence[str]) -> None:
@@ -208,7 +47,7 @@ def create_subscription(
     url: str,
     event_types: Sequence[str],
     guard: TargetGuard,
-    sealer: WebhookSecrets,
+    sealer: SecretSealer,
     store_ids: Sequence[uuid.UUID] | None = None,
     secret: str | None = None,
     description: str = "",

@@ -45,10 +45,7 @@ def write_holds(
             LINES.insert(),
             [{"reservation_id": r, "sku_id": s, "quantity": q} for r, s, q in written],
         )
-    return {
-        i: as_loaded(requests[i], claimed[requests[i].reference], now)
-        for i in held
-    }
+    return {i: as_loaded(requests[i], claimed[requests[i].reference], now) for i in held}
 
 
 def as_loaded(

@@ -37,7 +37,6 @@ from zhongtai.inventory.rules import Line
 log = logging.getLogger(__name__)
 
 
-
 class _Ticket:
     """A basket waiting for its batch: the caller blocks on a plain lock the worker releases
     (the cheapest wait there is; a ``Future`` costs a condition and its lock per basket)."""

@@ -1,0 +1,43 @@
+"""Taking goods of an order back through the API, as a till or a store clerk does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.orders.conftest import ok
+
+
+def return_line(
+    client: TestClient,
+    order: Mapping[str, Any],
+    headers: Mapping[str, str],
+    *,
+    store_id: uuid.UUID,
+    quantity: int = 1,
+    line: int = 0,
+    condition: str = "resellable",
+) -> Any:
+    """Return ``quantity`` of the ``line``-th line of ``order`` (as the API shows it) at the
+    store ``store_id``, under a reference of its own; the return as answered (201)."""
+    return ok(
+        client.post(
+            f"/api/v1/orders/{order['id']}/returns",
+            json={
+                "reference": str(uuid.uuid4()),
+                "store_id": str(store_id),
+                "lines": [
+                    {
+                        "line_id": order["lines"][line]["id"],
+                        "quantity": quantity,
+                        "condition": condition,
+                    }
+                ],
+            },
+            headers=headers,
+        ),
+        201,
+    )
