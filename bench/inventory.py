@@ -568,14 +568,16 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         f"Best here: hot {best['hot'].removeprefix('hot_reserve_per_s_')}, spread "
         f"{best['spread'].removeprefix('spread_reserve_per_s_')}",
         "direct: each client calls inventory.reserve in a transaction of its own (its own "
-        "connection, commit per call): reservation INSERT ... RETURNING (only at an open "
-        "location: the location check folded in), "
-        "one conditional UPDATE ... RETURNING, line INSERT, outbox INSERT, commit",
+        "connection, commit per call): one statement claims the reference (only at an open "
+        "location), locks the balance row and judges the basket; a second takes the stock "
+        "(conditional UPDATE) and writes the line and the stock event; commit",
         f"desk: the clients of a process hand their baskets to its ReservationDesk ({DESK_WORKERS} "
         f"workers, a connection each), each holding whatever has queued (up to 64 baskets) in one "
-        "transaction: one conditional UPDATE per balance row for the batch (spread: rows "
-        "locked first in one SELECT ... ORDER BY ... FOR UPDATE), one INSERT each for "
-        "reservations, lines and stock events, one commit; a client returns after the commit",
+        "transaction and one commit; a client returns after the commit. Baskets sharing no row "
+        "with an earlier one of the batch (spread: nearly all) take the same two statements for "
+        "the whole batch; the others are judged after them in arrival order against their "
+        "locked rows (hot: one conditional UPDATE of the batch's total), with one INSERT each "
+        "for reservations, lines and stock events",
         "the machine is shared with other work: load average (1/5/15 min) "
         f"{' / '.join(f'{x:.2f}' for x in load_before)} before the service runs, "
         f"{' / '.join(f'{x:.2f}' for x in load_after)} after them; pgbench and each setup "
