@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from zhongtai.core.outbox import EVENT_TYPES
@@ -67,20 +66,20 @@ _FIGURES = (
 )
 
 # The f-strings below splice in the module's own constant fragments above, never input.
-_CLAIM_AND_JUDGE = text(
-    f"""
+_CLAIM_AND_JUDGE = f"""
     WITH basket AS MATERIALIZED (
-        SELECT * FROM json_to_recordset(CAST(:baskets AS json))
+        SELECT * FROM json_to_recordset(CAST(%(baskets)s AS json))
                AS b(n int, reference text, location_id uuid, expires_at timestamptz,
                     channel text, actor text, share_percent int, keep_units int)
     ), line AS MATERIALIZED (
-        SELECT * FROM json_to_recordset(CAST(:lines AS json)) AS x(n int, sku_id uuid, quantity int)
+        SELECT * FROM json_to_recordset(CAST(%(lines)s AS json))
+               AS x(n int, sku_id uuid, quantity int)
     ), claimed AS (
         INSERT INTO stock_reservations
                (id, reference, location_id, status, expires_at, channel, actor,
                 created_at, updated_at)
         SELECT {_UUID7}, b.reference, b.location_id, 'active', b.expires_at, b.channel, b.actor,
-               :now, :now
+               %(now)s, %(now)s
           FROM basket b
           JOIN locations l ON l.id = b.location_id AND l.status = 'active'
          ORDER BY b.reference
@@ -102,17 +101,15 @@ _CLAIM_AND_JUDGE = text(
       LEFT JOIN locked k ON k.location_id = b.location_id AND k.sku_id = x.sku_id
      GROUP BY c.reference, c.id
     """  # noqa: S608
-)
 
-_TAKE = text(
-    f"""
+_TAKE = f"""
     WITH held AS MATERIALIZED (
-        SELECT * FROM json_to_recordset(CAST(:held AS json))
+        SELECT * FROM json_to_recordset(CAST(%(held)s AS json))
                AS h(reservation_id uuid, location_id uuid, sku_id uuid, quantity int,
                     actor text, request_id text)
     ), taken AS (
         UPDATE stock_balances t
-           SET reserved = t.reserved + h.quantity, updated_at = :now
+           SET reserved = t.reserved + h.quantity, updated_at = %(now)s
           FROM held h
          WHERE t.location_id = h.location_id AND t.sku_id = h.sku_id
            AND t.on_hand - t.reserved - t.safety_stock >= h.quantity
@@ -126,17 +123,18 @@ _TAKE = text(
                (id, type, version, aggregate_type, aggregate_id, store_id, occurred_at, payload,
                 request_id, actor)
         SELECT {_UUID7}, e.type, e.version, 'stock', CAST(t.sku_id AS text), t.location_id,
-               :now, e.payload, t.request_id, t.actor
+               %(now)s, e.payload, t.request_id, t.actor
           FROM taken t
           CROSS JOIN LATERAL (
-              SELECT 0 AS k, 'stock.changed' AS type, CAST(:changed_version AS int) AS version,
+              SELECT 0 AS k, 'stock.changed' AS type,
+                     CAST(%(changed_version)s AS int) AS version,
                      json_build_object({_FIGURES}, 'cause', 'reserved',
                                        'quantity', t.quantity) AS payload
               UNION ALL
-              SELECT 1, 'stock.out', CAST(:out_version AS int), json_build_object({_FIGURES})
+              SELECT 1, 'stock.out', CAST(%(out_version)s AS int), json_build_object({_FIGURES})
                WHERE {_ATP_AFTER} <= 0 AND 0 < {_ATP_BEFORE}
               UNION ALL
-              SELECT 1, 'stock.low', CAST(:low_version AS int),
+              SELECT 1, 'stock.low', CAST(%(low_version)s AS int),
                      json_build_object({_FIGURES}, 'low_stock_level', t.low_stock_level)
                WHERE 0 < {_ATP_AFTER} AND {_ATP_AFTER} <= t.low_stock_level
                  AND t.low_stock_level < {_ATP_BEFORE}
@@ -145,7 +143,6 @@ _TAKE = text(
     )
     SELECT count(*) FROM taken
     """  # noqa: S608
-)
 
 
 @dataclass(frozen=True)
@@ -210,10 +207,11 @@ def hold_round(
             {"n": n, "sku_id": sku, "quantity": x.quantity}
             for sku, x in zip(ids, r.lines, strict=True)
         )
-    found = session.execute(
+    found = _run(
+        session,
         _CLAIM_AND_JUDGE,
         {"baskets": _document(baskets), "lines": _document(lines), "now": now},
-    ).all()
+    )
     claimed = {reference: id_ for reference, id_, _ in found}
     asked = {requests[i].reference for i in judged}
     held = {reference: id_ for reference, id_, fits in found if fits and reference in asked}
@@ -231,7 +229,8 @@ def hold_round(
         for sku, x in zip(skus[n], r.lines, strict=True)
     ]
     if taking:
-        taken = session.execute(
+        [(taken,)] = _run(
+            session,
             _TAKE,
             {
                 "held": _document(taking),
@@ -240,10 +239,20 @@ def hold_round(
                 "low_version": EVENT_TYPES["stock.low"].version,
                 "out_version": EVENT_TYPES["stock.out"].version,
             },
-        ).scalar_one()
+        )
         if taken != len(taking):  # the rows are locked and judged: a miss is a bug, not a race
             raise RuntimeError(f"held stock on {taken} of {len(taking)} locked balance rows")
     return RoundResult(claimed=claimed, held=held)
+
+
+def _run(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one of these statements on the session's connection, in its transaction.
+
+    As driver SQL: the statements are constant texts with nothing for SQLAlchemy to compile
+    (its events, logging and statement counts still see them); psycopg prepares them after a
+    few runs."""
+    result = session.connection().exec_driver_sql(sql, params)
+    return [tuple(row) for row in result]
 
 
 def _document(rows: list[dict[str, Any]]) -> str:
