@@ -25,9 +25,10 @@ from zhongtai.fulfillment.planning import (
 )
 from zhongtai.fulfillment.promise import PromiseSettings, StoreCandidate
 from zhongtai.inventory.rules import Line
-from zhongtai.orders.checkout import PlaceOrder, QuoteRequest, place_order, quote_checkout
+from zhongtai.orders.checkout import QuoteRequest, quote_checkout
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus, SalesChannel
 from zhongtai.orders.models import Order
+from zhongtai.orders.placing import PlaceOrder, place_order
 from zhongtai.stores import service as stores
 from zhongtai.stores import service_hours
 from zhongtai.stores.models import Capability, Location, LocationKind, LocationStatus, PilotScope
@@ -222,7 +223,7 @@ def test_the_picking_backlog_counts_orders_paid_and_not_yet_picked(
     assert candidate.open_tasks == 2, "paid and picking wait for the picker; packed is done"
 
 
-def test_reading_the_candidates_takes_six_statements_however_many_stores(
+def test_reading_the_candidates_takes_five_statements_however_many_stores(
     session: Session, connection: Connection, shop: Shop
 ) -> None:
     def statements(request: PlanRequest) -> int:
@@ -249,7 +250,7 @@ def test_reading_the_candidates_takes_six_statements_however_many_stores(
         for sku in skus:
             shop.stocked(more, sku=sku)
     assert len(shop.candidates(*skus)) == 5
-    assert statements(delivery(*skus)) == one_store == 6
+    assert statements(delivery(*skus)) == one_store == 5
 
 
 def test_the_plan_delivers_from_the_open_store_and_ranks_the_closed_one_by_its_opening(

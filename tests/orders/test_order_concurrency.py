@@ -28,7 +28,7 @@ from zhongtai.fulfillment import pickup, tasks
 from zhongtai.integrations.payments.sandbox import SandboxPaymentGateway
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.models import StockBalance, StockMovement
-from zhongtai.orders import checkout, payments, pos
+from zhongtai.orders import checkout, payments, placing, pos
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus, SalesChannel, TenderType
 from zhongtai.orders.models import Order
 from zhongtai.orders.tender_rules import Tender
@@ -105,7 +105,7 @@ def _checkout(db: Database, store_id: uuid.UUID, sku_id: uuid.UUID) -> uuid.UUID
             ),
             caller=APP,
         )
-        placed = checkout.place_order(s, checkout.PlaceOrder(quote_id=quote.id), caller=APP)
+        placed = placing.place_order(s, placing.PlaceOrder(quote_id=quote.id), caller=APP)
         return placed.order.id
 
 
@@ -129,6 +129,33 @@ def test_32_checkouts_racing_for_the_last_10_units_place_exactly_10_orders(db: D
     assert _balance(db, store_id, sku_id) == (10, 10)
     with db.reader() as s:
         assert inventory.verify_stock(s) == []
+
+
+def test_racing_placings_of_one_quote_make_one_order_and_each_answers_it(db: Database) -> None:
+    store_id, sku_id = _store(db, on_hand=5)
+    with db.writer() as s, s.begin():
+        quote_id = checkout.quote_checkout(
+            s,
+            checkout.QuoteRequest(
+                channel=SalesChannel.APP,
+                fulfillment_type=FulfillmentType.PICKUP,
+                lines=[inventory.Line(sku_id, 1)],
+                store_id=store_id,
+            ),
+            caller=APP,
+        ).id
+
+    def place(_: int) -> tuple[uuid.UUID, bool]:
+        with db.writer() as s, s.begin():
+            placed = placing.place_order(s, placing.PlaceOrder(quote_id=quote_id), caller=APP)
+            return placed.order.id, placed.created
+
+    answers = [o for o in _race(CLIENTS, place) if not isinstance(o, str)]
+    assert len(answers) == CLIENTS, "no placing is refused"
+    assert Counter(created for _, created in answers) == {True: 1, False: CLIENTS - 1}
+    assert len({order_id for order_id, _ in answers}) == 1
+    with db.reader() as s:
+        assert s.scalar(select(func.count()).where(Order.quote_id == quote_id)) == 1
 
 
 def test_racing_duplicate_notifications_pay_the_order_once(db: Database) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -22,6 +23,8 @@ MAX_CATEGORY_DEPTH = 16
 # two concurrent moves cannot each pass the cycle check and together close a loop. SQLite
 # writers are serialised by BEGIN IMMEDIATE already.
 _TREE_LOCK_KEY = zlib.crc32(b"zhongtai.catalog.category_tree")
+#: Where :func:`remembering_sku_lineages` keeps what it read: SKU -> lineage (None: unknown).
+_REMEMBERED_LINEAGES = "catalog.sku_lineages.remembered"
 
 
 def category_lineage(session: Session, category_id: uuid.UUID) -> list[uuid.UUID]:
@@ -96,8 +99,40 @@ def sku_category_lineages(
     session: Session, sku_ids: Collection[uuid.UUID]
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
     """Each SKU's category lineage (its product's category, then its ancestors, nearest
-    first) in one recursive statement, keyed by SKU; an unknown SKU is left out."""
-    return _lineages(session, sku_ids, of_skus=True)
+    first) in one recursive statement, keyed by SKU; an unknown SKU is left out.
+
+    Inside :func:`remembering_sku_lineages` only SKUs not asked about before are read.
+    """
+    remembered: dict[uuid.UUID, list[uuid.UUID] | None] | None = session.info.get(
+        _REMEMBERED_LINEAGES
+    )
+    if remembered is None:
+        return _lineages(session, sku_ids, of_skus=True)
+    unread = [x for x in sku_ids if x not in remembered]
+    if unread:
+        read = _lineages(session, unread, of_skus=True)
+        for sku_id in unread:
+            remembered[sku_id] = read.get(sku_id)
+    return {x: list(lineage) for x in sku_ids if (lineage := remembered[x]) is not None}
+
+
+@contextmanager
+def remembering_sku_lineages(session: Session) -> Iterator[None]:
+    """Within the block, :func:`sku_category_lineages` reads each SKU's lineage once.
+
+    A checkout quote asks for its basket's lineages twice in one transaction (the pilot rules
+    of sourcing, then the promotions' category scopes) and moves no category in between;
+    nothing that changes the tree should run inside the block. Nested blocks share the outer
+    one's memory.
+    """
+    if _REMEMBERED_LINEAGES in session.info:
+        yield
+        return
+    session.info[_REMEMBERED_LINEAGES] = {}
+    try:
+        yield
+    finally:
+        del session.info[_REMEMBERED_LINEAGES]
 
 
 def subtree(category_id: uuid.UUID) -> CTE:

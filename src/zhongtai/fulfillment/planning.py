@@ -1,5 +1,5 @@
 """Sourcing as the checkout asks for it: read the candidate stores (capabilities, pilot rules,
-hours, stock, backlog) in six statements, then let the pure rules choose and explain."""
+hours, stock, backlog) in five statements, then let the pure rules choose and explain."""
 
 from __future__ import annotations
 
@@ -286,9 +286,9 @@ def _profile_settings(profile: Row[Any] | None) -> PromiseSettings:
 def store_candidates(session: Session, request: PlanRequest, now: datetime) -> list[StoreCandidate]:
     """Every location that could be asked, as the pure sourcing rules see it.
 
-    Six statements whatever the number of stores and lines: the locations (with capabilities,
+    Five statements whatever the number of stores and lines: the locations (with capabilities,
     profile and backlog), their opening schedules, the pilot rules, the basket's category
-    lineages, and the channel's stock (two).
+    lineages, and the channel's stock with its allocation rules (one).
     """
     locations = _locations(session, request)
     if not locations:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, or_, select
+from sqlalchemy import ColumnElement, Select, String, Table, Uuid, and_, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import InvalidInput, NotFound
@@ -19,6 +22,8 @@ from zhongtai.inventory.models import ChannelAllocation
 from zhongtai.inventory.rules import CHANNEL_PATTERN, Allocation, atp, channel_atp
 
 _CHANNEL = re.compile(CHANNEL_PATTERN)
+#: Where :func:`remembering_allocations` keeps the rules read: (channel, location) -> rule.
+_REMEMBERED = "inventory.allocation.remembered"
 
 
 def check_channel(channel: str) -> None:
@@ -99,7 +104,15 @@ def _applies(channel: str, location_id: uuid.UUID) -> ColumnElement[bool]:
 
 
 def allocation_for(session: Session, channel: str, location_id: uuid.UUID) -> Allocation:
-    """The rule that governs the channel at the location: its own, else chain-wide, else all."""
+    """The rule that governs the channel at the location: its own, else chain-wide, else all.
+
+    Inside :func:`remembering_allocations`, a rule :func:`channel_atp_at` read for the same
+    channel and location is answered without reading it again.
+    """
+    remembered = session.info.get(_REMEMBERED)
+    if remembered is not None and (channel, location_id) in remembered:
+        rule: Allocation = remembered[(channel, location_id)]
+        return rule
     rows = session.execute(
         select(
             ChannelAllocation.location_id,
@@ -126,41 +139,92 @@ def channel_balances(
     return {sku: (found.get(sku, 0), channel_atp(found.get(sku, 0), allocation)) for sku in sku_ids}
 
 
+@lru_cache(maxsize=2)
+def _channel_atp_statement(with_channel: bool) -> Select[Any]:
+    """The balances of some SKUs at some locations, each with the channel's own rule for its
+    location and the channel's chain-wide rule beside it (NULLs when there is none).
+
+    Built once per shape with bound parameters: sourcing asks on every checkout quote. Each
+    join meets at most one rule (one per channel and location, one chain-wide per channel).
+    """
+    columns: list[Any] = [
+        BALANCES.c.location_id,
+        BALANCES.c.sku_id,
+        BALANCES.c.on_hand,
+        BALANCES.c.reserved,
+        BALANCES.c.safety_stock,
+    ]
+    stmt = select(*columns)
+    if with_channel:
+        own, chain = aliased(ChannelAllocation), aliased(ChannelAllocation)
+        channel = bindparam("channel", type_=String())
+        stmt = (
+            stmt.add_columns(
+                own.share_percent, own.keep_units, chain.share_percent, chain.keep_units
+            )
+            .outerjoin(own, and_(own.channel == channel, own.location_id == BALANCES.c.location_id))
+            .outerjoin(chain, and_(chain.channel == channel, chain.location_id.is_(None)))
+        )
+    return stmt.where(
+        BALANCES.c.location_id.in_(bindparam("location_ids", type_=Uuid(), expanding=True)),
+        BALANCES.c.sku_id.in_(bindparam("sku_ids", type_=Uuid(), expanding=True)),
+    )
+
+
+def _rule(share: int | None, keep: int | None) -> Allocation | None:
+    return None if share is None or keep is None else Allocation(share, keep)
+
+
 def channel_atp_at(
     session: Session,
     channel: str | None,
     location_ids: Collection[uuid.UUID],
     sku_ids: Collection[uuid.UUID],
 ) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
-    """What a channel may sell of each SKU at each location, in two statements (the rules, then
-    the balances): the sourcing of a checkout reads many stores at once. Missing rows are 0.
-    Without a channel, the store ATP."""
+    """What a channel may sell of each SKU at each location, in one statement (the balances
+    with the rules that govern them): the sourcing of a checkout reads many stores at once.
+    Missing rows are 0. Without a channel, the store ATP.
+
+    Inside :func:`remembering_allocations` the rules read are remembered, so that holding the
+    stock in the same checkout does not read them again.
+    """
     if not location_ids or not sku_ids:
         return {}
-    rules: dict[uuid.UUID | None, Allocation] = {}
+    params: dict[str, Any] = {
+        "location_ids": list(set(location_ids)),
+        "sku_ids": list(set(sku_ids)),
+    }
     if channel is not None:
         check_channel(channel)
-        for location_id, share, keep in session.execute(
-            select(
-                ChannelAllocation.location_id,
-                ChannelAllocation.share_percent,
-                ChannelAllocation.keep_units,
-            ).where(ChannelAllocation.channel == channel)
-        ):
-            rules[location_id] = Allocation(share, keep)
-    rows = session.execute(
-        select(
-            BALANCES.c.location_id,
-            BALANCES.c.sku_id,
-            BALANCES.c.on_hand,
-            BALANCES.c.reserved,
-            BALANCES.c.safety_stock,
-        ).where(BALANCES.c.location_id.in_(set(location_ids)), BALANCES.c.sku_id.in_(set(sku_ids)))
-    )
-    chain_rule = rules.get(None, Allocation())
-    return {
-        (location_id, sku_id): channel_atp(
-            atp(on_hand, reserved, safety), rules.get(location_id, chain_rule)
-        )
-        for location_id, sku_id, on_hand, reserved, safety in rows
-    }
+        params["channel"] = channel
+    rows = session.execute(_channel_atp_statement(channel is not None), params)
+    remembered = session.info.get(_REMEMBERED) if channel is not None else None
+    found: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    for row in rows:
+        location_id, sku_id, on_hand, reserved, safety = row[:5]
+        rule = Allocation()
+        if channel is not None:
+            rule = _rule(row[5], row[6]) or _rule(row[7], row[8]) or rule
+            if remembered is not None:
+                remembered[(channel, location_id)] = rule
+        found[(location_id, sku_id)] = channel_atp(atp(on_hand, reserved, safety), rule)
+    return found
+
+
+@contextmanager
+def remembering_allocations(session: Session) -> Iterator[None]:
+    """Within the block, the allocation rules :func:`channel_atp_at` reads are remembered and
+    :func:`allocation_for` answers from them.
+
+    A checkout quote reads the rules to choose its stores and again to hold the stock there,
+    in the same transaction and without changing them in between; nothing else should run
+    inside the block. Nested blocks share the outer one's memory.
+    """
+    if _REMEMBERED in session.info:
+        yield
+        return
+    session.info[_REMEMBERED] = {}
+    try:
+        yield
+    finally:
+        del session.info[_REMEMBERED]

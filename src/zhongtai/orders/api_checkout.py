@@ -18,7 +18,7 @@ from zhongtai.core.http.routing import api_router
 from zhongtai.core.settings import Settings
 from zhongtai.members.pii import cipher_for
 from zhongtai.members.rules import mask_phone
-from zhongtai.orders import checkout
+from zhongtai.orders import checkout, placing
 from zhongtai.orders.api_common import PLACE, sales_channel
 from zhongtai.orders.schemas import OrderOut, PlaceOrderIn, QuoteIn, QuoteOut
 
@@ -85,9 +85,9 @@ def place_order(
     if body.contact_phone:
         sealed = cipher_for(settings).encrypt(body.contact_phone, purpose="order_contact")
         masked = mask_phone(body.contact_phone)
-    placed = checkout.place_order(
+    placed = placing.place_order(
         session,
-        checkout.PlaceOrder(
+        placing.PlaceOrder(
             quote_id=body.quote_id,
             channel_order_id=body.channel_order_id,
             contact_name=body.contact_name,

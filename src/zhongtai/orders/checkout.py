@@ -1,16 +1,17 @@
-"""Checkout: quote a basket (source, price, promise, hold its stock), then place the order."""
+"""Checkout: quote a basket (source, price, promise, hold its stock); ``placing`` turns a quote
+into an order."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhongtai.catalog.categories import remembering_sku_lineages
 from zhongtai.catalog.lookup import sku_prices
 from zhongtai.core import context
 from zhongtai.core.auth.principal import Principal
@@ -18,23 +19,15 @@ from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
-from zhongtai.core.outbox import record_event
 from zhongtai.fulfillment.planning import Address, PlanRequest, RequestedLine, plan_sourcing
+from zhongtai.inventory.allocation import remembering_allocations
 from zhongtai.inventory.reservations import release_reservation, reserve
 from zhongtai.inventory.rules import Line
 from zhongtai.loyalty.service import lock_coupon, offers_for_basket
-from zhongtai.orders.errors import NoStoreCanFulfil, QuoteExpired
-from zhongtai.orders.events import OrderCreated, OrderLineFacts
-from zhongtai.orders.kinds import (
-    FulfillmentType,
-    LineKind,
-    OrderStatus,
-    SalesChannel,
-    SubstitutionPreference,
-)
-from zhongtai.orders.lifecycle import note_status, order_facts
-from zhongtai.orders.models import Order, OrderLine, Quote
-from zhongtai.orders.numbers import next_order_number
+from zhongtai.orders.errors import NoStoreCanFulfil
+from zhongtai.orders.kinds import FulfillmentType, LineKind, SalesChannel
+from zhongtai.orders.loaded_inserts import insert_as_loaded
+from zhongtai.orders.models import Quote
 from zhongtai.orders.pricing_rules import BasketLine
 from zhongtai.orders.settings import order_settings
 
@@ -219,53 +212,59 @@ def quote_checkout(
 
     No store can fulfil it: 409 ``no-store-can-fulfil`` with every store's verdict. The
     holds are taken in the caller's transaction: if anything fails, nothing is held.
+
+    Sourcing and pricing both ask for the basket's category lineages, and sourcing and
+    holding both ask for the channel's allocation rules: each is read once per quote.
     """
     _check_request(request)
     now = now or utcnow()
-    plan = plan_sourcing(
-        session,
-        PlanRequest(
-            fulfillment_type=request.fulfillment_type,
-            channel=request.channel.value,
-            lines=[RequestedLine(x.sku_id, x.quantity) for x in request.lines],
-            services=tuple(request.services),
-            address=request.address,
-            store_id=request.store_id,
-        ),
-        now=now,
-    )
-    if not plan.assignments:
-        raise NoStoreCanFulfil(plan.summary, sourcing=plan.explanation)
-    located = [(location_id, line) for location_id, lines in plan.assignments for line in lines]
-    rows, priced, currency, offers = _price_lines(
-        session, caller, request, located, plan.store_id, now
-    )
-    settings = order_settings()
-    quote_id = new_id()
-    for coupon in offers["coupons"]:
-        lock_coupon(
+    with remembering_sku_lineages(session), remembering_allocations(session):
+        plan = plan_sourcing(
             session,
-            uuid.UUID(coupon["coupon_id"]),
-            f"quote:{quote_id}",
-            member_id=request.member_id,
-            hold=timedelta(seconds=settings.quote_ttl_seconds),
-            at=now,
-        )
-    expires_at = now + timedelta(seconds=settings.quote_ttl_seconds)
-    reservation_ids = []
-    for location_id, lines in plan.assignments:
-        held = reserve(
-            session,
-            f"quote:{quote_id}:{location_id}",
-            location_id,
-            lines,
-            timedelta(seconds=settings.quote_ttl_seconds),
-            channel=request.channel.value,
+            PlanRequest(
+                fulfillment_type=request.fulfillment_type,
+                channel=request.channel.value,
+                lines=[RequestedLine(x.sku_id, x.quantity) for x in request.lines],
+                services=tuple(request.services),
+                address=request.address,
+                store_id=request.store_id,
+            ),
             now=now,
         )
-        reservation_ids.append(str(held.reservation.id))
+        if not plan.assignments:
+            raise NoStoreCanFulfil(plan.summary, sourcing=plan.explanation)
+        located = [(location_id, x) for location_id, lines in plan.assignments for x in lines]
+        rows, priced, currency, offers = _price_lines(
+            session, caller, request, located, plan.store_id, now
+        )
+        quote_id = new_id()
+        hold = timedelta(seconds=order_settings().quote_ttl_seconds)
+        for coupon in offers["coupons"]:
+            lock_coupon(
+                session,
+                uuid.UUID(coupon["coupon_id"]),
+                f"quote:{quote_id}",
+                member_id=request.member_id,
+                hold=hold,
+                at=now,
+            )
+        reservation_ids = []
+        for location_id, lines in plan.assignments:
+            held = reserve(
+                session,
+                f"quote:{quote_id}:{location_id}",
+                location_id,
+                lines,
+                hold,
+                channel=request.channel.value,
+                now=now,
+            )
+            reservation_ids.append(str(held.reservation.id))
+    written = utcnow()
     quote = Quote(
         id=quote_id,
+        created_at=written,
+        updated_at=written,
         channel=request.channel,
         fulfillment_type=request.fulfillment_type,
         member_id=request.member_id,
@@ -282,11 +281,11 @@ def quote_checkout(
         promised_ready_at=plan.ready_at,
         promised_by=plan.deliver_by,
         reservation_ids=reservation_ids,
-        expires_at=expires_at,
+        expires_at=now + hold,
+        order_id=None,
         actor=context.actor.get(),
     )
-    session.add(quote)
-    session.flush()
+    insert_as_loaded(session, [quote])
     return quote
 
 
@@ -295,166 +294,6 @@ def get_quote(session: Session, quote_id: uuid.UUID) -> Quote:
     if quote is None:
         raise NotFound(f"No quote {quote_id}.", quote_id=str(quote_id))
     return quote
-
-
-@dataclass(frozen=True)
-class PlaceOrder:
-    quote_id: uuid.UUID
-    channel_order_id: str | None = None
-    contact_name: str | None = None
-    contact_phone_masked: str | None = None
-    contact_phone_sealed: bytes | None = None
-    note: str | None = None
-    substitution: SubstitutionPreference = SubstitutionPreference.NONE
-    guide_id: uuid.UUID | None = None
-    address_text: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Placed:
-    order: Order
-    created: bool
-
-
-def _same_channel(caller: Principal, channel: SalesChannel) -> bool:
-    """A channel key places only its own channel's quotes (a guide's share link sells through
-    the app or the mini-program); staff may place any."""
-    if caller.channel is None:
-        return True
-    if channel is SalesChannel.GUIDE_SHARE:
-        return caller.channel in (Channel.APP, Channel.MINI_PROGRAM)
-    return caller.channel.value == channel.value
-
-
-def _existing_order(session: Session, channel: SalesChannel, channel_order_id: str) -> Order | None:
-    return session.scalars(
-        select(Order).where(Order.channel == channel, Order.channel_order_id == channel_order_id)
-    ).one_or_none()
-
-
-def place_order(
-    session: Session, place: PlaceOrder, *, caller: Principal, now: datetime | None = None
-) -> Placed:
-    """Turn a quote into an order: its lines, prices, promise and stock holds.
-
-    Idempotent twice over: a quote places one order (placing it again answers that order), and
-    so does the channel's own order id. An expired quote answers 409 ``quote-expired``.
-    """
-    now = now or utcnow()
-    quote = session.scalars(
-        select(Quote).where(Quote.id == place.quote_id).with_for_update()
-    ).one_or_none()
-    if quote is None:
-        raise NotFound(f"No quote {place.quote_id}.", quote_id=str(place.quote_id))
-    if not _same_channel(caller, quote.channel):
-        raise Conflict(
-            f"Quote {quote.id} was made for the {quote.channel.value} channel.",
-            quote_id=str(quote.id),
-        )
-    if quote.order_id is not None:
-        return Placed(_order(session, quote.order_id), created=False)
-    if place.channel_order_id is not None:
-        earlier = _existing_order(session, quote.channel, place.channel_order_id)
-        if earlier is not None:
-            return Placed(earlier, created=False)
-    if quote.expires_at <= now:
-        raise QuoteExpired(
-            f"Quote {quote.id} expired at {quote.expires_at.isoformat()}; its stock is no longer "
-            "held. Ask for a new quote.",
-            quote_id=str(quote.id),
-        )
-    order_id = new_id()
-    address = dict(quote.address or {})
-    if place.address_text:
-        address["text"] = place.address_text
-    needs_payment = quote.fulfillment_type is not FulfillmentType.RESERVE_TRY
-    order = Order(
-        id=order_id,
-        number=next_order_number(now),
-        channel=quote.channel,
-        channel_order_id=place.channel_order_id,
-        fulfillment_type=quote.fulfillment_type,
-        status=OrderStatus.CREATED,
-        store_id=quote.store_id,
-        member_id=quote.member_id,
-        guide_id=place.guide_id,
-        quote_id=quote.id,
-        substitution=place.substitution,
-        currency=quote.currency,
-        subtotal=quote.subtotal,
-        discount_total=quote.discount_total,
-        delivery_fee=quote.delivery_fee,
-        total=quote.total,
-        contact_name=place.contact_name,
-        contact_phone_masked=place.contact_phone_masked,
-        contact_phone_sealed=place.contact_phone_sealed,
-        address=address or None,
-        note=place.note,
-        reservation_ids=list(quote.reservation_ids),
-        offers=quote.offers,
-        placed_at=now,
-        payment_due_at=quote.expires_at if needs_payment else None,
-        promised_ready_at=quote.promised_ready_at,
-        promised_by=quote.promised_by,
-        actor=context.actor.get(),
-    )
-    order.lines = [
-        OrderLine(
-            id=new_id(),
-            line_no=i + 1,
-            kind=LineKind(row["kind"]),
-            sku_id=uuid.UUID(row["sku_id"]) if row["sku_id"] else None,
-            service=row["service"],
-            location_id=uuid.UUID(row["location_id"]),
-            quantity=row["quantity"],
-            unit_price=row["unit_price"],
-            price_per=row["price_per"],
-            amount=row["amount"],
-            discount=row["discount"],
-            net_amount=row["net_amount"],
-        )
-        for i, row in enumerate(quote.lines)
-    ]
-    session.add(order)
-    quote.order_id = order_id
-    session.flush()
-    note_status(session, order, None, note=f"placed from quote {quote.id}")
-    record_order_created(session, order)
-    return Placed(order, created=True)
-
-
-def record_order_created(session: Session, order: Order) -> None:
-    record_event(
-        session,
-        OrderCreated(
-            **order_facts(order),
-            lines=[
-                OrderLineFacts(
-                    line_id=x.id,
-                    sku_id=x.sku_id,
-                    service=x.service,
-                    location_id=x.location_id,
-                    quantity=x.quantity,
-                    net_amount=x.net_amount,
-                )
-                for x in order.lines
-            ],
-            channel_order_id=order.channel_order_id,
-            promised_by=order.promised_by,
-            guide_id=order.guide_id,
-        ),
-        aggregate_type="order",
-        aggregate_id=order.id,
-        store_id=order.store_id,
-    )
-
-
-def _order(session: Session, order_id: uuid.UUID) -> Order:
-    order = session.get(Order, order_id)
-    if order is None:  # a quote points at its order by a unique column; losing it is a bug
-        raise RuntimeError(f"order {order_id} of a quote is missing")
-    return order
 
 
 def release_quote(session: Session, quote: Quote) -> None:

@@ -27,7 +27,6 @@ from zhongtai.core.outbox import record_event
 from zhongtai.inventory.rules import Line
 from zhongtai.inventory.stock import lock_stock_rows
 from zhongtai.inventory.stock import record_pos_sale as take_sold_stock
-from zhongtai.orders.checkout import record_order_created
 from zhongtai.orders.codes import business_date, receipt_number
 from zhongtai.orders.events import OrderCompleted, OrderPaid, PaymentCaptured
 from zhongtai.orders.kinds import FulfillmentType, LineKind, OrderStatus, SalesChannel, TenderType
@@ -42,6 +41,7 @@ from zhongtai.orders.models import (
     ReceiptCounter,
 )
 from zhongtai.orders.numbers import next_order_number
+from zhongtai.orders.placing import record_order_created
 from zhongtai.orders.pricing_rules import BasketLine, price_basket
 from zhongtai.orders.tender_rules import Tender, check_tenders
 from zhongtai.stores.models import Location, LocationKind

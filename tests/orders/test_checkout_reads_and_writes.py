@@ -1,0 +1,139 @@
+"""What a quote and a placing send to the database: each fact read once, the order written
+without reading it back, and a quote claimed only when it can become the order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, event, func, select
+from sqlalchemy.orm import Session
+
+from tests.factories import Factory
+from tests.orders.conftest import NEARBY, Chain, ok, place, quote
+from zhongtai.core.auth.principal import Principal
+from zhongtai.core.auth.roles import Channel, Permission
+from zhongtai.core.clock import utcnow
+from zhongtai.fulfillment.planning import Address
+from zhongtai.inventory import allocation
+from zhongtai.inventory.rules import Line
+from zhongtai.orders.checkout import QuoteRequest, quote_checkout
+from zhongtai.orders.errors import NoStoreCanFulfil, QuoteExpired
+from zhongtai.orders.kinds import FulfillmentType, SalesChannel
+from zhongtai.orders.models import Order, Quote
+from zhongtai.orders.placing import PlaceOrder, place_order
+from zhongtai.orders.settings import order_settings
+
+APP = Principal(
+    kind="api_key",
+    id=Factory.new_id(),
+    name="app",
+    permissions=frozenset(Permission),
+    store_ids=None,
+    channel=Channel.APP,
+)
+#: The NEARBY address of the order tests, inside the store's delivery radius.
+CUSTOMER = Address(31.2404, 121.4737, "黄浦区某小区 1 号楼")
+
+
+@contextmanager
+def statements_on(connection: Connection, session: Session) -> Iterator[list[str]]:
+    """The SQL statements the block sends, normalised to single spaces."""
+    session.connection()
+    sent: list[str] = []
+
+    def count(*args: Any) -> None:
+        sent.append(" ".join(args[2].split()))
+
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+
+
+def delivery_quote(session: Session, chain: Chain, quantity: int = 1, **kw: Any) -> Quote:
+    return quote_checkout(
+        session,
+        QuoteRequest(
+            channel=SalesChannel.APP,
+            fulfillment_type=FulfillmentType.DELIVERY,
+            lines=[Line(chain.skus[0].id, quantity), Line(chain.skus[1].id, 1)],
+            address=CUSTOMER,
+        ),
+        caller=APP,
+        **kw,
+    )
+
+
+def test_a_quote_reads_its_baskets_lineages_and_the_channels_allocation_rules_once(
+    session: Session, connection: Connection, chain: Chain
+) -> None:
+    allocation.set_allocation(session, "app", None, share_percent=50, keep_units=0)
+    with pytest.raises(NoStoreCanFulfil):  # half of the 10 units on hand are the app's
+        delivery_quote(session, chain, quantity=6)
+    with statements_on(connection, session) as sent:
+        held = delivery_quote(session, chain, quantity=5)
+    assert len([s for s in sent if "RECURSIVE lineage" in s]) == 1
+    assert len([s for s in sent if "channel_allocations" in s]) == 1
+    assert held.lines[0]["quantity"] == 5
+    assert chain.stock.balance(chain.store, chain.skus[0]).reserved == 5
+
+
+def test_placing_claims_the_quote_in_one_statement_and_reads_nothing_back(
+    session: Session, connection: Connection, chain: Chain
+) -> None:
+    held = delivery_quote(session, chain)
+    with statements_on(connection, session) as sent:
+        placed = place_order(session, PlaceOrder(held.id, contact_name="王女士"), caller=APP)
+        session.flush()
+    assert sent[0].startswith("UPDATE checkout_quotes SET order_id")
+    assert not [s for s in sent if s.startswith("SELECT")]
+    assert held.order_id == placed.order.id, "the quote in the session knows its order"
+    assert [x.sku_id for x in placed.order.lines] == [chain.skus[0].id, chain.skus[1].id]
+
+
+def test_the_order_answered_at_placing_is_the_order_stored(
+    client: TestClient, chain: Chain
+) -> None:
+    q = quote(
+        client,
+        chain.app,
+        {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(2, 1)},
+    )
+    placed = place(client, chain.app, q["id"], contact_phone="13812345678", note="门口")
+    stored = ok(client.get(f"/api/v1/orders/{placed['id']}", headers=chain.app))
+    assert {k: stored[k] for k in placed} == placed
+    assert placed["contact_phone_masked"] == "138****5678"
+    assert [(x["quantity"], x["net_amount"] > 0) for x in placed["lines"]] == [(2, True), (1, True)]
+
+
+def test_a_quote_of_another_channel_is_refused_and_stays_placeable_by_its_own(
+    client: TestClient, chain: Chain, factory: Factory
+) -> None:
+    q = quote(
+        client,
+        chain.app,
+        {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(1)},
+    )
+    marketplace = factory.api_key_headers(Channel.MARKETPLACE)
+    refused = client.post("/api/v1/orders", json={"quote_id": q["id"]}, headers=marketplace)
+    assert refused.status_code == 409, refused.text
+    assert "app channel" in refused.json()["detail"]
+    first = place(client, chain.app, q["id"])
+    again = client.post("/api/v1/orders", json={"quote_id": q["id"]}, headers=chain.app)
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+
+
+def test_an_expired_quote_answers_409_and_places_nothing(session: Session, chain: Chain) -> None:
+    now = utcnow()
+    held = delivery_quote(session, chain, now=now)
+    later = now + timedelta(seconds=order_settings().quote_ttl_seconds)
+    with pytest.raises(QuoteExpired):
+        place_order(session, PlaceOrder(held.id), caller=APP, now=later)
+    assert session.scalar(select(func.count()).select_from(Order)) == 0
+    assert session.scalar(select(Quote.order_id).where(Quote.id == held.id)) is None
