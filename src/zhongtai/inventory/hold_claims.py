@@ -104,7 +104,7 @@ def existing_holds(session: Session, requests: list[HoldRequest]) -> list[Outcom
             (x.sku_id, x.quantity) for x in reservation.lines
         } == {(x.sku_id, x.quantity) for x in r.lines}
         if same:
-            outcomes.append(Reserved(False, _already(reservation)))
+            outcomes.append(Reserved(False, reservation.id, _already(reservation)))
         else:
             outcomes.append(
                 Conflict(

@@ -29,6 +29,7 @@ class Reserved:
     """A held basket. ``created`` is False for a retry of a reference held before."""
 
     created: bool
+    reservation_id: uuid.UUID
     _load: Callable[[], Reservation] = field(repr=False, compare=False)
 
     @functools.cached_property

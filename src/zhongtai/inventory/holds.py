@@ -98,7 +98,9 @@ def _hold_round(session: Session, requests: list[HoldRequest]) -> list[Outcome]:
     for i in first:
         reservation_id = decided.held.get(requests[i].reference)
         if reservation_id is not None:
-            outcomes[i] = Reserved(True, as_loaded(requests[i], reservation_id, now))
+            outcomes[i] = Reserved(
+                True, reservation_id, as_loaded(requests[i], reservation_id, now)
+            )
     claimed = decided.claimed
     new = [i for i, r in enumerate(requests) if r.reference in claimed and outcomes[i] is None]
     _answer_unclaimed(
@@ -171,4 +173,4 @@ def _judge_claimed(
     release_claims(session, [claimed[requests[i].reference] for i in new if i not in held])
     reservations = write_holds(session, requests, held, claimed, now)
     for i, build in reservations.items():
-        outcomes[i] = Reserved(True, build)
+        outcomes[i] = Reserved(True, claimed[requests[i].reference], build)

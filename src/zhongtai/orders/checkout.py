@@ -259,7 +259,7 @@ def quote_checkout(
                 channel=request.channel.value,
                 now=now,
             )
-            reservation_ids.append(str(held.reservation.id))
+            reservation_ids.append(str(held.reservation_id))
     written = utcnow()
     quote = Quote(
         id=quote_id,
