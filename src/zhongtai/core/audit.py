@@ -6,7 +6,7 @@ which request come from :mod:`zhongtai.core.context`. The log is append-only twi
 ORM refuses to update or delete an entry, whether by unit of work or by an UPDATE/DELETE
 statement (see :func:`_refuse_changes`), and the database refuses it from any client, raw SQL
 included: triggers raise on UPDATE and DELETE (and TRUNCATE on PostgreSQL) of ``audit_log``
-rows (migration ``0010_webhook_hardening``).
+rows (migration ``0012_webhook_hardening``).
 """
 
 from __future__ import annotations

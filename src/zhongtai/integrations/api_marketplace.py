@@ -1,4 +1,5 @@
-"""HTTP endpoints of marketplace connections (HQ): connect, list, change, resync, watch pushes."""
+"""HTTP endpoints of marketplace connections (HQ): connect, list, change, rotate the secret,
+resync, watch pushes."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from zhongtai.integrations.marketplace_schemas import (
     ConnectionCreate,
     ConnectionCreated,
     ConnectionOut,
+    ConnectionSecretRotated,
     ResyncResult,
     StockPushOut,
 )
 from zhongtai.integrations.marketplace_settings import MarketplaceSettings, marketplace_settings
+from zhongtai.integrations.schemas import SecretRotation
 from zhongtai.integrations.sealed_secrets import SecretSealer
 from zhongtai.integrations.targets import TargetGuard
 
@@ -54,6 +57,7 @@ def _out(view: marketplace.ConnectionView) -> ConnectionOut:
         active=c.active,
         created_at=c.created_at,
         updated_at=c.updated_at,
+        previous_secret_expires_at=c.previous_secret_expires_at,
     )
 
 
@@ -131,6 +135,35 @@ def change_connection(
         stores_given="store_ids" in body.model_fields_set,
     )
     return _out(marketplace.change_connection(session, connection_id, change, guard=guard))
+
+
+@router.post(
+    "/marketplace/connections/{connection_id}/rotate-secret",
+    response_model=ConnectionSecretRotated,
+)
+def rotate_secret(
+    request: Request,
+    connection_id: uuid.UUID,
+    body: SecretRotation | None = None,
+    _: Principal = MANAGE,
+    session: Session = Depends(db_session),
+    sealer: SecretSealer = Depends(connection_sealer),
+) -> ConnectionSecretRotated:
+    """Give the connection a new signing secret, in this response only.
+
+    For `overlap_seconds` (default 24 h, at most 7 days) each push's `Zhongtai-Signature`
+    carries a second `v1=` signature under the old secret, so the marketplace's side switches
+    when it is ready. It also works when the old secret no longer opens (ZHONGTAI_SECRET_KEY
+    changed): then the new secret signs alone at once, and the waiting stock goes out with it.
+    """
+    redact_on_replay(request, "secret")
+    view, rolled = marketplace.rotate_secret(
+        session,
+        connection_id,
+        sealer=sealer,
+        overlap_seconds=(body or SecretRotation()).overlap_seconds,
+    )
+    return ConnectionSecretRotated(**_out(view).model_dump(), secret=rolled.secret)
 
 
 @router.post("/marketplace/connections/{connection_id}/resync", response_model=ResyncResult)

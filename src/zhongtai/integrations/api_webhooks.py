@@ -1,4 +1,5 @@
-"""HTTP endpoints of webhook subscriptions and deliveries (HQ): subscribe, list, re-drive."""
+"""HTTP endpoints of webhook subscriptions and deliveries (HQ): subscribe, rotate the secret,
+list, re-drive."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from zhongtai.integrations import webhooks
 from zhongtai.integrations.models import DeliveryStatus
 from zhongtai.integrations.schemas import (
     RedriveResult,
+    SecretRotation,
     WebhookDeliveryOut,
+    WebhookSecretRotated,
     WebhookSubscriptionCreate,
     WebhookSubscriptionCreated,
     WebhookSubscriptionOut,
@@ -83,6 +86,35 @@ def list_subscriptions(
 ) -> Page[WebhookSubscriptionOut]:
     rows, cursor = webhooks.list_subscriptions(session, page)
     return Page(items=[WebhookSubscriptionOut.model_validate(r) for r in rows], next_cursor=cursor)
+
+
+@router.post(
+    "/webhooks/subscriptions/{subscription_id}/rotate-secret", response_model=WebhookSecretRotated
+)
+def rotate_secret(
+    request: Request,
+    subscription_id: uuid.UUID,
+    body: SecretRotation | None = None,
+    _: Principal = MANAGE,
+    session: Session = Depends(db_session),
+    sealer: SecretSealer = Depends(secret_sealer),
+) -> WebhookSecretRotated:
+    """Give the subscription a new signing secret, in this response only.
+
+    For `overlap_seconds` (default 24 h, at most 7 days) each delivery's `Zhongtai-Signature`
+    carries a second `v1=` signature under the old secret, so the receiver switches when it is
+    ready. It also works when the old secret no longer opens (ZHONGTAI_SECRET_KEY changed):
+    then the new secret signs alone at once. The subscription keeps its deliveries.
+    """
+    redact_on_replay(request, "secret")
+    subscription, rolled = webhooks.rotate_secret(
+        session,
+        subscription_id,
+        sealer=sealer,
+        overlap_seconds=(body or SecretRotation()).overlap_seconds,
+    )
+    out = WebhookSubscriptionOut.model_validate(subscription).model_dump()
+    return WebhookSecretRotated(**out, secret=rolled.secret)
 
 
 @router.post(

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from zhongtai.core.audit import record_audit
+from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
 from zhongtai.core.pagination import PageParams, paginate
@@ -23,6 +25,12 @@ from zhongtai.integrations.marketplace_models import (
     MarketplaceStockPush,
 )
 from zhongtai.integrations.sealed_secrets import SecretSealer, sealer_for
+from zhongtai.integrations.secret_rotation import (
+    DEFAULT_OVERLAP_SECONDS,
+    RolledSecret,
+    check_overlap,
+    roll_secret,
+)
 from zhongtai.integrations.targets import TargetGuard, TargetRefused
 from zhongtai.inventory.allocation import check_channel
 from zhongtai.stores.models import Location, LocationKind
@@ -39,8 +47,8 @@ def marketplace_secrets(settings: Settings) -> SecretSealer:
     return sealer_for(
         settings,
         purpose=b"zhongtai/marketplace/secret/v1",
-        remedy="run with the key the secret was sealed under, or connect the marketplace "
-        "again under another name with a new secret and pause this connection",
+        remedy="run with the key the secret was sealed under, or rotate the connection's "
+        "secret (POST .../rotate-secret) and give the new one to the marketplace",
     )
 
 
@@ -222,6 +230,53 @@ def change_connection(
     if resync and connection.active:
         mark_all_stock(session, connection.id)
     return view_connection(session, connection_id)
+
+
+def rotate_secret(
+    session: Session,
+    connection_id: uuid.UUID,
+    *,
+    sealer: SecretSealer,
+    overlap_seconds: int = DEFAULT_OVERLAP_SECONDS,
+) -> tuple[ConnectionView, RolledSecret]:
+    """Give a connection a new signing secret; the caller sees it in clear this once.
+
+    For ``overlap_seconds`` pushes are signed with the old secret too (the marketplace's side
+    verifies the same header as a webhook receiver), so it can switch when it is ready. An old
+    secret that does not open (ZHONGTAI_SECRET_KEY changed) is dropped, with no overlap: that
+    is how a connection recovers from a lost key, keeping its name, stores and push state. The
+    row is locked, so two rotations at once happen one after the other.
+    """
+    check_overlap(overlap_seconds)
+    connection = session.get(MarketplaceConnection, connection_id, with_for_update=True)
+    if connection is None:
+        raise NotFound(f"No marketplace connection {connection_id}.")
+    before = {"previous_secret_expires_at": connection.previous_secret_expires_at}
+    rolled = roll_secret(
+        sealer,
+        connection_id,
+        connection.secret_sealed,
+        prefix="mksec_",
+        overlap_seconds=overlap_seconds,
+        now=utcnow(),
+    )
+    connection.secret_sealed = rolled.sealed.current
+    connection.previous_secret_sealed = rolled.sealed.previous
+    connection.previous_secret_expires_at = rolled.sealed.previous_expires_at
+    session.flush()
+    record_audit(
+        session,
+        "marketplace_connection.secret_rotated",
+        "marketplace_connection",
+        connection_id,
+        before,
+        {
+            "overlap_seconds": overlap_seconds,
+            "previous_secret_opened": rolled.previous_opened,
+            "previous_secret_expires_at": rolled.sealed.previous_expires_at,
+        },
+    )
+    return view_connection(session, connection_id), rolled
 
 
 def resync_connection(session: Session, connection_id: uuid.UUID) -> int:

@@ -28,6 +28,10 @@ class MarketplaceConnection(IdMixin, TimestampMixin, Base):
     #: ``marketplace.marketplace_secrets``): the sender opens it to sign, the database never
     #: holds it in clear, and the caller saw it once, when connecting.
     secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    #: After a rotation, the secret it replaced (sealed the same way), which signs pushes
+    #: beside the new one until ``previous_secret_expires_at`` (see ``secret_rotation``).
+    previous_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_secret_expires_at: Mapped[datetime | None]
     #: Every store of the chain (True), or only those in ``marketplace_connection_stores``.
     all_stores: Mapped[bool] = mapped_column(default=True)
     #: At most one push per (store, SKU) within this many milliseconds, however many changes.

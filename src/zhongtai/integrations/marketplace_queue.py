@@ -17,6 +17,7 @@ from zhongtai.integrations.marketplace_changes import PUSHES
 from zhongtai.integrations.marketplace_models import MarketplaceConnection
 from zhongtai.integrations.marketplace_rules import DirtyStock, PushBatch, PushedItem
 from zhongtai.integrations.rules import backoff_seconds
+from zhongtai.integrations.secret_rotation import SealedSigningSecrets
 from zhongtai.inventory.allocation import channel_atp_at
 from zhongtai.stores.models import Location
 
@@ -29,8 +30,8 @@ class Destination:
     name: str
     channel: str
     endpoint_url: str
-    #: The signing secret as stored: the sender opens it just before signing.
-    secret_sealed: bytes
+    #: The signing secrets as stored: the sender opens them just before signing.
+    secrets: SealedSigningSecrets
     min_interval_ms: int
 
 
@@ -66,6 +67,8 @@ def due_stock(
             MarketplaceConnection.channel,
             MarketplaceConnection.endpoint_url,
             MarketplaceConnection.secret_sealed,
+            MarketplaceConnection.previous_secret_sealed,
+            MarketplaceConnection.previous_secret_expires_at,
             MarketplaceConnection.min_interval_ms,
         )
         .join(MarketplaceConnection, MarketplaceConnection.id == PUSHES.c.connection_id)
@@ -85,7 +88,16 @@ def due_stock(
     destinations: dict[uuid.UUID, Destination] = {}
     for row in session.execute(stmt):
         dirty.append(DirtyStock(row[0], row[1], row[2], row[3], row[4]))
-        destinations.setdefault(row[0], Destination(row[0], *row[5:]))
+        if row[0] not in destinations:
+            name, channel, endpoint_url, sealed, previous, previous_expires_at, interval = row[5:]
+            destinations[row[0]] = Destination(
+                row[0],
+                name,
+                channel,
+                endpoint_url,
+                SealedSigningSecrets(sealed, previous, previous_expires_at),
+                interval,
+            )
     return dirty, destinations
 
 

@@ -62,12 +62,20 @@ class ConnectionOut(BaseModel):
     active: bool
     created_at: datetime
     updated_at: datetime
+    previous_secret_expires_at: datetime | None = Field(
+        description="After a secret rotation: until then pushes are signed with the previous "
+        "secret too. Null: only the current secret signs."
+    )
 
 
 class ConnectionCreated(ConnectionOut):
     secret: str | None = Field(
         description="The signing secret: shown once (null on an Idempotency-Key replay)."
     )
+
+
+class ConnectionSecretRotated(ConnectionCreated):
+    """The connection with its new secret (shown once) and the end of the overlap."""
 
 
 class ResyncResult(BaseModel):

@@ -14,7 +14,8 @@ failed push, retried with backoff like any other, so HQ sees why in ``last_error
 
 A connection's signing secret is read sealed and opened only to sign a request; one that does
 not open (ZHONGTAI_SECRET_KEY changed) sends nothing, unsigned or otherwise: the push fails
-with that reason, and goes out once the key it was sealed under is back.
+with that reason, and goes out once the key it was sealed under is back or the connection's
+secret is rotated. During a rotation's overlap a push is signed with the old secret too.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -46,6 +47,7 @@ from zhongtai.integrations.marketplace_settings import MarketplaceSettings, mark
 from zhongtai.integrations.outbound import check_url_address, failure_reason, guarded_client
 from zhongtai.integrations.rules import SIGNATURE_HEADER, signature_header
 from zhongtai.integrations.sealed_secrets import SecretSealer, SecretUnreadable
+from zhongtai.integrations.secret_rotation import signing_secrets
 
 log = logging.getLogger(__name__)
 PairKey = tuple[uuid.UUID, uuid.UUID]
@@ -55,10 +57,10 @@ ALLOW_PRIVATE_HINT = "ZHONGTAI_MARKETPLACE_ALLOW_PRIVATE_TARGETS=true allows int
 
 
 def push_request(
-    push: StockPush, secret: str, sent_at: datetime, now: int
+    push: StockPush, secret: str, sent_at: datetime, now: int, previous: Sequence[str] = ()
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one push, signed with ``secret`` like webhooks (over
-    ``f"{t}." + body``)."""
+    ``f"{t}." + body``; during a rotation's overlap also with each ``previous`` secret)."""
     body = json.dumps(
         push_body(push.destination.name, push.store_code, push.items, sent_at.isoformat()),
         separators=(",", ":"),
@@ -67,7 +69,7 @@ def push_request(
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"Zhongtai-Marketplace/{__version__}",
-        SIGNATURE_HEADER: signature_header(secret, now, body),
+        SIGNATURE_HEADER: signature_header(secret, now, body, previous),
         "Zhongtai-Connection": push.destination.name,
     }
     return body, headers
@@ -189,8 +191,14 @@ class StockPushSender:
         url = push.destination.endpoint_url
         check_url_address(url, allow_private=self.settings.allow_private_targets)
         destination = push.destination
-        secret = self.sealer.open(destination.connection_id, destination.secret_sealed)
-        body, headers = push_request(push, secret, sent_at, int(self.clock()))
+        now = int(self.clock())
+        secret, *previous = signing_secrets(
+            self.sealer,
+            destination.connection_id,
+            destination.secrets,
+            now=datetime.fromtimestamp(now, UTC),
+        )
+        body, headers = push_request(push, secret, sent_at, now, previous)
         async with self.client().post(
             url, data=body, headers=headers, allow_redirects=False
         ) as response:

@@ -62,6 +62,10 @@ class WebhookSubscription(IdMixin, TimestampMixin, Base):
     #: The HMAC key, sealed (AES-GCM under a key derived from ZHONGTAI_SECRET_KEY, see
     #: ``sealed_secrets.SecretSealer``): the signer opens it, the database never holds it in clear.
     secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    #: After a rotation, the secret it replaced (sealed the same way), which signs deliveries
+    #: beside the new one until ``previous_secret_expires_at`` (see ``secret_rotation``).
+    previous_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_secret_expires_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(default=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 SIGNATURE_HEADER = "Zhongtai-Signature"
 SIGNATURE_VERSION = "v1"
@@ -16,9 +16,17 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: str, timestamp: int, body: bytes) -> str:
-    """The ``Zhongtai-Signature`` value: ``t=<unix seconds>,v1=<hex digest>``."""
-    return f"t={timestamp},{SIGNATURE_VERSION}={signature(secret, timestamp, body)}"
+def signature_header(secret: str, timestamp: int, body: bytes, previous: Sequence[str] = ()) -> str:
+    """The ``Zhongtai-Signature`` value: ``t=<unix seconds>,v1=<hex digest>``.
+
+    While a rotated secret overlaps with the new one, ``previous`` holds the old secret: one more
+    ``v1=`` entry follows, signed with it, so a receiver still on the old secret verifies too (a
+    receiver accepts the request when any ``v1`` entry matches its secret).
+    """
+    entries = [f"t={timestamp}"] + [
+        f"{SIGNATURE_VERSION}={signature(key, timestamp, body)}" for key in (secret, *previous)
+    ]
+    return ",".join(entries)
 
 
 def verify_signature(

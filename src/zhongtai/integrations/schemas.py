@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhongtai.integrations.models import DeliveryStatus
+from zhongtai.integrations.secret_rotation import DEFAULT_OVERLAP_SECONDS, MAX_OVERLAP_SECONDS
 
 
 class WebhookSubscriptionCreate(BaseModel):
@@ -39,12 +40,32 @@ class WebhookSubscriptionOut(BaseModel):
     store_ids: list[uuid.UUID] | None
     active: bool
     created_at: datetime
+    previous_secret_expires_at: datetime | None = Field(
+        description="After a secret rotation: until then deliveries are signed with the "
+        "previous secret too. Null: only the current secret signs."
+    )
 
 
 class WebhookSubscriptionCreated(WebhookSubscriptionOut):
     secret: str | None = Field(
         description="The signing secret: shown once (null on an Idempotency-Key replay)."
     )
+
+
+class SecretRotation(BaseModel):
+    """How long the old signing secret goes on signing beside the new one."""
+
+    overlap_seconds: int = Field(
+        default=DEFAULT_OVERLAP_SECONDS,
+        ge=0,
+        le=MAX_OVERLAP_SECONDS,
+        description="Seconds (0 to 7 days) during which requests carry a signature under the "
+        "old secret as well, so the receiver can switch when it is ready; 0 switches at once.",
+    )
+
+
+class WebhookSecretRotated(WebhookSubscriptionCreated):
+    """The subscription with its new secret (shown once) and the end of the overlap."""
 
 
 class WebhookDeliveryOut(BaseModel):

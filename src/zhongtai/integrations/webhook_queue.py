@@ -36,6 +36,7 @@ from zhongtai.core.outbox import OutboxEvent
 from zhongtai.integrations.handlers import PublishedEvent
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from zhongtai.integrations.rules import backoff_seconds, subscription_matches
+from zhongtai.integrations.secret_rotation import SealedSigningSecrets
 
 # A literal, not a bound parameter: the planners of both engines use a partial index only when
 # they can see that the query's condition is the index's.
@@ -95,8 +96,8 @@ class DueDelivery:
     delivery_id: uuid.UUID
     subscription_id: uuid.UUID
     url: str
-    #: The subscription's signing secret as stored (the sender opens it just before signing).
-    secret_sealed: bytes
+    #: The subscription's signing secrets as stored (the sender opens them just before signing).
+    secrets: SealedSigningSecrets
     attempts: int
     event: PublishedEvent
 
@@ -121,7 +122,11 @@ def due_deliveries(
     subscriptions = list(
         connection.execute(
             select(
-                WebhookSubscription.id, WebhookSubscription.url, WebhookSubscription.secret_sealed
+                WebhookSubscription.id,
+                WebhookSubscription.url,
+                WebhookSubscription.secret_sealed,
+                WebhookSubscription.previous_secret_sealed,
+                WebhookSubscription.previous_secret_expires_at,
             ).where(WebhookSubscription.active.is_(True))
         )
     )
@@ -130,7 +135,7 @@ def due_deliveries(
     subscriptions.sort(key=lambda row: busy.get(row.id, 0))
     now = utcnow()
     due: list[DueDelivery] = []
-    for sub_id, url, sealed in subscriptions:
+    for sub_id, url, sealed, previous, previous_expires_at in subscriptions:
         room = min(per_subscription - busy.get(sub_id, 0), limit - len(due))
         if room <= 0:
             continue
@@ -144,7 +149,7 @@ def due_deliveries(
                     delivery_id=row.delivery_id,
                     subscription_id=sub_id,
                     url=url,
-                    secret_sealed=sealed,
+                    secrets=SealedSigningSecrets(sealed, previous, previous_expires_at),
                     attempts=row.attempts,
                     event=event_of_row(row),
                 )

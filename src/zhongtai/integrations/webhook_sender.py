@@ -21,7 +21,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -32,6 +33,7 @@ from zhongtai.integrations.handlers import PublishedEvent
 from zhongtai.integrations.outbound import check_url_address, failure_reason, guarded_client
 from zhongtai.integrations.rules import SIGNATURE_HEADER, signature_header
 from zhongtai.integrations.sealed_secrets import SecretSealer, SecretUnreadable
+from zhongtai.integrations.secret_rotation import signing_secrets
 from zhongtai.integrations.settings import EventSettings
 from zhongtai.integrations.webhook_queue import (
     AttemptOutcome,
@@ -48,14 +50,19 @@ ALLOW_PRIVATE_HINT = "ZHONGTAI_WEBHOOK_ALLOW_PRIVATE_TARGETS=true allows interna
 
 
 def delivery_request(
-    event: PublishedEvent, delivery_id: uuid.UUID, secret: str, now: int
+    event: PublishedEvent,
+    delivery_id: uuid.UUID,
+    secret: str,
+    now: int,
+    previous: Sequence[str] = (),
 ) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of one attempt (the signature covers ``f"{t}." + body``)."""
+    """The body and headers of one attempt (the signature covers ``f"{t}." + body``; during a
+    rotation's overlap one more under each ``previous`` secret)."""
     body = json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"Zhongtai-Webhooks/{__version__}",
-        SIGNATURE_HEADER: signature_header(secret, now, body),
+        SIGNATURE_HEADER: signature_header(secret, now, body, previous),
         "Zhongtai-Event-Id": str(event.id),
         "Zhongtai-Event-Type": event.type,
         "Zhongtai-Delivery-Id": str(delivery_id),
@@ -214,8 +221,11 @@ class WebhookSender:
     async def _post(self, due: DueDelivery) -> tuple[int, str | None]:
         """One signed POST; the answer's status and, unless it is 2xx, the error to record."""
         check_url_address(due.url, allow_private=self.settings.webhook_allow_private_targets)
-        secret = self.sealer.open(due.subscription_id, due.secret_sealed)
-        body, headers = delivery_request(due.event, due.delivery_id, secret, int(self.clock()))
+        now = int(self.clock())
+        secret, *previous = signing_secrets(
+            self.sealer, due.subscription_id, due.secrets, now=datetime.fromtimestamp(now, UTC)
+        )
+        body, headers = delivery_request(due.event, due.delivery_id, secret, now, previous)
         async with self.client().post(
             due.url, data=body, headers=headers, allow_redirects=False
         ) as response:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
@@ -20,6 +21,12 @@ from zhongtai.core.pagination import PageParams, paginate
 from zhongtai.core.settings import Settings
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from zhongtai.integrations.sealed_secrets import SecretSealer, sealer_for
+from zhongtai.integrations.secret_rotation import (
+    DEFAULT_OVERLAP_SECONDS,
+    RolledSecret,
+    check_overlap,
+    roll_secret,
+)
 from zhongtai.integrations.targets import TargetGuard, TargetRefused
 
 
@@ -28,7 +35,7 @@ def webhook_secrets(settings: Settings) -> SecretSealer:
     return sealer_for(
         settings,
         purpose=b"zhongtai/webhooks/secret/v1",
-        remedy="subscribe again to get a new secret",
+        remedy="rotate the subscription's secret (POST .../rotate-secret) to sign with a new one",
     )
 
 
@@ -83,6 +90,52 @@ def get_subscription(session: Session, subscription_id: uuid.UUID) -> WebhookSub
     if subscription is None:
         raise NotFound(f"No webhook subscription {subscription_id}.")
     return subscription
+
+
+def rotate_secret(
+    session: Session,
+    subscription_id: uuid.UUID,
+    *,
+    sealer: SecretSealer,
+    overlap_seconds: int = DEFAULT_OVERLAP_SECONDS,
+) -> tuple[WebhookSubscription, RolledSecret]:
+    """Give a subscription a new signing secret; the caller sees it in clear this once.
+
+    For ``overlap_seconds`` deliveries are signed with the old secret too, so the receiver can
+    switch when it is ready. An old secret that does not open (ZHONGTAI_SECRET_KEY changed) is
+    dropped, with no overlap: that is how a subscription recovers from a lost key, keeping its
+    deliveries and lanes. The row is locked, so two rotations at once happen one after the other.
+    """
+    check_overlap(overlap_seconds)
+    subscription = session.get(WebhookSubscription, subscription_id, with_for_update=True)
+    if subscription is None:
+        raise NotFound(f"No webhook subscription {subscription_id}.")
+    before = {"previous_secret_expires_at": subscription.previous_secret_expires_at}
+    rolled = roll_secret(
+        sealer,
+        subscription_id,
+        subscription.secret_sealed,
+        prefix="whsec_",
+        overlap_seconds=overlap_seconds,
+        now=utcnow(),
+    )
+    subscription.secret_sealed = rolled.sealed.current
+    subscription.previous_secret_sealed = rolled.sealed.previous
+    subscription.previous_secret_expires_at = rolled.sealed.previous_expires_at
+    session.flush()
+    record_audit(
+        session,
+        "webhook_subscription.secret_rotated",
+        "webhook_subscription",
+        subscription_id,
+        before,
+        {
+            "overlap_seconds": overlap_seconds,
+            "previous_secret_opened": rolled.previous_opened,
+            "previous_secret_expires_at": rolled.sealed.previous_expires_at,
+        },
+    )
+    return subscription, rolled
 
 
 def list_subscriptions(
