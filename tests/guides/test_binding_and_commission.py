@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from tests.guides.conftest import EnrollGuide, GuideAtWork, relay
 from tests.members.conftest import MakeMember
 from tests.orders.conftest import Chain, new_id, ok
+from tests.orders.returning import return_line
 from zhongtai.core.audit import AuditEntry
 from zhongtai.core.auth.roles import Channel, Role
 from zhongtai.core.clock import utcnow
@@ -52,20 +53,7 @@ def _till_sale(
 
 
 def _return_one(client: TestClient, chain: Chain, order: dict[str, Any]) -> None:
-    ok(
-        client.post(
-            f"/api/v1/orders/{order['id']}/returns",
-            json={
-                "reference": new_id(),
-                "store_id": str(chain.store.id),
-                "lines": [
-                    {"line_id": order["lines"][0]["id"], "quantity": 1, "condition": "resellable"}
-                ],
-            },
-            headers=order["till"],
-        ),
-        201,
-    )
+    return_line(client, order, order["till"], store_id=chain.store.id)
 
 
 def _entries(session: Session, guide: GuideAtWork) -> list[tuple[str, int, str]]:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.orders.conftest import Chain, new_id, ok
+from tests.orders.returning import return_line
 from zhongtai.core.auth.roles import Channel
 from zhongtai.inventory.verify import verify_stock
 from zhongtai.orders.kinds import SalesChannel
@@ -157,19 +158,8 @@ def test_a_till_sale_returned_the_next_day_refunds_cash_and_restocks(
     till = chain.factory.api_key_headers(Channel.POS, store=chain.store)
     done = ok(client.post("/api/v1/pos/sales", json=_sale(chain, 2), headers=till), 201)
     order = ok(client.get(f"/api/v1/orders/{done['order_id']}", headers=till))
-    returned = ok(
-        client.post(
-            f"/api/v1/orders/{order['id']}/returns",
-            json={
-                "reference": new_id(),
-                "store_id": str(chain.store.id),
-                "lines": [
-                    {"line_id": order["lines"][0]["id"], "quantity": 2, "condition": "damaged"}
-                ],
-            },
-            headers=till,
-        ),
-        201,
+    returned = return_line(
+        client, order, till, store_id=chain.store.id, quantity=2, condition="damaged"
     )
     assert returned["refund_total"] == 2000
     assert [(r["tender"], r["amount"]) for r in returned["refunds"]] == [("cash", 2000)]
