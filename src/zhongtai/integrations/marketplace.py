@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from zhongtai.core.audit import record_audit
-from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
 from zhongtai.core.pagination import PageParams, paginate
@@ -29,7 +27,7 @@ from zhongtai.integrations.secret_rotation import (
     DEFAULT_OVERLAP_SECONDS,
     RolledSecret,
     check_overlap,
-    roll_secret,
+    rotate_row_secret,
 )
 from zhongtai.integrations.targets import TargetGuard, TargetRefused
 from zhongtai.inventory.allocation import check_channel
@@ -251,30 +249,14 @@ def rotate_secret(
     connection = session.get(MarketplaceConnection, connection_id, with_for_update=True)
     if connection is None:
         raise NotFound(f"No marketplace connection {connection_id}.")
-    before = {"previous_secret_expires_at": connection.previous_secret_expires_at}
-    rolled = roll_secret(
-        sealer,
+    rolled = rotate_row_secret(
+        session,
+        connection,
         connection_id,
-        connection.secret_sealed,
+        sealer=sealer,
         prefix="mksec_",
         overlap_seconds=overlap_seconds,
-        now=utcnow(),
-    )
-    connection.secret_sealed = rolled.sealed.current
-    connection.previous_secret_sealed = rolled.sealed.previous
-    connection.previous_secret_expires_at = rolled.sealed.previous_expires_at
-    session.flush()
-    record_audit(
-        session,
-        "marketplace_connection.secret_rotated",
-        "marketplace_connection",
-        connection_id,
-        before,
-        {
-            "overlap_seconds": overlap_seconds,
-            "previous_secret_opened": rolled.previous_opened,
-            "previous_secret_expires_at": rolled.sealed.previous_expires_at,
-        },
+        entity_type="marketplace_connection",
     )
     return view_connection(session, connection_id), rolled
 

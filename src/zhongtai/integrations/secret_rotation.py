@@ -15,7 +15,12 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
+from sqlalchemy.orm import Session
+
+from zhongtai.core.audit import record_audit
+from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import InvalidInput
 from zhongtai.integrations.sealed_secrets import SecretSealer, SecretUnreadable
 
@@ -88,6 +93,55 @@ def roll_secret(
         ),
         previous_opened=previous_opened,
     )
+
+
+class SignedByRotatingSecret(Protocol):
+    """A row that keeps a sealed signing secret and, during an overlap, the one it replaced."""
+
+    secret_sealed: bytes
+    previous_secret_sealed: bytes | None
+    previous_secret_expires_at: datetime | None
+
+
+def rotate_row_secret(
+    session: Session,
+    row: SignedByRotatingSecret,
+    owner_id: uuid.UUID,
+    *,
+    sealer: SecretSealer,
+    prefix: str,
+    overlap_seconds: int,
+    entity_type: str,
+) -> RolledSecret:
+    """Roll the secret of a row the caller has locked, store what to keep, and audit it as
+    ``<entity_type>.secret_rotated`` (the overlap and whether the old secret opened, never a
+    secret)."""
+    before = {"previous_secret_expires_at": row.previous_secret_expires_at}
+    rolled = roll_secret(
+        sealer,
+        owner_id,
+        row.secret_sealed,
+        prefix=prefix,
+        overlap_seconds=overlap_seconds,
+        now=utcnow(),
+    )
+    row.secret_sealed = rolled.sealed.current
+    row.previous_secret_sealed = rolled.sealed.previous
+    row.previous_secret_expires_at = rolled.sealed.previous_expires_at
+    session.flush()
+    record_audit(
+        session,
+        f"{entity_type}.secret_rotated",
+        entity_type,
+        owner_id,
+        before,
+        {
+            "overlap_seconds": overlap_seconds,
+            "previous_secret_opened": rolled.previous_opened,
+            "previous_secret_expires_at": rolled.sealed.previous_expires_at,
+        },
+    )
+    return rolled
 
 
 def signing_secrets(

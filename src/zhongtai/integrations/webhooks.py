@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
@@ -25,7 +24,7 @@ from zhongtai.integrations.secret_rotation import (
     DEFAULT_OVERLAP_SECONDS,
     RolledSecret,
     check_overlap,
-    roll_secret,
+    rotate_row_secret,
 )
 from zhongtai.integrations.targets import TargetGuard, TargetRefused
 
@@ -110,30 +109,14 @@ def rotate_secret(
     subscription = session.get(WebhookSubscription, subscription_id, with_for_update=True)
     if subscription is None:
         raise NotFound(f"No webhook subscription {subscription_id}.")
-    before = {"previous_secret_expires_at": subscription.previous_secret_expires_at}
-    rolled = roll_secret(
-        sealer,
+    rolled = rotate_row_secret(
+        session,
+        subscription,
         subscription_id,
-        subscription.secret_sealed,
+        sealer=sealer,
         prefix="whsec_",
         overlap_seconds=overlap_seconds,
-        now=utcnow(),
-    )
-    subscription.secret_sealed = rolled.sealed.current
-    subscription.previous_secret_sealed = rolled.sealed.previous
-    subscription.previous_secret_expires_at = rolled.sealed.previous_expires_at
-    session.flush()
-    record_audit(
-        session,
-        "webhook_subscription.secret_rotated",
-        "webhook_subscription",
-        subscription_id,
-        before,
-        {
-            "overlap_seconds": overlap_seconds,
-            "previous_secret_opened": rolled.previous_opened,
-            "previous_secret_expires_at": rolled.sealed.previous_expires_at,
-        },
+        entity_type="webhook_subscription",
     )
     return subscription, rolled
 
