@@ -21,9 +21,9 @@ ones. Per batch it takes a fixed number of statements, whatever the number of ba
    could not be held are deleted again.
 
 On PostgreSQL the baskets of a round that share no balance row with an earlier basket are held
-by :mod:`pg_hold_statement` in two statements instead; what they leave undecided (the later
-baskets of a shared row, retries, closed locations, baskets that do not fit) is answered by
-the steps above, after them.
+by :mod:`pg_hold_statement` in two statements and one round trip instead; what they leave
+undecided (the later baskets of a shared row, retries, closed locations, baskets that do not
+fit) is answered by the steps above, after them.
 
 The request and its outcome are in :mod:`hold_requests`. This module only runs the steps in
 order and sorts the outcomes back into the order of the requests.

@@ -1,30 +1,34 @@
-"""Holding a round of independent baskets on PostgreSQL in two statements.
+"""Holding a round of independent baskets on PostgreSQL in two statements and one round trip.
 
 When no two baskets of a round take from the same balance row (the usual case: concurrent
 checkouts of different SKUs, and every round of one basket), each basket's fate depends on its
 own rows only, so the database can decide the whole round without the Python between the five
-statements of the general path (:mod:`holds`):
+statements of the general path (:mod:`holds`). Both statements are sent together in pipeline
+mode; the second does not need the first's answer:
 
-1. ``_CLAIM_AND_JUDGE``: a reservation per basket at an open location, in reference order,
-   unless its reference exists (``ON CONFLICT DO NOTHING``, as
+1. ``_CLAIM_AND_LOCK``: a reservation per basket at an open location, in reference order, with
+   the id made here, unless its reference exists (``ON CONFLICT DO NOTHING``, as
    :func:`hold_claims.claim_references`); then the balance rows of the claimed baskets, locked
-   ``ORDER BY location_id, sku_id FOR UPDATE`` (the order every use case locks in; the lock reads
-   the claims, so every claim is made before any row is locked, as on the general path); and per
-   claimed basket whether every line fits its locked row under the basket's allocation (the
-   condition of :func:`rules.may_take`).
-2. ``_TAKE``, for the baskets that fit: one conditional ``UPDATE`` of their rows (the database
-   checks the condition again, so a wrong judgement fails rather than oversells), their lines,
-   and the stock events of each changed row -- ``stock.changed``, and ``stock.low`` /
-   ``stock.out`` when ATP crossed its threshold, with the payloads of :mod:`inventory.events` --
-   built by the database from the row's figures, as :func:`ledger.announce_many` writes them.
+   ``ORDER BY location_id, sku_id FOR UPDATE`` (the order every use case locks in; the lock
+   reads the claims, so every claim is made before any row is locked, as on the general path).
+2. ``_JUDGE_AND_TAKE``, for the baskets asked to be judged that the first claimed (their
+   reservation id exists): whether every line fits its row under the basket's allocation (the
+   condition of :func:`rules.may_take`), then for those that fit one conditional ``UPDATE`` of
+   their rows (the database checks the condition again, so a wrong judgement fails rather than
+   oversells), their lines, and the stock events of each changed row -- ``stock.changed``, and
+   ``stock.low`` / ``stock.out`` when ATP crossed its threshold, with the payloads of
+   :mod:`inventory.events` -- built by the database from the row's figures, as
+   :func:`ledger.announce_many` writes them.
 
-The rows are changed by a statement of their own rather than by a CTE of the first: an
-``UPDATE`` in the statement that locked a row sees the row as of the statement's snapshot and
-may skip a version a concurrent transaction committed meanwhile.
+The rows are judged and changed by a statement of their own rather than by a CTE of the
+first: an ``UPDATE`` in the statement that locked a row sees the row as of the statement's
+snapshot and may skip a version a concurrent transaction committed meanwhile. The second
+statement's snapshot is taken after the lock, and a locked row changes no more.
 
-Ids are UUIDv7 made by the database, as :func:`zhongtai.core.ids.new_id` makes them in Python.
-What the statements do not decide -- a reference already used, a closed location, a basket
-that does not fit -- goes back to the general path, which answers it in detail.
+Reservation ids are UUIDv7 made in Python (:func:`zhongtai.core.ids.new_id`), event ids UUIDv7
+made by the database the same way. What the statements do not decide -- a reference already
+used, a closed location, a basket that does not fit -- goes back to the general path, which
+answers it in detail.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy.orm import Session
 
+from zhongtai.core.ids import new_id
 from zhongtai.core.outbox import EVENT_TYPES
 from zhongtai.inventory.hold_requests import HoldRequest
 from zhongtai.inventory.rules import Allocation
@@ -66,11 +72,11 @@ _FIGURES = (
 )
 
 # The f-strings below splice in the module's own constant fragments above, never input.
-_CLAIM_AND_JUDGE = f"""
+_CLAIM_AND_LOCK = """
     WITH basket AS MATERIALIZED (
         SELECT * FROM json_to_recordset(CAST(%(baskets)s AS json))
-               AS b(n int, reference text, location_id uuid, expires_at timestamptz,
-                    channel text, actor text, share_percent int, keep_units int)
+               AS b(n int, id uuid, reference text, location_id uuid, expires_at timestamptz,
+                    channel text, actor text)
     ), line AS MATERIALIZED (
         SELECT * FROM json_to_recordset(CAST(%(lines)s AS json))
                AS x(n int, sku_id uuid, quantity int)
@@ -78,7 +84,7 @@ _CLAIM_AND_JUDGE = f"""
         INSERT INTO stock_reservations
                (id, reference, location_id, status, expires_at, channel, actor,
                 created_at, updated_at)
-        SELECT {_UUID7}, b.reference, b.location_id, 'active', b.expires_at, b.channel, b.actor,
+        SELECT b.id, b.reference, b.location_id, 'active', b.expires_at, b.channel, b.actor,
                %(now)s, %(now)s
           FROM basket b
           JOIN locations l ON l.id = b.location_id AND l.status = 'active'
@@ -86,7 +92,7 @@ _CLAIM_AND_JUDGE = f"""
             ON CONFLICT (reference) DO NOTHING
         RETURNING id, reference
     ), locked AS MATERIALIZED (
-        SELECT k.ctid, k.location_id, k.sku_id, k.on_hand, k.reserved, k.safety_stock
+        SELECT k.location_id, k.sku_id
           FROM stock_balances k
           JOIN (SELECT b.location_id, x.sku_id
                   FROM claimed c JOIN basket b USING (reference) JOIN line x USING (n)) w
@@ -94,25 +100,42 @@ _CLAIM_AND_JUDGE = f"""
          ORDER BY k.location_id, k.sku_id
            FOR UPDATE OF k
     )
-    SELECT c.reference, c.id, bool_and(k.sku_id IS NOT NULL AND {_FITS}) AS fits,
-           array_agg(CAST(k.ctid AS text)) AS row_ids
-      FROM claimed c
-      JOIN basket b USING (reference)
-      JOIN line x USING (n)
-      LEFT JOIN locked k ON k.location_id = b.location_id AND k.sku_id = x.sku_id
-     GROUP BY c.reference, c.id
-    """  # noqa: S608
+    SELECT c.reference, c.id, (SELECT count(*) FROM locked) FROM claimed c
+    """
 
-_TAKE = f"""
-    WITH held AS MATERIALIZED (
-        SELECT * FROM json_to_recordset(CAST(%(held)s AS json))
-               AS h(reservation_id uuid, location_id uuid, sku_id uuid, quantity int,
+_JUDGE_AND_TAKE = f"""
+    WITH basket AS MATERIALIZED (
+        SELECT b.*
+          FROM json_to_recordset(CAST(%(baskets)s AS json))
+               AS b(n int, id uuid, location_id uuid, share_percent int, keep_units int,
                     actor text, request_id text)
+          JOIN stock_reservations r ON r.id = b.id
+         WHERE r.id = ANY(CAST(%(ids)s AS uuid[]))
+    ), line AS MATERIALIZED (
+        SELECT * FROM json_to_recordset(CAST(%(lines)s AS json))
+               AS x(n int, sku_id uuid, quantity int)
+    ), stock AS MATERIALIZED (
+        SELECT k.location_id, k.sku_id, k.on_hand, k.reserved, k.safety_stock
+          FROM stock_balances k
+         WHERE k.location_id = ANY(CAST(%(locations)s AS uuid[]))
+           AND k.sku_id = ANY(CAST(%(skus)s AS uuid[]))
+    ), fit AS MATERIALIZED (
+        SELECT b.n
+          FROM basket b
+          JOIN line x USING (n)
+          LEFT JOIN stock k ON k.location_id = b.location_id AND k.sku_id = x.sku_id
+         GROUP BY b.n
+        HAVING bool_and(k.sku_id IS NOT NULL AND {_FITS})
+    ), held AS MATERIALIZED (
+        SELECT b.id AS reservation_id, b.location_id, x.sku_id, x.quantity, b.actor,
+               b.request_id
+          FROM fit f JOIN basket b USING (n) JOIN line x USING (n)
     ), taken AS (
         UPDATE stock_balances t
            SET reserved = t.reserved + h.quantity, updated_at = %(now)s
           FROM held h
-         WHERE t.ctid = ANY(CAST(%(row_ids)s AS tid[]))
+         WHERE t.location_id = ANY(CAST(%(locations)s AS uuid[]))
+           AND t.sku_id = ANY(CAST(%(skus)s AS uuid[]))
            AND t.location_id = h.location_id AND t.sku_id = h.sku_id
            AND t.on_hand - t.reserved - t.safety_stock >= h.quantity
         RETURNING t.location_id, t.sku_id, t.on_hand, t.reserved, t.safety_stock,
@@ -143,7 +166,7 @@ _TAKE = f"""
           ) e
          ORDER BY t.location_id, t.sku_id, e.k
     )
-    SELECT count(*) FROM taken
+    SELECT f.n, (SELECT count(*) FROM held), (SELECT count(*) FROM taken) FROM fit f
     """  # noqa: S608
 
 
@@ -188,78 +211,89 @@ def hold_round(
     session.flush()  # events recorded through the ORM keep their place before these
     baskets: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
-    skus: list[list[str]] = []  # each basket's SKU ids as sent, for the second statement
     for n, r in enumerate(requests):
-        rule = allocations[(r.channel, r.location_id)]
         baskets.append(
             {
                 "n": n,
+                "id": new_id().hex,
                 "reference": r.reference,
                 "location_id": r.location_id.hex,
                 "expires_at": r.expires_at.isoformat(),
                 "channel": r.channel,
                 "actor": r.actor,
-                "share_percent": rule.share_percent,
-                "keep_units": rule.keep_units,
             }
         )
-        ids = [x.sku_id.hex for x in r.lines]
-        skus.append(ids)
-        lines.extend(
-            {"n": n, "sku_id": sku, "quantity": x.quantity}
-            for sku, x in zip(ids, r.lines, strict=True)
-        )
-    found = _run(
-        session,
-        _CLAIM_AND_JUDGE,
-        {"baskets": _document(baskets), "lines": _document(lines), "now": now},
-    )
-    claimed = {reference: id_ for reference, id_, _, _ in found}
-    asked = {requests[i].reference for i in judged}
-    held = {reference: id_ for reference, id_, fits, _ in found if fits and reference in asked}
-    # The locked rows' addresses: the UPDATE finds them by TID, whatever the planner makes of
-    # a JSON document's row count (it estimates 100 and would rather scan the whole table).
-    # A row locked by this transaction keeps its address until this transaction changes it.
-    row_ids = [row for reference, _, _, rows in found if reference in held for row in rows]
-    taking = [
-        {
-            "reservation_id": held[r.reference].hex,
-            "location_id": baskets[n]["location_id"],
-            "sku_id": sku,
-            "quantity": x.quantity,
-            "actor": r.actor,
-            "request_id": r.request_id,
-        }
-        for n, r in enumerate(requests)
-        if r.reference in held
-        for sku, x in zip(skus[n], r.lines, strict=True)
-    ]
-    if taking:
-        [(taken,)] = _run(
-            session,
-            _TAKE,
+        lines.extend({"n": n, "sku_id": x.sku_id.hex, "quantity": x.quantity} for x in r.lines)
+    asked = set(judged)
+    judging: list[dict[str, Any]] = []
+    for n in judged:
+        r, basket = requests[n], baskets[n]
+        rule = allocations[(r.channel, r.location_id)]
+        judging.append(
             {
-                "held": _document(taking),
-                "row_ids": row_ids,
+                "n": n,
+                "id": basket["id"],
+                "location_id": basket["location_id"],
+                "share_percent": rule.share_percent,
+                "keep_units": rule.keep_units,
+                "actor": r.actor,
+                "request_id": r.request_id,
+            }
+        )
+    document = _document(lines)
+    claims, fits = _run_pipelined(
+        session,
+        (
+            _CLAIM_AND_LOCK,
+            {"baskets": _document(baskets), "lines": document, "now": now},
+        ),
+        (
+            _JUDGE_AND_TAKE,
+            {
+                "baskets": _document(judging),
+                "ids": [basket["id"] for basket in judging],
+                "lines": document,
+                "locations": sorted({requests[n].location_id for n in judged}),
+                "skus": sorted({x.sku_id for n in judged for x in requests[n].lines}),
                 "now": now,
                 "changed_version": EVENT_TYPES["stock.changed"].version,
                 "low_version": EVENT_TYPES["stock.low"].version,
                 "out_version": EVENT_TYPES["stock.out"].version,
             },
-        )
-        if taken != len(taking):  # the rows are locked and judged: a miss is a bug, not a race
-            raise RuntimeError(f"held stock on {taken} of {len(taking)} locked balance rows")
+        ),
+    )
+    claimed = {reference: id_ for reference, id_, _ in claims}
+    if fits:
+        _, rows, taken = fits[0]
+        if taken != rows:  # the rows are locked and judged: a miss is a bug, not a race
+            raise RuntimeError(f"held stock on {taken} of {rows} locked balance rows")
+    held = {requests[n].reference: claimed[requests[n].reference] for n, _, _ in fits}
+    if not held.keys() <= {requests[n].reference for n in asked}:
+        raise RuntimeError("a basket outside the judged group was held")
     return RoundResult(claimed=claimed, held=held)
 
 
-def _run(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run one of these statements on the session's connection, in its transaction.
+def _run_pipelined(
+    session: Session, *statements: tuple[str, dict[str, Any]]
+) -> list[list[tuple[Any, ...]]]:
+    """Run these statements on the session's connection, in its transaction, in one round
+    trip: sent together in pipeline mode, their rows read once all have run.
 
-    As driver SQL: the statements are constant texts with nothing for SQLAlchemy to compile
-    (its events, logging and statement counts still see them); psycopg prepares them after a
-    few runs."""
-    result = session.connection().exec_driver_sql(sql, params)
-    return [tuple(row) for row in result]
+    As driver SQL: the statements are constant texts with nothing for SQLAlchemy to compile;
+    psycopg prepares them after a few runs. SQLAlchemy's ``before_cursor_execute`` listeners
+    (statement counts, logging) are told of each. A failure of any of them raises here and
+    leaves the transaction failed, as a single statement's failure would."""
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    cursors = []
+    with driver.pipeline():
+        for sql, params in statements:
+            cursor = driver.cursor()
+            connection.dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
+            cursor.execute(sql, params)
+            cursors.append(cursor)
+    return [[tuple(row) for row in cursor.fetchall()] for cursor in cursors]
 
 
 def _document(rows: list[dict[str, Any]]) -> str:
