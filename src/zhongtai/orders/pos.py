@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.lookup import sku_price
-from zhongtai.catalog.models import Sku
 from zhongtai.core import context
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel
@@ -24,6 +23,7 @@ from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, DomainError, InvalidInput
 from zhongtai.core.ids import new_id
 from zhongtai.core.outbox import record_event
+from zhongtai.inventory.checks import remembering_checks
 from zhongtai.inventory.rules import Line
 from zhongtai.inventory.stock import lock_stock_rows
 from zhongtai.inventory.stock import record_pos_sale as take_sold_stock
@@ -37,13 +37,13 @@ from zhongtai.orders.models import (
     OrderStatusChange,
     Payment,
     PaymentStatus,
-    PosTerminal,
     ReceiptCounter,
 )
 from zhongtai.orders.numbers import next_order_number
 from zhongtai.orders.placing import record_order_created
 from zhongtai.orders.pricing_rules import BasketLine, price_basket
 from zhongtai.orders.tender_rules import Tender, check_tenders
+from zhongtai.orders.till_lookups import TillLookups
 from zhongtai.stores.models import Location, LocationKind
 
 MAX_LINES = 200
@@ -90,22 +90,6 @@ class SaleResult:
     problem: dict[str, Any] | None = field(default=None)
 
 
-def _terminal(session: Session, store_id: uuid.UUID, code: str) -> PosTerminal:
-    """The store's terminal with this code, registered on its first sale."""
-    insert_fn = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
-    now = utcnow()
-    session.execute(
-        insert_fn(PosTerminal)
-        .values(id=new_id(), store_id=store_id, code=code, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["store_id", "code"])
-    )
-    return session.scalars(
-        select(PosTerminal).where(PosTerminal.store_id == store_id, PosTerminal.code == code)
-    ).one()
-
-
 def next_receipt_sequence(session: Session, terminal_id: uuid.UUID, day: date) -> int:
     """The terminal's next receipt number of the day, taken in the sale's own transaction: a
     sale that rolls back gives its number back, so numbers have no gaps."""
@@ -147,12 +131,12 @@ def _check_sale(sale: PosSale, store: Location | None, now: datetime) -> datetim
 
 
 def _priced_lines(
-    session: Session, sale: PosSale, caller: Principal, at: datetime
+    session: Session, sale: PosSale, caller: Principal, at: datetime, lookups: TillLookups
 ) -> list[BasketLine]:
     lines = []
     for i, line in enumerate(sale.lines):
         if line.unit_price is not None:
-            price, per = line.unit_price, _price_per(session, line.sku_id, i)
+            price, per = line.unit_price, lookups.price_per(line.sku_id, i)
         else:
             priced = sku_price(
                 session,
@@ -167,21 +151,19 @@ def _priced_lines(
     return lines
 
 
-def _price_per(session: Session, sku_id: uuid.UUID, index: int) -> int:
-    per = session.scalar(select(Sku.price_per).where(Sku.id == sku_id))
-    if per is None:
-        raise InvalidInput.field(f"lines[{index}].sku_id", f"no SKU {sku_id}")
-    return per
-
-
-def _existing(session: Session, client_sale_id: uuid.UUID) -> Order | None:
+def _recorded_before(session: Session, client_sale_id: uuid.UUID) -> Order | None:
     return session.scalars(
         select(Order).where(Order.client_sale_id == client_sale_id)
     ).one_or_none()
 
 
 def record_till_sale(
-    session: Session, sale: PosSale, *, caller: Principal, now: datetime | None = None
+    session: Session,
+    sale: PosSale,
+    *,
+    caller: Principal,
+    now: datetime | None = None,
+    lookups: TillLookups | None = None,
 ) -> SaleResult:
     """Record one till sale exactly once (by the terminal's ``client_sale_id``).
 
@@ -190,14 +172,17 @@ def record_till_sale(
     business day already closed keeps its own day. Bad data raises (nothing is written).
     """
     now = now or utcnow()
-    earlier = _existing(session, sale.client_sale_id)
+    lookups = lookups or TillLookups(session)
+    earlier = lookups.recorded(sale.client_sale_id)
     if earlier is not None:
         return _duplicate(sale, earlier)
-    store = session.get(Location, sale.store_id)
+    store = lookups.store(sale.store_id)
     occurred = _check_sale(sale, store, now)
     assert store is not None
     caller.ensure_store(store.id)
-    basket = price_basket(_priced_lines(session, sale, caller, occurred), delivery_fee_rule=None)
+    basket = price_basket(
+        _priced_lines(session, sale, caller, occurred, lookups), delivery_fee_rule=None
+    )
     check = check_tenders(basket.total, sale.tenders)
     if not check.ok:
         raise InvalidInput(
@@ -250,11 +235,11 @@ def record_till_sale(
             session.flush()
     except IntegrityError:
         # Another upload of the same sale won the race; theirs stands.
-        raced = _existing(session, sale.client_sale_id)
+        raced = _recorded_before(session, sale.client_sale_id)
         if raced is None:
             raise
         return _duplicate(sale, raced)
-    terminal = _terminal(session, store.id, sale.terminal_code)
+    terminal = lookups.terminal(store.id, sale.terminal_code)
     sequence = next_receipt_sequence(session, terminal.id, day)
     order.terminal_id = terminal.id
     order.receipt_number = receipt_number(store.code, terminal.code, day, sequence)
@@ -359,17 +344,29 @@ def upload_till_sales(
         by_store.setdefault(sale.store_id, set()).update(x.sku_id for x in sale.lines)
     for store_id in sorted(by_store):
         lock_stock_rows(session, store_id, by_store[store_id])
+    lookups = TillLookups.for_sales(
+        session,
+        sales,
+        (x.sku_id for sale in sales for x in sale.lines if x.unit_price is not None),
+    )
     results = []
-    for sale in sales:
-        try:
-            with session.begin_nested():
-                results.append(record_till_sale(session, sale, caller=caller, now=now))
-        except DomainError as problem:
-            results.append(
-                SaleResult(
-                    sale.client_sale_id,
-                    SaleStatus.REJECTED,
-                    problem=problem.to_problem(),
+    with remembering_checks(session):
+        for sale in sales:
+            try:
+                with session.begin_nested():
+                    result = record_till_sale(
+                        session, sale, caller=caller, now=now, lookups=lookups
+                    )
+                if result.order is not None and result.status is SaleStatus.RECORDED:
+                    lookups.remember_recorded(result.order)
+                results.append(result)
+            except DomainError as problem:
+                lookups.forget_terminals()
+                results.append(
+                    SaleResult(
+                        sale.client_sale_id,
+                        SaleStatus.REJECTED,
+                        problem=problem.to_problem(),
+                    )
                 )
-            )
     return results
