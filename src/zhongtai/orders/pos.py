@@ -29,21 +29,21 @@ from zhongtai.inventory.stock import lock_stock_rows
 from zhongtai.inventory.stock import record_pos_sale as take_sold_stock
 from zhongtai.orders.codes import business_date, receipt_number
 from zhongtai.orders.events import OrderCompleted, OrderPaid, PaymentCaptured
-from zhongtai.orders.kinds import FulfillmentType, LineKind, OrderStatus, SalesChannel, TenderType
+from zhongtai.orders.kinds import OrderStatus, TenderType
 from zhongtai.orders.lifecycle import order_facts
+from zhongtai.orders.loaded_inserts import insert_as_loaded
 from zhongtai.orders.models import (
     Order,
-    OrderLine,
     OrderStatusChange,
     Payment,
     PaymentStatus,
     ReceiptCounter,
 )
-from zhongtai.orders.numbers import next_order_number
 from zhongtai.orders.placing import record_order_created
 from zhongtai.orders.pricing_rules import BasketLine, price_basket
 from zhongtai.orders.tender_rules import Tender, check_tenders
 from zhongtai.orders.till_lookups import TillLookups
+from zhongtai.orders.till_orders import till_order
 from zhongtai.stores.models import Location, LocationKind
 
 MAX_LINES = 200
@@ -191,58 +191,31 @@ def record_till_sale(
             errors=[{"field": p.field, "message": p.message} for p in check.problems],
         )
     day = business_date(occurred, store.timezone)
-    order = Order(
-        id=new_id(),
-        number=next_order_number(occurred),
-        channel=SalesChannel.POS,
-        fulfillment_type=FulfillmentType.IN_STORE,
-        status=OrderStatus.COMPLETED,
-        store_id=store.id,
-        member_id=sale.member_id,
-        guide_id=sale.guide_id,
-        currency="CNY",
-        subtotal=basket.subtotal,
-        discount_total=basket.discount_total,
-        delivery_fee=0,
-        total=basket.total,
-        paid_amount=basket.total,
-        placed_at=occurred,
-        completed_at=occurred,
-        client_sale_id=sale.client_sale_id,
-        business_date=day,
-        actor=context.actor.get(),
-    )
-    order.lines = [
-        OrderLine(
-            id=new_id(),
-            line_no=i + 1,
-            kind=LineKind.GOODS,
-            sku_id=line.sku_id,
-            location_id=store.id,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            price_per=line.price_per,
-            amount=line.amount,
-            discount=line.discount,
-            net_amount=line.net,
-            picked_quantity=line.quantity,
-        )
-        for i, line in enumerate(basket.lines)
-    ]
+    terminal = lookups.terminal(store.id, sale.terminal_code)
     try:
+        # The receipt number is taken in the savepoint that writes the order: a sale that
+        # loses the race below gives its number back, so numbers have no gaps.
         with session.begin_nested():
-            session.add(order)
-            session.flush()
+            sequence = next_receipt_sequence(session, terminal.id, day)
+            order = till_order(
+                client_sale_id=sale.client_sale_id,
+                store_id=store.id,
+                member_id=sale.member_id,
+                guide_id=sale.guide_id,
+                basket=basket,
+                occurred=occurred,
+                day=day,
+                terminal_id=terminal.id,
+                receipt_number=receipt_number(store.code, terminal.code, day, sequence),
+            )
+            insert_as_loaded(session, [order], order.lines)
     except IntegrityError:
         # Another upload of the same sale won the race; theirs stands.
         raced = _recorded_before(session, sale.client_sale_id)
         if raced is None:
             raise
         return _duplicate(sale, raced)
-    terminal = lookups.terminal(store.id, sale.terminal_code)
-    sequence = next_receipt_sequence(session, terminal.id, day)
-    order.terminal_id = terminal.id
-    order.receipt_number = receipt_number(store.code, terminal.code, day, sequence)
+    assert order.receipt_number is not None
     _take_payments(session, order, sale.tenders, check.change, occurred)
     take_sold_stock(
         session,
