@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -42,7 +41,7 @@ from zhongtai.orders.models import (
 from zhongtai.orders.placing import record_order_created
 from zhongtai.orders.pricing_rules import BasketLine, price_basket
 from zhongtai.orders.tender_rules import Tender, check_tenders
-from zhongtai.orders.till_lookups import TillLookups
+from zhongtai.orders.till_lookups import TillLookups, recorded_sale
 from zhongtai.orders.till_orders import till_order
 from zhongtai.stores.models import Location, LocationKind
 
@@ -151,12 +150,6 @@ def _priced_lines(
     return lines
 
 
-def _recorded_before(session: Session, client_sale_id: uuid.UUID) -> Order | None:
-    return session.scalars(
-        select(Order).where(Order.client_sale_id == client_sale_id)
-    ).one_or_none()
-
-
 def record_till_sale(
     session: Session,
     sale: PosSale,
@@ -211,7 +204,7 @@ def record_till_sale(
             insert_as_loaded(session, [order], order.lines)
     except IntegrityError:
         # Another upload of the same sale won the race; theirs stands.
-        raced = _recorded_before(session, sale.client_sale_id)
+        raced = recorded_sale(session, sale.client_sale_id)
         if raced is None:
             raise
         return _duplicate(sale, raced)

@@ -48,9 +48,8 @@ class TillLookups:
         self._stores: dict[uuid.UUID, Location | None] = {}
         self._terminals: dict[tuple[uuid.UUID, str], PosTerminal] = {}
         self._price_pers: dict[uuid.UUID, int | None] = {}
-        self._recorded: dict[uuid.UUID, Order] = {}
-        #: client_sale_ids whose earlier recording was looked up (found or not)
-        self._looked_up: set[uuid.UUID] = set()
+        #: client_sale_id -> its order, or None when looked up and not recorded
+        self._recorded: dict[uuid.UUID, Order | None] = {}
 
     @classmethod
     def for_sales(
@@ -69,12 +68,12 @@ class TillLookups:
             rows = session.execute(select(Sku.id, Sku.price_per).where(Sku.id.in_(wanted)))
             lookups._price_pers.update((sku_id, per) for sku_id, per in rows)
         ids = {sale.client_sale_id for sale in sales}
-        lookups._recorded = {
-            order.client_sale_id: order
+        lookups._recorded = dict.fromkeys(ids)
+        lookups._recorded.update(
+            (order.client_sale_id, order)
             for order in session.scalars(select(Order).where(Order.client_sale_id.in_(ids)))
             if order.client_sale_id is not None
-        }
-        lookups._looked_up = ids
+        )
         return lookups
 
     def store(self, store_id: uuid.UUID) -> Location | None:
@@ -84,21 +83,15 @@ class TillLookups:
 
     def recorded(self, client_sale_id: uuid.UUID) -> Order | None:
         """The order this sale was recorded as before, if it was."""
-        if client_sale_id not in self._looked_up:
-            order = self._session.scalars(
-                select(Order).where(Order.client_sale_id == client_sale_id)
-            ).one_or_none()
-            if order is not None:
-                self._recorded[client_sale_id] = order
-            self._looked_up.add(client_sale_id)
-        return self._recorded.get(client_sale_id)
+        if client_sale_id not in self._recorded:
+            self._recorded[client_sale_id] = recorded_sale(self._session, client_sale_id)
+        return self._recorded[client_sale_id]
 
     def remember_recorded(self, order: Order) -> None:
         """A sale of this batch was recorded (its savepoint committed): a repeat of it later in
         the batch is a duplicate."""
         if order.client_sale_id is not None:
             self._recorded[order.client_sale_id] = order
-            self._looked_up.add(order.client_sale_id)
 
     def price_per(self, sku_id: uuid.UUID, index: int) -> int:
         """The SKU's price unit; 422 naming the sale's line if the SKU does not exist."""
@@ -121,6 +114,13 @@ class TillLookups:
     def forget_terminals(self) -> None:
         """A sale's savepoint was rolled back: a terminal it registered is gone again."""
         self._terminals.clear()
+
+
+def recorded_sale(session: Session, client_sale_id: uuid.UUID) -> Order | None:
+    """The order a till sale was recorded as, read from the database."""
+    return session.scalars(
+        select(Order).where(Order.client_sale_id == client_sale_id)
+    ).one_or_none()
 
 
 def _registered_terminal(session: Session, store_id: uuid.UUID, code: str) -> PosTerminal:
