@@ -10,6 +10,7 @@ failure) fails the test. After each race the ledger verifies.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import threading
@@ -325,6 +326,44 @@ def test_64_threads_through_one_desk_hold_exactly_the_last_units_and_announce_th
     assert held == 50
     assert _balances(db, store_id)[sku] == (50, 50)
     assert _reserved_events(db, store_id) == (50, 1)
+    assert _verified(db) == []
+
+
+def test_64_coroutines_and_64_threads_through_one_desk_hold_exactly_the_last_units(
+    db: Database,
+) -> None:
+    """Coroutines (as the HTTP route waits) and threads share one desk and its batches."""
+    store_id, [sku] = _setup(db, skus=1, on_hand=100)
+
+    async def coroutines() -> int:
+        async def shopper(i: int) -> int:
+            held = 0
+            for k in range(3):
+                try:
+                    await desk.reserve_async(f"coro-{i}-{k}", store_id, [service.Line(sku, 1)], TTL)
+                    held += 1
+                except InsufficientStock:
+                    pass
+            return held
+
+        return sum(await asyncio.gather(*(shopper(i) for i in range(CLIENTS))))
+
+    with ReservationDesk(db, workers=2) as desk:
+        on_loop: list[int] = []
+        loop = threading.Thread(target=lambda: on_loop.append(asyncio.run(coroutines())))
+        loop.start()
+
+        def client(i: int) -> int:
+            return sum(
+                _try_desk(desk, f"thread-{i}-{k}", store_id, [service.Line(sku, 1)])
+                for k in range(3)
+            )
+
+        by_threads = sum(all_at_once(CLIENTS, client))
+        loop.join()
+    assert on_loop and on_loop[0] + by_threads == 100
+    assert _balances(db, store_id)[sku] == (100, 100)
+    assert _reserved_events(db, store_id) == (100, 1)
     assert _verified(db) == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -179,6 +180,33 @@ def test_the_desk_answers_each_caller_after_its_batch_committed(
     assert held.created and not again.created
     assert service.get_reservation(session, held.reservation.id).status is ReservationStatus.ACTIVE
     assert _reserved(stock, store, sku) == 2
+    assert service.verify_stock(session) == []
+
+
+def test_a_coroutine_waits_for_its_batch_on_the_event_loop_and_gets_the_same_answers(
+    test_db: Database, session: Session, stock: StockFactory
+) -> None:
+    store, sku = stock.location(), stock.sku()
+    stock.receive(store, sku, 3)
+
+    async def shop(desk: ReservationDesk) -> tuple[list[Reserved | BaseException], Reserved]:
+        answers = await asyncio.gather(
+            *(desk.reserve_async(f"coro-{n}", store.id, [line(sku, 1)], TTL) for n in range(5)),
+            return_exceptions=True,
+        )
+        with pytest.raises(InvalidInput):  # refused before it is queued
+            await desk.reserve_async("coro-bad", store.id, [], TTL)
+        again = await desk.reserve_async("coro-0", store.id, [line(sku, 1)], TTL)
+        return answers, again
+
+    with ReservationDesk(test_db, workers=1) as desk:  # one worker: strictly arrival order
+        answers, again = asyncio.run(shop(desk))
+    first, second, third, fourth, fifth = answers
+    assert isinstance(first, Reserved) and isinstance(second, Reserved)
+    assert isinstance(third, Reserved) and third.created
+    assert isinstance(fourth, InsufficientStock) and isinstance(fifth, InsufficientStock)
+    assert not again.created and again.reservation_id == first.reservation_id
+    assert _reserved(stock, store, sku) == 3
     assert service.verify_stock(session) == []
 
 

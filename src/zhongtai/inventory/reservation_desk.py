@@ -21,6 +21,7 @@ benchmark), not a step of a caller's unit of work.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -38,8 +39,9 @@ log = logging.getLogger(__name__)
 
 
 class _Ticket:
-    """A basket waiting for its batch: the caller blocks on a plain lock the worker releases
-    (the cheapest wait there is; a ``Future`` costs a condition and its lock per basket)."""
+    """A thread's basket waiting for its batch: the caller blocks on a plain lock the worker
+    releases (the cheapest wait there is; a ``Future`` costs a condition and its lock per
+    basket)."""
 
     __slots__ = ("_done", "outcome", "request")
 
@@ -59,6 +61,25 @@ class _Ticket:
         return self.outcome
 
 
+class _AsyncTicket:
+    """A coroutine's basket waiting for its batch on an event loop's future. The worker
+    settles all the tickets of one loop in one call onto that loop (one wake-up per batch,
+    not per basket); see :meth:`ReservationDesk._serve`."""
+
+    __slots__ = ("future", "loop", "request")
+
+    def __init__(self, request: HoldRequest, loop: asyncio.AbstractEventLoop) -> None:
+        self.request = request
+        self.loop = loop
+        self.future: asyncio.Future[Outcome | Exception] = loop.create_future()
+
+
+def _settle_futures(settled: list[tuple[_AsyncTicket, Outcome | Exception]]) -> None:
+    for ticket, outcome in settled:
+        if not ticket.future.done():  # its caller may have been cancelled meanwhile
+            ticket.future.set_result(outcome)
+
+
 class ReservationDesk:
     """Holds baskets for many threads in batches. ``close()`` (or ``with``) stops the workers."""
 
@@ -67,7 +88,7 @@ class ReservationDesk:
             raise ValueError("max_batch and workers must be at least 1")
         self._db = db
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Ticket | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Ticket | _AsyncTicket | None] = queue.SimpleQueue()
         self._workers = [
             threading.Thread(target=self._work, name=f"reservation-desk-{n}", daemon=True)
             for n in range(workers)
@@ -89,10 +110,28 @@ class ReservationDesk:
         # Shape checks here, in the caller's thread: bad input never reaches a batch.
         ticket = _Ticket(hold_request(reference, location_id, lines, ttl, channel=channel, now=now))
         self._queue.put(ticket)
-        outcome = ticket.wait()
-        if isinstance(outcome, Exception):  # a DomainError of the basket, or a failure
-            raise outcome
-        return outcome
+        return _answer(ticket.wait())
+
+    async def reserve_async(
+        self,
+        reference: str,
+        location_id: uuid.UUID,
+        lines: Sequence[Line],
+        ttl: timedelta,
+        *,
+        channel: str | None = None,
+        now: datetime | None = None,
+    ) -> Reserved:
+        """As :meth:`reserve`, for a coroutine: waits on the event loop, not on a thread.
+
+        If the caller is cancelled (a client went away), its basket is still held or refused
+        with its batch, as a thread's would be after a timeout; the reference makes a retry
+        answer the same reservation.
+        """
+        request = hold_request(reference, location_id, lines, ttl, channel=channel, now=now)
+        ticket = _AsyncTicket(request, asyncio.get_running_loop())
+        self._queue.put(ticket)
+        return _answer(await ticket.future)
 
     def close(self) -> None:
         for _ in self._workers:
@@ -128,7 +167,7 @@ class ReservationDesk:
                 batch.append(ticket)
             self._serve(batch)
 
-    def _serve(self, batch: list[_Ticket]) -> None:
+    def _serve(self, batch: list[_Ticket | _AsyncTicket]) -> None:
         requests = [ticket.request for ticket in batch]
         outcomes: list[Outcome | Exception]
         try:
@@ -136,8 +175,18 @@ class ReservationDesk:
         except Exception:
             log.exception("a batch of %d reservations failed; holding each alone", len(batch))
             outcomes = [self._hold_alone(request) for request in requests]
+        on_loops: dict[asyncio.AbstractEventLoop, list[tuple[_AsyncTicket, Outcome | Exception]]]
+        on_loops = {}
         for ticket, outcome in zip(batch, outcomes, strict=True):
-            ticket.settle(outcome)
+            if isinstance(ticket, _AsyncTicket):
+                on_loops.setdefault(ticket.loop, []).append((ticket, outcome))
+            else:
+                ticket.settle(outcome)
+        for loop, settled in on_loops.items():
+            try:
+                loop.call_soon_threadsafe(_settle_futures, settled)
+            except RuntimeError:  # the loop was closed: nobody is waiting any more
+                log.warning("%d reservations answered to a closed event loop", len(settled))
 
     def _hold(self, requests: list[HoldRequest]) -> list[Outcome]:
         with self._db.writer() as session, session.begin():
@@ -149,3 +198,9 @@ class ReservationDesk:
         except Exception as failure:  # handed to the basket's caller, who sees it raised
             return failure
         return outcome
+
+
+def _answer(outcome: Outcome | Exception) -> Reserved:
+    if isinstance(outcome, Exception):  # a DomainError of the basket, or a failure
+        raise outcome
+    return outcome
