@@ -132,7 +132,7 @@ def providers(settings: Settings) -> Iterator[Providers]:
 
 @pytest.fixture
 def app(settings: Settings, test_db: Database, providers: Providers):  # type: ignore[no-untyped-def]
-    return create_app(settings, db=test_db, providers=providers)
+    return create_app(settings, db=test_db, providers=providers, desk_db=test_db)
 
 
 @pytest.fixture

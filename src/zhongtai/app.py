@@ -39,6 +39,7 @@ from zhongtai.integrations.settings import EventSettings
 from zhongtai.integrations.wecom.directory import WeComDirectory
 from zhongtai.integrations.wecom.settings import wecom_settings
 from zhongtai.inventory.api import router as inventory_router
+from zhongtai.inventory.reservation_desk import ReservationDesk
 from zhongtai.inventory.reservations import expire_reservations
 from zhongtai.loyalty.api import router as points_router
 from zhongtai.loyalty.maturing import mature_points_now
@@ -90,7 +91,11 @@ def create_app(
     db: Database | None = None,
     *,
     providers: Providers | None = None,
+    desk_db: Database | None = None,
 ) -> FastAPI:
+    """The API. ``db`` and ``providers`` default to the settings' own; ``desk_db`` gives the
+    reservation desk its connections (by default a pool of its own on the settings' database;
+    tests whose sessions share one connection pass that database)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     database = db or Database.connect(
@@ -114,6 +119,15 @@ def create_app(
         if owns_db and events.relay_in_process:
             backbone = asyncio.create_task(run_event_backbone(database, settings, events, stop))
         app.state.event_backbone = backbone
+        # The desk holds stock on connections of its own: requests waiting for it may hold
+        # pooled ones (an Idempotency-Key claim), and it must never wait for those.
+        owns_desk_db = desk_db is None
+        desk_database = desk_db or Database.connect(
+            settings.database_url, pool_size=settings.reservation_desk_workers, max_overflow=0
+        )
+        app.state.reservation_desk = desk = ReservationDesk(
+            desk_database, workers=settings.reservation_desk_workers
+        )
         jobs = [
             asyncio.create_task(run_periodically(database, job, stop))
             for job in housekeeping_jobs(settings, providers)
@@ -124,6 +138,9 @@ def create_app(
         if backbone is not None:
             await backbone
         await asyncio.gather(*jobs)
+        await asyncio.to_thread(desk.close)  # finishes what has queued
+        if owns_desk_db:
+            desk_database.dispose()
         if owns_providers:
             providers.close()
         if wecom_directory is not None:

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=True, description="JSON log lines (false: readable console).")
     idempotency_ttl_hours: int = Field(default=24, gt=0)
+    reservation_desk_workers: int = Field(
+        default=2,
+        gt=0,
+        description="Connections of the reservation desk, which holds the stock of concurrent "
+        "POST /inventory/reservations in batches, one transaction and commit each.",
+    )
     reservation_sweep_seconds: float = Field(
         default=30,
         ge=0,

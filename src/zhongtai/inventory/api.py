@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from fastapi import Depends, Query, Response, status
+from fastapi import Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
@@ -20,6 +20,7 @@ from zhongtai.inventory.api_channels import router as channels_router
 from zhongtai.inventory.api_stocktakes import router as stocktakes_router
 from zhongtai.inventory.api_transfers import router as transfers_router
 from zhongtai.inventory.models import MovementKind
+from zhongtai.inventory.reservation_desk import ReservationDesk
 from zhongtai.inventory.schemas import (
     AdjustmentIn,
     BalanceOut,
@@ -201,23 +202,34 @@ def discrepancies(
     return Page(items=[DiscrepancyOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
+def reservation_desk(request: Request) -> ReservationDesk:
+    """The app's desk, started and stopped with the app (see ``app.create_app``)."""
+    desk: ReservationDesk | None = getattr(request.app.state, "reservation_desk", None)
+    if desk is None:
+        raise RuntimeError("the reservation desk runs only while the app is started")
+    return desk
+
+
 @router.post(
     "/inventory/reservations",
     response_model=ReservationOut,
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "The reference was reserved before: the same reservation."}},
 )
-def reserve(
+async def reserve(
     body: ReservationIn,
+    request: Request,
     response: Response,
     principal: Principal = Depends(require(Permission.INVENTORY_RESERVE)),
-    session: Session = Depends(db_session),
 ) -> ReservationOut:
     """Hold a whole basket at one location for a checkout or order, or nothing (409
-    ``insufficient-stock`` naming the SKU and what is available)."""
+    ``insufficient-stock`` naming the SKU and what is available).
+
+    Held by the app's reservation desk with the baskets of concurrent requests, in a
+    transaction of the batch's own; the answer comes after that commit. The request waits on
+    the event loop, holding neither a worker thread nor a connection."""
     principal.ensure_store(body.location_id)
-    held = service.reserve(
-        session,
+    held = await reservation_desk(request).reserve_async(
         body.reference,
         body.location_id,
         [x.line() for x in body.lines],

@@ -17,10 +17,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from zhongtai.core import idempotency
 from zhongtai.core.auth.principal import Principal
-from zhongtai.core.http.deps import MUTATING_METHODS, db_session
+from zhongtai.core.http.deps import MUTATING_METHODS, request_session
 from zhongtai.core.http.security import client_ip, optional_principal
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -30,11 +31,10 @@ async def request_body(request: Request) -> bytes:
     return await request.body()
 
 
-def idempotency_guard(
+async def idempotency_guard(
     request: Request,
     body: bytes = Depends(request_body),
     principal: Principal | None = Depends(optional_principal),
-    session: Session = Depends(db_session),
     key: str | None = Header(
         default=None,
         alias=idempotency.HEADER,
@@ -47,7 +47,11 @@ def idempotency_guard(
     idempotency.validate_key(key)
     scope = principal.scope_key if principal else f"anonymous:{client_ip(request)}"
     print_ = idempotency.fingerprint(request.method, request.url.path, request.url.query, body)
-    request.state.idempotency_record = idempotency.claim(session, scope, key, print_)
+    # Only a request with a key touches the database here (on a worker thread); the others
+    # pass on the event loop.
+    request.state.idempotency_record = await run_in_threadpool(
+        idempotency.claim, request_session(request), scope, key, print_
+    )
 
 
 class UnitOfWorkRoute(APIRoute):
