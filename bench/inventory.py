@@ -5,9 +5,12 @@ On a PostgreSQL database of its own (schema by ``migrate.upgrade``, rows inserte
 - ``pgbench`` runs the reservation's conditional UPDATE alone at 64 clients, on one hot row and
   on 10,000 spread rows: the baseline of what the database does with that statement.
 - 64 clients reserve for the same time on the same rows (one single-line basket per call, a
-  unique reference each), in four setups: calling ``reserve`` in a transaction each
+  unique reference each), in five setups: calling ``reserve`` in a transaction each
   (``direct``) or handing baskets to their process's ``ReservationDesk`` (``desk``), as 64
-  threads of one process or as 4 processes x 16 threads. The headline is the best setup.
+  threads of one process or as 4 processes x 16 threads, and 64 coroutines of one event loop
+  awaiting the desk. The headline is the best setup.
+- wrk posts the same baskets to ``POST /api/v1/inventory/reservations`` of ``zhongtai serve``
+  (1 and 2 worker processes) over 64 connections.
 - Afterwards no balance may hold more than it has, and ``verify_stock`` must be clean.
 - ``stores_with_basket`` is timed in-process for a 5-line basket at many random addresses over
   500 stores in a ~40 km box.
@@ -15,6 +18,7 @@ On a PostgreSQL database of its own (schema by ``migrate.upgrade``, rows inserte
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import random
@@ -36,6 +40,8 @@ from sqlalchemy.exc import OperationalError
 from bench import harness
 from zhongtai.catalog.models import Category, Product, ProductKind, SaleUnit, Sku
 from zhongtai.core import migrate
+from zhongtai.core.auth import service as auth
+from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.ids import new_id
@@ -264,8 +270,16 @@ def _pgbench(url: str, script: str, seconds: int) -> float:
     return float(tps.group(1))
 
 
-MODES = ("direct", "desk")
 PROCESSES = 4
+# (mode, processes, shape): how the 64 clients call the service.
+SETUPS = (
+    ("direct", 1, "threads"),
+    ("direct", PROCESSES, "processes"),
+    ("desk", 1, "threads"),
+    ("desk", PROCESSES, "processes"),
+    ("desk", 1, "coroutines"),
+)
+HTTP_WORKERS = (1, 2)
 DESK_WORKERS = int(os.environ.get("BENCH_DESK_WORKERS", "2"))
 
 
@@ -403,6 +417,149 @@ def _service_run(
     return sum(rate for rate, _ in reports), sum(missed for _, missed in reports)
 
 
+def _coroutine_clients(
+    url: str, store_id: uuid.UUID, skus: list[uuid.UUID], seconds: float, tag: str
+) -> tuple[float, int]:
+    """Reservations held per second by CLIENTS coroutines of one event loop awaiting the
+    process's desk (as the HTTP route does); and how many were short."""
+    db = Database.connect(url, pool_size=DESK_WORKERS, max_overflow=0)
+    _open_connections(db, DESK_WORKERS)
+    desk = ReservationDesk(db, workers=DESK_WORKERS)
+    held = [0] * CLIENTS
+    short = [0] * CLIENTS
+
+    async def client(i: int, go: asyncio.Event, stop: asyncio.Event) -> None:
+        rng = random.Random(f"{tag}-{i}")
+        await go.wait()
+        k = 0
+        while not stop.is_set():
+            sku = skus[0] if len(skus) == 1 else rng.choice(skus)
+            k += 1
+            try:
+                await desk.reserve_async(f"bench-{tag}-{i}-{k}", store_id, [Line(sku, 1)], TTL)
+                held[i] += 1
+            except InsufficientStock:
+                short[i] += 1
+
+    async def race() -> float:
+        go, stop = asyncio.Event(), asyncio.Event()
+        tasks = [asyncio.create_task(client(i, go, stop)) for i in range(CLIENTS)]
+        await asyncio.sleep(0)  # every client waits at the start
+        start = time.perf_counter()
+        go.set()
+        await asyncio.sleep(seconds)
+        stop.set()
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - start
+
+    try:
+        elapsed = asyncio.run(race())
+    finally:
+        desk.close()
+        db.dispose()
+    return sum(held) / elapsed, sum(short)
+
+
+RESERVE_LUA = """
+local skus = {%(skus)s}
+local counter = 0
+local body = '{"reference":"%%s-%%d-%%d","location_id":"%(location)s",' ..
+             '"lines":[{"sku_id":"%%s","quantity":1}],"ttl_seconds":3600}'
+wrk.method = "POST"
+wrk.headers["X-API-Key"] = "%(key)s"
+wrk.headers["Content-Type"] = "application/json"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  math.randomseed(tid * 7919)
+end
+request = function()
+  counter = counter + 1
+  local sku = skus[math.random(#skus)]
+  return wrk.format(nil, nil, nil, string.format(body, "%(tag)s", tid, counter, sku))
+end
+"""
+
+
+def _bench_key(url: str, store_id: uuid.UUID) -> str:
+    """A till's API key of the bench store (a POS key may hold stock at its own store)."""
+    db = Database.connect(url, pool_size=1, max_overflow=0)
+    try:
+        with db.writer() as s, s.begin():
+            issued = auth.create_api_key(
+                s, name="bench till", channel=Channel.POS, store_id=store_id, terminal_id="BENCH"
+            )
+    finally:
+        db.dispose()
+    return issued.full_key
+
+
+def _http_run(
+    url: str,
+    key: str,
+    store_id: uuid.UUID,
+    skus: list[uuid.UUID],
+    seconds: int,
+    workers: int,
+    tag: str,
+) -> harness.WrkResult:
+    """wrk with CLIENTS connections posting one-line reservations (unique references) to
+    ``zhongtai serve`` with ``workers`` processes; every answer must be 201."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "reserve.lua"
+        with harness.zhongtai_server(url, workers=workers) as server:
+            target = f"{server.url}/api/v1/inventory/reservations"
+            for run_tag, run_seconds in ((f"{tag}w", 1), (tag, seconds)):  # warm-up, then run
+                script.write_text(
+                    RESERVE_LUA
+                    % {
+                        "skus": ",".join(f'"{s}"' for s in skus),
+                        "location": store_id,
+                        "key": key,
+                        "tag": run_tag,
+                    }
+                )
+                result = harness.run_wrk(
+                    target, connections=CLIENTS, seconds=run_seconds, script=script
+                )
+                if result.non_2xx or result.errors:
+                    raise RuntimeError(
+                        f"reservations over HTTP failed: {result.non_2xx} non-2xx answers, "
+                        f"{result.errors} socket errors"
+                    )
+    return result
+
+
+def _pgbench_keeping_stock(url: str, engine: Engine, script: str, seconds: int) -> float:
+    """pgbench's rate; what it reserved (no reservation stands for it) is given back after."""
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bench_kept"))
+        conn.execute(
+            text(
+                "CREATE TABLE bench_kept AS SELECT location_id, sku_id, reserved "
+                "FROM stock_balances"
+            )
+        )
+    _vacuum(url)
+    rate = _pgbench(url, script, seconds)
+    oversold = _oversold(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE stock_balances b SET reserved = k.reserved FROM bench_kept k "
+                "WHERE k.location_id = b.location_id AND k.sku_id = b.sku_id "
+                "AND b.reserved <> k.reserved"
+            )
+        )
+        conn.execute(text("DROP TABLE bench_kept"))
+    if oversold:
+        raise RuntimeError(f"pgbench oversold {oversold} balance(s)")
+    return rate
+
+
 def _seed_atp(
     engine: Engine, skus: list[uuid.UUID], stores: int, per_store: int, rng: random.Random
 ) -> list[uuid.UUID]:
@@ -489,30 +646,63 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
             skus = _seed_catalog(engine)
             store_id, hot, spread = _seed_reservation_store(engine, skus)
             script_args = {"location": store_id, "sku": hot, "rows": SPREAD_ROWS}
+            key = _bench_key(url, store_id)
             oversold = 0
-            best: dict[str, str] = {}
-            for phase, script in (("hot", HOT_SCRIPT), ("spread", SPREAD_SCRIPT)):
-                _vacuum(url)
-                metrics[f"{phase}_pgbench_per_s"] = round(
-                    _pgbench(url, script % script_args, seconds), 1
-                )
-                oversold += _oversold(engine)
-                with engine.begin() as conn:
-                    conn.execute(text("UPDATE stock_balances SET reserved = 0 WHERE reserved <> 0"))
             short = 0
+            best: dict[str, str] = {}
+            http: dict[str, harness.WrkResult] = {}
             load_before = os.getloadavg()
-            for phase, rows in (("hot", [hot]), ("spread", spread)):
-                for mode in MODES:
-                    for processes, shape in ((1, "threads"), (PROCESSES, "processes")):
-                        _vacuum(url)
+            for phase, script, rows in (
+                ("hot", HOT_SCRIPT, [hot]),
+                ("spread", SPREAD_SCRIPT, spread),
+            ):
+                # The baseline right before and right after this phase's runs, on the same
+                # rows: the machine is shared, and its speed drifts within minutes.
+                before = _pgbench_keeping_stock(url, engine, script % script_args, seconds)
+                for mode, processes, shape in SETUPS:
+                    _vacuum(url)
+                    if mode == "desk" and shape == "coroutines":
+                        rate, missed = _coroutine_clients(
+                            url, store_id, rows, seconds, f"{phase}-{mode}-{shape}"
+                        )
+                    else:
                         rate, missed = _service_run(
                             url, mode, processes, store_id, rows, seconds, f"{phase}-{mode}-{shape}"
                         )
-                        metrics[f"{phase}_reserve_per_s_{mode}_{shape}"] = round(rate, 1)
-                        short += missed
+                    metrics[f"{phase}_reserve_per_s_{mode}_{shape}"] = round(rate, 1)
+                    short += missed
+                for workers in HTTP_WORKERS:
+                    _vacuum(url)
+                    result = _http_run(
+                        url, key, store_id, rows, seconds, workers, f"{phase}-http{workers}"
+                    )
+                    http[f"{phase}{workers}"] = result
+                    metrics[f"{phase}_reserve_http_per_s_workers{workers}"] = round(
+                        result.requests_per_s, 1
+                    )
+                    metrics[f"{phase}_reserve_http_p99_ms_workers{workers}"] = round(
+                        result.p99_ms, 1
+                    )
+                after = _pgbench_keeping_stock(url, engine, script % script_args, seconds)
+                metrics[f"{phase}_pgbench_per_s_before"] = round(before, 1)
+                metrics[f"{phase}_pgbench_per_s_after"] = round(after, 1)
+                metrics[f"{phase}_pgbench_per_s"] = round((before + after) / 2, 1)
                 setups = [k for k in metrics if k.startswith(f"{phase}_reserve_per_s_")]
                 best[phase] = max(setups, key=lambda k: metrics[k])
                 metrics[f"{phase}_reserve_per_s"] = metrics[best[phase]]
+                chosen = max(
+                    HTTP_WORKERS,
+                    key=lambda w: metrics[f"{phase}_reserve_http_per_s_workers{w}"],
+                )
+                metrics[f"{phase}_reserve_http_per_s"] = metrics[
+                    f"{phase}_reserve_http_per_s_workers{chosen}"
+                ]
+                metrics[f"{phase}_reserve_http_p99_ms"] = metrics[
+                    f"{phase}_reserve_http_p99_ms_workers{chosen}"
+                ]
+                metrics[f"{phase}_reserve_http_ratio"] = round(
+                    metrics[f"{phase}_reserve_http_per_s"] / metrics[f"{phase}_pgbench_per_s"], 3
+                )
             load_after = os.getloadavg()
             oversold += _oversold(engine)
             db = Database.connect(url, pool_size=1, max_overflow=0)
@@ -540,7 +730,7 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
             metrics["atp_address_p99_ms"] = round(_percentile(timings, 0.99), 2)
         finally:
             engine.dispose()
-    setups = [f"{m}_{shape}" for m in MODES for shape in ("threads", "processes")]
+    setups = [f"{mode}_{shape}" for mode, _, shape in SETUPS]
     order = [
         "hot_reserve_per_s",
         "hot_pgbench_per_s",
@@ -551,7 +741,24 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         "atp_address_p50_ms",
         "atp_address_p99_ms",
         "oversell_count",
+        "hot_reserve_http_per_s",
+        "hot_reserve_http_p99_ms",
+        "hot_reserve_http_ratio",
+        "spread_reserve_http_per_s",
+        "spread_reserve_http_p99_ms",
+        "spread_reserve_http_ratio",
+        *(
+            f"{phase}_pgbench_per_s_{when}"
+            for phase in ("hot", "spread")
+            for when in ("before", "after")
+        ),
         *(f"{phase}_reserve_per_s_{setup}" for phase in ("hot", "spread") for setup in setups),
+        *(
+            f"{phase}_reserve_http_{what}_workers{w}"
+            for phase in ("hot", "spread")
+            for w in HTTP_WORKERS
+            for what in ("per_s", "p99_ms")
+        ),
     ]
     notes = [
         f"{CLIENTS} clients, {seconds}s per measurement; PostgreSQL, pgbench and the Python "
@@ -560,13 +767,21 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         "(reserved + 1 where on_hand - reserved - safety_stock >= 1), one per transaction; "
         f"hot = one row, spread = a random row of {SPREAD_ROWS:,} per transaction, picked by "
         "\\set and mapped to (location, SKU) through a 10,000-row lookup table joined in the "
-        "UPDATE",
-        "*_reserve_per_s: the best of four setups, each measured (*_reserve_per_s_<setup>): "
-        f"{CLIENTS} clients as threads of one Python process (one GIL) or as "
-        f"{PROCESSES} processes x {CLIENTS // PROCESSES} threads; each client reserves a "
-        "one-line basket with a unique reference in a loop: successful holds per second. "
-        f"Best here: hot {best['hot'].removeprefix('hot_reserve_per_s_')}, spread "
+        "UPDATE; run right before and right after each phase's service and HTTP runs "
+        "(*_pgbench_per_s_before/_after), the ratios are against their mean; what pgbench "
+        "reserved is given back after each run",
+        f"*_reserve_per_s: the best of {len(SETUPS)} setups, each measured "
+        f"(*_reserve_per_s_<setup>): {CLIENTS} clients as threads of one Python process (one "
+        f"GIL), as {PROCESSES} processes x {CLIENTS // PROCESSES} threads, or (desk only) as "
+        "coroutines of one event loop awaiting the desk, as the HTTP route does; each client "
+        "reserves a one-line basket with a unique reference in a loop: successful holds per "
+        f"second. Best here: hot {best['hot'].removeprefix('hot_reserve_per_s_')}, spread "
         f"{best['spread'].removeprefix('spread_reserve_per_s_')}",
+        f"*_reserve_http_*: wrk -c {CLIENTS} posting one-line baskets (unique references, a "
+        "random SKU of the phase's rows) to POST /api/v1/inventory/reservations of `zhongtai "
+        f"serve` (relay in-process) with {' or '.join(map(str, HTTP_WORKERS))} worker "
+        "processes, each with its own reservation desk; every answer 201; the headline is the "
+        "better worker count; after a 1 s warm-up",
         "direct: each client calls inventory.reserve in a transaction of its own (its own "
         "connection, commit per call): one statement claims the reference (only at an open "
         "location), locks the balance row and judges the basket; a second takes the stock "
@@ -579,15 +794,15 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         "locked rows (hot: one conditional UPDATE of the batch's total), with one INSERT each "
         "for reservations, lines and stock events",
         "the machine is shared with other work: load average (1/5/15 min) "
-        f"{' / '.join(f'{x:.2f}' for x in load_before)} before the service runs, "
+        f"{' / '.join(f'{x:.2f}' for x in load_before)} before the runs, "
         f"{' / '.join(f'{x:.2f}' for x in load_after)} after them; pgbench and each setup "
         "ran at different moments, so a ratio carries that noise",
         "hot desk in processes is below hot desk in threads: four desks pass the one row "
         "between their batches, each holding its lock from UPDATE to commit, with batches "
         "a quarter the size",
-        "reserved was reset between the pgbench runs; oversell_count counts balances with "
-        "reserved > on_hand - safety_stock after every run, and verify_stock was clean "
-        "after the service runs (checked before the ATP stores were seeded)",
+        "oversell_count counts balances with reserved > on_hand - safety_stock after every "
+        "pgbench run and after all runs, and verify_stock was clean after the service and HTTP "
+        "runs (checked before the ATP stores were seeded)",
         f"ATP: {atp_stores} stores in a ~{BOX_KM:.0f} km box around Shanghai, delivery radius "
         f"3/5/8 km, 70% with pickup; catalog of {CATALOG_SKUS:,} SKUs, each store stocking "
         f"{atp_per_store:,} of them (half of a 2,000-SKU core range, half from the tail; "
