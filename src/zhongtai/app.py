@@ -119,8 +119,8 @@ def create_app(
         if owns_db and events.relay_in_process:
             backbone = asyncio.create_task(run_event_backbone(database, settings, events, stop))
         app.state.event_backbone = backbone
-        # The desk holds stock on connections of its own: requests waiting for it may hold
-        # pooled ones (an Idempotency-Key claim), and it must never wait for those.
+        # The desk holds stock on connections of its own, so that a rush on the request pool
+        # never makes it (and every request waiting for it) queue for a connection.
         owns_desk_db = desk_db is None
         desk_database = desk_db or Database.connect(
             settings.database_url, pool_size=settings.reservation_desk_workers, max_overflow=0

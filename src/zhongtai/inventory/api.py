@@ -7,10 +7,11 @@ from datetime import timedelta
 
 from fastapi import Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
-from zhongtai.core.http.deps import db_session
+from zhongtai.core.http.deps import db_session, request_session
 from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params
@@ -223,22 +224,42 @@ async def reserve(
     principal: Principal = Depends(require(Permission.INVENTORY_RESERVE)),
 ) -> ReservationOut:
     """Hold a whole basket at one location for a checkout or order, or nothing (409
-    ``insufficient-stock`` naming the SKU and what is available).
+    ``insufficient-stock`` naming the SKU and what is available). Idempotent by ``reference``.
 
     Held by the app's reservation desk with the baskets of concurrent requests, in a
-    transaction of the batch's own; the answer comes after that commit. The request waits on
-    the event loop, holding neither a worker thread nor a connection."""
+    transaction of the batch's own; the answer comes after that commit, and the request waits
+    on the event loop, holding neither a worker thread nor a connection. A request that has
+    already opened its own transaction -- to claim an Idempotency-Key, or to check a key or
+    token not verified lately -- is held in that transaction instead: one commit then binds
+    the key to its answer, and the desk never waits for a lock the request holds (on SQLite,
+    the one write lock)."""
     principal.ensure_store(body.location_id)
-    held = await reservation_desk(request).reserve_async(
-        body.reference,
-        body.location_id,
-        [x.line() for x in body.lines],
-        timedelta(seconds=body.ttl_seconds),
-        channel=caller_channel(principal, body.channel),
-    )
-    if not held.created:
+    lines = [x.line() for x in body.lines]
+    ttl = timedelta(seconds=body.ttl_seconds)
+    channel = caller_channel(principal, body.channel)
+    if getattr(request.state, "db_session", None) is not None:
+        created, out = await run_in_threadpool(
+            _reserve_in_request, request_session(request), body, lines, ttl, channel
+        )
+    else:
+        held = await reservation_desk(request).reserve_async(
+            body.reference, body.location_id, lines, ttl, channel=channel
+        )
+        created, out = held.created, ReservationOut.model_validate(held.reservation)
+    if not created:
         response.status_code = status.HTTP_200_OK
-    return ReservationOut.model_validate(held.reservation)
+    return out
+
+
+def _reserve_in_request(
+    session: Session,
+    body: ReservationIn,
+    lines: list[service.Line],
+    ttl: timedelta,
+    channel: str | None,
+) -> tuple[bool, ReservationOut]:
+    held = service.reserve(session, body.reference, body.location_id, lines, ttl, channel=channel)
+    return held.created, ReservationOut.model_validate(held.reservation)
 
 
 def _reservation_in_scope(
