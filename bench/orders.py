@@ -7,7 +7,7 @@ deliberately scarce group), a fourth store far away has five tills for the POS r
 - ``pgbench_order_per_s``: pgbench at 64 clients, one transaction that holds 3 stock rows by
   conditional UPDATE and inserts the order, its 3 lines and one outbox row into our tables.
 - ``http_ceiling_per_s``: wrk on ``/healthz`` of the same server (``zhongtai serve``).
-- ``place_order_*``: 64 asyncio clients (httpx, in processes of their own) each looping quote
+- ``place_order_*``: 64 asyncio clients (aiohttp, in processes of their own) each looping quote
   (3-line delivery basket) + place order through HTTP; orders/s and p99 of the pair.
 - ``pos_replay_*``: 10,000 offline sales from 5 terminals in batches of 200, each batch sent
   twice at once; wall time, and POS orders in the database afterwards.
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, func, insert, select, text
@@ -422,7 +423,7 @@ def _basket(rng: random.Random, plan: ClientPlan) -> list[dict[str, Any]]:
 
 
 async def _customer(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     plan: ClientPlan,
     rng: random.Random,
     window: tuple[float, float],
@@ -439,7 +440,7 @@ async def _customer(
         }
         began = time.monotonic()
         try:
-            quoted = await client.post(
+            async with client.post(
                 "/api/v1/checkout/quotes",
                 json={
                     "fulfillment_type": "delivery",
@@ -447,28 +448,30 @@ async def _customer(
                     "address": address,
                 },
                 headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-            )
-            if quoted.status_code == 409:  # the scarce SKU ran out: the customer is told so
+            ) as quoted:
+                quote_status, quote = quoted.status, await quoted.read()
+            if quote_status == 409:  # the scarce SKU ran out: the customer is told so
                 if start <= time.monotonic() <= end:
                     report.refused += 1
                 continue
-            if quoted.status_code != 201:
-                report.failures.append(f"quote answered {quoted.status_code}: {quoted.text[:300]}")
+            if quote_status != 201:
+                report.failures.append(f"quote answered {quote_status}: {quote[:300]!r}")
                 continue
-            placed = await client.post(
+            async with client.post(
                 "/api/v1/orders",
                 json={
-                    "quote_id": quoted.json()["id"],
+                    "quote_id": json.loads(quote)["id"],
                     "contact_name": "王女士",
                     "contact_phone": APP_PHONE,
                 },
                 headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-            )
-        except httpx.TransportError as lost:  # counted; the customer tries another basket
+            ) as placed:
+                place_status, order = placed.status, await placed.read()
+        except aiohttp.ClientError as lost:  # counted; the customer tries another basket
             report.failures.append(f"connection lost: {lost!r}")
             continue
-        if placed.status_code != 201:
-            report.failures.append(f"place answered {placed.status_code}: {placed.text[:300]}")
+        if place_status != 201:
+            report.failures.append(f"place answered {place_status}: {order[:300]!r}")
             continue
         done = time.monotonic()
         if start <= done <= end:
@@ -479,8 +482,11 @@ async def _customers(plan: ClientPlan, go: float) -> ClientReport:
     report = ClientReport([], 0, 0.0, [])
     start = go + plan.warm_seconds
     window = (start, start + plan.seconds)
-    limits = httpx.Limits(max_connections=plan.clients, max_keepalive_connections=plan.clients)
-    async with httpx.AsyncClient(base_url=plan.base_url, limits=limits, timeout=120) as client:
+    connector = aiohttp.TCPConnector(limit=plan.clients)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(
+        base_url=plan.base_url, connector=connector, timeout=timeout
+    ) as client:
         await asyncio.sleep(max(0.0, go - time.monotonic()))
 
         async def cpu_during_window() -> None:
@@ -887,7 +893,7 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         "km, pilot rule delivery on chain-wide), 1 till store far away; the first "
         f"{SCARCE_SKUS} SKUs are scarce ({SCARCE_ON_HAND} on hand, safety {SCARCE_SAFETY} per "
         "store)",
-        f"place_order_*: {CLIENTS} asyncio clients (httpx, {CLIENT_PROCESSES} processes x "
+        f"place_order_*: {CLIENTS} asyncio clients (aiohttp, {CLIENT_PROCESSES} processes x "
         f"{CLIENTS // CLIENT_PROCESSES}, keep-alive) against `zhongtai serve --workers "
         f"{WORKERS}` (uvloop, httptools; event relay and housekeeping on, as served; pool of "
         "16 connections per worker, no overflow); each "
