@@ -17,7 +17,7 @@ from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.settings import Settings
 from zhongtai.integrations import marketplace
-from zhongtai.integrations.marketplace_changes import mark_stock_changed
+from zhongtai.integrations.marketplace_changes import mark_stock_changed, mark_stocks_changed
 from zhongtai.integrations.marketplace_models import MarketplaceStockPush
 from zhongtai.integrations.marketplace_queue import (
     StockPush,
@@ -116,6 +116,17 @@ def test_concurrent_changes_each_count_once(setup: Setup) -> None:
         t.join()
     row = setup.row()
     assert (row.version, row.pushed_version) == (200, 0)
+
+
+def test_changes_marked_together_each_count_once(setup: Setup) -> None:
+    setup.receive(5)  # the balance row a stock change is about
+    pair = (setup.store.id, setup.sku.id)
+    with setup.db.writer() as s, s.begin():
+        assert mark_stocks_changed(s, [pair, pair, pair]) == 1
+    assert (setup.row().version, setup.row().pushed_version) == (3, 0)
+    with setup.db.writer() as s, s.begin():
+        mark_stocks_changed(s, [pair, (setup.store.id, uuid.uuid4()), pair])
+    assert setup.row().version == 5
 
 
 def test_a_change_while_a_push_is_in_flight_is_pushed_again_after_the_interval(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,14 @@ from sqlalchemy.orm import Session
 from tests.integrations.events import PriceTagged, ShelfCounted
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import OutboxEvent, record_event
-from zhongtai.integrations.handlers import PublishedEvent, claim_event, on_event, unregister
+from zhongtai.integrations.handlers import (
+    PublishedEvent,
+    claim_event,
+    claim_events,
+    on_event,
+    on_events,
+    unregister,
+)
 from zhongtai.integrations.relay import Relay
 
 CONSUMER = "tests.relay.counter"
@@ -134,6 +142,65 @@ def test_a_failing_handler_holds_back_its_aggregate_only_until_it_succeeds(
         assert [e.payload["n"] for e in seen if e.aggregate_id == "X"] == [1, 2, 3]
     finally:
         unregister("tests.relay.flaky")
+
+
+def test_a_batch_handler_gets_a_pass_of_events_at_once_in_seq_order_and_never_again(
+    test_db: Database,
+) -> None:
+    calls: list[list[int]] = []
+
+    @on_events("test.shelf_counted", consumer="tests.relay.batch")
+    def tally(events: list[PublishedEvent], _session: Session) -> None:
+        calls.append([e.payload["n"] for e in events])
+
+    try:
+        for n in range(6):
+            _record(test_db, "batch", n, aggregate=f"B{n % 2}")
+        relay = Relay(test_db.writer)
+        assert _pass(relay) == 6
+        assert calls == [[0, 1, 2, 3, 4, 5]]
+        # Redelivered (a crash before the publish marker): the claims say they were handled.
+        with test_db.writer() as s, s.begin():
+            s.execute(update(OutboxEvent).values(published_at=None))
+        assert _pass(relay) >= 6
+        assert calls == [[0, 1, 2, 3, 4, 5]]
+    finally:
+        unregister("tests.relay.batch")
+
+
+def test_a_failing_batch_goes_one_event_at_a_time_and_only_the_failing_aggregate_waits(
+    test_db: Database,
+) -> None:
+    calls: list[list[tuple[str, int]]] = []
+    failures = {"left": 2}  # the whole batch, then X's first event alone
+
+    @on_events("test.shelf_counted", consumer="tests.relay.batch_flaky")
+    def flaky(events: list[PublishedEvent], _session: Session) -> None:
+        first_of_x = any(e.aggregate_id == "X" and e.payload["n"] == 1 for e in events)
+        if first_of_x and failures["left"] > 0:
+            failures["left"] -= 1
+            raise RuntimeError("downstream unavailable")
+        calls.append([(e.aggregate_id, e.payload["n"]) for e in events])
+
+    try:
+        for n in (1, 2):
+            _record(test_db, "bflaky", n, aggregate="X")
+        _record(test_db, "bflaky", 9, aggregate="Y")
+        relay = Relay(test_db.writer)
+        assert _pass(relay) == 1  # Y's event, on its own; X waits behind its failed first
+        assert calls == [[("Y", 9)]]
+        assert _pass(relay) == 2  # X's two, in order, as one batch now
+        assert calls == [[("Y", 9)], [("X", 1), ("X", 2)]]
+    finally:
+        unregister("tests.relay.batch_flaky")
+
+
+def test_claiming_events_in_one_statement_answers_only_the_new_ones(session: Session) -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert claim_events(session, "tests.claims", [first]) == {first}
+    assert claim_events(session, "tests.claims", [first, second]) == {second}
+    assert claim_events(session, "tests.other", [first, second]) == {first, second}
+    assert claim_events(session, "tests.claims", []) == set()
 
 
 def test_only_the_lease_holder_relays_until_its_lease_expires(

@@ -9,14 +9,16 @@ current channel ATP when it pushes, so a push is never older than the version it
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, exists, literal, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, exists, literal, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
-from zhongtai.integrations.handlers import PublishedEvent, on_event
+from zhongtai.integrations.handlers import PublishedEvent, on_events
 from zhongtai.integrations.marketplace_models import (
     MarketplaceConnection,
     MarketplaceConnectionStore,
@@ -41,8 +43,9 @@ def _covers(location_id: Any) -> ColumnElement[bool]:
     return or_(listed, and_(MarketplaceConnection.all_stores.is_(True), a_store))
 
 
-def _upsert(session: Session, rows: Select[Any]) -> int:
-    """Insert the rows as dirty (version 1), or add one to the version of rows already there."""
+def _upsert(session: Session, rows: Select[Any], add: int = 1) -> int:
+    """Insert the rows as dirty (version ``add``), or add ``add`` to the version of rows
+    already there."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(PUSHES).from_select(list(_COLUMNS), rows)
@@ -50,7 +53,7 @@ def _upsert(session: Session, rows: Select[Any]) -> int:
         index_elements=[PUSHES.c.connection_id, PUSHES.c.location_id, PUSHES.c.sku_id],
         # due_at stays: a row pushed a moment ago waits out its interval, a failing one its
         # backoff; a clean row's due_at is in the past, so it goes out at the next pass.
-        set_={"version": PUSHES.c.version + 1, "updated_at": utcnow()},
+        set_={"version": PUSHES.c.version + add, "updated_at": utcnow()},
     )
     # An INSERT's rowcount is kept only on request (SQLAlchemy 2.1 with psycopg answers -1).
     result = session.execute(stmt, execution_options={"preserve_rowcount": True})
@@ -74,6 +77,38 @@ def mark_stock_changed(session: Session, location_id: uuid.UUID, sku_id: uuid.UU
     return _upsert(session, rows)
 
 
+def mark_stocks_changed(session: Session, changes: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> int:
+    """Many (location, SKU) changes at once: each dirty for every active connection selling
+    from its location, its version raised by the number of times it appears (every change
+    counts, as with :func:`mark_stock_changed`). One statement per distinct count (normally
+    one); returns how many rows were marked."""
+    times = Counter(changes)
+    by_count: dict[int, list[tuple[uuid.UUID, uuid.UUID]]] = {}
+    for pair, n in sorted(times.items()):
+        by_count.setdefault(n, []).append(pair)
+    now = utcnow()
+    marked = 0
+    for n, pairs in by_count.items():
+        rows = (
+            select(
+                MarketplaceConnection.id,
+                BALANCES.c.location_id,
+                BALANCES.c.sku_id,
+                literal(n, PUSHES.c.version.type),
+                literal(0, PUSHES.c.pushed_version.type),
+                literal(now, PUSHES.c.due_at.type),
+            )
+            .select_from(MarketplaceConnection)
+            .join(BALANCES, _covers(BALANCES.c.location_id))
+            .where(
+                MarketplaceConnection.active.is_(True),
+                tuple_(BALANCES.c.location_id, BALANCES.c.sku_id).in_(pairs),
+            )
+        )
+        marked += _upsert(session, rows, add=n)
+    return marked
+
+
 def mark_all_stock(session: Session, connection_id: uuid.UUID) -> int:
     """Every SKU stocked at the connection's stores: dirty (a new connection, or a resync after
     its channel allocation changed). Returns how many SKUs will be pushed."""
@@ -94,11 +129,14 @@ def mark_all_stock(session: Session, connection_id: uuid.UUID) -> int:
     return _upsert(session, rows)
 
 
-@on_event("stock.changed", consumer=CONSUMER)
-def on_stock_changed(event: PublishedEvent, session: Session) -> None:
-    """Runs once per stock change (the relay's handled-event claim), in the claim's transaction."""
-    mark_stock_changed(
+@on_events("stock.changed", consumer=CONSUMER)
+def on_stock_changed(events: list[PublishedEvent], session: Session) -> None:
+    """Runs once per stock change (the relay's handled-event claims), in the claims'
+    transaction; the relay hands over a pass's changes together."""
+    mark_stocks_changed(
         session,
-        uuid.UUID(str(event.payload["location_id"])),
-        uuid.UUID(str(event.payload["sku_id"])),
+        [
+            (uuid.UUID(str(e.payload["location_id"])), uuid.UUID(str(e.payload["sku_id"])))
+            for e in events
+        ],
     )

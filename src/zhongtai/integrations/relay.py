@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from zhongtai.core.clock import utcnow
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.integrations.broker import NoBroker, Publisher
-from zhongtai.integrations.handlers import HANDLERS, PublishedEvent, handle
+from zhongtai.integrations.handlers import HANDLERS, PublishedEvent, handle, handle_batch
 from zhongtai.integrations.models import (
     DeliveryStatus,
     HandledEvent,
@@ -143,8 +143,11 @@ class Relay:
         """Run every handler of every event; returns the events all of whose handlers ran.
 
         Each handler runs in its own transaction with its handled-event record. After a failure
-        the aggregate's later events in this batch wait, so they never overtake it.
+        the aggregate's later events in this batch wait, so they never overtake it. A batch
+        handler (``on_events``) first takes all the pass's events of its type in one
+        transaction; only if that fails does it see them one at a time, like the others.
         """
+        batched = self._run_batch_handlers(events)
         blocked: set[tuple[str, str]] = set()
         done: list[PublishedEvent] = []
         for event in events:
@@ -152,6 +155,8 @@ class Relay:
             if aggregate in blocked:
                 continue
             for registration in list(HANDLERS.get(event.type, ())):
+                if (registration.consumer, event.id) in batched:
+                    continue
                 try:
                     with self.sessions() as session, session.begin():
                         handle(session, registration, event)
@@ -165,6 +170,29 @@ class Relay:
             else:
                 done.append(event)
         return done
+
+    def _run_batch_handlers(self, events: Sequence[PublishedEvent]) -> set[tuple[str, uuid.UUID]]:
+        """(consumer, event id) of what the batch handlers handled, each in one transaction."""
+        of_type: dict[str, list[PublishedEvent]] = {}
+        for event in events:
+            of_type.setdefault(event.type, []).append(event)
+        handled: set[tuple[str, uuid.UUID]] = set()
+        for type_, typed in of_type.items():
+            for registration in list(HANDLERS.get(type_, ())):
+                if registration.batch_handler is None or len(typed) < 2:
+                    continue  # one event: the per-event path costs the same
+                try:
+                    with self.sessions() as session, session.begin():
+                        handle_batch(session, registration, typed)
+                except Exception:
+                    log.warning(
+                        "batch event handler failed; its events go one at a time",
+                        exc_info=True,
+                        extra={"consumer": registration.consumer, "events": len(typed)},
+                    )
+                    continue
+                handled.update((registration.consumer, e.id) for e in typed)
+        return handled
 
     def mark_published(self, events: Sequence[PublishedEvent]) -> int:
         """Mark the events published, number them, enqueue their webhooks: one transaction."""
