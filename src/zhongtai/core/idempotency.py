@@ -5,6 +5,12 @@ written just before that transaction commits. So a key is either unknown (the fi
 failed and changed nothing: a retry runs again) or bound to exactly one committed response.
 On PostgreSQL a concurrent duplicate's INSERT waits on the unique index until the first
 transaction ends, then finds the stored response: concurrent duplicates produce one effect.
+
+A route whose every effect lies in its transaction may bind the key *at commit* instead
+(:func:`record_first_response`): one INSERT of the record with its response just before the
+commit, rather than an INSERT first and an UPDATE at the end. A duplicate then does the work
+too, but its INSERT meets the first's record (waiting for it on PostgreSQL); it rolls back
+everything it did and replays the first response. Still one effect, one statement fewer.
 """
 
 from __future__ import annotations
@@ -103,6 +109,52 @@ def claim(session: Session, scope: str, key: str, print_: str) -> ClaimedKey:
     if record_id is None:
         _refuse_or_replay(session, scope, key, print_)
     return ClaimedKey(record_id)
+
+
+@dataclass(frozen=True)
+class PendingKey:
+    """A key a request will bind when it commits (routes that bind at commit)."""
+
+    scope: str
+    key: str
+    fingerprint: str
+
+
+def record_first_response(
+    session: Session, pending: PendingKey, status_code: int, content_type: str, body: bytes
+) -> bool:
+    """Bind the key to this response in the request's transaction, just before it commits.
+
+    False when the key is already bound (on PostgreSQL, after waiting for a duplicate in
+    flight to commit): the caller rolls its transaction back and calls :func:`replay_bound`.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    record_id = session.scalar(
+        dialect.insert(_RECORDS)
+        .values(
+            id=new_id(),
+            scope=pending.scope,
+            key=pending.key,
+            fingerprint=pending.fingerprint,
+            created_at=utcnow(),
+            status_code=status_code,
+            content_type=content_type,
+            body=body,
+        )
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(_RECORDS.c.id)
+    )
+    return record_id is not None
+
+
+def replay_bound(session: Session, pending: PendingKey) -> None:
+    """After a request's own transaction rolled back: answer with the key's bound response.
+
+    Raises ReplayStoredResponse (same request), IdempotencyKeyReused (another request) or
+    IdempotencyKeyInFlight; returns only if the key is free, having claimed it in ``session``,
+    which the caller rolls back (the request's own answer stands, and a retry runs again).
+    """
+    claim(session, pending.scope, pending.key, pending.fingerprint)
 
 
 def _refuse_or_replay(session: Session, scope: str, key: str, print_: str) -> None:

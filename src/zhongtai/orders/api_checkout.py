@@ -1,7 +1,8 @@
 """HTTP endpoints of checkout: quote a basket (price, store, promise, held stock), release a
 quote, and place the order of a quote.
 
-The busiest routes of the chain: app.py includes this router first.
+The busiest routes of the chain: app.py includes this router first. Their effects all lie in
+the request's transaction, so their Idempotency-Keys are bound at commit (one statement fewer).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.http.deps import app_settings, db_session
-from zhongtai.core.http.routing import api_router
+from zhongtai.core.http.routing import api_router, idempotent_at_commit
 from zhongtai.core.settings import Settings
 from zhongtai.members.pii import cipher_for
 from zhongtai.members.rules import mask_phone
@@ -26,6 +27,7 @@ router = api_router(tags=["orders"])
 
 
 @router.post("/checkout/quotes", response_model=QuoteOut, status_code=status.HTTP_201_CREATED)
+@idempotent_at_commit
 def create_quote(
     body: QuoteIn,
     principal: Principal = PLACE,
@@ -72,6 +74,7 @@ def release_quote(
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "Placed before (same quote or channel order id)."}},
 )
+@idempotent_at_commit
 def place_order(
     body: PlaceOrderIn,
     response: Response,

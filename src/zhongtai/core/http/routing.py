@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Request, Response
@@ -21,7 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from zhongtai.core import idempotency
 from zhongtai.core.auth.principal import Principal
-from zhongtai.core.http.deps import MUTATING_METHODS, request_session
+from zhongtai.core.db import Database
+from zhongtai.core.errors import IdempotencyKeyInFlight
+from zhongtai.core.http.deps import MUTATING_METHODS, database, request_session
 from zhongtai.core.http.security import client_ip, optional_principal
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -31,37 +33,77 @@ async def request_body(request: Request) -> bytes:
     return await request.body()
 
 
+IDEMPOTENCY_KEY = Header(
+    default=None,
+    alias=idempotency.HEADER,
+    description="Makes the request safe to retry: the first response is stored and "
+    "replayed for the same key and body; the same key with another body answers 422.",
+)
+
+
+def _pending_key(
+    request: Request, body: bytes, principal: Principal | None, key: str
+) -> idempotency.PendingKey:
+    idempotency.validate_key(key)
+    scope = principal.scope_key if principal else f"anonymous:{client_ip(request)}"
+    print_ = idempotency.fingerprint(request.method, request.url.path, request.url.query, body)
+    return idempotency.PendingKey(scope, key, print_)
+
+
 async def idempotency_guard(
     request: Request,
     body: bytes = Depends(request_body),
     principal: Principal | None = Depends(optional_principal),
-    key: str | None = Header(
-        default=None,
-        alias=idempotency.HEADER,
-        description="Makes the request safe to retry: the first response is stored and "
-        "replayed for the same key and body; the same key with another body answers 422.",
-    ),
+    key: str | None = IDEMPOTENCY_KEY,
 ) -> None:
     if key is None:
         return
-    idempotency.validate_key(key)
-    scope = principal.scope_key if principal else f"anonymous:{client_ip(request)}"
-    print_ = idempotency.fingerprint(request.method, request.url.path, request.url.query, body)
+    pending = _pending_key(request, body, principal, key)
     # Only a request with a key touches the database here (on a worker thread); the others
     # pass on the event loop.
     request.state.idempotency_record = await run_in_threadpool(
-        idempotency.claim, request_session(request), scope, key, print_
+        idempotency.claim, request_session(request), pending.scope, pending.key, pending.fingerprint
     )
+
+
+async def idempotency_at_commit_guard(
+    request: Request,
+    body: bytes = Depends(request_body),
+    principal: Principal | None = Depends(optional_principal),
+    key: str | None = IDEMPOTENCY_KEY,
+) -> None:
+    """The guard of routes marked :func:`idempotent_at_commit`: checks the key, binds it later."""
+    if key is not None:
+        request.state.idempotency_pending = _pending_key(request, body, principal, key)
+
+
+_AT_COMMIT = "__zhongtai_idempotent_at_commit__"
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def idempotent_at_commit(endpoint: Endpoint) -> Endpoint:
+    """Bind this route's Idempotency-Key when its transaction commits: one statement and one
+    thread hop fewer per request than claiming it first.
+
+    Only for a route whose every effect lies in the request's transaction (nothing sent out of
+    the process, no provider called): a duplicate in flight runs the endpoint too, then finds
+    the key bound, rolls all of it back and replays the first response. A duplicate that
+    fails (its 4xx) looks for a bound response the same way and replays it if there is one.
+    """
+    setattr(endpoint, _AT_COMMIT, True)
+    return endpoint
 
 
 class UnitOfWorkRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = {m.upper() for m in (kwargs.get("methods") or ["GET"])}
         if methods & MUTATING_METHODS:
-            kwargs["dependencies"] = [
-                *(kwargs.get("dependencies") or []),
-                Depends(idempotency_guard),
-            ]
+            guard = (
+                idempotency_at_commit_guard
+                if getattr(endpoint, _AT_COMMIT, False)
+                else idempotency_guard
+            )
+            kwargs["dependencies"] = [*(kwargs.get("dependencies") or []), Depends(guard)]
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -76,25 +118,36 @@ class UnitOfWorkRoute(APIRoute):
                 response = await handle(request)
             except idempotency.ReplayStoredResponse as replay:
                 await _release(request)
-                stored = replay.stored
-                return Response(
-                    stored.body,
-                    status_code=stored.status_code,
-                    media_type=stored.content_type,
-                    headers={REPLAYED_HEADER: "true"},
-                )
+                return _replay(replay.stored)
+            except Exception:
+                await _release(request)
+                stored = await _bound_response(request)
+                if stored is not None:
+                    return _replay(stored)
+                raise
             except BaseException:
                 await _release(request)
                 raise
+            pending: idempotency.PendingKey | None = getattr(
+                request.state, "idempotency_pending", None
+            )
             session: Session | None = getattr(request.state, "db_session", None)
+            if session is None and pending is not None and response.status_code < 400:
+                session = request_session(request)  # the key is bound even if nothing else is
             if session is None:
                 return response
             if response.status_code < 400 and request.method in MUTATING_METHODS:
                 record = getattr(request.state, "idempotency_record", None)
                 redact = getattr(request.state, "replay_redactions", ())
-                await _off_loop(_commit, session, record, response, redact)
+                try:
+                    await _off_loop(_commit, session, record or pending, response, redact)
+                except idempotency.ReplayStoredResponse as replay:
+                    return _replay(replay.stored)
             elif request.method in MUTATING_METHODS:
                 await _off_loop(_close, session)
+                stored = await _bound_response(request)
+                if stored is not None:
+                    return _replay(stored)
             else:
                 # A reader holds no transaction on PostgreSQL (autocommit) and only a local one
                 # on SQLite: handing the connection back costs microseconds, no thread hop.
@@ -145,24 +198,65 @@ def _close(session: Session) -> None:
     session.close()
 
 
+def _replay(stored: idempotency.StoredResponse) -> Response:
+    return Response(
+        stored.body,
+        status_code=stored.status_code,
+        media_type=stored.content_type,
+        headers={REPLAYED_HEADER: "true"},
+    )
+
+
+async def _bound_response(request: Request) -> idempotency.StoredResponse | None:
+    """For a failed request of an at-commit route: the response its key is bound to, if any."""
+    pending: idempotency.PendingKey | None = getattr(request.state, "idempotency_pending", None)
+    if pending is None:
+        return None
+    return await asyncio.get_running_loop().run_in_executor(
+        _RELEASE_THREADS, _look_up_bound, database(request), pending
+    )
+
+
+def _look_up_bound(
+    db: Database, pending: idempotency.PendingKey
+) -> idempotency.StoredResponse | None:
+    with db.writer() as session:
+        try:
+            idempotency.replay_bound(session, pending)
+        except idempotency.ReplayStoredResponse as replay:
+            return replay.stored
+        finally:
+            session.rollback()  # a free key stays free: the request's own answer stands
+    return None
+
+
 def _commit(
     session: Session,
-    record: idempotency.ClaimedKey | None,
+    key: idempotency.ClaimedKey | idempotency.PendingKey | None,
     response: Response,
     redact: tuple[str, ...],
 ) -> None:
     try:
-        if record is not None:
+        if key is not None:
             body = bytes(response.body)
             if redact:
                 body = idempotency.redact_fields(body, redact)
-            idempotency.record_response(
-                session,
-                record,
-                response.status_code,
-                response.media_type or response.headers.get("content-type", "application/json"),
-                body,
+            content_type = response.media_type or response.headers.get(
+                "content-type", "application/json"
             )
+            if isinstance(key, idempotency.ClaimedKey):
+                idempotency.record_response(session, key, response.status_code, content_type, body)
+            elif not idempotency.record_first_response(
+                session, key, response.status_code, content_type, body
+            ):
+                # A duplicate bound the key first: undo this one, answer with that one's.
+                session.rollback()
+                idempotency.replay_bound(session, key)
+                session.rollback()
+                raise IdempotencyKeyInFlight(
+                    f"Idempotency-Key {key.key!r} was released while this request ran; retry it.",
+                    headers={"Retry-After": "1"},
+                )
         session.commit()
     finally:
         session.close()

@@ -1,0 +1,97 @@
+"""Quotes and placings bind their Idempotency-Key when they commit: a retry replays the first
+answer, holds and places nothing more, and a key used for another basket is refused."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from tests.orders.conftest import NEARBY, Chain
+from zhongtai.core.idempotency import IdempotencyRecord
+from zhongtai.orders.models import Order, Quote
+
+QUOTES = "/api/v1/checkout/quotes"
+
+
+def _count(chain: Chain, model: type) -> int:
+    chain.session.expire_all()
+    return chain.session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _reserved(chain: Chain) -> int:
+    balance = chain.stock.balance(chain.store, chain.skus[0])
+    assert balance is not None
+    return balance.reserved
+
+
+def test_a_retried_quote_for_the_last_units_replays_its_answer_and_holds_them_once(
+    client: TestClient, chain: Chain
+) -> None:
+    # All ten units: run again, the quote itself would now fail for want of stock.
+    body = {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(10)}
+    headers = {**chain.app, "Idempotency-Key": "quote-last-units"}
+    first = client.post(QUOTES, json=body, headers=headers)
+    again = client.post(QUOTES, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert _reserved(chain) == 10
+    assert _count(chain, Quote) == 1
+
+
+def test_a_retried_placing_replays_its_201_rather_than_answering_placed_before(
+    client: TestClient, chain: Chain
+) -> None:
+    quoted = client.post(
+        QUOTES,
+        json={"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(1)},
+        headers=chain.app,
+    ).json()
+    headers = {**chain.app, "Idempotency-Key": "place-once"}
+    first = client.post("/api/v1/orders", json={"quote_id": quoted["id"]}, headers=headers)
+    again = client.post("/api/v1/orders", json={"quote_id": quoted["id"]}, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # Without the key the same placing is recognised by its quote: 200, the same order.
+    plain = client.post("/api/v1/orders", json={"quote_id": quoted["id"]}, headers=chain.app)
+    assert (plain.status_code, plain.json()["id"]) == (200, first.json()["id"])
+    assert _count(chain, Order) == 1
+
+
+def test_the_same_key_on_another_basket_gets_422_and_holds_nothing_more(
+    client: TestClient, chain: Chain
+) -> None:
+    headers = {**chain.app, "Idempotency-Key": "one-basket"}
+    ok = client.post(
+        QUOTES,
+        json={"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(1)},
+        headers=headers,
+    )
+    assert ok.status_code == 201
+    other = client.post(
+        QUOTES,
+        json={"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(2)},
+        headers=headers,
+    )
+    assert other.status_code == 422, other.text
+    assert other.json()["type"].endswith("idempotency-key-reused")
+    assert _reserved(chain) == 1
+    assert _count(chain, Quote) == 1
+
+
+def test_a_refused_quote_leaves_its_key_free_so_the_retry_runs_again(
+    client: TestClient, chain: Chain
+) -> None:
+    body = {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(11)}
+    headers = {**chain.app, "Idempotency-Key": "too-many"}
+    refused = client.post(QUOTES, json=body, headers=headers)
+    assert refused.status_code == 409, refused.text
+    assert _count(chain, IdempotencyRecord) == 0
+    chain.stock.receive(chain.store, chain.skus[0], 1)
+    retried = client.post(QUOTES, json=body, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert "Idempotent-Replayed" not in retried.headers
+    assert _reserved(chain) == 11
