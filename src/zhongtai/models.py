@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from zhongtai.catalog import models as catalog_models
-from zhongtai.core import audit, idempotency, outbox
+from zhongtai.core import audit, idempotency, outbox, reference
 from zhongtai.core.auth import models as auth_models
 from zhongtai.core.db import Base
 from zhongtai.fulfillment import models as fulfillment_models
@@ -36,6 +36,7 @@ __all__ = [
     "orders_models",
     "outbox",
     "recommendation_models",
+    "reference",
     "stores_models",
     "task_models",
 ]

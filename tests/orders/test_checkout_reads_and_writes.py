@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.orm import Session
 
 from tests.factories import Factory
@@ -78,10 +78,41 @@ def test_a_quote_reads_its_baskets_lineages_and_the_channels_allocation_rules_on
         delivery_quote(session, chain, quantity=6)
     with statements_on(connection, session) as sent:
         held = delivery_quote(session, chain, quantity=5)
-    assert len([s for s in sent if "RECURSIVE lineage" in s]) == 1
+    # The refused quote read the lineages at this reference generation: kept, not read again.
+    assert len([s for s in sent if "RECURSIVE lineage" in s]) == 0
     assert len([s for s in sent if "channel_allocations" in s]) == 1
     assert held.lines[0]["quantity"] == 5
     assert chain.stock.balance(chain.store, chain.skus[0]).reserved == 5
+
+
+def _reference_reads(sent: list[str]) -> dict[str, int]:
+    return {
+        "lineages": sum("RECURSIVE lineage" in s for s in sent),
+        "pilot rules": sum(s.startswith("SELECT pilot_rules.") for s in sent),
+        "opening hours": sum("FROM opening_hours" in s for s in sent),
+        "promotions": sum(s.startswith("SELECT promotions.") for s in sent),
+    }
+
+
+def test_a_second_quote_reads_no_reference_data_until_hq_changes_some(
+    session: Session, connection: Connection, chain: Chain
+) -> None:
+    with statements_on(connection, session) as first:
+        delivery_quote(session, chain)
+    with statements_on(connection, session) as second:
+        delivery_quote(session, chain)
+    assert _reference_reads(second) == dict.fromkeys(_reference_reads(second), 0), second
+    assert len(second) < len(first)
+    # Any write to a reference table (here the chain's pilot rules) and they are read again.
+    session.execute(text("UPDATE pilot_rules SET enabled = enabled"))
+    with statements_on(connection, session) as third:
+        delivery_quote(session, chain)
+    assert _reference_reads(third) == {
+        "lineages": 1,
+        "pilot rules": 1,
+        "opening hours": 1,
+        "promotions": 1,
+    }, third
 
 
 def test_placing_claims_the_quote_in_one_statement_and_reads_nothing_back(

@@ -16,6 +16,7 @@ from zhongtai.catalog.models import Category, Product, Sku
 from zhongtai.catalog.rules import CategoryNode, build_category_tree
 from zhongtai.catalog.unset import UNSET, Unset
 from zhongtai.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from zhongtai.core.reference import ReferenceCache
 from zhongtai.core.unique import write_unique
 
 MAX_CATEGORY_DEPTH = 16
@@ -95,21 +96,38 @@ def category_lineages(
     return _lineages(session, category_ids, of_skus=False)
 
 
+#: SKU -> lineage (None: unknown), kept across requests for as long as the reference
+#: generation stays (``zhongtai.core.reference``).
+_KEPT_LINEAGES = ReferenceCache(maxsize=200_000)
+
+
 def sku_category_lineages(
-    session: Session, sku_ids: Collection[uuid.UUID]
+    session: Session, sku_ids: Collection[uuid.UUID], *, generation: int | None = None
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
     """Each SKU's category lineage (its product's category, then its ancestors, nearest
     first) in one recursive statement, keyed by SKU; an unknown SKU is left out.
 
-    Inside :func:`remembering_sku_lineages` only SKUs not asked about before are read.
+    Inside :func:`remembering_sku_lineages` only SKUs not asked about before are read. Given
+    the reference ``generation`` the caller read, lineages read at that generation before (by
+    any request of this process) are not read again.
     """
     remembered: dict[uuid.UUID, list[uuid.UUID] | None] | None = session.info.get(
         _REMEMBERED_LINEAGES
     )
-    if remembered is None:
+    if remembered is None and generation is None:
         return _lineages(session, sku_ids, of_skus=True)
+    if remembered is None:
+        remembered = {}
     unread = [x for x in sku_ids if x not in remembered]
-    if unread:
+    if unread and generation is not None:
+
+        def read_missing(missing: list[Any]) -> dict[Any, list[uuid.UUID] | None]:
+            read = _lineages(session, missing, of_skus=True)
+            return {sku_id: read.get(sku_id) for sku_id in missing}
+
+        kept = _KEPT_LINEAGES.get_many(session, generation, unread, read_missing)
+        remembered.update({sku_id: kept[sku_id] for sku_id in unread})
+    elif unread:
         read = _lineages(session, unread, of_skus=True)
         for sku_id in unread:
             remembered[sku_id] = read.get(sku_id)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from zhongtai.catalog.categories import sku_category_lineages
 from zhongtai.core.errors import InvalidInput
+from zhongtai.core.reference import ReferenceCache, generation_column
 from zhongtai.fulfillment.models import FulfillmentProfile
 from zhongtai.fulfillment.promise import (
     BasketLine,
@@ -94,6 +95,9 @@ class Plan:
     within_target: bool
     summary: str
     explanation: dict[str, Any]
+    #: The reference generation sourcing read its cached data at (None: no location was
+    #: asked): the rest of the checkout reads its own cached data at the same one.
+    reference_generation: int | None = None
 
 
 def _service_sku(service: str) -> uuid.UUID:
@@ -164,6 +168,7 @@ def _locations_statement(shape: str) -> Select[*tuple[Any, ...]]:
             FulfillmentProfile.rider_speed_m_per_min,
             FulfillmentProfile.handover_seconds,
             backlog.label("open_tasks"),
+            generation_column().label("reference_generation"),
         )
         .outerjoin(LocationCapability, LocationCapability.location_id == Location.id)
         .outerjoin(FulfillmentProfile, FulfillmentProfile.location_id == Location.id)
@@ -200,13 +205,16 @@ def _location_query(request: PlanRequest) -> tuple[Select[*tuple[Any, ...]], dic
     }
 
 
-def _locations(session: Session, request: PlanRequest) -> list[LocationFacts]:
-    """The locations that could be asked, by code, each with everything sourcing reads of it."""
+def _locations(session: Session, request: PlanRequest) -> tuple[list[LocationFacts], int | None]:
+    """The locations that could be asked, by code, each with everything sourcing reads of it,
+    and the reference generation (None when there is no location)."""
     stmt, params = _location_query(request)
     rows_of: dict[uuid.UUID, list[Row[Any]]] = {}
+    generation = None
     for row in session.execute(stmt, params):
         rows_of.setdefault(row.id, []).append(row)
-    return [_location_facts(rows) for rows in rows_of.values()]
+        generation = row.reference_generation
+    return [_location_facts(rows) for rows in rows_of.values()], generation
 
 
 def _location_facts(rows: list[Row[Any]]) -> LocationFacts:
@@ -236,10 +244,13 @@ def _pilot_statement() -> Select[*tuple[Any, ...]]:
     ).where(PilotRule.feature == bindparam("feature", type_=String()))
 
 
-def _lineages(session: Session, sku_ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
+def _lineages(
+    session: Session, sku_ids: Sequence[uuid.UUID], generation: int
+) -> list[list[uuid.UUID]]:
     """The lineage of each category the basket's SKUs are in, once per category."""
     by_category = {
-        lineage[0]: lineage for lineage in sku_category_lineages(session, sku_ids).values()
+        lineage[0]: lineage
+        for lineage in sku_category_lineages(session, sku_ids, generation=generation).values()
     }
     return [by_category[c] for c in sorted(by_category)]
 
@@ -284,27 +295,56 @@ def _profile_settings(profile: Row[Any] | None) -> PromiseSettings:
 
 
 def store_candidates(session: Session, request: PlanRequest, now: datetime) -> list[StoreCandidate]:
-    """Every location that could be asked, as the pure sourcing rules see it.
+    """Every location that could be asked, as the pure sourcing rules see it."""
+    return _store_candidates(session, request, now)[0]
 
-    Five statements whatever the number of stores and lines: the locations (with capabilities,
-    profile and backlog), their opening schedules, the pilot rules, the basket's category
-    lineages, and the channel's stock with its allocation rules (one).
+
+#: Pilot switches by feature, opening schedules by stores and day, at a reference generation.
+_KEPT = ReferenceCache(maxsize=10_000)
+
+
+def _switches(session: Session, feature: str, generation: int) -> list[PilotSwitch]:
+    def read() -> list[PilotSwitch]:
+        return [
+            PilotSwitch(feature_, scope, value, enabled)
+            for feature_, scope, value, enabled in session.execute(
+                _pilot_statement(), {"feature": feature}
+            )
+        ]
+
+    return _KEPT.get(session, generation, ("pilot", feature), read)
+
+
+def _schedules(
+    session: Session, locations: list[LocationFacts], now: datetime, generation: int
+) -> dict[uuid.UUID, OpeningSchedule]:
+    zones = {x.id: x.timezone for x in locations}
+    # The schedules hold the dated exceptions of a window around the local day: per hour is
+    # fine-grained enough to move with it and coarse enough to be asked again and again.
+    key = ("hours", frozenset(zones.items()), now.replace(minute=0, second=0, microsecond=0))
+    return _KEPT.get(session, generation, key, lambda: opening_schedules(session, zones, now))
+
+
+def _store_candidates(
+    session: Session, request: PlanRequest, now: datetime
+) -> tuple[list[StoreCandidate], int | None]:
+    """The candidates and the reference generation they were read at.
+
+    Two statements whatever the number of stores and lines: the locations (with capabilities,
+    profile, backlog and the reference generation) and the channel's stock with its
+    allocation rules. The pilot rules, the opening schedules and the basket's category
+    lineages are read only when this process has not read them at that generation.
     """
-    locations = _locations(session, request)
-    if not locations:
-        return []
+    locations, generation = _locations(session, request)
+    if not locations or generation is None:
+        return [], generation
     ids = [x.id for x in locations]
     sku_ids = [x.sku_id for x in request.lines]
     capability = CAPABILITY_OF[request.fulfillment_type]
-    switches = [
-        PilotSwitch(feature, scope, value, enabled)
-        for feature, scope, value, enabled in session.execute(
-            _pilot_statement(), {"feature": capability.value}
-        )
-    ]
-    lineages = _lineages(session, sku_ids)
+    switches = _switches(session, capability.value, generation)
+    lineages = _lineages(session, sku_ids, generation)
     stock = channel_atp_at(session, request.channel, ids, sku_ids)
-    schedules = opening_schedules(session, {x.id: x.timezone for x in locations}, now)
+    schedules = _schedules(session, locations, now, generation)
     candidates = []
     for location in locations:
         # A location without opening hours (a DC, a 24-hour store) is always open.
@@ -335,7 +375,7 @@ def store_candidates(session: Session, request: PlanRequest, now: datetime) -> l
                 settings=location.settings,
             )
         )
-    return candidates
+    return candidates, generation
 
 
 def _closes_at(schedule: OpeningSchedule, now: datetime) -> datetime | None:
@@ -392,7 +432,7 @@ def explain(decision: SourcingDecision) -> dict[str, Any]:
 
 def plan_sourcing(session: Session, request: PlanRequest, *, now: datetime) -> Plan:
     """Choose the fulfilling location(s) for a basket. No assignment when none can."""
-    candidates = store_candidates(session, request, now)
+    candidates, generation = _store_candidates(session, request, now)
     basket = [BasketLine(x.sku_id, x.quantity) for x in request.lines] + [
         BasketLine(_service_sku(s), 1, LineKind.SERVICE, s) for s in request.services
     ]
@@ -424,4 +464,5 @@ def plan_sourcing(session: Session, request: PlanRequest, *, now: datetime) -> P
         within_target=decision.within_target,
         summary=decision.summary,
         explanation=explain(decision),
+        reference_generation=generation,
     )

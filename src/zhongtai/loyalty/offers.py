@@ -130,8 +130,12 @@ def offers_for_basket(
     member_id: uuid.UUID | None = None,
     coupon_ids: Sequence[uuid.UUID] = (),
     delivery_fee_rule: DeliveryFeeRule | None = None,
+    reference_generation: int | None = None,
 ) -> PricedOffers:
     """Price the basket with every live promotion it earns and the coupons presented.
+
+    Given the ``reference_generation`` the caller read (a checkout's sourcing did), the live
+    promotions this process read at that generation are used rather than read again.
 
     A handful of statements whatever the basket's size: live promotions, the SKUs' category
     lineage, who she is now (after merges), her tier, whether she is new, her coupons.
@@ -158,7 +162,7 @@ def offers_for_basket(
     )
     return price_with_offers(
         offer_lines,
-        live_promotions(session, now),
+        live_promotions(session, now, generation=reference_generation),
         context,
         coupons=coupon_offers(session, member_id, coupon_ids),
         delivery_fee_rule=delivery_fee_rule,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from zhongtai.core.audit import record_audit
 from zhongtai.core.errors import AlreadyExists, InvalidInput, NotFound
 from zhongtai.core.pagination import PageParams, paginate
+from zhongtai.core.reference import ReferenceCache
 from zhongtai.core.unique import write_unique
 from zhongtai.loyalty import promotion_rules as rules
 from zhongtai.loyalty.models import Promotion
@@ -174,6 +175,23 @@ def _live(stmt: Select[Any], at: datetime) -> Select[Any]:
     )
 
 
-def live_promotions(session: Session, at: datetime) -> list[rules.Promotion]:
-    """The promotions running at ``at``, as the rules take them: one statement."""
-    return [as_rule(row) for row in session.scalars(_live(select(Promotion), at))]
+#: The active promotions as rules, kept at a reference generation (``zhongtai.core.reference``).
+_KEPT = ReferenceCache(maxsize=64)
+
+
+def live_promotions(
+    session: Session, at: datetime, *, generation: int | None = None
+) -> list[rules.Promotion]:
+    """The promotions running at ``at``, as the rules take them: one statement, or none when
+    this process read the active promotions at the reference ``generation`` given."""
+    if generation is None:
+        return [as_rule(row) for row in session.scalars(_live(select(Promotion), at))]
+
+    def read() -> list[rules.Promotion]:
+        return [as_rule(row) for row in session.scalars(select(Promotion).where(Promotion.active))]
+
+    return [
+        p
+        for p in _KEPT.get(session, generation, "active", read)
+        if (p.starts_at is None or p.starts_at <= at) and (p.ends_at is None or p.ends_at > at)
+    ]

@@ -105,6 +105,7 @@ def _price_lines(
     located: Sequence[tuple[uuid.UUID, Line]],
     store_id: uuid.UUID,
     now: datetime,
+    reference_generation: int | None,
 ) -> tuple[list[dict[str, Any]], Any, str, dict[str, Any]]:
     """Price every goods line at the store that sells it, plus the service lines (free), then
     apply the live promotions and the member's coupons (loyalty's offers engine), spread over
@@ -154,6 +155,7 @@ def _price_lines(
         member_id=request.member_id,
         coupon_ids=list(request.coupon_ids),
         delivery_fee_rule=fee_rule,
+        reference_generation=reference_generation,
     )
     priced_basket = offers.basket
     for row, priced_line in zip(rows, priced_basket.lines, strict=True):
@@ -235,7 +237,7 @@ def quote_checkout(
             raise NoStoreCanFulfil(plan.summary, sourcing=plan.explanation)
         located = [(location_id, x) for location_id, lines in plan.assignments for x in lines]
         rows, priced, currency, offers = _price_lines(
-            session, caller, request, located, plan.store_id, now
+            session, caller, request, located, plan.store_id, now, plan.reference_generation
         )
         quote_id = new_id()
         hold = timedelta(seconds=order_settings().quote_ttl_seconds)
