@@ -81,9 +81,12 @@ class ReferenceCache:
         self._lock = threading.Lock()
 
     def get(
-        self, session: Session, generation: int, key: Hashable, read: Callable[[], Value]
+        self, session: Session, generation: int | None, key: Hashable, read: Callable[[], Value]
     ) -> Value:
-        """The value of ``key`` at ``generation``: kept, or ``read()`` now and kept."""
+        """The value of ``key`` at ``generation``: kept, or ``read()`` now and kept. Without a
+        generation (a database without the row) it is read every time."""
+        if generation is None:
+            return read()
         full_key = (_database(session), key)
         with self._lock:
             entry = self._entries.get(full_key)

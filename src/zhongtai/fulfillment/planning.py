@@ -245,7 +245,7 @@ def _pilot_statement() -> Select[*tuple[Any, ...]]:
 
 
 def _lineages(
-    session: Session, sku_ids: Sequence[uuid.UUID], generation: int
+    session: Session, sku_ids: Sequence[uuid.UUID], generation: int | None
 ) -> list[list[uuid.UUID]]:
     """The lineage of each category the basket's SKUs are in, once per category."""
     by_category = {
@@ -303,7 +303,7 @@ def store_candidates(session: Session, request: PlanRequest, now: datetime) -> l
 _KEPT = ReferenceCache(maxsize=10_000)
 
 
-def _switches(session: Session, feature: str, generation: int) -> list[PilotSwitch]:
+def _switches(session: Session, feature: str, generation: int | None) -> list[PilotSwitch]:
     def read() -> list[PilotSwitch]:
         return [
             PilotSwitch(feature_, scope, value, enabled)
@@ -316,7 +316,7 @@ def _switches(session: Session, feature: str, generation: int) -> list[PilotSwit
 
 
 def _schedules(
-    session: Session, locations: list[LocationFacts], now: datetime, generation: int
+    session: Session, locations: list[LocationFacts], now: datetime, generation: int | None
 ) -> dict[uuid.UUID, OpeningSchedule]:
     zones = {x.id: x.timezone for x in locations}
     # The schedules hold the dated exceptions of a window around the local day: per hour is
@@ -336,7 +336,7 @@ def _store_candidates(
     lineages are read only when this process has not read them at that generation.
     """
     locations, generation = _locations(session, request)
-    if not locations or generation is None:
+    if not locations:
         return [], generation
     ids = [x.id for x in locations]
     sku_ids = [x.sku_id for x in request.lines]
