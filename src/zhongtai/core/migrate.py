@@ -22,7 +22,7 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 #: Database objects the migrations create beside tables (dropped with them by ``drop_everything``).
-_POSTGRES_FUNCTIONS = ("audit_log_is_append_only()",)
+_POSTGRES_FUNCTIONS = ("audit_log_is_append_only()", "zt_new_reference_generation()")
 
 
 def drop_everything(url: str) -> None:
