@@ -124,7 +124,3 @@ class ReferenceCache:
                     found[key] = read_now[key]
                     self._entries[(url, key)] = (generation, read_now[key])
         return found
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
