@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tests.integrations.events import PriceTagged, ShelfCounted
@@ -112,6 +112,41 @@ def test_an_event_committed_after_a_later_seq_is_still_delivered(
         }
     assert numbers[6] is not None and numbers[5] is not None
     assert numbers[5] > numbers[6]
+
+
+def test_a_pass_numbers_its_events_next_in_seq_order_and_never_renumbers_one(
+    test_db: Database,
+) -> None:
+    relay = Relay(test_db.writer)
+    _record(test_db, "numbered", 0)
+    _pass(relay)
+    for n in range(1, 5):
+        _record(test_db, "numbered", n)
+    with test_db.writer() as s:
+        rows = s.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.type == "test.shelf_counted")
+            .order_by(OutboxEvent.seq)
+        ).all()
+        before = {e.seq: e.published_seq for e in rows}
+        highest = s.scalar(select(func.max(OutboxEvent.published_seq)))
+        events = [PublishedEvent.of(e) for e in rows]
+    # The first event was published already: marking it again changes nothing of it.
+    assert relay.mark_published(events) == 4
+    assert relay.mark_published(events) == 0
+    with test_db.writer() as s:
+        after = dict(s.execute(select(OutboxEvent.seq, OutboxEvent.published_seq)).all())
+        stamped = s.scalar(select(OutboxEvent.published_at).where(OutboxEvent.seq == max(before)))
+    first_seq = min(before)
+    assert after[first_seq] == before[first_seq]
+    assert highest is not None and before[first_seq] is not None
+    assert [after[seq] for seq in sorted(before) if seq != first_seq] == [
+        highest + 1,
+        highest + 2,
+        highest + 3,
+        highest + 4,
+    ]
+    assert stamped is not None
 
 
 def test_a_failing_handler_holds_back_its_aggregate_only_until_it_succeeds(

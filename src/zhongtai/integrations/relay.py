@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import Table, Update, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -197,35 +197,39 @@ class Relay:
     def mark_published(self, events: Sequence[PublishedEvent]) -> int:
         """Mark the events published, number them, enqueue their webhooks: one transaction."""
         with self.sessions() as session, session.begin():
-            # Core statements on the session's connection: this runs every few milliseconds
-            # under load, and the ORM's bulk paths cost more than the statements themselves.
-            connection = session.connection()
-            outbox = cast(Table, OutboxEvent.__table__)
-            marked = set(
-                connection.scalars(
-                    update(outbox)
-                    .where(
-                        outbox.c.seq.in_([e.seq for e in events]),
-                        outbox.c.published_at.is_(None),
-                    )
-                    .values(published_at=utcnow())
-                    .returning(outbox.c.seq)
-                )
-            )
+            # One Core statement on the session's connection: this runs every few milliseconds
+            # under load. Each row is stamped and numbered by one UPDATE (one new row version,
+            # not one per column), numbers following the highest given so far, in seq order.
+            marked = set(session.connection().scalars(_mark_published(events, utcnow())))
             if not marked:
                 return 0
-            first = (connection.scalar(select(func.max(outbox.c.published_seq))) or 0) + 1
-            connection.execute(
-                update(outbox)
-                .where(outbox.c.seq == bindparam("b_seq"))
-                .values(published_seq=bindparam("b_published_seq")),
-                [
-                    {"b_seq": seq, "b_published_seq": first + n}
-                    for n, seq in enumerate(sorted(marked))
-                ],
-            )
             enqueue_deliveries(session, [e for e in events if e.seq in marked])
             return len(marked)
+
+
+def _mark_published(events: Sequence[PublishedEvent], now: datetime) -> Update:
+    """UPDATE the unpublished ones of these events: ``published_at`` and the next
+    ``published_seq`` numbers in seq order; RETURNING their seq. Only the leading relay marks,
+    so no other writer takes numbers meanwhile (and the unique index would refuse a repeat)."""
+    outbox = cast(Table, OutboxEvent.__table__)
+    given = outbox.alias("given")
+    numbered = (
+        select(
+            outbox.c.seq,
+            (
+                select(func.coalesce(func.max(given.c.published_seq), 0)).scalar_subquery()
+                + func.row_number().over(order_by=outbox.c.seq)
+            ).label("published_seq"),
+        )
+        .where(outbox.c.seq.in_([e.seq for e in events]), outbox.c.published_at.is_(None))
+        .cte("numbered")
+    )
+    return (
+        update(outbox)
+        .where(outbox.c.seq == numbered.c.seq, outbox.c.published_at.is_(None))
+        .values(published_at=now, published_seq=numbered.c.published_seq)
+        .returning(outbox.c.seq)
+    )
 
 
 @dataclass(frozen=True)
