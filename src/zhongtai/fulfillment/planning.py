@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Select, String, Uuid, bindparam, func, select
+from sqlalchemy import Row, Select, String, Uuid, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.categories import sku_category_lineages
@@ -29,7 +29,7 @@ from zhongtai.fulfillment.sourcing import choose_stores
 from zhongtai.fulfillment.sourcing_decisions import SourcingDecision, SourcingRequest
 from zhongtai.inventory.allocation import channel_atp_at
 from zhongtai.inventory.rules import Line
-from zhongtai.orders.kinds import FulfillmentType, LineKind, OrderStatus
+from zhongtai.orders.kinds import PICKING_BACKLOG_SQL, FulfillmentType, LineKind
 from zhongtai.orders.models import Order
 from zhongtai.stores.models import (
     Capability,
@@ -54,8 +54,6 @@ CAPABILITY_OF: dict[FulfillmentType, Capability] = {
 PICKUP_WITHIN_M = 10_000
 MAX_DELIVERY_RADIUS_M = 20_000
 _METRES_PER_DEGREE = 111_195.0
-#: Orders a store still has to work on: its picking backlog.
-BACKLOG = (OrderStatus.PAID, OrderStatus.ACCEPTED, OrderStatus.PICKING)
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,7 @@ def _locations_statement(shape: str) -> Select[*tuple[Any, ...]]:
     """
     backlog = (
         select(func.count())
-        .where(Order.store_id == Location.id, Order.status.in_(BACKLOG))
+        .where(Order.store_id == Location.id, text(f"orders.{PICKING_BACKLOG_SQL}"))
         .scalar_subquery()
     )
     stmt = (

@@ -40,6 +40,13 @@ class OrderStatus(StrEnum):
     RETURNED = "returned"
 
 
+#: Orders a store still has to work on: its picking backlog, counted at every quote.
+PICKING_BACKLOG = (OrderStatus.PAID, OrderStatus.ACCEPTED, OrderStatus.PICKING)
+#: The backlog as SQL, with the statuses as constants (the partial index's predicate, and the
+#: sourcing query's, so that even a prepared statement's generic plan can use that index).
+PICKING_BACKLOG_SQL = "status IN ({})".format(", ".join(f"'{x.value}'" for x in PICKING_BACKLOG))
+
+
 class TenderType(StrEnum):
     """How a customer pays. Points and coupons are tenders too once loyalty joins the checkout."""
 

@@ -16,12 +16,14 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Base, IdMixin, TimestampMixin, str_enum
 from zhongtai.orders.kinds import (
+    PICKING_BACKLOG_SQL,
     FulfillmentType,
     LineKind,
     OrderStatus,
@@ -75,6 +77,13 @@ class Order(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("channel", "channel_order_id"),
         Index("ix_orders_store_status", "store_id", "status"),
+        # Only the open orders a store still has to pick: small whatever the order history.
+        Index(
+            "ix_orders_store_backlog",
+            "store_id",
+            sqlite_where=text(PICKING_BACKLOG_SQL),
+            postgresql_where=text(PICKING_BACKLOG_SQL),
+        ),
         Index("ix_orders_member", "member_id", "placed_at"),
         Index("ix_orders_unpaid_expiry", "status", "payment_due_at"),
         CheckConstraint("total >= 0", name="total_not_negative"),
