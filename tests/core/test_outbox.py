@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
-from zhongtai.core.outbox import EVENT_TYPES, OutboxEvent, event_type, record_event
+from zhongtai.core.outbox import EVENT_TYPES, OutboxEvent, event_type, record_event, write_event
 
 
 @event_type("test.thing_happened", version=2)
@@ -79,12 +79,51 @@ def test_events_are_ordered_by_sequence_in_recording_order(session: Session) -> 
     assert first.seq < second.seq
 
 
+def test_an_event_written_at_once_comes_after_those_recorded_before_it(session: Session) -> None:
+    rid = context.request_id.set("req-456")
+    try:
+        recorded = record_event(
+            session,
+            ThingHappened(thing="mixed", count=1),
+            aggregate_type="thing",
+            aggregate_id="T4",
+        )
+        write_event(
+            session,
+            ThingHappened(thing="mixed", count=2),
+            aggregate_type="thing",
+            aggregate_id="T4",
+        )
+    finally:
+        context.request_id.reset(rid)
+    events = sorted(_events(session, "mixed"), key=lambda e: e.seq)
+    assert [e.payload["count"] for e in events] == [1, 2]
+    assert events[0] is recorded
+    written = events[1]
+    assert (written.version, written.aggregate_id, written.request_id) == (2, "T4", "req-456")
+    assert written.published_at is None and written.occurred_at.tzinfo is not None
+
+
+def test_a_written_event_of_a_rolled_back_change_is_gone(session: Session) -> None:
+    savepoint = session.begin_nested()
+    write_event(
+        session,
+        ThingHappened(thing="unwritten", count=1),
+        aggregate_type="thing",
+        aggregate_id="T5",
+    )
+    savepoint.rollback()
+    assert _events(session, "unwritten") == []
+
+
 def test_an_undeclared_payload_is_refused() -> None:
     class Stray(BaseModel):
         x: int
 
     with pytest.raises(TypeError):
         record_event(None, Stray(x=1), aggregate_type="x", aggregate_id="1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        write_event(None, Stray(x=1), aggregate_type="x", aggregate_id="1")  # type: ignore[arg-type]
 
 
 def test_event_names_must_be_lower_case_and_dotted() -> None:

@@ -4,14 +4,15 @@ entry and an event for each."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import NotFound
+from zhongtai.core.ids import new_id
 from zhongtai.core.outbox import record_event
 from zhongtai.inventory.rules import Step
 from zhongtai.orders.errors import IllegalOrderStep
@@ -56,15 +57,25 @@ def note_status(
     *,
     note: str | None = None,
 ) -> None:
-    session.add(
-        OrderStatusChange(
-            order_id=order.id,
-            from_status=previous.value if previous else None,
-            to_status=order.status.value,
-            actor=context.actor.get(),
-            note=note,
-        )
+    """Add the step to the order's timeline: INSERTed at once (one Core statement, no unit of
+    work), after flushing what the session holds new (the order itself, when it is new)."""
+    if session.new:
+        session.flush()
+    session.connection().execute(
+        _INSERT_STATUS_CHANGE,
+        {
+            "id": new_id(),
+            "order_id": order.id,
+            "from_status": previous.value if previous else None,
+            "to_status": order.status.value,
+            "occurred_at": utcnow(),
+            "actor": context.actor.get(),
+            "note": note,
+        },
     )
+
+
+_INSERT_STATUS_CHANGE = insert(cast(Table, OrderStatusChange.__table__))
 
 
 def move_order(

@@ -18,7 +18,7 @@ from zhongtai.core.clock import utcnow
 from zhongtai.core.db import UTCDateTime
 from zhongtai.core.errors import Conflict, NotFound
 from zhongtai.core.ids import new_id
-from zhongtai.core.outbox import record_event
+from zhongtai.core.outbox import write_event
 from zhongtai.orders.errors import QuoteExpired
 from zhongtai.orders.events import OrderCreated, OrderLineFacts
 from zhongtai.orders.kinds import (
@@ -249,7 +249,7 @@ def _new_order(quote: Quote, place: PlaceOrder, order_id: uuid.UUID, now: dateti
 
 
 def record_order_created(session: Session, order: Order) -> None:
-    record_event(
+    write_event(
         session,
         OrderCreated(
             **order_facts(order),
