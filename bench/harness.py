@@ -246,9 +246,21 @@ def run_wrk(
     )
 
 
-def run_pgbench(url: str, script: str, *, clients: int, seconds: int, threads: int = 2) -> float:
-    """Transactions per second of a custom pgbench script (``-M prepared``, no vacuum); any
-    failed transaction fails the run. Waits (up to 2 minutes) for free connection slots."""
+@dataclass(frozen=True)
+class PgbenchRun:
+    """pgbench's rate, and the CPU the database server and the whole machine spent per second
+    (in cores) over the middle of the run, once every client had connected."""
+
+    tps: float
+    db_cpu_cores: float | None
+    machine_cpu_cores: float
+
+
+def run_pgbench(
+    url: str, script: str, *, clients: int, seconds: int, threads: int = 2
+) -> PgbenchRun:
+    """A custom pgbench script (``-M prepared``, no vacuum); any failed transaction fails the
+    run. Waits (up to 2 minutes) for free connection slots."""
     u = make_url(url)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "script.sql"
@@ -275,21 +287,49 @@ def run_pgbench(url: str, script: str, *, clients: int, seconds: int, threads: i
             u.database or "",
         ]
         for _ in range(12):
-            done = subprocess.run(cmd, capture_output=True, text=True)
+            process = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            # The middle of the run: after the connections are made, before they close.
+            time.sleep(seconds * 0.25)
+            db_pids = database_pids(url)
+            db_cpu, machine_cpu = cpu_seconds(db_pids), machine_busy_seconds()
+            began = time.monotonic()
+            time.sleep(seconds * 0.6)
+            elapsed = time.monotonic() - began
+            db_cores = (cpu_seconds(db_pids) - db_cpu) / elapsed if db_pids else None
+            machine_cores = (machine_busy_seconds() - machine_cpu) / elapsed
+            stdout, stderr = process.communicate()
             # The server's connection slots are shared with whatever else runs on the machine:
             # wait for them rather than fail the whole benchmark.
-            if "could not create connection" not in done.stderr:
+            if "could not create connection" not in stderr:
                 break
             time.sleep(10)
-    if done.returncode != 0:
-        raise RuntimeError(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
-    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+    if process.returncode != 0:
+        raise RuntimeError(f"pgbench failed:\n{stdout}\n{stderr}")
+    failed = re.search(r"number of failed transactions: (\d+)", stdout)
     if failed and int(failed.group(1)):
-        raise RuntimeError(f"pgbench transactions failed:\n{done.stdout}")
-    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
+        raise RuntimeError(f"pgbench transactions failed:\n{stdout}")
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", stdout)
     if not tps:
-        raise RuntimeError(f"cannot read pgbench's tps:\n{done.stdout}")
-    return float(tps.group(1))
+        raise RuntimeError(f"cannot read pgbench's tps:\n{stdout}")
+    return PgbenchRun(float(tps.group(1)), db_cores, machine_cores)
+
+
+def database_pids(url: str) -> list[int]:
+    """The processes of the PostgreSQL server at ``url`` (its postmaster and every backend and
+    worker under it), when it runs on this machine; empty when it cannot be told."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            backend = int(conn.scalar(text("SELECT pg_backend_pid()")))
+        status = Path(f"/proc/{backend}/status").read_text()
+    except (OSError, ValueError):
+        return []
+    finally:
+        engine.dispose()
+    parent = re.search(r"^PPid:\s+(\d+)", status, re.MULTILINE)
+    return process_tree(int(parent.group(1))) if parent else []
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")

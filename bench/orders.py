@@ -334,7 +334,7 @@ def _vacuum(url: str) -> None:
 # --- pgbench baseline -----------------------------------------------------------------------
 
 
-def _pgbench_orders(url: str, chain: Chain, seconds: int) -> float:
+def _pgbench_orders(url: str, chain: Chain, seconds: int) -> harness.PgbenchRun:
     """The database's own rate for the work of one order; its rows are removed afterwards."""
     store = chain.delivery_stores[0]
     address = json.dumps({"latitude": CENTRE[0], "longitude": CENTRE[1], "text": "黄浦区某小区"})
@@ -373,7 +373,7 @@ def _pgbench_orders(url: str, chain: Chain, seconds: int) -> float:
         "address": address,
         "payload": payload,
     }
-    rate = harness.run_pgbench(url, script, clients=CLIENTS, seconds=seconds)
+    run = harness.run_pgbench(url, script, clients=CLIENTS, seconds=seconds)
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
@@ -389,7 +389,7 @@ def _pgbench_orders(url: str, chain: Chain, seconds: int) -> float:
     finally:
         engine.dispose()
     _vacuum(url)
-    return rate
+    return run
 
 
 # --- place-order clients ----------------------------------------------------------------
@@ -521,11 +521,12 @@ class PlaceOrderRun:
     failures: list[str]
     client_cpu_cores: float
     server_cpu_cores: float
+    db_cpu_cores: float | None
     machine_cpu_cores: float
 
 
 def _place_orders(
-    server: harness.Server, chain: Chain, *, warm: float, seconds: float
+    server: harness.Server, chain: Chain, url: str, *, warm: float, seconds: float
 ) -> PlaceOrderRun:
     ctx = multiprocessing.get_context("spawn")
     ready, go, out = ctx.Barrier(CLIENT_PROCESSES + 1), ctx.Queue(), ctx.Queue()
@@ -559,9 +560,12 @@ def _place_orders(
     # The machine's and the server's CPU over the same window as the clients measure theirs.
     time.sleep(max(0.0, start + warm - time.monotonic()))
     server_pids = harness.process_tree(server.process.pid)
+    db_pids = harness.database_pids(url)
     server_cpu, machine_cpu = harness.cpu_seconds(server_pids), harness.machine_busy_seconds()
+    db_cpu = harness.cpu_seconds(db_pids)
     time.sleep(max(0.0, start + warm + seconds - time.monotonic()))
     server_cpu = harness.cpu_seconds(server_pids) - server_cpu
+    db_cpu = harness.cpu_seconds(db_pids) - db_cpu
     machine_cpu = harness.machine_busy_seconds() - machine_cpu
     reports = [out.get(timeout=warm + seconds + 300) for _ in procs]
     for p in procs:
@@ -581,8 +585,13 @@ def _place_orders(
         failures=[f for r in reports for f in r.failures],
         client_cpu_cores=sum(r.cpu_seconds for r in reports) / seconds,
         server_cpu_cores=server_cpu / seconds,
+        db_cpu_cores=db_cpu / seconds if db_pids else None,
         machine_cpu_cores=machine_cpu / seconds,
     )
+
+
+def _cores(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "(not readable)"
 
 
 def _percentile(sorted_values: list[float], p: float) -> float:
@@ -823,7 +832,8 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         seed_started = time.perf_counter()
         chain = _seed(url)
         seed_s = time.perf_counter() - seed_started
-        pgbench_rate = _pgbench_orders(url, chain, seconds)
+        pgbench = _pgbench_orders(url, chain, seconds)
+        pgbench_rate = pgbench.tps
         queues = [_offline_sales(chain, sales_per_terminal, rng) for _ in range(TERMINALS)]
         probe_queues = [_offline_sales(chain, POS_BATCH, rng) for _ in range(TERMINALS)]
         with harness.zhongtai_server(url, workers=WORKERS, extra_env=SERVER_POOL) as server:
@@ -831,7 +841,7 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
             ceiling = harness.run_wrk(
                 f"{server.url}/healthz", connections=CLIENTS, seconds=min(seconds, 10)
             )
-            placed = _place_orders(server, chain, warm=warm, seconds=seconds)
+            placed = _place_orders(server, chain, url, warm=warm, seconds=seconds)
             load_during = harness.load_average()
             replay_started = time.perf_counter()
             terminals = asyncio.run(
@@ -857,6 +867,15 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
     if ceiling.non_2xx or ceiling.errors:
         raise RuntimeError(f"failed requests on /healthz: {ceiling}")
     server_ms_per_order = placed.server_cpu_cores * 1000 / placed.per_s
+    # The database's own CPU per order and per pgbench transaction: where the work went.
+    db_ms_per_order = (
+        placed.db_cpu_cores * 1000 / placed.per_s if placed.db_cpu_cores is not None else -1.0
+    )
+    db_ms_per_pgbench = (
+        pgbench.db_cpu_cores * 1000 / pgbench.tps if pgbench.db_cpu_cores is not None else -1.0
+    )
+    machine_ms_per_order = placed.machine_cpu_cores * 1000 / placed.per_s
+    machine_ms_per_pgbench = pgbench.machine_cpu_cores * 1000 / pgbench.tps
     metrics: dict[str, float] = {
         "place_order_per_s": round(placed.per_s, 1),
         "place_order_p99_ms": round(placed.p99_ms, 1),
@@ -879,6 +898,10 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         "pos_at_once_uploads_failed": probe_failed,
         "verify_stock_differences": len(differences),
         "server_cpu_ms_per_order": round(server_ms_per_order, 1),
+        "db_cpu_ms_per_order": round(db_ms_per_order, 2),
+        "pgbench_db_cpu_ms_per_txn": round(db_ms_per_pgbench, 2),
+        "machine_cpu_ms_per_order": round(machine_ms_per_order, 2),
+        "pgbench_machine_cpu_ms_per_txn": round(machine_ms_per_pgbench, 2),
         "quote_statements": cost.quote_statements,
         "place_statements": cost.place_statements,
         "pair_cpu_ms": round(cost.cpu_ms, 1),
@@ -905,9 +928,15 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         f"{placed.p50_ms:.0f} ms; {placed.refused} quotes refused (409, scarce SKU gone)",
         f"CPU during the place-order window, in cores of 2: clients "
         f"{placed.client_cpu_cores:.2f}, server workers {placed.server_cpu_cores:.2f}, "
-        f"the whole machine {placed.machine_cpu_cores:.2f} (the rest is PostgreSQL and "
-        "other work on the machine): the client's share is taken from what the server and "
-        "the database could have used",
+        f"PostgreSQL {_cores(placed.db_cpu_cores)}, the whole machine "
+        f"{placed.machine_cpu_cores:.2f}: the client's share is taken from what the server "
+        "and the database could have used",
+        f"where the CPU of one order goes: the server's workers {server_ms_per_order:.1f} ms, "
+        f"PostgreSQL {db_ms_per_order:.2f} ms (db_cpu_ms_per_order), the whole machine "
+        f"{machine_ms_per_order:.1f} ms; one pgbench transaction: PostgreSQL "
+        f"{db_ms_per_pgbench:.2f} ms (pgbench_db_cpu_ms_per_txn), the whole machine "
+        f"{machine_ms_per_pgbench:.2f} ms with pgbench's own client (the middle 60% of its "
+        "run); -1 where the database's processes could not be read",
         "pgbench_order_per_s: pgbench -M prepared -c 64 -j 2, one transaction: 3 conditional "
         "UPDATEs of stock_balances (reserved + 1 where on_hand - reserved - safety_stock >= 1; "
         f"rows picked at random among {len(chain.skus):,} of one store, taken in row order), "
