@@ -15,9 +15,9 @@ from tests.inventory.conftest import StockFactory
 from zhongtai.catalog.models import Sku
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission
+from zhongtai.fulfillment.location_facts import Address
 from zhongtai.fulfillment.models import FulfillmentProfile
 from zhongtai.fulfillment.planning import (
-    Address,
     PlanRequest,
     RequestedLine,
     plan_sourcing,

@@ -18,7 +18,7 @@ from tests.orders.conftest import NEARBY, Chain, ok, place, quote
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission
 from zhongtai.core.clock import utcnow
-from zhongtai.fulfillment.planning import Address
+from zhongtai.fulfillment.location_facts import Address
 from zhongtai.inventory import allocation
 from zhongtai.inventory.rules import Line
 from zhongtai.orders.checkout import QuoteRequest, quote_checkout

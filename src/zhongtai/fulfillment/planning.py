@@ -3,7 +3,6 @@ hours, stock, backlog) in five statements, then let the pure rules choose and ex
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,32 +10,26 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Select, String, Uuid, bindparam, func, select, text
+from sqlalchemy import Select, String, bindparam, select
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.categories import sku_category_lineages
-from zhongtai.core.errors import InvalidInput
-from zhongtai.core.reference import ReferenceCache, generation_column
-from zhongtai.fulfillment.models import FulfillmentProfile
+from zhongtai.core.reference import ReferenceCache
+from zhongtai.fulfillment.location_facts import Address, LocationFacts, candidate_locations
 from zhongtai.fulfillment.promise import (
     BasketLine,
     GeoPoint,
     Promise,
-    PromiseSettings,
     StoreCandidate,
 )
 from zhongtai.fulfillment.sourcing import choose_stores
 from zhongtai.fulfillment.sourcing_decisions import SourcingDecision, SourcingRequest
 from zhongtai.inventory.allocation import channel_atp_at
 from zhongtai.inventory.rules import Line
-from zhongtai.orders.kinds import PICKING_BACKLOG_SQL, FulfillmentType, LineKind
-from zhongtai.orders.models import Order
+from zhongtai.orders.kinds import FulfillmentType, LineKind
 from zhongtai.stores.models import (
     Capability,
-    Location,
-    LocationCapability,
     LocationKind,
-    LocationStatus,
     PilotRule,
 )
 from zhongtai.stores.rules import OpeningSchedule, PilotSwitch, pilot_decision
@@ -50,20 +43,6 @@ CAPABILITY_OF: dict[FulfillmentType, Capability] = {
     FulfillmentType.RESERVE_TRY: Capability.PICKUP,
     FulfillmentType.SHIP: Capability.SHIP_FROM_STORE,
 }
-#: How far from the customer's address a pickup store is still offered.
-PICKUP_WITHIN_M = 10_000
-MAX_DELIVERY_RADIUS_M = 20_000
-_METRES_PER_DEGREE = 111_195.0
-
-
-@dataclass(frozen=True)
-class Address:
-    latitude: float
-    longitude: float
-    text: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {"latitude": self.latitude, "longitude": self.longitude, "text": self.text}
 
 
 @dataclass(frozen=True)
@@ -101,138 +80,6 @@ class Plan:
 def _service_sku(service: str) -> uuid.UUID:
     """Service lines need no stock; sourcing keys them by a stable id of their name."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"zhongtai:service:{service}")
-
-
-def _box(latitude: float, longitude: float, radius_m: float) -> tuple[float, float]:
-    dlat = radius_m / _METRES_PER_DEGREE
-    dlng = radius_m / (_METRES_PER_DEGREE * max(0.01, math.cos(math.radians(latitude))))
-    return dlat, dlng
-
-
-@dataclass(frozen=True)
-class CapabilityFacts:
-    delivery_radius_m: int | None
-    services: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class LocationFacts:
-    """A location as sourcing reads it: where it is, what it can do, how busy and how fast."""
-
-    id: uuid.UUID
-    code: str
-    kind: LocationKind
-    region: str
-    latitude: float
-    longitude: float
-    timezone: str
-    capabilities: dict[Capability, CapabilityFacts]
-    open_tasks: int
-    settings: PromiseSettings
-
-
-@lru_cache(maxsize=4)
-def _locations_statement(shape: str) -> Select[*tuple[Any, ...]]:
-    """Active locations with their capabilities, fulfilment profile and picking backlog.
-
-    One row per capability (a location without any: one row of NULLs), so the checkout reads
-    every candidate in one statement. Built once per shape (``store``: the named location;
-    ``near``: stores in a box around the address; ``any``: every location) with bound
-    parameters, so a quote pays neither statement construction nor compilation.
-    """
-    backlog = (
-        select(func.count())
-        .where(Order.store_id == Location.id, text(f"orders.{PICKING_BACKLOG_SQL}"))
-        .scalar_subquery()
-    )
-    stmt = (
-        select(
-            Location.id,
-            Location.code,
-            Location.kind,
-            Location.region,
-            Location.latitude,
-            Location.longitude,
-            Location.timezone,
-            LocationCapability.capability,
-            LocationCapability.delivery_radius_m,
-            LocationCapability.services,
-            FulfillmentProfile.location_id.label("profile_of"),
-            FulfillmentProfile.avg_pick_seconds,
-            FulfillmentProfile.pick_pack_seconds,
-            FulfillmentProfile.per_line_seconds,
-            FulfillmentProfile.service_prep_seconds,
-            FulfillmentProfile.road_factor,
-            FulfillmentProfile.rider_speed_m_per_min,
-            FulfillmentProfile.handover_seconds,
-            backlog.label("open_tasks"),
-            generation_column().label("reference_generation"),
-        )
-        .outerjoin(LocationCapability, LocationCapability.location_id == Location.id)
-        .outerjoin(FulfillmentProfile, FulfillmentProfile.location_id == Location.id)
-        .where(Location.status == LocationStatus.ACTIVE)
-        .order_by(Location.code)
-    )
-    if shape == "store":
-        return stmt.where(Location.id == bindparam("store_id", type_=Uuid()))
-    if shape == "near":
-        return stmt.where(
-            Location.kind == LocationKind.STORE,
-            Location.latitude.between(bindparam("south"), bindparam("north")),
-            Location.longitude.between(bindparam("west"), bindparam("east")),
-        )
-    return stmt
-
-
-def _location_query(request: PlanRequest) -> tuple[Select[*tuple[Any, ...]], dict[str, Any]]:
-    ftype = request.fulfillment_type
-    if request.store_id is not None:
-        return _locations_statement("store"), {"store_id": request.store_id}
-    if ftype is FulfillmentType.SHIP:
-        return _locations_statement("any"), {}
-    if request.address is None:
-        raise InvalidInput.field("address", "needed to find stores near the customer")
-    reach = MAX_DELIVERY_RADIUS_M if ftype is FulfillmentType.DELIVERY else PICKUP_WITHIN_M
-    latitude, longitude = request.address.latitude, request.address.longitude
-    dlat, dlng = _box(latitude, longitude, reach)
-    return _locations_statement("near"), {
-        "south": latitude - dlat,
-        "north": latitude + dlat,
-        "west": longitude - dlng,
-        "east": longitude + dlng,
-    }
-
-
-def _locations(session: Session, request: PlanRequest) -> tuple[list[LocationFacts], int | None]:
-    """The locations that could be asked, by code, each with everything sourcing reads of it,
-    and the reference generation (None when there is no location)."""
-    stmt, params = _location_query(request)
-    rows_of: dict[uuid.UUID, list[Row[Any]]] = {}
-    generation = None
-    for row in session.execute(stmt, params):
-        rows_of.setdefault(row.id, []).append(row)
-        generation = row.reference_generation
-    return [_location_facts(rows) for rows in rows_of.values()], generation
-
-
-def _location_facts(rows: list[Row[Any]]) -> LocationFacts:
-    first = rows[0]
-    return LocationFacts(
-        id=first.id,
-        code=first.code,
-        kind=first.kind,
-        region=first.region,
-        latitude=first.latitude,
-        longitude=first.longitude,
-        timezone=first.timezone,
-        capabilities={
-            r.capability: CapabilityFacts(r.delivery_radius_m, tuple(r.services or ()))
-            for r in rows
-            if r.capability is not None
-        },
-        open_tasks=first.open_tasks,
-        settings=_profile_settings(first if first.profile_of is not None else None),
-    )
 
 
 @lru_cache(maxsize=1)
@@ -277,21 +124,6 @@ def _enabled_types(
     return frozenset({ftype})
 
 
-def _profile_settings(profile: Row[Any] | None) -> PromiseSettings:
-    if profile is None:
-        return PromiseSettings()
-    defaults = PromiseSettings()
-    return PromiseSettings(
-        pick_seconds_per_queued_task=profile.avg_pick_seconds,
-        pick_pack_seconds_per_order=profile.pick_pack_seconds,
-        pick_pack_seconds_per_line=profile.per_line_seconds,
-        service_prep_seconds={**defaults.service_prep_seconds, **profile.service_prep_seconds},
-        road_factor=profile.road_factor,
-        rider_speed_m_per_min=float(profile.rider_speed_m_per_min),
-        handover_seconds=profile.handover_seconds,
-    )
-
-
 def store_candidates(session: Session, request: PlanRequest, now: datetime) -> list[StoreCandidate]:
     """Every location that could be asked, as the pure sourcing rules see it."""
     return _store_candidates(session, request, now)[0]
@@ -333,7 +165,9 @@ def _store_candidates(
     allocation rules. The pilot rules, the opening schedules and the basket's category
     lineages are read only when this process has not read them at that generation.
     """
-    locations, generation = _locations(session, request)
+    locations, generation = candidate_locations(
+        session, request.fulfillment_type, request.address, request.store_id
+    )
     if not locations:
         return [], generation
     ids = [x.id for x in locations]

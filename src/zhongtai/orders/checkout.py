@@ -19,7 +19,8 @@ from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
-from zhongtai.fulfillment.planning import Address, PlanRequest, RequestedLine, plan_sourcing
+from zhongtai.fulfillment.location_facts import Address
+from zhongtai.fulfillment.planning import PlanRequest, RequestedLine, plan_sourcing
 from zhongtai.inventory.allocation import remembering_allocations
 from zhongtai.inventory.reservations import release_reservation, reserve
 from zhongtai.inventory.rules import Line

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhongtai.fulfillment.planning import Address
+from zhongtai.fulfillment.location_facts import Address
 from zhongtai.inventory.rules import Line
 from zhongtai.orders.kinds import (
     FulfillmentType,
