@@ -1,13 +1,12 @@
 """The transactional outbox: a change and the event announcing it commit together, or neither.
 
-A service records an event with :func:`record_event` (or, on the busiest paths,
-:func:`write_event`) in the same session (so the same
-transaction) as the change itself. Event types are declared once with :func:`event_type` on a
-pydantic payload model; the declarations are the event catalogue (name, version, description,
-payload schema), from which documentation is generated. Names are past tense
-(``stock.changed``). ``seq`` gives the order in which events were recorded; events of one
-aggregate are recorded in the order of their changes as long as the change locks the
-aggregate's row (which every state change does).
+A service records an event with :func:`record_event` (on the busiest paths
+:func:`write_event`) in the same session, so the same transaction, as the change itself. Event
+types are declared once with :func:`event_type` on a pydantic payload model; the declarations
+are the event catalogue (name, version, description, payload schema), from which documentation
+is generated. Names are past tense (``stock.changed``). ``seq`` gives the order in which events
+were recorded; events of one aggregate are recorded in the order of their changes as long as
+the change locks the aggregate's row (which every state change does).
 """
 
 from __future__ import annotations
