@@ -6,10 +6,11 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, Insert, MetaData, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -72,6 +73,22 @@ class IdMixin:
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def insert_row(session: Session, model: type[Base], row: dict[str, Any]) -> None:
+    """INSERT one row of ``model``'s table at once, by a Core statement in the session's
+    transaction, keeping no instance: for rows the request never reads back, on paths busy
+    enough that the ORM's unit of work costs more than the INSERT. What the session holds new
+    is flushed first, so that rows keep the order they were written in (an outbox event's
+    ``seq``) and the rows they refer to exist."""
+    if session.new:
+        session.flush()
+    session.connection().execute(_insert_of(model), row)
+
+
+@lru_cache(maxsize=64)
+def _insert_of(model: type[Base]) -> Insert:
+    return insert(cast(Table, model.__table__))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -15,15 +15,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Table, insert, text
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhongtai.core import context
 from zhongtai.core.clock import utcnow
-from zhongtai.core.db import Base
+from zhongtai.core.db import Base, insert_row
 from zhongtai.core.ids import new_id
 
 P = TypeVar("P", bound=BaseModel)
@@ -128,15 +128,10 @@ def write_event(
 ) -> None:
     """As :func:`record_event`, but INSERTed at once by one Core statement rather than kept in
     the session for its flush: for the busiest paths, where the ORM's unit of work costs more
-    than the INSERT. What the session holds unflushed is flushed first, so that events keep
-    the order they were recorded in (and rows they refer to exist)."""
+    than the INSERT (:func:`zhongtai.core.db.insert_row`: events keep the order they were
+    recorded in)."""
     row = _event_row(payload, aggregate_type, aggregate_id, store_id, occurred_at)
-    if session.new:
-        session.flush()
-    session.connection().execute(_INSERT_EVENT, row)
-
-
-_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
+    insert_row(session, OutboxEvent, row)
 
 
 def _event_row(

@@ -4,13 +4,14 @@ entry and an event for each."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import insert_row
 from zhongtai.core.errors import NotFound
 from zhongtai.core.ids import new_id
 from zhongtai.core.outbox import record_event
@@ -57,12 +58,11 @@ def note_status(
     *,
     note: str | None = None,
 ) -> None:
-    """Add the step to the order's timeline: INSERTed at once (one Core statement, no unit of
-    work), after flushing what the session holds new (the order itself, when it is new)."""
-    if session.new:
-        session.flush()
-    session.connection().execute(
-        _INSERT_STATUS_CHANGE,
+    """Add the step to the order's timeline, INSERTed at once (no unit of work; a new order
+    is flushed first, see :func:`zhongtai.core.db.insert_row`)."""
+    insert_row(
+        session,
+        OrderStatusChange,
         {
             "id": new_id(),
             "order_id": order.id,
@@ -73,9 +73,6 @@ def note_status(
             "note": note,
         },
     )
-
-
-_INSERT_STATUS_CHANGE = insert(cast(Table, OrderStatusChange.__table__))
 
 
 def move_order(
