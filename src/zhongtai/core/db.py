@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from zhongtai.core import pg_connection
 from zhongtai.core.clock import as_utc, utcnow
 from zhongtai.core.ids import new_id
 
@@ -111,9 +112,17 @@ def _begin_sqlite(immediate: bool) -> Any:
 
 
 def create_db_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 10, sqlite_immediate: bool = False
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    sqlite_immediate: bool = False,
+    schema_changes: bool = False,
 ) -> Engine:
     """An engine configured for Zhongtai.
+
+    On PostgreSQL its connections keep their prepared statements across rollbacks
+    (:mod:`core.pg_connection`), except on an engine made for ``schema_changes`` (migrations).
 
     On SQLite the driver's own transaction handling is replaced by explicit BEGIN statements
     (the SQLAlchemy-documented recipe) so that transactions really are atomic; a *write* engine
@@ -136,7 +145,14 @@ def create_db_engine(
     # No pre-ping: it costs a round trip per request. A connection found dead raises a
     # disconnect error, upon which SQLAlchemy invalidates the whole pool; recycling keeps
     # connections younger than typical server and proxy idle timeouts.
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
+    if not schema_changes and parsed.get_backend_name() == "postgresql":
+        event.listen(engine, "do_connect", _keeping_prepared)
+    return engine
+
+
+def _keeping_prepared(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    return pg_connection.connect(*cargs, **cparams)
 
 
 @dataclass

@@ -36,7 +36,7 @@ def drop_everything(url: str) -> None:
 
     from zhongtai.core.db import create_db_engine
 
-    engine = create_db_engine(url)
+    engine = create_db_engine(url, schema_changes=True)
     try:
         with engine.begin() as conn:
             tables = MetaData()
@@ -58,7 +58,7 @@ def current_revision(url: str) -> str | None:
 
     from zhongtai.core.db import create_db_engine
 
-    engine = create_db_engine(url)
+    engine = create_db_engine(url, schema_changes=True)
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()

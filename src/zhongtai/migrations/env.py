@@ -50,7 +50,7 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
-    engine = create_db_engine(url)
+    engine = create_db_engine(url, schema_changes=True)
     try:
         with engine.connect() as conn:
             _run(conn)
