@@ -7,7 +7,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from tests.inventory.conftest import StockFactory, line
@@ -174,3 +175,22 @@ def test_a_round_keeps_each_basket_within_its_channels_allocation(
     assert isinstance(within, Reserved) and isinstance(kept, Reserved)
     assert isinstance(beyond, InsufficientStock) and beyond.extra["available"] == 5
     assert session.scalar(select(func.count()).select_from(Reservation)) == 2
+
+
+@pytest.mark.postgres_only
+def test_holds_run_on_one_generic_plan_and_leave_the_transactions_planning_as_found(
+    session: Session, stock: StockFactory
+) -> None:
+    store, x = stock.location(), stock.sku()
+    stock.receive(store, x, 100)
+    for n in range(8):  # prepared on its 6th run on this connection
+        (held,) = hold_baskets(session, [_ask(f"generic-{n}", store, line(x, 1))])
+        assert isinstance(held, Reserved)
+        assert session.scalar(text("SHOW plan_cache_mode")) == "auto"
+    plans = session.execute(
+        text(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%fit AS MATERIALIZED%'"
+        )
+    ).all()
+    assert [(p.generic_plans >= 2, p.custom_plans) for p in plans] == [(True, 0)]

@@ -4,7 +4,8 @@ When no two baskets of a round take from the same balance row (the usual case: c
 checkouts of different SKUs, and every round of one basket), each basket's fate depends on its
 own rows only, so the database can decide the whole round without the Python between the five
 statements of the general path (:mod:`holds`). Both statements are sent together in pipeline
-mode; the second does not need the first's answer:
+mode (the second between two ``SET LOCAL`` that give it its generic plan, see
+``_GENERIC_PLAN``); the second does not need the first's answer:
 
 1. ``_CLAIM_AND_LOCK``: a reservation per basket at an open location, in reference order, with
    the id made here, unless its reference exists (``ON CONFLICT DO NOTHING``, as
@@ -169,6 +170,13 @@ _JUDGE_AND_TAKE = f"""
     SELECT f.n, (SELECT count(*) FROM held), (SELECT count(*) FROM taken) FROM fit f
     """  # noqa: S608
 
+# PostgreSQL would plan ``_JUDGE_AND_TAKE`` afresh on every run, even prepared: the generic plan
+# is estimated dearer than a plan made for the run's arrays, and planning so large a statement
+# costs as much as running it. Its plan is the same for every round (balance rows by primary
+# key, the baskets in memory), so the transaction takes the generic plan for it alone.
+_GENERIC_PLAN = "SET LOCAL plan_cache_mode = force_generic_plan"
+_PLAN_AS_USUAL = "SET LOCAL plan_cache_mode = DEFAULT"
+
 
 @dataclass(frozen=True)
 class RoundResult:
@@ -240,12 +248,13 @@ def hold_round(
             }
         )
     document = _document(lines)
-    claims, fits = _run_pipelined(
+    claims, _, fits, _ = _run_pipelined(
         session,
         (
             _CLAIM_AND_LOCK,
             {"baskets": _document(baskets), "lines": document, "now": now},
         ),
+        (_GENERIC_PLAN, None),
         (
             _JUDGE_AND_TAKE,
             {
@@ -260,6 +269,7 @@ def hold_round(
                 "out_version": EVENT_TYPES["stock.out"].version,
             },
         ),
+        (_PLAN_AS_USUAL, None),
     )
     claimed = {reference: id_ for reference, id_, _ in claims}
     if fits:
@@ -271,10 +281,11 @@ def hold_round(
 
 
 def _run_pipelined(
-    session: Session, *statements: tuple[str, dict[str, Any]]
+    session: Session, *statements: tuple[str, dict[str, Any] | None]
 ) -> list[list[tuple[Any, ...]]]:
     """Run these statements on the session's connection, in its transaction, in one round
-    trip: sent together in pipeline mode, their rows read once all have run.
+    trip: sent together in pipeline mode, their rows read once all have run (none for a
+    statement that returns none).
 
     As driver SQL: the statements are constant texts with nothing for SQLAlchemy to compile;
     psycopg prepares them after a few runs. SQLAlchemy's ``before_cursor_execute`` listeners
@@ -293,7 +304,7 @@ def _run_pipelined(
     rows = []
     for cursor in cursors:
         with cursor:
-            rows.append([tuple(row) for row in cursor.fetchall()])
+            rows.append([tuple(row) for row in cursor.fetchall()] if cursor.description else [])
     return rows
 
 
