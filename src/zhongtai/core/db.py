@@ -146,7 +146,7 @@ def create_db_engine(
     # disconnect error, upon which SQLAlchemy invalidates the whole pool; recycling keeps
     # connections younger than typical server and proxy idle timeouts.
     engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
-    if not schema_changes and parsed.get_backend_name() == "postgresql":
+    if not schema_changes and parsed.get_driver_name() == "psycopg":
         event.listen(engine, "do_connect", _keeping_prepared)
     return engine
 
