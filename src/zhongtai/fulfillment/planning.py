@@ -31,6 +31,7 @@ from zhongtai.stores.models import (
     Capability,
     LocationKind,
     PilotRule,
+    PilotScope,
 )
 from zhongtai.stores.rules import OpeningSchedule, PilotSwitch, pilot_decision
 from zhongtai.stores.service_hours import opening_schedules
@@ -163,7 +164,8 @@ def _store_candidates(
     Two statements whatever the number of stores and lines: the locations (with capabilities,
     profile, backlog and the reference generation) and the channel's stock with its
     allocation rules. The pilot rules, the opening schedules and the basket's category
-    lineages are read only when this process has not read them at that generation.
+    lineages are read only when this process has not read them at that generation, and the
+    lineages only when a pilot rule of the capability is set on a category.
     """
     locations, generation = candidate_locations(
         session, request.fulfillment_type, request.address, request.store_id
@@ -174,7 +176,9 @@ def _store_candidates(
     sku_ids = [x.sku_id for x in request.lines]
     capability = CAPABILITY_OF[request.fulfillment_type]
     switches = _switches(session, capability.value, generation)
-    lineages = _lineages(session, sku_ids, generation)
+    # Only a category's pilot rule looks at categories: without one, none is read.
+    by_category = any(x.scope is PilotScope.CATEGORY for x in switches)
+    lineages = _lineages(session, sku_ids, generation) if by_category else []
     stock = channel_atp_at(session, request.channel, ids, sku_ids)
     schedules = _schedules(session, locations, now, generation)
     candidates = []

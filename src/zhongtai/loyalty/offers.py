@@ -138,12 +138,22 @@ def offers_for_basket(
     promotions this process read at that generation are used rather than read again.
 
     A handful of statements whatever the basket's size: live promotions, the SKUs' category
-    lineage, who she is now (after merges), her tier, whether she is new, her coupons.
+    lineage (only when an offer is scoped to categories), who she is now (after merges), her
+    tier, whether she is new, her coupons.
     ``.discounts`` are what the checkout passes to ``orders.pricing_rules.price_basket`` (same
     order); ``.explanations`` say why each offer did or did not apply; ``.coupons_used`` are
     the coupons to lock.
     """
-    lineages = category_lineages(session, [ln.sku_id for ln in lines if ln.sku_id is not None])
+    if member_id is not None:
+        member_id = members.get_member(session, member_id).id  # the survivor of any merge
+    promotions = live_promotions(session, now, generation=reference_generation)
+    coupons = coupon_offers(session, member_id, coupon_ids)
+    # Only an offer scoped to categories looks at them: without one, none is read.
+    by_category = any(p.scope.category_ids for p in promotions) or any(
+        c.scope.category_ids for c in coupons
+    )
+    sku_ids = [ln.sku_id for ln in lines if ln.sku_id is not None]
+    lineages = category_lineages(session, sku_ids) if by_category else {}
     offer_lines = [
         OfferLine(
             ln.sku_id,
@@ -155,15 +165,9 @@ def offers_for_basket(
         )
         for ln in lines
     ]
-    if member_id is not None:
-        member_id = members.get_member(session, member_id).id  # the survivor of any merge
     context = shopper_context(
         session, channel=channel, store_id=store_id, member_id=member_id, now=now
     )
     return price_with_offers(
-        offer_lines,
-        live_promotions(session, now, generation=reference_generation),
-        context,
-        coupons=coupon_offers(session, member_id, coupon_ids),
-        delivery_fee_rule=delivery_fee_rule,
+        offer_lines, promotions, context, coupons=coupons, delivery_fee_rule=delivery_fee_rule
     )
