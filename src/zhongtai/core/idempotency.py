@@ -21,8 +21,19 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import NoReturn
 
-from sqlalchemy import LargeBinary, String, Table, UniqueConstraint, delete, select, update
+from sqlalchemy import (
+    Insert,
+    LargeBinary,
+    String,
+    Table,
+    UniqueConstraint,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -98,14 +109,7 @@ def claim(session: Session, scope: str, key: str, print_: str) -> ClaimedKey:
     behind the first.) Raises ReplayStoredResponse if the key already has a response for the
     same request, IdempotencyKeyReused if it was used for a different request.
     """
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    # On the table, not the mapped class: a plain statement skips the ORM's bulk machinery.
-    record_id = session.scalar(
-        dialect.insert(_RECORDS)
-        .values(id=new_id(), scope=scope, key=key, fingerprint=print_, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["scope", "key"])
-        .returning(_RECORDS.c.id)
-    )
+    record_id = _insert_unless_bound(session, {"scope": scope, "key": key, "fingerprint": print_})
     if record_id is None:
         _refuse_or_replay(session, scope, key, print_)
     return ClaimedKey(record_id)
@@ -128,23 +132,39 @@ def record_first_response(
     False when the key is already bound (on PostgreSQL, after waiting for a duplicate in
     flight to commit): the caller rolls its transaction back and calls :func:`replay_bound`.
     """
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    record_id = session.scalar(
+    record = {
+        "scope": pending.scope,
+        "key": pending.key,
+        "fingerprint": pending.fingerprint,
+        "status_code": status_code,
+        "content_type": content_type,
+        "body": body,
+    }
+    return _insert_unless_bound(session, record) is not None
+
+
+def _insert_unless_bound(session: Session, record: dict[str, object]) -> uuid.UUID | None:
+    """INSERT the key's record unless (scope, key) has one: its new id, or None.
+
+    On the table, not the mapped class, on the session's connection: a plain statement, built
+    once per database kind, skips the ORM's bulk and session machinery.
+    """
+    connection = session.connection()
+    statement = _insert_statement(connection.dialect.name)
+    row = {**record, "id": new_id(), "created_at": utcnow()}
+    record_id: uuid.UUID | None = connection.execute(statement, row).scalar()
+    return record_id
+
+
+@lru_cache(maxsize=2)
+def _insert_statement(dialect_name: str) -> Insert:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement: Insert = (
         dialect.insert(_RECORDS)
-        .values(
-            id=new_id(),
-            scope=pending.scope,
-            key=pending.key,
-            fingerprint=pending.fingerprint,
-            created_at=utcnow(),
-            status_code=status_code,
-            content_type=content_type,
-            body=body,
-        )
         .on_conflict_do_nothing(index_elements=["scope", "key"])
         .returning(_RECORDS.c.id)
     )
-    return record_id is not None
+    return statement
 
 
 def replay_bound(session: Session, pending: PendingKey) -> None:
@@ -157,7 +177,7 @@ def replay_bound(session: Session, pending: PendingKey) -> None:
     claim(session, pending.scope, pending.key, pending.fingerprint)
 
 
-def _refuse_or_replay(session: Session, scope: str, key: str, print_: str) -> None:
+def _refuse_or_replay(session: Session, scope: str, key: str, print_: str) -> NoReturn:
     existing = session.scalars(
         select(IdempotencyRecord)
         .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
