@@ -147,12 +147,8 @@ def create_db_engine(
     # connections younger than typical server and proxy idle timeouts.
     engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
     if not schema_changes and parsed.get_driver_name() == "psycopg":
-        event.listen(engine, "do_connect", _keeping_prepared)
+        event.listen(engine, "do_connect", pg_connection.open_connection)
     return engine
-
-
-def _keeping_prepared(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-    return pg_connection.connect(*cargs, **cparams)
 
 
 @dataclass

@@ -44,6 +44,8 @@ class PreparedKeepingConnection(psycopg.Connection[Any]):
             self.wait(self._exec_command(b"ROLLBACK"))
 
 
-def connect(*args: Any, **kwargs: Any) -> PreparedKeepingConnection:
-    """The engines' ``do_connect``: what psycopg.connect would open, of the class above."""
-    return PreparedKeepingConnection.connect(*args, **kwargs)
+def open_connection(
+    _dialect: Any, _record: Any, cargs: Any, cparams: Any
+) -> PreparedKeepingConnection:
+    """The engines' ``do_connect`` listener: what psycopg.connect would open, of this class."""
+    return PreparedKeepingConnection.connect(*cargs, **cparams)
