@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from aiohttp.abc import AbstractResolver
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.catalog.conftest import CatalogFactory
 from tests.factories import Factory
@@ -30,9 +30,11 @@ from zhongtai.core.db import Database
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.core.settings import Settings
 from zhongtai.integrations import marketplace
-from zhongtai.integrations.marketplace_models import MarketplaceStockPush
+from zhongtai.integrations.marketplace_changes import CONSUMER as STOCK_PUSH
+from zhongtai.integrations.marketplace_models import MarketplaceConnection, MarketplaceStockPush
 from zhongtai.integrations.marketplace_sender import StockPushSender
 from zhongtai.integrations.marketplace_settings import MarketplaceSettings
+from zhongtai.integrations.models import HandledEvent
 from zhongtai.integrations.rules import verify_signature
 from zhongtai.integrations.sealed_secrets import SecretSealer
 from zhongtai.integrations.targets import TargetGuard
@@ -342,6 +344,36 @@ def test_a_paused_connection_catches_up_with_the_newest_stock_when_resumed(
 
     _pushing(db, lambda: bool(pushes(receiver, "/paused")) and not chain.waiting(connection.id))
     assert [p.items[sku.code][0] for p in pushes(receiver, "/paused")] == [8]
+
+
+def test_stock_changes_with_no_connection_active_are_passed_by_and_a_new_one_gets_the_newest(
+    db: Database, chain: Chain, receiver: Receiver
+) -> None:
+    with db.writer() as s, s.begin():  # earlier tests' connections: switched off
+        s.execute(update(MarketplaceConnection).values(active=False))
+    store, sku = chain.store(), chain.sku()
+    chain.receive(store, sku, 5)
+    chain.take(store, sku, 1)
+    _pushing(db, lambda: not _unpublished(db))
+    with db.reader() as s:
+        changes = [
+            e.id
+            for e in s.scalars(select(OutboxEvent).where(OutboxEvent.type == "stock.changed"))
+            if e.payload["sku_id"] == str(sku.id)
+        ]
+        claims = s.scalar(
+            select(func.count())
+            .select_from(HandledEvent)
+            .where(HandledEvent.consumer == STOCK_PUSH, HandledEvent.event_id.in_(changes))
+        )
+    assert len(changes) == 2
+    assert claims == 0, "nothing to push to: the changes were not claimed"
+
+    connection, _ = chain.connect(receiver.url + "/late", [store])
+    _pushing(db, lambda: bool(pushes(receiver, "/late")) and not chain.waiting(connection.id))
+    assert [p.items[sku.code][0] for p in pushes(receiver, "/late")] == [
+        chain.sellable(connection.channel, store, sku)
+    ]
 
 
 GUARDED = FAST_RETRIES.model_copy(update={"allow_private_targets": False})

@@ -21,6 +21,7 @@ from zhongtai.integrations.handlers import (
     on_events,
     unregister,
 )
+from zhongtai.integrations.models import HandledEvent
 from zhongtai.integrations.relay import Relay
 
 CONSUMER = "tests.relay.counter"
@@ -228,6 +229,54 @@ def test_a_failing_batch_goes_one_event_at_a_time_and_only_the_failing_aggregate
         assert calls == [[("Y", 9)], [("X", 1), ("X", 2)]]
     finally:
         unregister("tests.relay.batch_flaky")
+
+
+def test_a_handler_with_nothing_to_do_lets_its_events_by_unclaimed_and_runs_once_it_has(
+    test_db: Database,
+) -> None:
+    calls: list[list[int]] = []
+    wanted = {"now": False}
+    asked: list[bool] = []
+
+    def has_work(session: Session) -> bool:
+        assert session.scalar(select(1)) == 1  # it is handed a working session
+        asked.append(wanted["now"])
+        return wanted["now"]
+
+    @on_events("test.shelf_counted", consumer="tests.relay.conditional", only_if=has_work)
+    def tally(events: list[PublishedEvent], _session: Session) -> None:
+        calls.append([e.payload["n"] for e in events])
+
+    def claimed() -> int:
+        with test_db.reader() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(HandledEvent)
+                    .where(HandledEvent.consumer == "tests.relay.conditional")
+                )
+                or 0
+            )
+
+    try:
+        for n in range(3):  # a batch of three, then a lone one: both paths pass it by
+            _record(test_db, "cond", n, aggregate=f"C{n}")
+        relay = Relay(test_db.writer)
+        assert _pass(relay) == 3
+        _record(test_db, "cond", 3)
+        assert _pass(relay) == 1
+        assert calls == []
+        assert claimed() == 0
+        assert asked == [False, False], "asked once per pass"
+        wanted["now"] = True
+        for n in (4, 5):
+            _record(test_db, "cond", n, aggregate=f"C{n}")
+        _record(test_db, "cond", 6, aggregate="C6")
+        assert _pass(relay) == 3
+        assert calls == [[4, 5, 6]]
+        assert claimed() == 3
+    finally:
+        unregister("tests.relay.conditional")
 
 
 def test_claiming_events_in_one_statement_answers_only_the_new_ones(session: Session) -> None:

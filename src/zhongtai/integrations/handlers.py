@@ -7,6 +7,10 @@ redelivered event does not run the handler twice (:func:`claim_event`).
 A handler of a frequent event registered with :func:`on_events` receives a list of events: the
 relay hands it all the events of that type in a pass, in seq order, in one transaction with one
 claim statement (:func:`claim_events`), instead of a transaction per event.
+
+A handler that has nothing to do in some state of the chain (a marketplace stock push with no
+marketplace connected) is registered with ``only_if``: a cheap read the relay asks once per
+pass; while it answers False, the handler's events pass it by unclaimed.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class PublishedEvent:
 
 EventHandler = Callable[[PublishedEvent, Session], None]
 BatchHandler = Callable[[list[PublishedEvent], Session], None]
+Condition = Callable[[Session], bool]
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,10 @@ class Registration:
     handler: EventHandler
     #: Set for handlers registered with :func:`on_events`: they take a list of events.
     batch_handler: BatchHandler | None = None
+    #: Whether the handler has anything to do now (None: always). While it answers False the
+    #: handler's events pass it by, unclaimed; whatever makes it True must itself catch up on
+    #: what was passed by (see :func:`on_events`).
+    only_if: Condition | None = None
 
 
 #: Handlers by event type, in registration order.
@@ -106,33 +115,46 @@ def on_event(name: str, *, consumer: str | None = None) -> Callable[[EventHandle
     return register
 
 
-def on_events(name: str, *, consumer: str | None = None) -> Callable[[BatchHandler], BatchHandler]:
+def on_events(
+    name: str, *, consumer: str | None = None, only_if: Condition | None = None
+) -> Callable[[BatchHandler], BatchHandler]:
     """Register the decorated function as a handler of batches of event ``name``.
 
     It receives the events (one or more, in seq order) and a session, and must handle each of
     them; it runs in one transaction with the claims of all of them. Should it fail, the relay
     hands it the events one at a time, so that only the failing one's aggregate waits.
+
+    ``only_if`` (a read in the session it is given) tells whether the handler has anything to
+    do now; the relay asks it once per pass, and while it answers False the events pass the
+    handler by without a claim. Only for a handler whose state catches up by itself when the
+    condition turns True (the marketplace push marks every SKU dirty when a connection is
+    created or switched on), since the events passed by are not seen again.
     """
 
     def register(handler: BatchHandler) -> BatchHandler:
         def one(event: PublishedEvent, session: Session) -> None:
             handler([event], session)
 
-        _register(name, consumer or f"{handler.__module__}.{handler.__qualname__}", one, handler)
+        who = consumer or f"{handler.__module__}.{handler.__qualname__}"
+        _register(name, who, one, handler, only_if)
         return handler
 
     return register
 
 
 def _register(
-    name: str, who: str, handler: EventHandler, batch_handler: BatchHandler | None
+    name: str,
+    who: str,
+    handler: EventHandler,
+    batch_handler: BatchHandler | None,
+    only_if: Condition | None = None,
 ) -> None:
     if name not in EVENT_TYPES:
         raise ValueError(f"no event type {name!r} is declared")
     registered = HANDLERS.setdefault(name, [])
     if any(r.consumer == who for r in registered):
         raise ValueError(f"consumer {who!r} already handles {name!r}")
-    registered.append(Registration(who, name, handler, batch_handler))
+    registered.append(Registration(who, name, handler, batch_handler, only_if))
 
 
 def unregister(consumer: str) -> None:

@@ -129,7 +129,18 @@ def mark_all_stock(session: Session, connection_id: uuid.UUID) -> int:
     return _upsert(session, rows)
 
 
-@on_events("stock.changed", consumer=CONSUMER)
+def any_connection_active(session: Session) -> bool:
+    """Whether some marketplace connection is active: without one, a stock change marks nothing.
+
+    The relay asks this once per pass, and passes stock changes by while it is False: creating
+    a connection or switching one on marks all its stock dirty in the same transaction
+    (:func:`mark_all_stock`), and the sender reads the ATP when it pushes, so a change passed
+    by is pushed all the same.
+    """
+    return bool(session.scalar(select(exists().where(MarketplaceConnection.active.is_(True)))))
+
+
+@on_events("stock.changed", consumer=CONSUMER, only_if=any_connection_active)
 def on_stock_changed(events: list[PublishedEvent], session: Session) -> None:
     """Runs once per stock change (the relay's handled-event claims), in the claims'
     transaction; the relay hands over a pass's changes together."""

@@ -145,9 +145,11 @@ class Relay:
         Each handler runs in its own transaction with its handled-event record. After a failure
         the aggregate's later events in this batch wait, so they never overtake it. A batch
         handler (``on_events``) first takes all the pass's events of its type in one
-        transaction; only if that fails does it see them one at a time, like the others.
+        transaction; only if that fails does it see them one at a time, like the others. A
+        handler whose ``only_if`` answers False this pass lets its events by, unclaimed.
         """
-        batched = self._run_batch_handlers(events)
+        idle = self._idle_consumers(events)
+        batched = self._run_batch_handlers(events, idle)
         blocked: set[tuple[str, str]] = set()
         done: list[PublishedEvent] = []
         for event in events:
@@ -155,7 +157,7 @@ class Relay:
             if aggregate in blocked:
                 continue
             for registration in list(HANDLERS.get(event.type, ())):
-                if (registration.consumer, event.id) in batched:
+                if registration.consumer in idle or (registration.consumer, event.id) in batched:
                     continue
                 try:
                     with self.sessions() as session, session.begin():
@@ -171,7 +173,23 @@ class Relay:
                 done.append(event)
         return done
 
-    def _run_batch_handlers(self, events: Sequence[PublishedEvent]) -> set[tuple[str, uuid.UUID]]:
+    def _idle_consumers(self, events: Sequence[PublishedEvent]) -> set[str]:
+        """The consumers of these events' types whose ``only_if`` answers False now (one
+        read-only session for all of them; none when no handler has a condition)."""
+        conditional = {
+            r.consumer: r.only_if
+            for type_ in {e.type for e in events}
+            for r in HANDLERS.get(type_, ())
+            if r.only_if is not None
+        }
+        if not conditional:
+            return set()
+        with self.reader() as session:
+            return {consumer for consumer, only_if in conditional.items() if not only_if(session)}
+
+    def _run_batch_handlers(
+        self, events: Sequence[PublishedEvent], idle: set[str]
+    ) -> set[tuple[str, uuid.UUID]]:
         """(consumer, event id) of what the batch handlers handled, each in one transaction."""
         of_type: dict[str, list[PublishedEvent]] = {}
         for event in events:
@@ -179,7 +197,9 @@ class Relay:
         handled: set[tuple[str, uuid.UUID]] = set()
         for type_, typed in of_type.items():
             for registration in list(HANDLERS.get(type_, ())):
-                if registration.batch_handler is None or len(typed) < 2:
+                if registration.batch_handler is None or registration.consumer in idle:
+                    continue
+                if len(typed) < 2:
                     continue  # one event: the per-event path costs the same
                 try:
                     with self.sessions() as session, session.begin():
