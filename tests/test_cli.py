@@ -220,7 +220,7 @@ def test_serve_runs_the_app_factory_with_the_fast_loop(
     result = _run(migrated, "serve", "--host", "10.0.0.5", "--port", "9001")
     assert result.exit_code == 0, result.output
     (call,) = uvicorn_calls
-    assert call["app"] == "zhongtai.app:create_app" and call["factory"] is True
+    assert call["app"] == "zhongtai.app:served_app" and call["factory"] is True
     assert (call["host"], call["port"], call["workers"]) == ("10.0.0.5", 9001, 1)
     assert call["loop"] == "uvloop" and call["http"] == "httptools"
 

@@ -170,7 +170,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int, reload: bool)
     )
     configure_logging(settings.log_level, json=settings.log_json)
     uvicorn.run(
-        "zhongtai.app:create_app",
+        "zhongtai.app:served_app",
         factory=True,
         host=host,
         port=port,

@@ -46,7 +46,7 @@ def test_demo_on_a_fresh_machine_loads_the_chain_shows_how_to_try_it_and_serves(
         result.stdout
     )
     (call,) = fresh_machine
-    assert call["app"] == "zhongtai.app:create_app" and call["factory"] is True
+    assert call["app"] == "zhongtai.app:served_app" and call["factory"] is True
     assert call["port"] == 8123 and call["workers"] == 1
 
 
