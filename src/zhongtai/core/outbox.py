@@ -81,11 +81,11 @@ class OutboxEvent(Base):
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
     id: Mapped[uuid.UUID] = mapped_column(unique=True, default=new_id)
-    type: Mapped[str] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(64))
     version: Mapped[int]
     aggregate_type: Mapped[str] = mapped_column(String(32))
     aggregate_id: Mapped[str] = mapped_column(String(64))
-    store_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    store_id: Mapped[uuid.UUID | None]
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     request_id: Mapped[str | None] = mapped_column(String(128))
