@@ -3,11 +3,18 @@ answer, holds and places nothing more, and a key used for another basket is refu
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.orders.conftest import NEARBY, Chain
+from zhongtai.core.http import routing
 from zhongtai.core.idempotency import IdempotencyRecord
+from zhongtai.orders import checkout, placing
 from zhongtai.orders.models import Order, Quote
 
 QUOTES = "/api/v1/checkout/quotes"
@@ -95,3 +102,35 @@ def test_a_refused_quote_leaves_its_key_free_so_the_retry_runs_again(
     assert retried.status_code == 201, retried.text
     assert "Idempotent-Replayed" not in retried.headers
     assert _reserved(chain) == 11
+
+
+def test_quote_and_place_are_committed_with_their_key_on_the_thread_that_ran_them(
+    client: TestClient, chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[tuple[str, int]] = []
+    commit = routing._commit
+
+    def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            ran.append((name, threading.get_ident()))
+            return fn(*args, **kwargs)
+
+        return recorded
+
+    monkeypatch.setattr(checkout, "quote_checkout", wrap("quote", checkout.quote_checkout))
+    monkeypatch.setattr(placing, "place_order", wrap("place", placing.place_order))
+    monkeypatch.setattr(routing, "_commit", wrap("commit", commit))
+    quoted = client.post(
+        QUOTES,
+        json={"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(1)},
+        headers={**chain.app, "Idempotency-Key": "same-thread-quote"},
+    )
+    placed = client.post(
+        "/api/v1/orders",
+        json={"quote_id": quoted.json()["id"]},
+        headers={**chain.app, "Idempotency-Key": "same-thread-place"},
+    )
+    assert (quoted.status_code, placed.status_code) == (201, 201)
+    assert [name for name, _ in ran] == ["quote", "commit", "place", "commit"]
+    assert ran[0][1] == ran[1][1] and ran[2][1] == ran[3][1], "one thread per request"
+    assert _count(chain, IdempotencyRecord) == 2

@@ -2,7 +2,8 @@
 quote, and place the order of a quote.
 
 The busiest routes of the chain: app.py includes this router first. Their effects all lie in
-the request's transaction, so their Idempotency-Keys are bound at commit (one statement fewer).
+the request's transaction, so their Idempotency-Keys are bound at commit (one statement fewer),
+and quote and place commit on the endpoint's thread (:func:`respond_now`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import Depends, Response, status
+from fastapi import Depends, Request, Response, status
 from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.http.deps import app_settings, db_session
-from zhongtai.core.http.routing import api_router, idempotent_at_commit
+from zhongtai.core.http.routing import api_router, idempotent_at_commit, respond_now
 from zhongtai.core.settings import Settings
 from zhongtai.members.pii import cipher_for
 from zhongtai.members.rules import mask_phone
@@ -30,13 +31,14 @@ router = api_router(tags=["orders"])
 @idempotent_at_commit
 def create_quote(
     body: QuoteIn,
+    request: Request,
     principal: Principal = PLACE,
     session: Session = Depends(db_session),
 ) -> Any:
     """Price a basket for a fulfilment type, choose the store (the answer explains why, for
     every candidate), promise when it is ready or at the door, and hold its stock until the
     quote expires. 409 ``no-store-can-fulfil`` with the verdicts when no store can."""
-    return checkout.quote_checkout(
+    quote = checkout.quote_checkout(
         session,
         checkout.QuoteRequest(
             channel=sales_channel(principal, body.channel),
@@ -50,6 +52,7 @@ def create_quote(
         ),
         caller=principal,
     )
+    return respond_now(request, QuoteOut, quote, status.HTTP_201_CREATED)
 
 
 @router.get("/checkout/quotes/{quote_id}", response_model=QuoteOut)
@@ -77,7 +80,7 @@ def release_quote(
 @idempotent_at_commit
 def place_order(
     body: PlaceOrderIn,
-    response: Response,
+    request: Request,
     principal: Principal = PLACE,
     session: Session = Depends(db_session),
     settings: Settings = Depends(app_settings),
@@ -103,6 +106,5 @@ def place_order(
         ),
         caller=principal,
     )
-    if not placed.created:
-        response.status_code = status.HTTP_200_OK
-    return placed.order
+    created = status.HTTP_201_CREATED if placed.created else status.HTTP_200_OK
+    return respond_now(request, OrderOut, placed.order, created)
