@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -35,7 +34,7 @@ from zhongtai.integrations.api_stream import router as events_router
 from zhongtai.integrations.api_webhooks import router as webhooks_router
 from zhongtai.integrations.api_wecom import router as wecom_router
 from zhongtai.integrations.providers import Providers, built_in_providers
-from zhongtai.integrations.runtime import run_event_backbone
+from zhongtai.integrations.runtime import run_event_backbone, settle_long_lived_objects
 from zhongtai.integrations.settings import EventSettings
 from zhongtai.integrations.wecom.directory import WeComDirectory
 from zhongtai.integrations.wecom.settings import wecom_settings
@@ -214,10 +213,9 @@ def create_app(
 
 def served_app() -> FastAPI:
     """The application ``zhongtai serve`` runs in each worker: :func:`create_app`, with what it
-    built (routes, models, schemas: a few hundred thousand objects) moved out of the garbage
-    collector's reach. They live as long as the process, and every full collection would
-    otherwise walk all of them again (tens of milliseconds each, in the middle of requests)."""
+    built (routes, models, schemas) kept out of the garbage collector's full passes
+    (:func:`~zhongtai.integrations.runtime.settle_long_lived_objects`) from the start, whether
+    or not the worker also runs the event relay (which settles them too)."""
     app = create_app()
-    gc.collect()
-    gc.freeze()
+    settle_long_lived_objects()
     return app
