@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from tests.integrations.events import PriceTagged, ShelfCounted
+from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import OutboxEvent, record_event
 from zhongtai.integrations.handlers import (
@@ -21,7 +23,7 @@ from zhongtai.integrations.handlers import (
     on_events,
     unregister,
 )
-from zhongtai.integrations.models import HandledEvent
+from zhongtai.integrations.models import HandledEvent, RelayLease
 from zhongtai.integrations.relay import Relay
 
 CONSUMER = "tests.relay.counter"
@@ -300,6 +302,37 @@ def test_only_the_lease_holder_relays_until_its_lease_expires(
     first.release_lease()
     assert _pass(second) == 1
     assert [e.payload["n"] for e in seen if e.payload["shelf"] == "lease"] == [1, 2]
+
+
+def test_a_follower_only_reads_the_lease_while_another_relay_holds_it_then_takes_it_once_expired(
+    test_db: Database, seen: list[PublishedEvent]
+) -> None:
+    leader = Relay(test_db.writer, holder="relay-lead", lease_seconds=60)
+    follower = Relay(test_db.writer, holder="relay-follow", lease_seconds=60)
+    _record(test_db, "follow", 1)
+    assert _pass(leader) == 1
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent.append(" ".join(statement.split()).upper())
+
+    event.listen(test_db.engine, "before_cursor_execute", record)
+    try:
+        _record(test_db, "follow", 2)
+        sent.clear()
+        for _ in range(3):
+            assert _pass(follower) == 0
+        assert not follower.leading
+        on_lease = [x for x in sent if "RELAY_LEASES" in x]
+        assert len(on_lease) == 3, "one look per pass"
+        assert all(x.startswith("SELECT") for x in on_lease), on_lease
+    finally:
+        event.remove(test_db.engine, "before_cursor_execute", record)
+    with test_db.writer() as s, s.begin():  # the leader died: its lease ran out
+        s.execute(update(RelayLease).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert _pass(follower) == 1
+    assert follower.leading
+    assert [e.payload["n"] for e in seen if e.payload["shelf"] == "follow"] == [1, 2]
 
 
 def test_an_event_without_handlers_is_published_too(test_db: Database) -> None:

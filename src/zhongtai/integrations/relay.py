@@ -93,12 +93,14 @@ class Relay:
         """Take or renew the relay lease; False while another live relay holds it.
 
         A leader renews only once half its lease has run, so an idle relay does not write on
-        every poll.
+        every poll; a follower only reads the lease until it has expired (or was handed back).
         """
         now = utcnow()
         half = timedelta(seconds=self.lease_seconds / 2)
         if self._lease_until is not None and self._lease_until - now > half:
             return True
+        if self._lease_until is None and self._held_by_another(now):
+            return False  # a follower looks (one read) and writes only when it may take it
         expires = now + timedelta(seconds=self.lease_seconds)
         with self.sessions() as session, session.begin():
             dialect = session.get_bind().dialect.name
@@ -119,6 +121,20 @@ class Relay:
             held = bool(taken.rowcount)  # type: ignore[attr-defined]
         self._lease_until = expires if held else None
         return held
+
+    def _held_by_another(self, now: datetime) -> bool:
+        with self.reader() as session:
+            return bool(
+                session.scalar(
+                    select(
+                        exists().where(
+                            RelayLease.name == LEASE_NAME,
+                            RelayLease.holder != self.holder,
+                            RelayLease.expires_at >= now,
+                        )
+                    )
+                )
+            )
 
     def release_lease(self) -> None:
         self._lease_until = None
