@@ -130,18 +130,27 @@ def _refuse(
     raise Unauthenticated("The API key is unknown or revoked.")
 
 
-async def current_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:
+def _authenticated(principal: Principal | None) -> Principal:
     if principal is None:
         raise Unauthenticated("Send a staff access token or a channel API key.")
     return principal
 
 
-def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
-    """Dependency: the authenticated caller, who must hold ``permission`` (else 403)."""
+async def current_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:
+    return _authenticated(principal)
 
-    async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
-        principal.require(permission)
-        return principal
+
+def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    """Dependency: the authenticated caller, who must hold ``permission`` (else 403).
+
+    It depends on :func:`optional_principal` directly, not through :func:`current_principal`:
+    every protected request solves one dependency fewer.
+    """
+
+    async def dependency(principal: Principal | None = Depends(optional_principal)) -> Principal:
+        checked = _authenticated(principal)
+        checked.require(permission)
+        return checked
 
     dependency.__name__ = f"require_{permission.name.lower()}"
     return dependency
