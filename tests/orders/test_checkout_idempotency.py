@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.orders.conftest import NEARBY, Chain
+from zhongtai.core.auth.roles import Channel
 from zhongtai.core.http import routing
 from zhongtai.core.idempotency import IdempotencyRecord
 from zhongtai.orders import checkout, placing
@@ -134,3 +135,32 @@ def test_quote_and_place_are_committed_with_their_key_on_the_thread_that_ran_the
     assert [name for name, _ in ran] == ["quote", "commit", "place", "commit"]
     assert ran[0][1] == ran[1][1] and ran[2][1] == ran[3][1], "one thread per request"
     assert _count(chain, IdempotencyRecord) == 2
+
+
+def test_two_callers_may_use_the_same_key_for_quotes_each_bound_to_its_own_answer(
+    client: TestClient, chain: Chain
+) -> None:
+    mini_program = chain.factory.api_key_headers(Channel.MINI_PROGRAM)
+    key = {"Idempotency-Key": "shared-by-chance"}
+    one = {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(1)}
+    two = {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(2)}
+    first = client.post(QUOTES, json=one, headers={**chain.app, **key})
+    second = client.post(QUOTES, json=two, headers={**mini_program, **key})
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert "Idempotent-Replayed" not in second.headers
+    assert second.json()["id"] != first.json()["id"]
+    again = client.post(QUOTES, json=two, headers={**mini_program, **key})
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == second.json()["id"]
+    assert _count(chain, Quote) == 2
+    assert _reserved(chain) == 1 + 2
+
+
+def test_an_unauthenticated_quote_with_a_key_gets_401_and_binds_nothing(
+    client: TestClient, chain: Chain
+) -> None:
+    body = {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(1)}
+    refused = client.post(QUOTES, json=body, headers={"Idempotency-Key": "no-caller"})
+    assert refused.status_code == 401, refused.text
+    assert _count(chain, IdempotencyRecord) == 0
+    assert _count(chain, Quote) == 0

@@ -42,13 +42,12 @@ IDEMPOTENCY_KEY = Header(
 )
 
 
-def _pending_key(
-    request: Request, body: bytes, principal: Principal | None, key: str
-) -> idempotency.PendingKey:
-    idempotency.validate_key(key)
-    scope = principal.scope_key if principal else f"anonymous:{client_ip(request)}"
-    print_ = idempotency.fingerprint(request.method, request.url.path, request.url.query, body)
-    return idempotency.PendingKey(scope, key, print_)
+def _scope_of(request: Request, principal: Principal | None) -> str:
+    return principal.scope_key if principal else f"anonymous:{client_ip(request)}"
+
+
+def _fingerprint(request: Request, body: bytes) -> str:
+    return idempotency.fingerprint(request.method, request.url.path, request.url.query, body)
 
 
 async def idempotency_guard(
@@ -58,9 +57,12 @@ async def idempotency_guard(
 ) -> None:
     if key is None:
         return
+    idempotency.validate_key(key)
     # The body is read here rather than as a dependency of its own: one dependency fewer to
     # solve on every mutating request (Starlette keeps it for the endpoint's body parameter).
-    pending = _pending_key(request, await request.body(), principal, key)
+    pending = idempotency.PendingKey(
+        _scope_of(request, principal), key, _fingerprint(request, await request.body())
+    )
     # Only a request with a key touches the database here (on a worker thread); the others
     # pass on the event loop.
     request.state.idempotency_record = await run_in_threadpool(
@@ -68,15 +70,28 @@ async def idempotency_guard(
     )
 
 
-async def idempotency_at_commit_guard(
-    request: Request,
-    principal: Principal | None = Depends(optional_principal),
-    key: str | None = IDEMPOTENCY_KEY,
-) -> None:
-    """The guard of routes marked :func:`idempotent_at_commit`: checks the key, binds it later."""
+async def idempotency_at_commit_guard(request: Request, key: str | None = IDEMPOTENCY_KEY) -> None:
+    """The guard of routes marked :func:`idempotent_at_commit`: checks the key and fingerprints
+    the request now; the key is scoped to the caller the endpoint authenticates and bound when
+    the transaction commits (:func:`_pending`). Not depending on the caller itself spares
+    FastAPI a second walk of the authentication's dependencies on the busiest routes."""
     if key is not None:
-        body = await request.body()
-        request.state.idempotency_pending = _pending_key(request, body, principal, key)
+        idempotency.validate_key(key)
+        request.state.idempotency_unscoped = (key, _fingerprint(request, await request.body()))
+
+
+def _pending(request: Request) -> idempotency.PendingKey | None:
+    """The Idempotency-Key of an at-commit route, scoped to the caller (None: no key)."""
+    pending: idempotency.PendingKey | None = getattr(request.state, "idempotency_pending", None)
+    if pending is None:
+        unscoped: tuple[str, str] | None = getattr(request.state, "idempotency_unscoped", None)
+        if unscoped is None:
+            return None
+        key, print_ = unscoped
+        principal: Principal | None = getattr(request.state, "principal", None)
+        pending = idempotency.PendingKey(_scope_of(request, principal), key, print_)
+        request.state.idempotency_pending = pending
+    return pending
 
 
 _AT_COMMIT = "__zhongtai_idempotent_at_commit__"
@@ -132,9 +147,7 @@ class UnitOfWorkRoute(APIRoute):
             except BaseException:
                 await _release(request)
                 raise
-            pending: idempotency.PendingKey | None = getattr(
-                request.state, "idempotency_pending", None
-            )
+            pending = _pending(request)
             session: Session | None = getattr(request.state, "db_session", None)
             if session is None and pending is not None and response.status_code < 400:
                 session = request_session(request)  # the key is bound even if nothing else is
@@ -213,7 +226,7 @@ def _replay(stored: idempotency.StoredResponse) -> Response:
 
 async def _bound_response(request: Request) -> idempotency.StoredResponse | None:
     """For a failed request of an at-commit route: the response its key is bound to, if any."""
-    pending: idempotency.PendingKey | None = getattr(request.state, "idempotency_pending", None)
+    pending = _pending(request)
     if pending is None:
         return None
     return await asyncio.get_running_loop().run_in_executor(
@@ -285,7 +298,7 @@ def respond_now(
     response = Response(body, status_code=status_code, media_type="application/json")
     if status_code >= 400 or request.method not in MUTATING_METHODS:
         return response
-    pending: idempotency.PendingKey | None = getattr(request.state, "idempotency_pending", None)
+    pending = _pending(request)
     session: Session | None = getattr(request.state, "db_session", None)
     if session is None and pending is not None:
         session = request_session(request)  # the key is bound even if nothing else is
