@@ -47,7 +47,11 @@ def _scope_of(request: Request, principal: Principal | None) -> str:
 
 
 def _fingerprint(request: Request, body: bytes) -> str:
-    return idempotency.fingerprint(request.method, request.url.path, request.url.query, body)
+    # From the ASGI scope: building ``request.url`` parses a whole URL on every mutating request
+    # for the same path and query (Starlette only escapes '?', '#' and '\\' in it).
+    scope = request.scope
+    query = scope.get("query_string", b"").decode("utf-8", "replace")
+    return idempotency.fingerprint(request.method, scope["path"], query, body)
 
 
 async def idempotency_guard(
