@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, Update, delete, exists, func, or_, select, update
+from sqlalchemy import Table, Update, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -124,17 +124,7 @@ class Relay:
 
     def _held_by_another(self, now: datetime) -> bool:
         with self.reader() as session:
-            return bool(
-                session.scalar(
-                    select(
-                        exists().where(
-                            RelayLease.name == LEASE_NAME,
-                            RelayLease.holder != self.holder,
-                            RelayLease.expires_at >= now,
-                        )
-                    )
-                )
-            )
+            return bool(session.scalar(_HELD_BY_ANOTHER, {"holder": self.holder, "now": now}))
 
     def release_lease(self) -> None:
         self._lease_until = None
@@ -241,6 +231,16 @@ class Relay:
                 return 0
             enqueue_deliveries(session, [e for e in events if e.seq in marked])
             return len(marked)
+
+
+#: A follower's look at the lease, each pass: built once.
+_HELD_BY_ANOTHER = select(
+    exists().where(
+        RelayLease.name == LEASE_NAME,
+        RelayLease.holder != bindparam("holder"),
+        RelayLease.expires_at >= bindparam("now"),
+    )
+)
 
 
 def _mark_published(events: Sequence[PublishedEvent], now: datetime) -> Update:

@@ -151,17 +151,12 @@ class UnitOfWorkRoute(APIRoute):
             except BaseException:
                 await _release(request)
                 raise
-            pending = _pending(request)
-            session: Session | None = getattr(request.state, "db_session", None)
-            if session is None and pending is not None and response.status_code < 400:
-                session = request_session(request)  # the key is bound even if nothing else is
+            session = _session_to_end(request, response.status_code)
             if session is None:
                 return response
             if response.status_code < 400 and request.method in MUTATING_METHODS:
-                record = getattr(request.state, "idempotency_record", None)
-                redact = getattr(request.state, "replay_redactions", ())
                 try:
-                    await _off_loop(_commit, session, record or pending, response, redact)
+                    await _off_loop(_commit_request, request, session, response)
                 except idempotency.ReplayStoredResponse as replay:
                     return _replay(replay.stored)
             elif request.method in MUTATING_METHODS:
@@ -251,6 +246,21 @@ def _look_up_bound(
     return None
 
 
+def _session_to_end(request: Request, status_code: int) -> Session | None:
+    """The request's session, made now if a successful request has a key to bind."""
+    session: Session | None = getattr(request.state, "db_session", None)
+    if session is None and status_code < 400 and _pending(request) is not None:
+        session = request_session(request)  # the key is bound even if nothing else is
+    return session
+
+
+def _commit_request(request: Request, session: Session, response: Response) -> None:
+    """Commit a successful mutating request with its Idempotency-Key record (see _commit)."""
+    record = getattr(request.state, "idempotency_record", None)
+    redact = getattr(request.state, "replay_redactions", ())
+    _commit(session, record or _pending(request), response, redact)
+
+
 def _commit(
     session: Session,
     key: idempotency.ClaimedKey | idempotency.PendingKey | None,
@@ -302,15 +312,10 @@ def respond_now(
     response = Response(body, status_code=status_code, media_type="application/json")
     if status_code >= 400 or request.method not in MUTATING_METHODS:
         return response
-    pending = _pending(request)
-    session: Session | None = getattr(request.state, "db_session", None)
-    if session is None and pending is not None:
-        session = request_session(request)  # the key is bound even if nothing else is
+    session = _session_to_end(request, status_code)
     if session is not None:
-        record = getattr(request.state, "idempotency_record", None)
-        redact = getattr(request.state, "replay_redactions", ())
         request.state.db_session = None  # nothing is left for the route to close
-        _commit(session, record or pending, response, redact)
+        _commit_request(request, session, response)
     request.state.committed_by_endpoint = True
     return response
 
