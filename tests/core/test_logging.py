@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+import structlog
 from fastapi.testclient import TestClient
 
 from zhongtai.app import create_app
 from zhongtai.core.db import Database
+from zhongtai.core.logging import configure_logging, get_logger
 from zhongtai.core.settings import Settings
 
 
@@ -30,3 +33,22 @@ def test_access_log_is_one_json_line_with_the_request_id(
     assert access[-1]["status"] == 200
     assert access[-1]["method"] == "GET"
     assert "timestamp" in access[-1]
+
+
+def test_a_line_below_the_level_is_dropped_before_it_is_stamped(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stamped: list[str] = []
+    stamp = structlog.processors.TimeStamper.__call__
+
+    def counting(self: Any, logger: Any, name: str, event: Any) -> Any:
+        stamped.append(event["event"])
+        return stamp(self, logger, name, event)
+
+    monkeypatch.setattr(structlog.processors.TimeStamper, "__call__", counting)
+    configure_logging("WARNING")
+    log = get_logger("zhongtai.test.levels")
+    log.info("below the level")
+    log.warning("at the level")
+    assert stamped == ["at the level"]
+    assert "below the level" not in capsys.readouterr().err
