@@ -13,6 +13,10 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from zhongtai.core.db import Base
 
 
+#: Bound parameters per INSERT, well under what PostgreSQL (65,535) and SQLite (32,766) take.
+MAX_PARAMETERS = 10_000
+
+
 @lru_cache(maxsize=8)
 def _shape(cls: type[Base]) -> tuple[Insert, tuple[tuple[str, str], ...]]:
     """The INSERT of the class's table, built once, and (attribute, column) of every column."""
@@ -47,7 +51,14 @@ def insert_as_loaded(session: Session, *groups: Sequence[Base]) -> None:
             continue
         statement, pairs = _shape(type(group[0]))
         rows = [_row(x, pairs) for x in group]
-        connection.execute(statement, rows[0] if len(rows) == 1 else rows)
+        if len(rows) == 1:
+            connection.execute(statement, rows[0])
+            continue
+        # One multi-row INSERT, not an executemany: the database parses, plans and starts one
+        # statement for the group instead of one per row.
+        per_statement = max(1, MAX_PARAMETERS // len(pairs))
+        for start in range(0, len(rows), per_statement):
+            connection.execute(statement.values(rows[start : start + per_statement]))
     # Children first: attaching a parent cascades to its loaded collections, which must
     # already be detached rather than new (new ones would be INSERTed again at the flush).
     for group in reversed(groups):
