@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from zhongtai.core.db import Base
 
-
 #: Bound parameters per INSERT, well under what PostgreSQL (65,535) and SQLite (32,766) take.
 MAX_PARAMETERS = 10_000
 
