@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -40,7 +39,7 @@ from zhongtai.integrations.wecom.directory import WeComDirectory
 from zhongtai.integrations.wecom.settings import wecom_settings
 from zhongtai.inventory.api import router as inventory_router
 from zhongtai.inventory.reservation_desk import ReservationDesk
-from zhongtai.inventory.reservations import expire_reservations
+from zhongtai.inventory.reservations import reservation_sweeper
 from zhongtai.loyalty.api import router as points_router
 from zhongtai.loyalty.maturing import mature_points_now
 from zhongtai.members.api import router as members_router
@@ -51,7 +50,7 @@ from zhongtai.orders.api_finance import router as finance_router
 from zhongtai.orders.api_payments import router as payments_router
 from zhongtai.orders.api_pos import router as pos_router
 from zhongtai.orders.api_returns import router as returns_router
-from zhongtai.orders.payments import expire_unpaid_orders
+from zhongtai.orders.payments import unpaid_order_sweeper
 from zhongtai.stores.api import router as stores_router
 
 API_PREFIX = "/api/v1"
@@ -71,12 +70,8 @@ def housekeeping_jobs(settings: Settings, providers: Providers) -> list[Periodic
     """What `serve` runs in the background besides the event relay (interval 0 turns a job off)."""
     every = settings.reservation_sweep_seconds
     jobs = [
-        PeriodicJob("reservation-sweeper", every, expire_reservations),
-        PeriodicJob(
-            "unpaid-order-sweeper",
-            every,
-            partial(expire_unpaid_orders, providers=providers.payments),
-        ),
+        reservation_sweeper(every),
+        unpaid_order_sweeper(every, providers.payments),
         PeriodicJob("sla-clock", every, flag_sla_breaches),
         PeriodicJob("commission-maturing", every, mature_commission_now),
         PeriodicJob("points-maturing", every, mature_points_now),

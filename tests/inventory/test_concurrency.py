@@ -32,11 +32,13 @@ from zhongtai.catalog.models import ProductKind, SaleUnit
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.errors import Conflict
+from zhongtai.core.jobs import run_job_once
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.inventory import service
 from zhongtai.inventory.errors import InsufficientStock
 from zhongtai.inventory.models import StockBalance
 from zhongtai.inventory.reservation_desk import ReservationDesk
+from zhongtai.inventory.reservations import SWEEP_BATCH, reservation_sweeper
 
 pytestmark = MANY_CONNECTIONS
 CLIENTS = 64
@@ -260,6 +262,52 @@ def test_confirms_releases_and_the_sweeper_racing_on_shared_skus_keep_the_ledger
     with db.writer() as s, s.begin():
         service.expire_reservations(s, future)
     assert all(reserved == 0 for _, reserved in _balances(db, store_id).values())
+    assert _verified(db) == []
+
+
+def test_the_sweeper_working_off_a_backlog_of_batches_never_deadlocks_with_checkouts(
+    db: Database,
+) -> None:
+    """Expired holds over several batches, the later batches on rows that come first in lock
+    order, released while checkouts lock rows of every batch (in (location, SKU) order): were
+    two batches one transaction, a checkout holding a low row and waiting for a high one held
+    since the first batch would deadlock with the sweeper reaching for its low row."""
+    store_id, skus = _setup(db, skus=24, on_hand=10_000)
+    thirds = [sorted(skus)[i * 8 : i * 8 + 8] for i in range(3)]
+    rng = random.Random(9)
+    past = utcnow() - TTL * 2
+    with db.writer() as s, s.begin():
+        for batch, third in enumerate(reversed(thirds)):  # oldest holds on the highest rows
+            for k in range(SWEEP_BATCH):
+                lines = [service.Line(sku, 1) for sku in rng.sample(third, 2)]
+                service.reserve(s, f"backlog-{batch}-{k}", store_id, lines, TTL, now=past)
+    swept: list[int] = []
+    go = threading.Event()
+
+    def sweeper() -> None:
+        go.wait()
+        swept.append(run_job_once(db, reservation_sweeper(0)))
+
+    def client(i: int) -> int:
+        mine = random.Random(i)
+        if i == 0:
+            go.set()
+        held = 0
+        for k in range(6):
+            basket = [service.Line(mine.choice(third), 1) for third in thirds]
+            held += _try_reserve(db, f"while-sweeping-{i}-{k}", store_id, basket)
+        return held
+
+    sweep = threading.Thread(target=sweeper)
+    sweep.start()
+    try:
+        held = sum(all_at_once(CLIENTS // 2, client))
+    finally:
+        go.set()
+        sweep.join()
+    assert swept == [SWEEP_BATCH * 3]
+    assert held == CLIENTS // 2 * 6
+    assert sum(reserved for _, reserved in _balances(db, store_id).values()) == held * 3
     assert _verified(db) == []
 
 

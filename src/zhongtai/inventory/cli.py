@@ -6,9 +6,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from zhongtai.core import context
 from zhongtai.core.commands import command_database
-from zhongtai.inventory.reservations import expire_reservations
+from zhongtai.core.jobs import run_job_once
+from zhongtai.inventory.reservations import reservation_sweeper
 from zhongtai.inventory.verify import verify_stock
 
 app = typer.Typer(
@@ -42,11 +42,8 @@ def verify() -> None:
 
 @app.command("expire-reservations")
 def expire() -> None:
-    """Release every active reservation past its expiry (safe to run at any time, repeatedly)."""
-    token = context.actor.set("system:reservation-sweeper")
-    try:
-        with command_database() as db, db.writer() as session, session.begin():
-            count = expire_reservations(session)
-    finally:
-        context.actor.reset(token)
+    """Release every active reservation past its expiry (safe to run at any time, repeatedly),
+    a batch per transaction as `serve`'s sweeper does."""
+    with command_database() as db:
+        count = run_job_once(db, reservation_sweeper(0))
     typer.echo(f"expired {count} reservations")

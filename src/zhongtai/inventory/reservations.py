@@ -11,12 +11,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, DomainError, NotFound
+from zhongtai.core.jobs import PeriodicJob
 from zhongtai.inventory.errors import InsufficientStock
 from zhongtai.inventory.hold_claims import RESERVATIONS
 from zhongtai.inventory.hold_records import LINES
@@ -176,50 +178,64 @@ def release_reservation(session: Session, reservation_id: uuid.UUID) -> Reservat
     return get_reservation(session, reservation_id)
 
 
-def expire_reservations(session: Session, now: datetime | None = None, *, batch: int = 500) -> int:
-    """Release every active reservation past its expiry; how many expired. Safe to rerun.
+#: Reservations one transaction of the sweeper expires at most.
+SWEEP_BATCH = 100
 
-    Reservations are claimed in batches with ``FOR UPDATE SKIP LOCKED`` (one being confirmed
-    or released right now is left to that transaction), then their stock is released per
-    (location, SKU) in lock order.
+
+def reservation_sweeper(every_seconds: float) -> PeriodicJob:
+    """The housekeeping job expiring overdue holds, a batch per transaction until none are due."""
+    return PeriodicJob(
+        "reservation-sweeper",
+        every_seconds,
+        partial(expire_reservations, batch=SWEEP_BATCH),
+        chunk=SWEEP_BATCH,
+    )
+
+
+def expire_reservations(session: Session, now: datetime | None = None, *, batch: int = 100) -> int:
+    """Release up to ``batch`` active reservations past their expiry, oldest first; how many
+    expired. Safe to rerun; the sweeper calls it again, a transaction each time, while it
+    expires full batches (:class:`~zhongtai.core.jobs.PeriodicJob` ``chunk``).
+
+    Reservations are claimed with ``FOR UPDATE SKIP LOCKED`` (one being confirmed or released
+    right now is left to that transaction), then their stock is released per (location, SKU)
+    in lock order, the order every checkout locks its rows in. One batch per transaction: a
+    second batch in the same transaction would lock rows below ones the first holds, and a
+    checkout holding one of those while waiting for one of these would deadlock with it.
     """
     now = now or utcnow()
-    expired = 0
-    while True:
-        due = (
-            select(RESERVATIONS.c.id)
+    due = (
+        select(RESERVATIONS.c.id)
+        .where(
+            RESERVATIONS.c.status == ReservationStatus.ACTIVE,
+            RESERVATIONS.c.expires_at <= now,
+        )
+        .order_by(RESERVATIONS.c.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(session.scalars(due))
+    if not ids:
+        return 0
+    claimed = list(
+        session.scalars(
+            update(RESERVATIONS)
             .where(
+                RESERVATIONS.c.id.in_(ids),
                 RESERVATIONS.c.status == ReservationStatus.ACTIVE,
-                RESERVATIONS.c.expires_at <= now,
             )
-            .order_by(RESERVATIONS.c.id)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
+            .values(status=ReservationStatus.EXPIRED, updated_at=utcnow())
+            .returning(RESERVATIONS.c.id)
         )
-        ids = list(session.scalars(due))
-        if not ids:
-            return expired
-        claimed = list(
-            session.scalars(
-                update(RESERVATIONS)
-                .where(
-                    RESERVATIONS.c.id.in_(ids),
-                    RESERVATIONS.c.status == ReservationStatus.ACTIVE,
-                )
-                .values(status=ReservationStatus.EXPIRED, updated_at=utcnow())
-                .returning(RESERVATIONS.c.id)
-            )
-        )
-        expired += len(claimed)
-        held = session.execute(
-            select(RESERVATIONS.c.location_id, LINES.c.sku_id, LINES.c.quantity)
-            .join(LINES, LINES.c.reservation_id == RESERVATIONS.c.id)
-            .where(RESERVATIONS.c.id.in_(claimed))
-        ).all()
-        totals: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
-        for location_id, sku_id, quantity in held:
-            totals[(location_id, sku_id)] = totals.get((location_id, sku_id), 0) + quantity
-        for (location_id, sku_id), quantity in sorted(totals.items()):
-            _unhold(session, location_id, Line(sku_id, quantity), "expired")
-        if len(ids) < batch:
-            return expired
+    )
+    held = session.execute(
+        select(RESERVATIONS.c.location_id, LINES.c.sku_id, LINES.c.quantity)
+        .join(LINES, LINES.c.reservation_id == RESERVATIONS.c.id)
+        .where(RESERVATIONS.c.id.in_(claimed))
+    ).all()
+    totals: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    for location_id, sku_id, quantity in held:
+        totals[(location_id, sku_id)] = totals.get((location_id, sku_id), 0) + quantity
+    for (location_id, sku_id), quantity in sorted(totals.items()):
+        _unhold(session, location_id, Line(sku_id, quantity), "expired")
+    return len(claimed)

@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from sqlalchemy import select
 
-from zhongtai.core import context
 from zhongtai.core.commands import command_database
+from zhongtai.core.jobs import run_job_once
 from zhongtai.core.settings import get_settings
 from zhongtai.integrations.providers import built_in_providers
-from zhongtai.orders.payments import expire_unpaid_orders
+from zhongtai.orders.payments import unpaid_order_sweeper
 from zhongtai.orders.settlement import settlement_csv, settlement_for_day
 from zhongtai.stores.models import Location
 
@@ -74,12 +74,8 @@ def expire_unpaid() -> None:
     every 30 s)."""
     providers = built_in_providers(get_settings())
     try:
-        with command_database() as db, db.writer() as session, session.begin():
-            token = context.actor.set("system:expire-unpaid")
-            try:
-                count = expire_unpaid_orders(session, providers=providers.payments)
-            finally:
-                context.actor.reset(token)
+        with command_database() as db:
+            count = run_job_once(db, unpaid_order_sweeper(0, providers.payments))
     finally:
         providers.close()
     Console(highlight=False).print(f"cancelled {count} unpaid orders")
