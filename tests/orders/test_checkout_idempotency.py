@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.errors import DeadlockDetected, UndefinedColumn
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from tests.orders.conftest import NEARBY, Chain
 from zhongtai.core.auth.roles import Channel
@@ -164,3 +166,42 @@ def test_an_unauthenticated_quote_with_a_key_gets_401_and_binds_nothing(
     assert refused.status_code == 401, refused.text
     assert _count(chain, IdempotencyRecord) == 0
     assert _count(chain, Quote) == 0
+
+
+def test_a_quote_caught_in_a_deadlock_answers_503_keeps_nothing_and_its_key_stays_free(
+    client: TestClient, chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_quote = checkout.quote_checkout
+
+    def deadlocked(*args: Any, **kwargs: Any) -> Any:
+        real_quote(*args, **kwargs)  # its holds are written, then the database gives up
+        raise OperationalError("UPDATE stock_balances", {}, DeadlockDetected("deadlock detected"))
+
+    monkeypatch.setattr(checkout, "quote_checkout", deadlocked)
+    body = {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(2)}
+    headers = {**chain.app, "Idempotency-Key": "quote-in-a-deadlock"}
+    refused = client.post(QUOTES, json=body, headers=headers)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/database-busy")
+    assert (_reserved(chain), _count(chain, Quote)) == (0, 0)
+
+    monkeypatch.setattr(checkout, "quote_checkout", real_quote)
+    retried = client.post(QUOTES, json=body, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert "Idempotent-Replayed" not in retried.headers
+    assert (_reserved(chain), _count(chain, Quote)) == (2, 1)
+
+
+def test_a_database_error_that_is_no_conflict_stays_a_500(
+    client: TestClient, chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT", {}, UndefinedColumn("column does not exist"))
+
+    monkeypatch.setattr(checkout, "quote_checkout", broken)
+    body = {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(1)}
+    answer = client.post(QUOTES, json=body, headers=chain.app)
+    assert answer.status_code == 500
+    assert answer.json()["type"].endswith("/internal-error")

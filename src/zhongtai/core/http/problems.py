@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhongtai.core.errors import PROBLEM_BASE, PROBLEM_CONTENT_TYPE, DomainError
@@ -82,6 +83,44 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(body, getattr(exc, "headers", None))
 
 
+#: SQLSTATEs of a transaction the database gave up on for a reason of the moment: serialization
+#: failure, deadlock, a lock not granted in time. Retrying the request is the remedy.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+RETRY_AFTER_SECONDS = "1"
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """True for a conflict between transactions that a retry resolves (never for a bug)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in TRANSIENT_SQLSTATES
+    return "database is locked" in str(exc.orig)  # SQLite's busy timeout ran out
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After for a transient conflict (the request's transaction was rolled back
+    and its Idempotency-Key left free, so retrying it is safe); anything else is a bug (500)."""
+    assert isinstance(exc, DBAPIError)
+    if not is_transient(exc):
+        return await _unexpected_error(request, exc)
+    log.warning(
+        "transient_database_conflict",
+        path=request.url.path,
+        error=type(exc.orig).__name__,
+        detail=str(exc.orig).splitlines()[0] if str(exc.orig) else "",
+    )
+    body = {
+        "type": PROBLEM_BASE + "database-busy",
+        "title": "The database could not complete the request just now",
+        "status": 503,
+        "detail": "The request ran into a concurrent one and was rolled back; nothing of it was "
+        "kept. Retry it (with the same Idempotency-Key).",
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+    }
+    return problem_response(body, {"Retry-After": RETRY_AFTER_SECONDS})
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
     body = {
@@ -99,4 +138,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
