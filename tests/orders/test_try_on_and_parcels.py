@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from tests.orders.conftest import NEARBY, Chain, new_id, ok, pay_by_wallet, place, quote, store_step
 from zhongtai.core.auth.roles import Channel
 from zhongtai.integrations.providers import Providers
+from zhongtai.inventory.models import Reservation
+from zhongtai.orders.models import Quote
 
 
 def test_reserve_and_try_holds_the_items_without_payment_and_a_no_show_frees_them(
@@ -115,3 +119,29 @@ def test_a_parcel_is_split_across_stores_when_no_one_store_has_the_basket(
     assert chain.stock.balance(second, extra).on_hand == 3
     done = store_step(client, chain.clerk, order["id"], "delivered")
     assert done["status"] == "completed"
+
+
+def test_a_split_parcel_holds_and_releases_its_stores_stock_in_lock_order(
+    client: TestClient, chain: Chain, session: Session
+) -> None:
+    # The store opened last (the higher id) is nearest: sourcing lists it first.
+    nearest = chain.open_store(latitude=NEARBY["latitude"], longitude=NEARBY["longitude"])
+    extra = chain.stock.sku()
+    chain.stock.receive(nearest, extra, 5)
+    body: dict[str, Any] = {
+        "fulfillment_type": "ship",
+        "address": NEARBY,
+        "lines": [{"sku_id": str(extra.id), "quantity": 2}, *chain.basket(1)],
+    }
+    q = quote(client, chain.app, body)
+    assert q["lines"][0]["location_id"] == str(nearest.id)
+    session.expire_all()
+    stored = session.get(Quote, uuid.UUID(q["id"]))
+    assert stored is not None
+    held_at = [
+        session.get(Reservation, uuid.UUID(r)).location_id  # type: ignore[union-attr]
+        for r in stored.reservation_ids
+    ]
+    # Every later step (pay, pack, hand over, cancel) walks the holds in this order, and every
+    # checkout locks stock by (location, SKU): the holds must follow that order too.
+    assert held_at == sorted(held_at) == sorted([chain.store.id, nearest.id])

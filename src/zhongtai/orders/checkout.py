@@ -252,7 +252,9 @@ def quote_checkout(
                 at=now,
             )
         reservation_ids = []
-        for location_id, lines in plan.assignments:
+        # In location order, the first key of the order every use case locks stock in: the
+        # holds of a split parcel, and every later step that walks them, keep to it.
+        for location_id, lines in sorted(plan.assignments, key=lambda a: a[0]):
             held = reserve(
                 session,
                 f"quote:{quote_id}:{location_id}",
