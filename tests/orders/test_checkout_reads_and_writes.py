@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event, func, select, text
+from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.orm import Session
 
 from tests.factories import Factory
@@ -21,7 +23,6 @@ from zhongtai.core.clock import utcnow
 from zhongtai.fulfillment.location_facts import Address
 from zhongtai.inventory import allocation
 from zhongtai.inventory.rules import Line
-from zhongtai.orders import loaded_inserts
 from zhongtai.orders.checkout import QuoteRequest, quote_checkout
 from zhongtai.orders.errors import NoStoreCanFulfil, QuoteExpired
 from zhongtai.orders.kinds import FulfillmentType, SalesChannel
@@ -129,14 +130,21 @@ def test_placing_claims_the_quote_in_one_statement_and_reads_nothing_back(
     assert [x.sku_id for x in placed.order.lines] == [chain.skus[0].id, chain.skus[1].id]
 
 
-@contextmanager
-def inserts_on(connection: Connection, table: str) -> Iterator[list[tuple[int, bool]]]:
-    """(rows of VALUES in the statement, sent as an executemany) of each INSERT into ``table``."""
-    sent: list[tuple[int, bool]] = []
+@dataclass(frozen=True)
+class SentInsert:
+    rows: int  # rows of VALUES in the statement
+    cached: bool  # its compiled form came from SQLAlchemy's statement cache
 
-    def count(_c: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+
+@contextmanager
+def inserts_on(connection: Connection, table: str) -> Iterator[list[SentInsert]]:
+    """Each INSERT into ``table`` the block sends."""
+    sent: list[SentInsert] = []
+
+    def count(_c: Any, _cursor: Any, statement: str, _params: Any, ctx: Any, _many: bool) -> None:
         if statement.startswith(f"INSERT INTO {table} "):
-            sent.append((statement.count("), (") + 1, many))
+            cached = ctx.cache_hit is CacheStats.CACHE_HIT
+            sent.append(SentInsert(statement.count("), (") + 1, cached))
 
     event.listen(connection, "before_cursor_execute", count)
     try:
@@ -148,11 +156,13 @@ def inserts_on(connection: Connection, table: str) -> Iterator[list[tuple[int, b
 def test_placing_writes_the_orders_lines_in_one_insert_statement(
     session: Session, connection: Connection, chain: Chain
 ) -> None:
-    held = delivery_quote(session, chain)
+    first, second = delivery_quote(session, chain), delivery_quote(session, chain)
     session.connection()
     with inserts_on(connection, "order_lines") as sent:
-        placed = place_order(session, PlaceOrder(held.id), caller=APP)
-    assert sent == [(2, False)], "one statement with both lines' VALUES, not an executemany"
+        place_order(session, PlaceOrder(first.id), caller=APP)
+        placed = place_order(session, PlaceOrder(second.id), caller=APP)
+    assert [x.rows for x in sent] == [2, 2], "each order's lines in one statement"
+    assert sent[1].cached, "the second order of two lines compiles no new statement"
     session.expire_all()
     stored = session.get(Order, placed.order.id)
     assert stored is not None
@@ -160,21 +170,6 @@ def test_placing_writes_the_orders_lines_in_one_insert_statement(
         (1, chain.skus[0].id),
         (2, chain.skus[1].id),
     ]
-
-
-def test_more_lines_than_one_insert_takes_are_written_by_several(
-    session: Session, connection: Connection, chain: Chain, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    held = delivery_quote(session, chain)
-    session.connection()
-    monkeypatch.setattr(loaded_inserts, "MAX_PARAMETERS", 1)  # one row per statement
-    with inserts_on(connection, "order_lines") as sent:
-        placed = place_order(session, PlaceOrder(held.id), caller=APP)
-    assert sent == [(1, False), (1, False)]
-    session.expire_all()
-    stored = session.get(Order, placed.order.id)
-    assert stored is not None
-    assert [x.line_no for x in stored.lines] == [1, 2]
 
 
 def test_the_order_answered_at_placing_is_the_order_stored(

@@ -12,17 +12,19 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from zhongtai.core.db import Base
 
-#: Bound parameters per INSERT, well under what PostgreSQL (65,535) and SQLite (32,766) take.
-MAX_PARAMETERS = 10_000
-
 
 @lru_cache(maxsize=8)
-def _shape(cls: type[Base]) -> tuple[Insert, tuple[tuple[str, str], ...]]:
-    """The INSERT of the class's table, built once, and (attribute, column) of every column."""
+def _shape(cls: type[Base]) -> tuple[Insert, Insert, tuple[tuple[str, str], ...]]:
+    """The INSERTs of the class's table for one row and for many, built once, and (attribute,
+    column) of every column.
+
+    The one for many returns the primary key: SQLAlchemy then sends a group as multi-row
+    VALUES ("insertmanyvalues"), one statement however many rows (in pages of 1,000), compiled
+    once and cached. Without RETURNING, psycopg's executemany runs a statement per row."""
     mapper = inspect(cls)
     table: Table = mapper.local_table  # type: ignore[assignment]
     pairs = tuple((prop.key, prop.columns[0].key) for prop in mapper.column_attrs)
-    return insert(table), pairs
+    return insert(table), insert(table).returning(*table.primary_key.columns), pairs
 
 
 def _row(instance: Base, pairs: tuple[tuple[str, str], ...]) -> dict[str, Any]:
@@ -48,16 +50,9 @@ def insert_as_loaded(session: Session, *groups: Sequence[Base]) -> None:
     for group in groups:
         if not group:
             continue
-        statement, pairs = _shape(type(group[0]))
+        one, many, pairs = _shape(type(group[0]))
         rows = [_row(x, pairs) for x in group]
-        if len(rows) == 1:
-            connection.execute(statement, rows[0])
-            continue
-        # One multi-row INSERT, not an executemany: the database parses, plans and starts one
-        # statement for the group instead of one per row.
-        per_statement = max(1, MAX_PARAMETERS // len(pairs))
-        for start in range(0, len(rows), per_statement):
-            connection.execute(statement.values(rows[start : start + per_statement]))
+        connection.execute(one, rows[0]) if len(rows) == 1 else connection.execute(many, rows)
     # Children first: attaching a parent cascades to its loaded collections, which must
     # already be detached rather than new (new ones would be INSERTed again at the flush).
     for group in reversed(groups):
