@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.factories import Factory
 from tests.races import MANY_CONNECTIONS, all_at_once, race_database
@@ -22,6 +22,7 @@ from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission, Role
 from zhongtai.core.db import Database
 from zhongtai.core.errors import Conflict
+from zhongtai.core.jobs import run_job_once
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import pickup, tasks
@@ -347,3 +348,30 @@ def test_tills_of_one_store_uploading_batches_in_opposite_orders_at_once_never_d
     assert _race(8, upload) == ["ok"] * 8
     assert _balance(db, store_id, first_sku) == (100 - 120, 0)
     assert _balance(db, store_id, second_sku) == (100 - 120, 0)
+
+
+def test_sweepers_of_four_workers_cancel_each_overdue_unpaid_order_once(db: Database) -> None:
+    store_id, sku_id = _store(db, on_hand=20)
+    orders = [_checkout(db, store_id, sku_id) for _ in range(20)]
+    with db.writer() as s, s.begin():
+        s.execute(
+            update(Order)
+            .where(Order.id.in_(orders))
+            .values(payment_due_at=datetime(2020, 1, 1, tzinfo=UTC))
+        )
+    assert _balance(db, store_id, sku_id) == (20, 20)
+    swept = all_at_once(4, lambda _: run_job_once(db, payments.unpaid_order_sweeper(0, {})))
+    assert sum(swept) == 20, "each order is counted by the one sweeper that cancelled it"
+    with db.reader() as s:
+        statuses = s.scalars(select(Order.status).where(Order.id.in_(orders))).all()
+        cancelled = s.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(
+                OutboxEvent.type == "order.cancelled",
+                OutboxEvent.aggregate_id.in_([str(x) for x in orders]),
+            )
+        )
+    assert set(statuses) == {OrderStatus.CANCELLED}
+    assert cancelled == 20
+    assert _balance(db, store_id, sku_id) == (20, 0)

@@ -192,7 +192,9 @@ def reservation_sweeper(every_seconds: float) -> PeriodicJob:
     )
 
 
-def expire_reservations(session: Session, now: datetime | None = None, *, batch: int = 100) -> int:
+def expire_reservations(
+    session: Session, now: datetime | None = None, *, batch: int = SWEEP_BATCH
+) -> int:
     """Release up to ``batch`` active reservations past their expiry, oldest first; how many
     expired. Safe to rerun; the sweeper calls it again, a transaction each time, while it
     expires full batches (:class:`~zhongtai.core.jobs.PeriodicJob` ``chunk``).

@@ -459,6 +459,7 @@ def expire_unpaid_orders(
         .where(Order.status == OrderStatus.CREATED, Order.payment_due_at < now)
         .order_by(Order.payment_due_at)
         .limit(1)
+        .with_for_update(skip_locked=True)  # each worker's sweeper takes another order
     ).first()
     if due is None:
         return 0
