@@ -3,11 +3,11 @@ without reading it back, and a quote claimed only when it can become the order."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -38,24 +38,34 @@ APP = Principal(
     store_ids=None,
     channel=Channel.APP,
 )
+T = TypeVar("T")
 #: The NEARBY address of the order tests, inside the store's delivery radius.
 CUSTOMER = Address(31.2404, 121.4737, "黄浦区某小区 1 号楼")
+
+
+@contextmanager
+def recorded_on(connection: Connection, keep: Callable[[str, Any], T | None]) -> Iterator[list[T]]:
+    """``keep(statement, execution context)`` of each statement the block sends, when not None."""
+    sent: list[T] = []
+
+    def record(_c: Any, _cursor: Any, statement: str, _params: Any, ctx: Any, _many: bool) -> None:
+        kept = keep(statement, ctx)
+        if kept is not None:
+            sent.append(kept)
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
 
 
 @contextmanager
 def statements_on(connection: Connection, session: Session) -> Iterator[list[str]]:
     """The SQL statements the block sends, normalised to single spaces."""
     session.connection()
-    sent: list[str] = []
-
-    def count(*args: Any) -> None:
-        sent.append(" ".join(args[2].split()))
-
-    event.listen(connection, "before_cursor_execute", count)
-    try:
+    with recorded_on(connection, lambda statement, _: " ".join(statement.split())) as sent:
         yield sent
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
 
 
 def delivery_quote(session: Session, chain: Chain, quantity: int = 1, **kw: Any) -> Quote:
@@ -136,21 +146,15 @@ class SentInsert:
     cached: bool  # its compiled form came from SQLAlchemy's statement cache
 
 
-@contextmanager
-def inserts_on(connection: Connection, table: str) -> Iterator[list[SentInsert]]:
+def inserts_on(connection: Connection, table: str) -> AbstractContextManager[list[SentInsert]]:
     """Each INSERT into ``table`` the block sends."""
-    sent: list[SentInsert] = []
 
-    def count(_c: Any, _cursor: Any, statement: str, _params: Any, ctx: Any, _many: bool) -> None:
-        if statement.startswith(f"INSERT INTO {table} "):
-            cached = ctx.cache_hit is CacheStats.CACHE_HIT
-            sent.append(SentInsert(statement.count("), (") + 1, cached))
+    def insert(statement: str, ctx: Any) -> SentInsert | None:
+        if not statement.startswith(f"INSERT INTO {table} "):
+            return None
+        return SentInsert(statement.count("), (") + 1, ctx.cache_hit is CacheStats.CACHE_HIT)
 
-    event.listen(connection, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
+    return recorded_on(connection, insert)
 
 
 def test_placing_writes_the_orders_lines_in_one_insert_statement(
