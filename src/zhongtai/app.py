@@ -50,7 +50,7 @@ from zhongtai.orders.api_finance import router as finance_router
 from zhongtai.orders.api_payments import router as payments_router
 from zhongtai.orders.api_pos import router as pos_router
 from zhongtai.orders.api_returns import router as returns_router
-from zhongtai.orders.payments import unpaid_order_sweeper
+from zhongtai.orders.unpaid_orders import unpaid_order_sweeper
 from zhongtai.stores.api import router as stores_router
 
 API_PREFIX = "/api/v1"

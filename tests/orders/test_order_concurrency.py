@@ -29,7 +29,7 @@ from zhongtai.fulfillment import pickup, tasks
 from zhongtai.integrations.payments.sandbox import SandboxPaymentGateway
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.models import StockBalance, StockMovement
-from zhongtai.orders import checkout, payments, placing, pos
+from zhongtai.orders import checkout, payments, placing, pos, unpaid_orders
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus, SalesChannel, TenderType
 from zhongtai.orders.models import Order
 from zhongtai.orders.tender_rules import Tender
@@ -360,7 +360,7 @@ def test_sweepers_of_four_workers_cancel_each_overdue_unpaid_order_once(db: Data
             .values(payment_due_at=datetime(2020, 1, 1, tzinfo=UTC))
         )
     assert _balance(db, store_id, sku_id) == (20, 20)
-    swept = all_at_once(4, lambda _: run_job_once(db, payments.unpaid_order_sweeper(0, {})))
+    swept = all_at_once(4, lambda _: run_job_once(db, unpaid_orders.unpaid_order_sweeper(0, {})))
     assert sum(swept) == 20, "each order is counted by the one sweeper that cancelled it"
     with db.reader() as s:
         statuses = s.scalars(select(Order.status).where(Order.id.in_(orders))).all()

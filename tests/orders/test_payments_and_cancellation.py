@@ -25,7 +25,7 @@ from zhongtai.core.clock import utcnow
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.integrations.providers import Providers
 from zhongtai.orders.models import Order
-from zhongtai.orders.payments import expire_unpaid_orders
+from zhongtai.orders.unpaid_orders import expire_unpaid_orders
 
 
 def _pickup_order(client: TestClient, chain: Chain, *quantities: int, **extra: Any) -> Any:

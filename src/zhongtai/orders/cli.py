@@ -14,8 +14,8 @@ from zhongtai.core.commands import command_database
 from zhongtai.core.jobs import run_job_once
 from zhongtai.core.settings import get_settings
 from zhongtai.integrations.providers import built_in_providers
-from zhongtai.orders.payments import unpaid_order_sweeper
 from zhongtai.orders.settlement import settlement_csv, settlement_for_day
+from zhongtai.orders.unpaid_orders import unpaid_order_sweeper
 from zhongtai.stores.models import Location
 
 app = typer.Typer(
