@@ -52,7 +52,10 @@ def insert_as_loaded(session: Session, *groups: Sequence[Base]) -> None:
             continue
         one, many, pairs = _shape(type(group[0]))
         rows = [_row(x, pairs) for x in group]
-        connection.execute(one, rows[0]) if len(rows) == 1 else connection.execute(many, rows)
+        if len(rows) == 1:
+            connection.execute(one, rows[0])
+        else:
+            connection.execute(many, rows)
     # Children first: attaching a parent cascades to its loaded collections, which must
     # already be detached rather than new (new ones would be INSERTed again at the flush).
     for group in reversed(groups):
