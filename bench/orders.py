@@ -64,9 +64,6 @@ from zhongtai.stores.service_pilot import upsert_pilot_rule
 CLIENTS = 64
 CLIENT_PROCESSES = 2
 WORKERS = 2  # bench/api measured 2 workers best on this machine
-#: Per worker. PostgreSQL here allows 100 connections, shared with pgbench's 64 and other work
-#: on the machine; 16 requests at once per worker is already more than 2 cores can run.
-SERVER_POOL = {"ZHONGTAI_DB_POOL_SIZE": "16", "ZHONGTAI_DB_MAX_OVERFLOW": "0"}
 SKUS = 10_000
 SCARCE_SKUS = 5
 SCARCE_ON_HAND, SCARCE_SAFETY = 2, 1
@@ -836,7 +833,7 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         pgbench_rate = pgbench.tps
         queues = [_offline_sales(chain, sales_per_terminal, rng) for _ in range(TERMINALS)]
         probe_queues = [_offline_sales(chain, POS_BATCH, rng) for _ in range(TERMINALS)]
-        with harness.zhongtai_server(url, workers=WORKERS, extra_env=SERVER_POOL) as server:
+        with harness.zhongtai_server(url, workers=WORKERS) as server:
             harness.run_wrk(f"{server.url}/healthz", connections=CLIENTS, seconds=1)  # warm up
             ceiling = harness.run_wrk(
                 f"{server.url}/healthz", connections=CLIENTS, seconds=min(seconds, 10)

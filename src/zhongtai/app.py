@@ -153,7 +153,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    slots = settings.db_pool_size + settings.db_max_overflow
+    # One connection per request in its endpoint, each kept open: overflow connections are
+    # closed as soon as they come back to a full pool, so requests running on them would open
+    # a PostgreSQL backend (cold caches, every statement planned again) per burst of load.
+    slots = settings.db_pool_size
     app.state.request_slots = asyncio.Semaphore(slots)
     app.state.db = database
     app.state.providers = providers

@@ -52,8 +52,19 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         default=10, ge=0, description="How long a process remembers a verified API key (0: off)."
     )
-    db_pool_size: int = Field(default=20, gt=0)
-    db_max_overflow: int = Field(default=20, ge=0)
+    db_pool_size: int = Field(
+        default=8,
+        gt=0,
+        description="Connections a process keeps open, and as many requests in their endpoints "
+        "at once (the rest wait on the event loop). Python runs one thread of a process at a "
+        "time: scale with processes (`--workers`, one per core), not with this.",
+    )
+    db_max_overflow: int = Field(
+        default=4,
+        ge=0,
+        description="Connections opened beyond the pool for background work (jobs, the event "
+        "relay) while requests hold all of it; each is closed once returned to a full pool.",
+    )
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=True, description="JSON log lines (false: readable console).")
     idempotency_ttl_hours: int = Field(default=24, gt=0)
