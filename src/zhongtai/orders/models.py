@@ -321,3 +321,18 @@ class ReceiptCounter(Base):
     terminal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pos_terminals.id"), primary_key=True)
     business_date: Mapped[date] = mapped_column(primary_key=True)
     last_number: Mapped[int] = mapped_column(default=0)
+
+
+class UnpaidExpiryFailure(Base):
+    """An unpaid order the sweeper failed to cancel: it tries again after ``retry_at`` (later
+    after each failure) and cancels the orders behind it meanwhile. Removed once cancelled."""
+
+    __tablename__ = "order_unpaid_expiry_failures"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempts: Mapped[int]
+    retry_at: Mapped[datetime]
+    last_error: Mapped[str] = mapped_column(String(500))
+    failed_at: Mapped[datetime]
