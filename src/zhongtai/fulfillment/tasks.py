@@ -22,7 +22,8 @@ from zhongtai.fulfillment.models import FulfillmentTask, TaskStatus
 from zhongtai.fulfillment.picking import PickGroup, PickLine, Substitute, pick_list, pick_outcome
 from zhongtai.fulfillment.promise import FALLBACK_SLA, TaskKind
 from zhongtai.integrations.payments.provider import PaymentProvider
-from zhongtai.inventory.order_holds import ship_unheld, shrink_hold
+from zhongtai.inventory.models import Reservation
+from zhongtai.inventory.order_holds import lock_holds_and_stock, ship_unheld, shrink_hold
 from zhongtai.inventory.reservations import (
     confirm_reservation,
     get_reservation,
@@ -165,12 +166,16 @@ def pack_order(
     order, moved = move_order(session, order_id, OrderStatus.PACKED)
     if not moved:
         return order
-    for reservation_id in order.reservation_ids:
-        reservation = get_reservation(session, uuid.UUID(reservation_id))
-        shrink_hold(session, reservation.id, keep.get(reservation.location_id, {}))
+    holds = [get_reservation(session, uuid.UUID(r)) for r in order.reservation_ids]
     by_location: dict[uuid.UUID, list[Line]] = {}
     for location_id, line in substitutes:
         by_location.setdefault(location_id, []).append(line)
+    if by_location:  # frees some rows and takes others: all locked first, in lock order
+        lock_holds_and_stock(
+            session, [x.id for x in holds], _rows_changed(holds, keep, by_location)
+        )
+    for reservation in holds:
+        shrink_hold(session, reservation.id, keep.get(reservation.location_id, {}))
     for location_id, lines in by_location.items():
         ship_unheld(session, location_id, lines, reference=f"order:{order.id}:substitutes")
     if refund and order.paid_amount:
@@ -184,6 +189,24 @@ def pack_order(
         .values(status=TaskStatus.PACKED, packed_at=now, packages=packages)
     )
     return order
+
+
+def _rows_changed(
+    holds: Sequence[Reservation],
+    keep: Mapping[uuid.UUID, Mapping[uuid.UUID, int]],
+    substitutes: Mapping[uuid.UUID, Sequence[Line]],
+) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """location -> SKUs whose balance rows a pack changes: held lines kept below their hold,
+    and the substitutes."""
+    rows: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for reservation in holds:
+        kept = keep.get(reservation.location_id, {})
+        rows.setdefault(reservation.location_id, set()).update(
+            x.sku_id for x in reservation.lines if x.sku_id in kept and kept[x.sku_id] < x.quantity
+        )
+    for location_id, lines in substitutes.items():
+        rows.setdefault(location_id, set()).update(x.sku_id for x in lines)
+    return rows
 
 
 def hand_over_goods(session: Session, order: Order, *, now: datetime | None = None) -> None:

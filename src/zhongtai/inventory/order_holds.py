@@ -1,10 +1,11 @@
 """Changes to an order's hold after checkout: keep it longer once paid, shrink it to what was
-picked, and ship picked goods nobody held (a substitute)."""
+picked, and ship picked goods nobody held (a substitute); and lock first what such a step
+changes when it changes rows of several kinds."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import Table, case, delete, select, update
@@ -26,6 +27,7 @@ from zhongtai.inventory.models import (
     ReservationStatus,
 )
 from zhongtai.inventory.rules import Line, atp, lock_order
+from zhongtai.inventory.stock import lock_stock_rows
 
 _LINES: Table = ReservationLine.__table__  # type: ignore[assignment]
 
@@ -110,3 +112,26 @@ def ship_unheld(
         )
         for line in lock_order(lines)
     ]
+
+
+def lock_holds_and_stock(
+    session: Session,
+    reservation_ids: Sequence[uuid.UUID],
+    stock: Mapping[uuid.UUID, Collection[uuid.UUID]],
+) -> None:
+    """Lock these holds (in the order given), then each location's balance rows of these SKUs
+    (``stock``: location -> SKUs), in the order every use case locks in: a hold before its
+    stock, stock by (location, SKU). Missing balance rows are made.
+
+    For a step that changes rows of several kinds one after the other, as packing does: it frees
+    the short-picked units of each hold (their rows in order), then takes the substitutes off
+    the shelf (their rows in order), and a substitute's row may come before a freed one. Done
+    in that sequence the locks would not follow the order, and a checkout holding one row
+    while waiting for another would deadlock with it.
+    """
+    for reservation_id in reservation_ids:
+        session.execute(
+            select(Reservation.id).where(Reservation.id == reservation_id).with_for_update()
+        )
+    for location_id in sorted(stock):
+        lock_stock_rows(session, location_id, stock[location_id])
