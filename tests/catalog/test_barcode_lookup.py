@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from tests.catalog.conftest import (
@@ -17,6 +16,7 @@ from tests.catalog.conftest import (
     wrong_check_digit,
 )
 from tests.factories import Factory
+from tests.statements import statements_on
 from zhongtai.catalog import service
 from zhongtai.catalog.models import ProductKind, SaleUnit
 from zhongtai.core.auth.roles import Channel, Role
@@ -190,19 +190,10 @@ def test_the_lookup_is_one_statement_with_its_overrides_joined(
     catalog.override(sku, 1, store=factory.location(), channel=Channel.POS)
     store_id, best_id = store.id, best.id
     session.expire_all()
-    session.connection()  # the test's savepoint begins here, not inside the lookup
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(connection, "before_cursor_execute", count)
-    try:
+    with statements_on(connection, session) as statements:
         hit = service.lookup_barcode(
             session, code, caller=HQ, store_id=store_id, channel=Channel.POS
         )
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
     assert len(statements) == 1, statements
     assert hit.priced.price.override_id == best_id
     assert hit.priced.price.amount == 800

@@ -4,40 +4,23 @@ what the one-at-a-time reads answer."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from tests.catalog.conftest import HQ, CatalogFactory
 from tests.factories import Factory
+from tests.statements import statements_on
 from zhongtai.catalog import categories
 from zhongtai.catalog.lookup import sku_price, sku_prices
 from zhongtai.catalog.models import Category
 from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import InvalidInput, NotFound
-
-
-@contextmanager
-def statements_on(connection: Connection, session: Session) -> Iterator[list[str]]:
-    """The SQL statements the block sends (the test's savepoint begins before it)."""
-    session.connection()
-    sent: list[str] = []
-
-    def count(*args: Any) -> None:
-        sent.append(args[2])
-
-    event.listen(connection, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
-
 
 # --- prices ---------------------------------------------------------------------------------
 

@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, update
+from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
 
 from tests.factories import Factory
 from tests.inventory.conftest import StockFactory
+from tests.statements import statements_on
 from zhongtai.catalog.models import Sku
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission
@@ -228,17 +229,8 @@ def test_reading_the_candidates_takes_four_statements_however_many_stores_two_on
 ) -> None:
     def statements(request: PlanRequest) -> int:
         session.expire_all()
-        session.connection()
-        sent: list[str] = []
-
-        def count(*args: Any) -> None:
-            sent.append(args[2])
-
-        event.listen(connection, "before_cursor_execute", count)
-        try:
+        with statements_on(connection, session) as sent:
             store_candidates(session, request, FRIDAY_10_AM)
-        finally:
-            event.remove(connection, "before_cursor_execute", count)
         return len(sent)
 
     first = shop.store()

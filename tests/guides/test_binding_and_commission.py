@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.guides.conftest import EnrollGuide, GuideAtWork, relay
 from tests.members.conftest import MakeMember
 from tests.orders.conftest import Chain, new_id, ok
 from tests.orders.returning import return_line
+from tests.statements import statements_sent
 from zhongtai.core.audit import AuditEntry
 from zhongtai.core.auth.roles import Channel, Role
 from zhongtai.core.clock import utcnow
@@ -342,17 +343,8 @@ def test_the_store_board_ranks_every_guide_as_her_own_view_does_in_the_same_stat
     month = first_of_month(now.date())
 
     def board() -> tuple[list[workbench.Performance], int]:
-        seen: list[str] = []
-        connection = session.connection()
-
-        def count(*args: Any) -> None:
-            seen.append(args[2])
-
-        event.listen(connection, "before_cursor_execute", count)
-        try:
+        with statements_sent(session.connection()) as seen:
             rows = workbench.store_performance(session, chain.store.id, month, until=now)
-        finally:
-            event.remove(connection, "before_cursor_execute", count)
         return rows, len(seen)
 
     rows, statements = board()

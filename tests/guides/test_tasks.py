@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tests.catalog.conftest import CatalogFactory
@@ -30,6 +30,7 @@ from tests.orders.conftest import (  # noqa: F401 (fixtures)
     stock,
     store_step,
 )
+from tests.statements import statements_sent
 from zhongtai.catalog.models import Category, Product, Sku
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission, Role
@@ -402,17 +403,8 @@ def test_generation_reads_in_the_same_few_statements_for_2_or_12_customers(
 
 @contextmanager
 def _counting(session: Session) -> Iterator[list[str]]:
-    seen: list[str] = []
-    connection = session.connection()
-
-    def count(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(connection, "before_cursor_execute", count)
-    try:
+    with statements_sent(session.connection()) as seen:
         yield seen
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
 
 
 def test_a_pickup_waiting_over_a_day_is_a_task_until_she_collects_it(

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tests.integrations.events import PriceTagged, ShelfCounted
+from tests.statements import recorded_on
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import OutboxEvent, record_event
@@ -311,23 +312,15 @@ def test_a_follower_only_reads_the_lease_while_another_relay_holds_it_then_takes
     follower = Relay(test_db.writer, holder="relay-follow", lease_seconds=60)
     _record(test_db, "follow", 1)
     assert _pass(leader) == 1
-    sent: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        sent.append(" ".join(statement.split()).upper())
-
-    event.listen(test_db.engine, "before_cursor_execute", record)
-    try:
+    with recorded_on(test_db.engine, lambda sql, _: " ".join(sql.split()).upper()) as sent:
         _record(test_db, "follow", 2)
         sent.clear()
         for _ in range(3):
             assert _pass(follower) == 0
-        assert not follower.leading
-        on_lease = [x for x in sent if "RELAY_LEASES" in x]
-        assert len(on_lease) == 3, "one look per pass"
-        assert all(x.startswith("SELECT") for x in on_lease), on_lease
-    finally:
-        event.remove(test_db.engine, "before_cursor_execute", record)
+    assert not follower.leading
+    on_lease = [x for x in sent if "RELAY_LEASES" in x]
+    assert len(on_lease) == 3, "one look per pass"
+    assert all(x.startswith("SELECT") for x in on_lease), on_lease
     with test_db.writer() as s, s.begin():  # the leader died: its lease ran out
         s.execute(update(RelayLease).values(expires_at=utcnow() - timedelta(seconds=1)))
     assert _pass(follower) == 1

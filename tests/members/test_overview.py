@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from tests.factories import Factory
 from tests.inventory.conftest import StockFactory
 from tests.members.conftest import MakeMember
 from tests.orders.conftest import Chain, new_id, ok, pay_by_wallet, place, quote
+from tests.statements import statements_on
 from zhongtai.core.auth.roles import Channel, Role
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
@@ -262,22 +261,6 @@ def test_every_registered_section_has_its_documented_place_in_the_overview() -> 
     fields = set(MemberOverviewOut.model_fields)
     assert {"orders", "points", "coupons", "guide"} <= set(OVERVIEW_SECTIONS)
     assert set(OVERVIEW_SECTIONS) <= fields
-
-
-@contextmanager
-def statements_on(connection: Connection, session: Session) -> Iterator[list[str]]:
-    """The SQL statements the block sends (the test's savepoint begins before it)."""
-    session.connection()
-    sent: list[str] = []
-
-    def count(*args: Any) -> None:
-        sent.append(args[2])
-
-    event.listen(connection, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
 
 
 def test_the_overview_reads_as_many_statements_for_a_long_history_as_for_a_short_one(

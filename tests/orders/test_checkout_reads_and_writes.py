@@ -3,20 +3,21 @@ without reading it back, and a quote claimed only when it can become the order."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event, func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.orm import Session
 
 from tests.factories import Factory
 from tests.orders.conftest import NEARBY, Chain, ok, place, quote
+from tests.statements import recorded_on
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission
 from zhongtai.core.clock import utcnow
@@ -38,26 +39,8 @@ APP = Principal(
     store_ids=None,
     channel=Channel.APP,
 )
-T = TypeVar("T")
 #: The NEARBY address of the order tests, inside the store's delivery radius.
 CUSTOMER = Address(31.2404, 121.4737, "黄浦区某小区 1 号楼")
-
-
-@contextmanager
-def recorded_on(connection: Connection, keep: Callable[[str, Any], T | None]) -> Iterator[list[T]]:
-    """``keep(statement, execution context)`` of each statement the block sends, when not None."""
-    sent: list[T] = []
-
-    def record(_c: Any, _cursor: Any, statement: str, _params: Any, ctx: Any, _many: bool) -> None:
-        kept = keep(statement, ctx)
-        if kept is not None:
-            sent.append(kept)
-
-    event.listen(connection, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(connection, "before_cursor_execute", record)
 
 
 @contextmanager

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from tests.factories import Factory
+from tests.statements import statements_on
 from zhongtai.stores import service_hours
 from zhongtai.stores.models import Location
 from zhongtai.stores.rules import OpeningSchedule, WeeklySpan
@@ -52,17 +52,8 @@ def test_schedules_of_many_locations_come_in_one_statement_and_agree_with_each_o
     stores = [daily, late]
     zones = {s.id: s.timezone for s in stores}
     session.expire_all()
-    session.connection()
-    sent: list[str] = []
-
-    def count(*args: Any) -> None:
-        sent.append(args[2])
-
-    event.listen(connection, "before_cursor_execute", count)
-    try:
+    with statements_on(connection, session) as sent:
         schedules = service_hours.opening_schedules(session, zones, FRIDAY_10_AM_SHANGHAI)
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
 
     assert len(sent) == 1, sent
     assert set(schedules) == {daily.id, late.id}
