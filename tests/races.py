@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -17,12 +18,14 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.factories import TEST_SECRET
 from tests.live_server import LiveServer, live_server
 from tests.pg import temporary_database
 from zhongtai.core import migrate
 from zhongtai.core.db import Database
+from zhongtai.inventory.models import StockBalance
 
 Outcome = TypeVar("Outcome")
 
@@ -94,3 +97,14 @@ def processes_at_once(processes: int, target: Callable[..., None], *args: Any) -
     for process in started:
         process.join(timeout=60)
     return reports
+
+
+def stock_of(db: Database, location_id: uuid.UUID, sku_id: uuid.UUID) -> tuple[int, int]:
+    """(on hand, reserved) of a location's balance row of a SKU, as committed now."""
+    with db.reader() as s:
+        row = s.scalars(
+            select(StockBalance).where(
+                StockBalance.location_id == location_id, StockBalance.sku_id == sku_id
+            )
+        ).one()
+        return row.on_hand, row.reserved

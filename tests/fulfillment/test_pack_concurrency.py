@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.factories import Factory
-from tests.races import MANY_CONNECTIONS, race_database
+from tests.races import MANY_CONNECTIONS, race_database, stock_of
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.models import ProductKind, SaleUnit
 from zhongtai.core.auth.principal import Principal
@@ -22,7 +22,6 @@ from zhongtai.fulfillment import tasks
 from zhongtai.fulfillment.picking import Substitute
 from zhongtai.integrations.payments.sandbox import SandboxPaymentGateway
 from zhongtai.inventory import service as inventory
-from zhongtai.inventory.models import StockBalance
 from zhongtai.orders import checkout, payments, placing
 from zhongtai.orders.kinds import (
     FulfillmentType,
@@ -119,16 +118,6 @@ def _picking_order(
         return store.id, order.id, ordered, similar
 
 
-def _balance(db: Database, store_id: uuid.UUID, sku_id: uuid.UUID) -> tuple[int, int]:
-    with db.reader() as s:
-        row = s.scalars(
-            select(StockBalance).where(
-                StockBalance.location_id == store_id, StockBalance.sku_id == sku_id
-            )
-        ).one()
-        return row.on_hand, row.reserved
-
-
 def test_packing_a_short_pick_with_a_substitute_never_deadlocks_with_a_checkout(
     db: Database, gateway: SandboxPaymentGateway
 ) -> None:
@@ -158,8 +147,8 @@ def test_packing_a_short_pick_with_a_substitute_never_deadlocks_with_a_checkout(
         checkout_conn.execute(LOCK_ROW, {"location": store_id, "sku": ordered})
         checkout_conn.commit()
         assert packing.result(timeout=30) is OrderStatus.PACKED
-    assert _balance(db, store_id, ordered) == (10, 1)  # one unit picked, still held
-    assert _balance(db, store_id, similar) == (9, 0)  # the substitute left the shelf
+    assert stock_of(db, store_id, ordered) == (10, 1)  # one unit picked, still held
+    assert stock_of(db, store_id, similar) == (9, 0)  # the substitute left the shelf
 
 
 def _wait_until_another_backend_waits_for_a_lock(db: Database, own_pid: int) -> None:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.factories import Factory
-from tests.races import MANY_CONNECTIONS, all_at_once, race_database
+from tests.races import MANY_CONNECTIONS, all_at_once, race_database, stock_of
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.models import ProductKind, SaleUnit
 from zhongtai.core.auth.principal import Principal
@@ -28,7 +28,7 @@ from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import pickup, tasks
 from zhongtai.integrations.payments.sandbox import SandboxPaymentGateway
 from zhongtai.inventory import service as inventory
-from zhongtai.inventory.models import StockBalance, StockMovement
+from zhongtai.inventory.models import StockMovement
 from zhongtai.orders import checkout, payments, placing, pos, unpaid_orders
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus, SalesChannel, TenderType
 from zhongtai.orders.models import Order
@@ -110,16 +110,6 @@ def _checkout(db: Database, store_id: uuid.UUID, sku_id: uuid.UUID) -> uuid.UUID
         return placed.order.id
 
 
-def _balance(db: Database, store_id: uuid.UUID, sku_id: uuid.UUID) -> tuple[int, int]:
-    with db.reader() as s:
-        row = s.scalars(
-            select(StockBalance).where(
-                StockBalance.location_id == store_id, StockBalance.sku_id == sku_id
-            )
-        ).one()
-        return row.on_hand, row.reserved
-
-
 def test_32_checkouts_racing_for_the_last_10_units_place_exactly_10_orders(db: Database) -> None:
     store_id, sku_id = _store(db, on_hand=10)
     outcomes = _race(CLIENTS, lambda _: _checkout(db, store_id, sku_id))
@@ -127,7 +117,7 @@ def test_32_checkouts_racing_for_the_last_10_units_place_exactly_10_orders(db: D
     refused = Counter(o for o in outcomes if not isinstance(o, uuid.UUID))
     assert len(placed) == 10
     assert set(refused) <= {"insufficient-stock", "no-store-can-fulfil"}
-    assert _balance(db, store_id, sku_id) == (10, 10)
+    assert stock_of(db, store_id, sku_id) == (10, 10)
     with db.reader() as s:
         assert inventory.verify_stock(s) == []
 
@@ -241,7 +231,7 @@ def test_eight_clerks_racing_to_hand_over_one_pickup_hand_it_over_once(db: Datab
     finally:
         gateway.close()
     assert outcomes == {"handed over": 1, "conflict": 7}
-    assert _balance(db, store_id, sku_id) == (4, 0)
+    assert stock_of(db, store_id, sku_id) == (4, 0)
     with db.reader() as s:
         shipments = s.scalar(
             select(func.count())
@@ -286,7 +276,7 @@ def test_one_offline_batch_uploaded_by_eight_racing_retries_records_each_sale_on
         receipts = s.scalars(select(Order.receipt_number).where(Order.store_id == store_id)).all()
     assert len(receipts) == 20
     assert sorted(int(r.rsplit("-", 1)[1]) for r in receipts if r) == list(range(1, 21))
-    assert _balance(db, store_id, sku_id) == (80, 0)
+    assert stock_of(db, store_id, sku_id) == (80, 0)
 
 
 def test_tills_of_one_store_uploading_batches_in_opposite_orders_at_once_never_deadlock(
@@ -346,8 +336,8 @@ def test_tills_of_one_store_uploading_batches_in_opposite_orders_at_once_never_d
         return "ok"
 
     assert _race(8, upload) == ["ok"] * 8
-    assert _balance(db, store_id, first_sku) == (100 - 120, 0)
-    assert _balance(db, store_id, second_sku) == (100 - 120, 0)
+    assert stock_of(db, store_id, first_sku) == (100 - 120, 0)
+    assert stock_of(db, store_id, second_sku) == (100 - 120, 0)
 
 
 def test_sweepers_of_four_workers_cancel_each_overdue_unpaid_order_once(db: Database) -> None:
@@ -359,7 +349,7 @@ def test_sweepers_of_four_workers_cancel_each_overdue_unpaid_order_once(db: Data
             .where(Order.id.in_(orders))
             .values(payment_due_at=datetime(2020, 1, 1, tzinfo=UTC))
         )
-    assert _balance(db, store_id, sku_id) == (20, 20)
+    assert stock_of(db, store_id, sku_id) == (20, 20)
     swept = all_at_once(4, lambda _: run_job_once(db, unpaid_orders.unpaid_order_sweeper(0, {})))
     assert sum(swept) == 20, "each order is counted by the one sweeper that cancelled it"
     with db.reader() as s:
@@ -374,4 +364,4 @@ def test_sweepers_of_four_workers_cancel_each_overdue_unpaid_order_once(db: Data
         )
     assert set(statuses) == {OrderStatus.CANCELLED}
     assert cancelled == 20
-    assert _balance(db, store_id, sku_id) == (20, 0)
+    assert stock_of(db, store_id, sku_id) == (20, 0)
