@@ -6,13 +6,15 @@ import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from tests.orders.conftest import NEARBY, Chain, new_id, ok, pay_by_wallet, place, quote, store_step
+from tests.statements import recorded_on
 from zhongtai.core.auth.roles import Channel
 from zhongtai.integrations.providers import Providers
 from zhongtai.inventory.models import Reservation
-from zhongtai.orders.models import Quote
+from zhongtai.orders.models import Order, Quote
 
 
 def test_reserve_and_try_holds_the_items_without_payment_and_a_no_show_frees_them(
@@ -145,3 +147,36 @@ def test_a_split_parcel_holds_and_releases_its_stores_stock_in_lock_order(
     # Every later step (pay, pack, hand over, cancel) walks the holds in this order, and every
     # checkout locks stock by (location, SKU): the holds must follow that order too.
     assert held_at == sorted(held_at) == sorted([chain.store.id, nearest.id])
+
+
+def test_cancelling_an_order_listing_its_holds_out_of_location_order_releases_them_in_it(
+    client: TestClient, chain: Chain, session: Session, connection: Connection
+) -> None:
+    nearest = chain.open_store(latitude=NEARBY["latitude"], longitude=NEARBY["longitude"])
+    extra = chain.stock.sku()
+    chain.stock.receive(nearest, extra, 5)
+    body: dict[str, Any] = {
+        "fulfillment_type": "ship",
+        "address": NEARBY,
+        "lines": [{"sku_id": str(extra.id), "quantity": 2}, *chain.basket(1)],
+    }
+    order = place(client, chain.app, quote(client, chain.app, body)["id"])
+    # As an order placed before checkouts listed a split parcel's holds in location order.
+    stored = session.get(Order, uuid.UUID(order["id"]))
+    assert stored is not None and len(stored.reservation_ids) == 2
+    stored.reservation_ids = sorted(stored.reservation_ids, reverse=True)
+    session.commit()
+
+    def released_at(statement: str, ctx: Any) -> Any:
+        if not statement.lstrip().upper().startswith("UPDATE STOCK_BALANCES"):
+            return None
+        params = ctx.compiled_parameters[0]
+        return next(v for k, v in params.items() if k.startswith("location_id"))
+
+    with recorded_on(connection, released_at) as released:
+        ok(
+            client.post(
+                f"/api/v1/orders/{order['id']}/cancel", json={"reason": "left"}, headers=chain.app
+            )
+        )
+    assert released == sorted([chain.store.id, nearest.id])

@@ -27,6 +27,7 @@ from zhongtai.inventory.order_holds import lock_holds_and_stock, ship_unheld, sh
 from zhongtai.inventory.reservations import (
     confirm_reservation,
     get_reservation,
+    in_lock_order,
     release_reservation,
 )
 from zhongtai.inventory.rules import Line
@@ -166,7 +167,7 @@ def pack_order(
     order, moved = move_order(session, order_id, OrderStatus.PACKED)
     if not moved:
         return order
-    holds = [get_reservation(session, uuid.UUID(r)) for r in order.reservation_ids]
+    holds = [get_reservation(session, r) for r in in_lock_order(session, order.reservation_ids)]
     by_location: dict[uuid.UUID, list[Line]] = {}
     for location_id, line in substitutes:
         by_location.setdefault(location_id, []).append(line)
@@ -213,8 +214,8 @@ def hand_over_goods(session: Session, order: Order, *, now: datetime | None = No
     """The goods left the store (customer, rider or carrier): the holds become shipments.
     Lines picked to zero hold nothing and ship nothing."""
     now = now or utcnow()
-    for reservation_id in order.reservation_ids:
-        reservation = get_reservation(session, uuid.UUID(reservation_id))
+    for reservation_id in in_lock_order(session, order.reservation_ids):
+        reservation = get_reservation(session, reservation_id)
         if reservation.lines:
             confirm_reservation(session, reservation.id)
         else:  # everything was short-picked: nothing leaves, the empty hold just ends

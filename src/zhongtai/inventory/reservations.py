@@ -36,6 +36,7 @@ __all__ = [
     "confirm_reservation",
     "expire_reservations",
     "get_reservation",
+    "in_lock_order",
     "release_reservation",
     "reserve",
     "select_reservation_by_reference",
@@ -51,6 +52,23 @@ def get_reservation(session: Session, reservation_id: uuid.UUID) -> Reservation:
     if reservation is None:
         raise NotFound(f"No reservation {reservation_id}.")
     return reservation
+
+
+def in_lock_order(session: Session, reservation_ids: Sequence[str]) -> list[uuid.UUID]:
+    """An order's holds (each one location's stock) in the order their stock is locked in:
+    by location. A step that confirms or releases several walks them so; checkouts since list
+    a split parcel's holds so already, but an order may be older than that."""
+    ids = [uuid.UUID(x) for x in reservation_ids]
+    if len(ids) < 2:
+        return ids
+    ordered = list(
+        session.scalars(
+            select(Reservation.id)
+            .where(Reservation.id.in_(ids))
+            .order_by(Reservation.location_id, Reservation.id)
+        )
+    )
+    return ordered + [x for x in ids if x not in ordered]  # a lost one fails where it is used
 
 
 def reserve(

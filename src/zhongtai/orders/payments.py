@@ -23,7 +23,7 @@ from zhongtai.integrations.payments.provider import (
 )
 from zhongtai.integrations.payments.provider import PaymentStatus as ProviderStatus
 from zhongtai.inventory.order_holds import extend_hold
-from zhongtai.inventory.reservations import release_reservation
+from zhongtai.inventory.reservations import in_lock_order, release_reservation
 from zhongtai.loyalty.models import SourceType
 from zhongtai.loyalty.service import Source, earn_points, redeem_coupon, redeem_points
 from zhongtai.orders.events import PaymentCaptured, PaymentFailed, PaymentRefunded
@@ -411,8 +411,8 @@ def cancel_order(
     )
     if not moved:
         return order
-    for reservation_id in order.reservation_ids:
-        release_reservation(session, uuid.UUID(reservation_id))
+    for reservation_id in in_lock_order(session, order.reservation_ids):
+        release_reservation(session, reservation_id)
     if cancellation_refunds(order.fulfillment_type, previous):
         refund_order(
             session,
