@@ -316,20 +316,27 @@ def run_pgbench(
     return PgbenchRun(float(tps.group(1)), db_cores, machine_cores)
 
 
-def database_pids(url: str) -> list[int]:
-    """The processes of the PostgreSQL server at ``url`` (its postmaster and every backend and
-    worker under it), when it runs on this machine; empty when it cannot be told."""
+def postmaster_pid(url: str) -> int | None:
+    """The PostgreSQL server process at ``url``, when it runs on this machine; None when it
+    cannot be told."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
             backend = int(conn.scalar(text("SELECT pg_backend_pid()")))
         status = Path(f"/proc/{backend}/status").read_text()
     except (OSError, ValueError):
-        return []
+        return None
     finally:
         engine.dispose()
     parent = re.search(r"^PPid:\s+(\d+)", status, re.MULTILINE)
-    return process_tree(int(parent.group(1))) if parent else []
+    return int(parent.group(1)) if parent else None
+
+
+def database_pids(url: str) -> list[int]:
+    """The processes of the PostgreSQL server at ``url`` (its postmaster and every backend and
+    worker under it), when it runs on this machine; empty when it cannot be told."""
+    root = postmaster_pid(url)
+    return process_tree(root) if root is not None else []
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -364,6 +371,25 @@ def cpu_seconds(pids: list[int]) -> float:
         except (OSError, IndexError):
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU that ``root`` and its descendants have used so far, ended ones too.
+
+    A process that exits is waited for by its parent, which adds the child's times to its own
+    children's times: those count here. Read at both ends of a window, a connection opened or
+    closed in between counts for the CPU it used within the window, where summing the
+    processes alive at the start would miss the new ones and take a closed one's whole life
+    off the total.
+    """
+    total = 0
+    for pid in process_tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
     return total / _TICKS
 
 

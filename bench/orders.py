@@ -556,13 +556,12 @@ def _place_orders(
         go.put(start)
     # The machine's and the server's CPU over the same window as the clients measure theirs.
     time.sleep(max(0.0, start + warm - time.monotonic()))
-    server_pids = harness.process_tree(server.process.pid)
-    db_pids = harness.database_pids(url)
-    server_cpu, machine_cpu = harness.cpu_seconds(server_pids), harness.machine_busy_seconds()
-    db_cpu = harness.cpu_seconds(db_pids)
+    server_root, db_root = server.process.pid, harness.postmaster_pid(url)
+    server_cpu, machine_cpu = harness.tree_cpu_seconds(server_root), harness.machine_busy_seconds()
+    db_cpu = harness.tree_cpu_seconds(db_root) if db_root is not None else 0.0
     time.sleep(max(0.0, start + warm + seconds - time.monotonic()))
-    server_cpu = harness.cpu_seconds(server_pids) - server_cpu
-    db_cpu = harness.cpu_seconds(db_pids) - db_cpu
+    server_cpu = harness.tree_cpu_seconds(server_root) - server_cpu
+    db_cpu = harness.tree_cpu_seconds(db_root) - db_cpu if db_root is not None else 0.0
     machine_cpu = harness.machine_busy_seconds() - machine_cpu
     reports = [out.get(timeout=warm + seconds + 300) for _ in procs]
     for p in procs:
@@ -582,7 +581,7 @@ def _place_orders(
         failures=[f for r in reports for f in r.failures],
         client_cpu_cores=sum(r.cpu_seconds for r in reports) / seconds,
         server_cpu_cores=server_cpu / seconds,
-        db_cpu_cores=db_cpu / seconds if db_pids else None,
+        db_cpu_cores=db_cpu / seconds if db_root is not None else None,
         machine_cpu_cores=machine_cpu / seconds,
     )
 
