@@ -64,6 +64,7 @@ from zhongtai.stores.service_pilot import upsert_pilot_rule
 CLIENTS = 64
 CLIENT_PROCESSES = 2
 WORKERS = 2  # bench/api measured 2 workers best on this machine
+_DEFAULT_SLOTS = Settings.model_fields["db_pool_size"].default
 SKUS = 10_000
 SCARCE_SKUS = 5
 SCARCE_ON_HAND, SCARCE_SAFETY = 2, 1
@@ -914,8 +915,8 @@ def run(*, quick: bool = False) -> tuple[dict[str, float], list[str]]:
         "store)",
         f"place_order_*: {CLIENTS} asyncio clients (aiohttp, {CLIENT_PROCESSES} processes x "
         f"{CLIENTS // CLIENT_PROCESSES}, keep-alive) against `zhongtai serve --workers "
-        f"{WORKERS}` (uvloop, httptools; event relay and housekeeping on, as served; pool of "
-        "16 connections per worker, no overflow); each "
+        f"{WORKERS}` (uvloop, httptools; event relay and housekeeping on, as served; the "
+        f"default {_DEFAULT_SLOTS} request slots and pooled connections per worker); each "
         "loop: POST /checkout/quotes (3-line delivery basket of random SKUs, random address "
         "within ~1.5 km; 1 basket in "
         f"{SCARCE_EVERY} has a scarce SKU) then POST /orders with contact name and phone, both "
