@@ -10,10 +10,22 @@ from sqlalchemy.orm import Session
 
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.models import StaffUser
+from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import CHAIN_WIDE_ROLES, Channel, Permission, Role
 from zhongtai.stores.models import Location, LocationKind
 
 TEST_SECRET = "test-secret-key-0123456789abcdef0123456789"
+
+#: The app channel's API key with every permission: the caller of checkouts made in a service
+#: call rather than over HTTP.
+APP_CALLER = Principal(
+    kind="api_key",
+    id=uuid.UUID("01900000-0000-7000-8000-00000000a999"),
+    name="app",
+    permissions=frozenset(Permission),
+    store_ids=None,
+    channel=Channel.APP,
+)
 TEST_PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
 

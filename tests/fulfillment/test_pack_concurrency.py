@@ -11,12 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select, text
 
-from tests.factories import Factory
+from tests.factories import APP_CALLER, Factory
 from tests.races import MANY_CONNECTIONS, race_database, stock_of
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.models import ProductKind, SaleUnit
-from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.roles import Channel, Permission
 from zhongtai.core.db import Database
 from zhongtai.fulfillment import tasks
 from zhongtai.fulfillment.picking import Substitute
@@ -36,14 +34,6 @@ from zhongtai.stores.models import Capability, PilotScope
 from zhongtai.stores.service_pilot import upsert_pilot_rule
 
 pytestmark = MANY_CONNECTIONS
-APP = Principal(
-    kind="api_key",
-    id=uuid.uuid4(),
-    name="app",
-    permissions=frozenset(Permission),
-    store_ids=None,
-    channel=Channel.APP,
-)
 LOCK_ROW = text(
     "SELECT on_hand FROM stock_balances WHERE location_id = :location AND sku_id = :sku FOR UPDATE"
 )
@@ -99,12 +89,12 @@ def _picking_order(
                 lines=[inventory.Line(ordered, 2)],
                 store_id=store.id,
             ),
-            caller=APP,
+            caller=APP_CALLER,
         )
         order = placing.place_order(
             s,
             placing.PlaceOrder(quote_id=quote.id, substitution=SubstitutionPreference.SIMILAR),
-            caller=APP,
+            caller=APP_CALLER,
         ).order
         payments.start_payment(
             s,

@@ -10,12 +10,10 @@ import pytest
 from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
 
-from tests.factories import Factory
+from tests.factories import APP_CALLER, Factory
 from tests.inventory.conftest import StockFactory
 from tests.statements import statements_on
 from zhongtai.catalog.models import Sku
-from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.roles import Channel, Permission
 from zhongtai.fulfillment.location_facts import Address
 from zhongtai.fulfillment.models import FulfillmentProfile
 from zhongtai.fulfillment.planning import (
@@ -41,14 +39,6 @@ NINE_TO_NINE = [WeeklySpan(d, time(9), time(21)) for d in range(7)]
 # 2025-06-06 is a Friday; Shanghai is UTC+8.
 FRIDAY_10_AM = datetime(2025, 6, 6, 2, 0, tzinfo=UTC)
 FRIDAY = date(2025, 6, 6)
-APP = Principal(
-    kind="api_key",
-    id=Factory.new_id(),
-    name="app",
-    permissions=frozenset(Permission),
-    store_ids=None,
-    channel=Channel.APP,
-)
 
 
 class Shop:
@@ -213,10 +203,12 @@ def test_the_picking_backlog_counts_orders_paid_and_not_yet_picked(
                 lines=[Line(sku.id, 1)],
                 address=SQUARE,
             ),
-            caller=APP,
+            caller=APP_CALLER,
             now=FRIDAY_10_AM,
         )
-        placed.append(place_order(session, PlaceOrder(quote.id), caller=APP, now=FRIDAY_10_AM))
+        placed.append(
+            place_order(session, PlaceOrder(quote.id), caller=APP_CALLER, now=FRIDAY_10_AM)
+        )
     statuses = [OrderStatus.PAID, OrderStatus.PICKING, OrderStatus.PACKED, OrderStatus.CREATED]
     for p, status in zip(placed, statuses, strict=True):
         session.execute(update(Order).where(Order.id == p.order.id).values(status=status))

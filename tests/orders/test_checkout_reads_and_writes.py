@@ -15,11 +15,10 @@ from sqlalchemy import Connection, func, select, text
 from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.orm import Session
 
-from tests.factories import Factory
+from tests.factories import APP_CALLER, Factory
 from tests.orders.conftest import NEARBY, Chain, ok, place, quote
 from tests.statements import recorded_on
-from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.roles import Channel, Permission
+from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
 from zhongtai.fulfillment.location_facts import Address
 from zhongtai.inventory import allocation
@@ -31,14 +30,6 @@ from zhongtai.orders.models import Order, Quote
 from zhongtai.orders.placing import PlaceOrder, place_order
 from zhongtai.orders.settings import order_settings
 
-APP = Principal(
-    kind="api_key",
-    id=Factory.new_id(),
-    name="app",
-    permissions=frozenset(Permission),
-    store_ids=None,
-    channel=Channel.APP,
-)
 #: The NEARBY address of the order tests, inside the store's delivery radius.
 CUSTOMER = Address(31.2404, 121.4737, "黄浦区某小区 1 号楼")
 
@@ -60,7 +51,7 @@ def delivery_quote(session: Session, chain: Chain, quantity: int = 1, **kw: Any)
             lines=[Line(chain.skus[0].id, quantity), Line(chain.skus[1].id, 1)],
             address=CUSTOMER,
         ),
-        caller=APP,
+        caller=APP_CALLER,
         **kw,
     )
 
@@ -115,7 +106,7 @@ def test_placing_claims_the_quote_in_one_statement_and_reads_nothing_back(
 ) -> None:
     held = delivery_quote(session, chain)
     with statements_on(connection, session) as sent:
-        placed = place_order(session, PlaceOrder(held.id, contact_name="王女士"), caller=APP)
+        placed = place_order(session, PlaceOrder(held.id, contact_name="王女士"), caller=APP_CALLER)
         session.flush()
     assert sent[0].startswith("UPDATE checkout_quotes SET order_id")
     assert not [s for s in sent if s.startswith("SELECT")]
@@ -146,8 +137,8 @@ def test_placing_writes_the_orders_lines_in_one_insert_statement(
     first, second = delivery_quote(session, chain), delivery_quote(session, chain)
     session.connection()
     with inserts_on(connection, "order_lines") as sent:
-        place_order(session, PlaceOrder(first.id), caller=APP)
-        placed = place_order(session, PlaceOrder(second.id), caller=APP)
+        place_order(session, PlaceOrder(first.id), caller=APP_CALLER)
+        placed = place_order(session, PlaceOrder(second.id), caller=APP_CALLER)
     assert [x.rows for x in sent] == [2, 2], "each order's lines in one statement"
     assert sent[1].cached, "the second order of two lines compiles no new statement"
     session.expire_all()
@@ -196,6 +187,6 @@ def test_an_expired_quote_answers_409_and_places_nothing(session: Session, chain
     held = delivery_quote(session, chain, now=now)
     later = now + timedelta(seconds=order_settings().quote_ttl_seconds)
     with pytest.raises(QuoteExpired):
-        place_order(session, PlaceOrder(held.id), caller=APP, now=later)
+        place_order(session, PlaceOrder(held.id), caller=APP_CALLER, now=later)
     assert session.scalar(select(func.count()).select_from(Order)) == 0
     assert session.scalar(select(Quote.order_id).where(Quote.id == held.id)) is None

@@ -14,7 +14,7 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.factories import Factory
+from tests.factories import APP_CALLER, Factory
 from tests.races import MANY_CONNECTIONS, all_at_once, race_database, stock_of
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.models import ProductKind, SaleUnit
@@ -40,14 +40,6 @@ from zhongtai.stores.service_pilot import upsert_pilot_rule
 pytestmark = MANY_CONNECTIONS
 CLIENTS = 32
 SETTINGS = Settings(secret_key="race-secret-0123456789abcdef0123456789abcdef")  # type: ignore[arg-type]
-APP = Principal(
-    kind="api_key",
-    id=uuid.uuid4(),
-    name="app",
-    permissions=frozenset(Permission),
-    store_ids=None,
-    channel=Channel.APP,
-)
 _seq = iter(range(1, 1_000_000))
 Won = TypeVar("Won")
 
@@ -104,9 +96,9 @@ def _checkout(db: Database, store_id: uuid.UUID, sku_id: uuid.UUID) -> uuid.UUID
                 lines=[inventory.Line(sku_id, 1)],
                 store_id=store_id,
             ),
-            caller=APP,
+            caller=APP_CALLER,
         )
-        placed = placing.place_order(s, placing.PlaceOrder(quote_id=quote.id), caller=APP)
+        placed = placing.place_order(s, placing.PlaceOrder(quote_id=quote.id), caller=APP_CALLER)
         return placed.order.id
 
 
@@ -133,12 +125,14 @@ def test_racing_placings_of_one_quote_make_one_order_and_each_answers_it(db: Dat
                 lines=[inventory.Line(sku_id, 1)],
                 store_id=store_id,
             ),
-            caller=APP,
+            caller=APP_CALLER,
         ).id
 
     def place(_: int) -> tuple[uuid.UUID, bool]:
         with db.writer() as s, s.begin():
-            placed = placing.place_order(s, placing.PlaceOrder(quote_id=quote_id), caller=APP)
+            placed = placing.place_order(
+                s, placing.PlaceOrder(quote_id=quote_id), caller=APP_CALLER
+            )
             return placed.order.id, placed.created
 
     answers = [o for o in _race(CLIENTS, place) if not isinstance(o, str)]

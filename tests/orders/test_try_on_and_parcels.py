@@ -15,6 +15,7 @@ from zhongtai.core.auth.roles import Channel
 from zhongtai.integrations.providers import Providers
 from zhongtai.inventory.models import Reservation
 from zhongtai.orders.models import Order, Quote
+from zhongtai.stores.models import Location
 
 
 def test_reserve_and_try_holds_the_items_without_payment_and_a_no_show_frees_them(
@@ -123,9 +124,9 @@ def test_a_parcel_is_split_across_stores_when_no_one_store_has_the_basket(
     assert done["status"] == "completed"
 
 
-def test_a_split_parcel_holds_and_releases_its_stores_stock_in_lock_order(
-    client: TestClient, chain: Chain, session: Session
-) -> None:
+def _split_parcel_quote(client: TestClient, chain: Chain) -> tuple[Location, Any]:
+    """A parcel of a SKU only a new store nearer the customer has, and one only the chain's
+    store has: (the new store, the quote, holding stock in both stores)."""
     # The store opened last (the higher id) is nearest: sourcing lists it first.
     nearest = chain.open_store(latitude=NEARBY["latitude"], longitude=NEARBY["longitude"])
     extra = chain.stock.sku()
@@ -135,7 +136,13 @@ def test_a_split_parcel_holds_and_releases_its_stores_stock_in_lock_order(
         "address": NEARBY,
         "lines": [{"sku_id": str(extra.id), "quantity": 2}, *chain.basket(1)],
     }
-    q = quote(client, chain.app, body)
+    return nearest, quote(client, chain.app, body)
+
+
+def test_a_split_parcel_holds_and_releases_its_stores_stock_in_lock_order(
+    client: TestClient, chain: Chain, session: Session
+) -> None:
+    nearest, q = _split_parcel_quote(client, chain)
     assert q["lines"][0]["location_id"] == str(nearest.id)
     session.expire_all()
     stored = session.get(Quote, uuid.UUID(q["id"]))
@@ -152,15 +159,8 @@ def test_a_split_parcel_holds_and_releases_its_stores_stock_in_lock_order(
 def test_cancelling_an_order_listing_its_holds_out_of_location_order_releases_them_in_it(
     client: TestClient, chain: Chain, session: Session, connection: Connection
 ) -> None:
-    nearest = chain.open_store(latitude=NEARBY["latitude"], longitude=NEARBY["longitude"])
-    extra = chain.stock.sku()
-    chain.stock.receive(nearest, extra, 5)
-    body: dict[str, Any] = {
-        "fulfillment_type": "ship",
-        "address": NEARBY,
-        "lines": [{"sku_id": str(extra.id), "quantity": 2}, *chain.basket(1)],
-    }
-    order = place(client, chain.app, quote(client, chain.app, body)["id"])
+    nearest, q = _split_parcel_quote(client, chain)
+    order = place(client, chain.app, q["id"])
     # As an order placed before checkouts listed a split parcel's holds in location order.
     stored = session.get(Order, uuid.UUID(order["id"]))
     assert stored is not None and len(stored.reservation_ids) == 2
