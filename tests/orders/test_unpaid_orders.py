@@ -16,7 +16,7 @@ from zhongtai.core.clock import utcnow
 from zhongtai.integrations.providers import Providers
 from zhongtai.orders import unpaid_orders
 from zhongtai.orders.models import Order, UnpaidExpiryFailure
-from zhongtai.orders.unpaid_orders import expire_unpaid_orders, retry_delay
+from zhongtai.orders.unpaid_orders import expire_unpaid_orders, failed_since, retry_delay
 
 
 def _pickup_order(client: TestClient, chain: Chain) -> uuid.UUID:
@@ -76,6 +76,8 @@ def test_an_order_that_fails_to_cancel_waits_while_the_orders_behind_it_are_canc
     assert sweep(later) == 1  # the next one is cancelled meanwhile
     assert _status(session, second) == "cancelled"
     assert sweep(later) == 0  # nothing more to do until the first order's retry time
+    assert failed_since(session, later) == 1
+    assert failed_since(session, later + timedelta(seconds=1)) == 0
     # The failed attempt was undone whole: the first order's unit is still held.
     assert chain.stock.balance(chain.store, chain.skus[0]).reserved == 1
 

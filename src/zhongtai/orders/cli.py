@@ -10,12 +10,13 @@ import typer
 from rich.console import Console
 from sqlalchemy import select
 
+from zhongtai.core.clock import utcnow
 from zhongtai.core.commands import command_database
 from zhongtai.core.jobs import run_job_once
 from zhongtai.core.settings import get_settings
 from zhongtai.integrations.providers import built_in_providers
 from zhongtai.orders.settlement import settlement_csv, settlement_for_day
-from zhongtai.orders.unpaid_orders import unpaid_order_sweeper
+from zhongtai.orders.unpaid_orders import failed_since, unpaid_order_sweeper
 from zhongtai.stores.models import Location
 
 app = typer.Typer(
@@ -73,9 +74,18 @@ def expire_unpaid() -> None:
     """Cancel orders still unpaid past their deadline and release their stock (`serve` does it
     every 30 s)."""
     providers = built_in_providers(get_settings())
+    began = utcnow()
     try:
         with command_database() as db:
-            count = run_job_once(db, unpaid_order_sweeper(0, providers.payments))
+            dealt = run_job_once(db, unpaid_order_sweeper(0, providers.payments))
+            with db.reader() as session:
+                failed = failed_since(session, began)
     finally:
         providers.close()
-    Console(highlight=False).print(f"cancelled {count} unpaid orders")
+    console = Console(highlight=False)
+    console.print(f"cancelled {max(dealt - failed, 0)} unpaid orders")
+    if failed:
+        console.print(
+            f"{failed} could not be cancelled and will be tried again "
+            "(order_unpaid_expiry_failures: attempts, last error, next try)"
+        )

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
@@ -98,6 +98,11 @@ def _postpone(session: Session, order_id: uuid.UUID, error: Exception, now: date
         retry_at=failure.retry_at.isoformat(),
         exc_info=error,
     )
+
+
+def failed_since(session: Session, since: datetime) -> int:
+    """How many unpaid orders failed to cancel at ``since`` or later (each counted once)."""
+    return session.scalar(select(func.count()).where(UnpaidExpiryFailure.failed_at >= since)) or 0
 
 
 def retry_delay(attempts: int) -> timedelta:
