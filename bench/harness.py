@@ -292,12 +292,15 @@ def run_pgbench(
             )
             # The middle of the run: after the connections are made, before they close.
             time.sleep(seconds * 0.25)
-            db_pids = database_pids(url)
-            db_cpu, machine_cpu = cpu_seconds(db_pids), machine_busy_seconds()
+            db_root = postmaster_pid(url)
+            db_cpu = tree_cpu_seconds(db_root) if db_root is not None else 0.0
+            machine_cpu = machine_busy_seconds()
             began = time.monotonic()
             time.sleep(seconds * 0.6)
             elapsed = time.monotonic() - began
-            db_cores = (cpu_seconds(db_pids) - db_cpu) / elapsed if db_pids else None
+            db_cores = (
+                (tree_cpu_seconds(db_root) - db_cpu) / elapsed if db_root is not None else None
+            )
             machine_cores = (machine_busy_seconds() - machine_cpu) / elapsed
             stdout, stderr = process.communicate()
             # The server's connection slots are shared with whatever else runs on the machine:
@@ -332,13 +335,6 @@ def postmaster_pid(url: str) -> int | None:
     return int(parent.group(1)) if parent else None
 
 
-def database_pids(url: str) -> list[int]:
-    """The processes of the PostgreSQL server at ``url`` (its postmaster and every backend and
-    worker under it), when it runs on this machine; empty when it cannot be told."""
-    root = postmaster_pid(url)
-    return process_tree(root) if root is not None else []
-
-
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -360,18 +356,6 @@ def process_tree(pid: int) -> list[int]:
         tree.append(current)
         todo += children.get(current, [])
     return tree
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU these processes have used so far (gone ones count 0)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
 
 
 def tree_cpu_seconds(root: int) -> float:
