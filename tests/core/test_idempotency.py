@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.factories import Factory
 from zhongtai.core.auth.models import ApiKey
 from zhongtai.core.auth.roles import Role
-from zhongtai.core.idempotency import IdempotencyRecord
+from zhongtai.core.idempotency import KEY_RULE, IdempotencyRecord
 
 
 def _key_count(factory: Factory, name: str) -> int:
@@ -88,7 +89,9 @@ def test_a_failed_request_does_not_bind_the_key_so_a_retry_runs_again(
     assert _key_count(factory, "till") == 0
 
 
-def test_malformed_key_is_a_422_naming_the_header(client: TestClient, factory: Factory) -> None:
+def test_malformed_key_is_a_422_naming_the_header_and_changes_nothing(
+    client: TestClient, factory: Factory
+) -> None:
     admin = factory.staff_headers(Role.HQ_ADMIN)
     r = client.post(
         "/api/v1/api-keys",
@@ -96,4 +99,17 @@ def test_malformed_key_is_a_422_naming_the_header(client: TestClient, factory: F
         headers={**admin, "Idempotency-Key": "x" * 300},
     )
     assert r.status_code == 422
-    assert r.json()["errors"][0]["field"] == "Idempotency-Key"
+    [error] = r.json()["errors"]
+    assert (error["field"], error["in"]) == ("header.Idempotency-Key", "header")
+    assert error["message"] == KEY_RULE
+    assert _key_count(factory, "x") == 0
+
+
+@pytest.mark.parametrize("path", ["/api/v1/api-keys", "/api/v1/checkout/quotes", "/api/v1/orders"])
+@pytest.mark.parametrize("key", ["x" * 300, "with space", ""])
+def test_a_caller_without_credentials_gets_401_before_its_key_is_judged(
+    client: TestClient, path: str, key: str
+) -> None:
+    r = client.post(path, json={}, headers={"Idempotency-Key": key})
+    assert r.status_code == 401
+    assert r.json()["type"].endswith("unauthenticated")

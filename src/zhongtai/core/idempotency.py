@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import NoReturn
 
+from pydantic_core import PydanticCustomError
 from sqlalchemy import (
     Insert,
     LargeBinary,
@@ -39,7 +40,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Base, IdMixin
-from zhongtai.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
+from zhongtai.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from zhongtai.core.ids import new_id
 
 HEADER = "Idempotency-Key"
@@ -77,11 +78,15 @@ class ReplayStoredResponse(Exception):
         self.stored = stored
 
 
-def validate_key(key: str) -> str:
-    if not _KEY_SHAPE.match(key):
-        raise InvalidInput.field(
-            HEADER, "must be 1 to 255 visible ASCII characters (a UUID is a good choice)"
-        )
+KEY_RULE = "must be 1 to 255 visible ASCII characters (a UUID is a good choice)"
+
+
+def key_shape(key: str | None) -> str | None:
+    """The header's own validator: a malformed key is a validation error of the request's
+    parameters, which FastAPI answers (422) only once every dependency ran, so the caller's
+    authentication answers first (401 before 422, as for a body that does not validate)."""
+    if key is not None and not _KEY_SHAPE.match(key):
+        raise PydanticCustomError("idempotency_key", KEY_RULE)
     return key
 
 

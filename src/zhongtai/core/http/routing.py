@@ -11,12 +11,12 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -34,12 +34,16 @@ async def request_body(request: Request) -> bytes:
     return await request.body()
 
 
-IDEMPOTENCY_KEY = Header(
-    default=None,
-    alias=idempotency.HEADER,
-    description="Makes the request safe to retry: the first response is stored and "
-    "replayed for the same key and body; the same key with another body answers 422.",
-)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        description="Makes the request safe to retry: the first response is stored and "
+        "replayed for the same key and body; the same key with another body answers 422. "
+        "1 to 255 visible ASCII characters (a UUID is a good choice).",
+    ),
+    AfterValidator(idempotency.key_shape),
+]
 
 
 def _scope_of(request: Request, principal: Principal | None) -> str:
@@ -57,11 +61,10 @@ def _fingerprint(request: Request, body: bytes) -> str:
 async def idempotency_guard(
     request: Request,
     principal: Principal | None = Depends(optional_principal),
-    key: str | None = IDEMPOTENCY_KEY,
+    key: IdempotencyKey = None,
 ) -> None:
     if key is None:
         return
-    idempotency.validate_key(key)
     # The body is read here rather than as a dependency of its own: one dependency fewer to
     # solve on every mutating request (Starlette keeps it for the endpoint's body parameter).
     pending = idempotency.PendingKey(
@@ -74,13 +77,12 @@ async def idempotency_guard(
     )
 
 
-async def idempotency_at_commit_guard(request: Request, key: str | None = IDEMPOTENCY_KEY) -> None:
+async def idempotency_at_commit_guard(request: Request, key: IdempotencyKey = None) -> None:
     """The guard of routes marked :func:`idempotent_at_commit`: checks the key and fingerprints
     the request now; the key is scoped to the caller the endpoint authenticates and bound when
     the transaction commits (:func:`_pending`). Not depending on the caller itself spares
     FastAPI a second walk of the authentication's dependencies on the busiest routes."""
     if key is not None:
-        idempotency.validate_key(key)
         request.state.idempotency_unscoped = (key, _fingerprint(request, await request.body()))
 
 
