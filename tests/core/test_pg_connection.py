@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Connection, text
 
+from zhongtai.core import pg_connection
 from zhongtai.core.db import create_db_engine
 from zhongtai.core.pg_connection import PreparedKeepingConnection
 
@@ -86,3 +87,14 @@ def test_an_engine_for_schema_changes_forgets_them_on_rollback_as_psycopg_does(
             assert _prepared(conn) == []
     finally:
         engine.dispose()
+
+
+def test_without_psycopgs_command_runner_a_rollback_still_rolls_back_as_psycopg_does(
+    serving: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_connection, "_RUN_COMMAND", None)
+    _run_until_prepared(serving)
+    serving.execute(text("CREATE TEMPORARY TABLE scratch (n int)"))
+    serving.rollback()
+    assert serving.execute(text("SELECT to_regclass('pg_temp.scratch')")).scalar() is None
+    assert _prepared(serving) == []  # forgotten, as psycopg's rollback() forgets them

@@ -25,6 +25,11 @@ from psycopg import pq
 
 _OPEN = (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
 
+#: psycopg's own runner of a bare command (private API, present from 3.0 to 3.3). A release
+#: without it makes ``rollback()`` psycopg's again, correct and only slower, rather than an
+#: AttributeError on every rollback; this module's tests then fail on the lost statements.
+_RUN_COMMAND: Any = getattr(psycopg.Connection, "_exec_command", None)
+
 
 class PreparedKeepingConnection(psycopg.Connection[Any]):
     """A psycopg connection whose ``rollback()`` keeps the prepared statements."""
@@ -35,13 +40,14 @@ class PreparedKeepingConnection(psycopg.Connection[Any]):
         In pipeline mode, or with no transaction open, psycopg's own ``rollback()`` runs.
         """
         if (
-            self.pgconn.pipeline_status != pq.PipelineStatus.OFF
+            _RUN_COMMAND is None
+            or self.pgconn.pipeline_status != pq.PipelineStatus.OFF
             or self.pgconn.transaction_status not in _OPEN
         ):
             super().rollback()
             return
         with self.lock:
-            self.wait(self._exec_command(b"ROLLBACK"))
+            self.wait(_RUN_COMMAND(self, b"ROLLBACK"))
 
 
 def open_connection(
