@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.factories import TEST_SECRET
 from tests.live_server import LiveServer, live_server
@@ -108,3 +109,18 @@ def stock_of(db: Database, location_id: uuid.UUID, sku_id: uuid.UUID) -> tuple[i
             )
         ).one()
         return row.on_hand, row.reserved
+
+
+def until_another_backend_waits_for_a_lock(db: Database, own_pid: int) -> None:
+    """Return once a backend of this database other than ``own_pid`` waits for a lock (a
+    client blocked on a row that ``own_pid`` holds); fail after 10 seconds."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND pid <> :own"
+    )
+    deadline = time.monotonic() + 10
+    with db.reader() as probe:  # autocommit: each look is a fresh snapshot of the activity
+        while probe.execute(waiting, {"own": own_pid}).scalar_one() == 0:
+            if time.monotonic() > deadline:
+                raise AssertionError("no other backend ever waited for a lock")
+            time.sleep(0.02)

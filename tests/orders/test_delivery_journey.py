@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.orders.conftest import (
@@ -17,6 +18,7 @@ from tests.orders.conftest import (
     quote,
     store_step,
 )
+from zhongtai.core.errors import Conflict
 from zhongtai.integrations.providers import Providers
 
 
@@ -220,3 +222,69 @@ def test_bought_online_returned_in_another_store_goes_back_on_that_shelf_and_ref
     )
     assert too_many.status_code == 422
     assert too_many.json()["errors"][0]["field"] == "lines[0].quantity"
+
+
+def _booked(client: TestClient, chain: Chain, providers: Providers, *steps: int) -> Any:
+    """A packed delivery with a rider booked; the fleet takes ``steps`` steps without calling
+    back yet."""
+    _, order = _packed_delivery(client, chain, providers, 2)
+    booked = ok(
+        client.post(
+            f"/api/v1/fulfillment/orders/{order['id']}/dispatch", json={}, headers=chain.clerk
+        ),
+        201,
+    )
+    fleet: Any = providers.couriers["simulated"]
+    for _ in range(*steps):
+        fleet.advance(booked["courier_ref"])
+    return order, booked
+
+
+def _cancel(client: TestClient, chain: Chain, order: Any) -> Any:
+    return client.post(
+        f"/api/v1/orders/{order['id']}/cancel",
+        json={"reason": "customer changed their mind"},
+        headers=chain.clerk,
+    )
+
+
+def test_cancelling_a_packed_delivery_calls_its_rider_off_and_refunds_it(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order, booked = _booked(client, chain, providers, 1)  # a rider accepted the job
+    assert set(_forward_courier(client, providers, booked["courier_ref"])) == {204}
+    cancelled = ok(_cancel(client, chain, order))
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["refunded_amount"] == cancelled["paid_amount"] > 0
+    fleet: Any = providers.couriers["simulated"]
+    with pytest.raises(Conflict, match="cancelled"):  # a rider called off has no next step
+        fleet.advance(booked["courier_ref"])
+    tracking = ok(client.get(f"/api/v1/orders/{order['id']}/tracking", headers=chain.app))
+    assert tracking["courier"]["status"] == "cancelled"
+    balance = chain.stock.balance(chain.store, chain.skus[0])
+    assert (balance.on_hand, balance.reserved) == (10, 0)
+
+
+def test_a_delivery_whose_rider_already_has_the_parcel_cannot_be_cancelled_and_changes_nothing(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    # The rider collected the parcel; its callback has not reached us yet.
+    order, _ = _booked(client, chain, providers, 3)
+    refused = _cancel(client, chain, order)
+    assert refused.status_code == 409, refused.text
+    assert "picked" in refused.json()["detail"]
+    after = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
+    assert (after["status"], after["refunded_amount"]) == ("packed", 0)
+    assert chain.stock.balance(chain.store, chain.skus[0]).reserved == 2
+
+
+def test_a_late_rider_callback_for_a_cancelled_order_is_acknowledged_and_changes_no_order(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order, booked = _booked(client, chain, providers, 2)  # assigned, arrived: not called back
+    ok(_cancel(client, chain, order))
+    # The platform's callbacks from before the call-off arrive now, as a retrying one sends them.
+    assert set(_forward_courier(client, providers, booked["courier_ref"])) == {204}
+    tracking = ok(client.get(f"/api/v1/orders/{order['id']}/tracking", headers=chain.app))
+    assert (tracking["status"], tracking["courier"]["status"]) == ("cancelled", "cancelled")
+

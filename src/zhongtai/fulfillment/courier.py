@@ -23,9 +23,12 @@ from zhongtai.integrations.couriers.provider import (
     DispatchRequest,
     GeoPoint,
 )
+from zhongtai.integrations.providers import Providers
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus
 from zhongtai.orders.lifecycle import get_order, move_order
 from zhongtai.orders.models import Order
+from zhongtai.orders.payments import cancel_order
+from zhongtai.orders.rules import CANCELLABLE
 from zhongtai.stores.models import Location
 
 log = get_logger("zhongtai.fulfillment")
@@ -51,11 +54,7 @@ def dispatch_courier(
             order_id=str(order.id),
             order_status=order.status.value,
         )
-    existing = session.scalars(
-        select(CourierDispatch).where(
-            CourierDispatch.order_id == order.id, CourierDispatch.status.in_(_ACTIVE)
-        )
-    ).first()
+    existing = _active_dispatch(session, order.id)
     if existing is not None:
         return existing
     store = session.get(Location, order.store_id)
@@ -81,6 +80,51 @@ def dispatch_courier(
     return dispatch
 
 
+def cancel_order_calling_off_rider(
+    session: Session, order_id: uuid.UUID, *, reason: str, providers: Providers
+) -> Order:
+    """Cancel an order as :func:`payments.cancel_order` does, first calling off the rider
+    booked for it. A rider who already has the parcel makes it a 409 that changes nothing
+    (nothing refunded, no stock released): the goods are on their way, so it is a return.
+
+    The rider is called off before anything is refunded: a platform refusing the call-off must
+    leave no money sent back for goods that are leaving."""
+    order = get_order(session, order_id, for_update=True)
+    if order.status in CANCELLABLE[order.fulfillment_type]:
+        dispatch = _active_dispatch(session, order.id, for_update=True)
+        if dispatch is not None:
+            _call_off(order, dispatch, providers.courier(dispatch.provider))
+    return cancel_order(session, order_id, reason=reason, providers=providers.payments)
+
+
+def _call_off(order: Order, dispatch: CourierDispatch, courier: CourierService) -> None:
+    if dispatch.status is DispatchStatus.PICKED_UP:
+        raise Conflict(
+            f"The rider picked order {order.number} up; it can no longer be cancelled, "
+            "only returned once delivered.",
+            order_id=str(order.id),
+            dispatch_status=dispatch.status.value,
+        )
+    try:
+        courier.cancel(dispatch.courier_ref or "")
+    except Conflict as refused:
+        raise Conflict(
+            f"Order {order.number} can no longer be cancelled: {refused.detail}",
+            order_id=str(order.id),
+        ) from refused
+    dispatch.status = DispatchStatus.CANCELLED
+    log.info("courier.called_off", dispatch_id=str(dispatch.id), order_id=str(order.id))
+
+
+def _active_dispatch(
+    session: Session, order_id: uuid.UUID, *, for_update: bool = False
+) -> CourierDispatch | None:
+    query = select(CourierDispatch).where(
+        CourierDispatch.order_id == order_id, CourierDispatch.status.in_(_ACTIVE)
+    )
+    return session.scalars(query.with_for_update() if for_update else query).first()
+
+
 def apply_courier_callback(
     session: Session,
     courier: CourierService,
@@ -90,24 +134,28 @@ def apply_courier_callback(
     """Apply a signed status callback once (a repeated or older one changes nothing): picked
     up ships the stock and sends the order out; delivered completes it."""
     update = courier.parse_callback(headers, body)
-    dispatch = session.scalars(
-        select(CourierDispatch)
-        .where(
-            CourierDispatch.provider == courier.name,
-            CourierDispatch.courier_ref == update.courier_ref,
-        )
-        .with_for_update()
-    ).one_or_none()
-    if dispatch is None:
+    of_ref = select(CourierDispatch).where(
+        CourierDispatch.provider == courier.name,
+        CourierDispatch.courier_ref == update.courier_ref,
+    )
+    found = session.scalars(of_ref).one_or_none()
+    if found is None:
         raise NotFound(f"No dispatch {update.courier_ref} of {courier.name}.")
+    # The order's row first, then the dispatch's, as cancelling takes them.
+    order = get_order(session, found.order_id, for_update=True)
+    dispatch = session.scalars(
+        of_ref.with_for_update().execution_options(populate_existing=True)
+    ).one()
     if update.sequence <= dispatch.last_sequence:
         log.info("courier.callback_stale", dispatch_id=str(dispatch.id), seq=update.sequence)
         return dispatch
     dispatch.last_sequence = update.sequence
-    dispatch.status = DispatchStatus(update.status.value)
     if update.rider_name or update.rider_phone:
         dispatch.rider = {"name": update.rider_name, "phone": update.rider_phone}
-    order = get_order(session, dispatch.order_id, for_update=True)
+    if order.status is OrderStatus.CANCELLED:
+        _after_cancellation(dispatch, order, update.status)
+        return dispatch
+    dispatch.status = DispatchStatus(update.status.value)
     if update.status in (CourierStatus.PICKED_UP, CourierStatus.DELIVERED):
         _out_for_delivery(session, order)
     if update.status is CourierStatus.DELIVERED:
@@ -135,6 +183,22 @@ def apply_courier_callback(
         store_id=order.store_id,
     )
     return dispatch
+
+
+def _after_cancellation(dispatch: CourierDispatch, order: Order, status: CourierStatus) -> None:
+    """A callback for a cancelled order is acknowledged (the platform would retry a refusal
+    forever) and moves no order. Progress up to the store changes nothing: the rider was
+    called off. A parcel collected anyway is recorded and logged for the store to get back."""
+    if status in (CourierStatus.ASSIGNED, CourierStatus.ARRIVED_AT_STORE):
+        log.info("courier.callback_after_call_off", dispatch_id=str(dispatch.id), status=status)
+        return
+    dispatch.status = DispatchStatus(status.value)
+    log.warning(
+        "courier.parcel_of_cancelled_order",
+        dispatch_id=str(dispatch.id),
+        order_id=str(order.id),
+        status=status,
+    )
 
 
 def _out_for_delivery(session: Session, order: Order) -> None:

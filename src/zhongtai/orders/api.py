@@ -23,11 +23,11 @@ from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params, paginate
 from zhongtai.core.settings import Settings
+from zhongtai.fulfillment import courier
 from zhongtai.fulfillment.models import CourierDispatch
 from zhongtai.fulfillment.pickup import pickup_ticket
 from zhongtai.integrations.api_stream import event_stream
 from zhongtai.integrations.stream import parse_last_event_id
-from zhongtai.orders import payments
 from zhongtai.orders.api_common import READ, ensure_may_see, providers_of
 from zhongtai.orders.kinds import OrderStatus, SalesChannel
 from zhongtai.orders.lifecycle import get_order
@@ -139,8 +139,8 @@ def cancel_order(
     ensure_may_see(principal, order)
     if not (principal.can(Permission.ORDERS_PLACE) or principal.can(Permission.ORDERS_FULFIL)):
         principal.require(Permission.ORDERS_PLACE)
-    return payments.cancel_order(
-        session, order_id, reason=body.reason, providers=providers_of(request).payments
+    return courier.cancel_order_calling_off_rider(
+        session, order_id, reason=body.reason, providers=providers_of(request)
     )
 
 
