@@ -23,7 +23,7 @@ from zhongtai.inventory.models import MovementKind
 from zhongtai.inventory.rules import Line
 from zhongtai.inventory.stock import adjust_stock, record_return
 from zhongtai.orders.events import OrderReturned
-from zhongtai.orders.kinds import LineKind, OrderStatus
+from zhongtai.orders.kinds import FulfillmentType, LineKind, OrderStatus
 from zhongtai.orders.lifecycle import get_order, move_order, order_facts
 from zhongtai.orders.models import (
     ItemCondition,
@@ -59,16 +59,38 @@ def _short(line: OrderLine) -> int:
     return 0 if line.picked_quantity is None else line.quantity - line.picked_quantity
 
 
+def _handed_over_paid(line: OrderLine) -> int:
+    """What the customer paid for the units of the line's own SKU she received.
+
+    The pack keeps the picked units' share of the net, rounded down (fulfillment's pick rule):
+    the rest was refunded as short or charged for a substitute, and a substitute stays with the
+    customer, so its charge is no part of what these units bring back.
+    """
+    if line.picked_quantity is None:
+        return line.net_amount - line.short_refund
+    return line.net_amount * line.picked_quantity // line.quantity
+
+
 def _line_refund(line: OrderLine, quantity: int) -> int:
     """The refund for ``quantity`` more units of the line: proportional to the net paid, the
     last returnable unit taking whatever is left so the line never refunds more than paid."""
-    left = line.net_amount - line.short_refund - line.returned_refund
+    left = _handed_over_paid(line) - line.returned_refund
     if quantity == returnable_quantity(line.quantity, _short(line), line.returned_quantity):
         return left
     share = return_refund(
         line.net_amount, line.quantity, line.returned_quantity + _short(line), quantity
     )
     return min(share, left)
+
+
+def _earlier_return(session: Session, reference: str, order_id: uuid.UUID) -> OrderReturn | None:
+    """The return already taken under ``reference``, if any (of this order, or a 409)."""
+    earlier = session.scalars(
+        select(OrderReturn).where(OrderReturn.reference == reference)
+    ).one_or_none()
+    if earlier is not None and earlier.order_id != order_id:
+        raise Conflict(f"Return reference {reference!r} belongs to another order.")
+    return earlier
 
 
 def return_goods(
@@ -85,18 +107,27 @@ def return_goods(
     """Take goods of an order back at ``store_id`` and refund them. Idempotent by ``reference``
     (the till's or the app's id of this return): a retry answers the first return."""
     reference = require_text(reference, "reference", max_length=128)
-    earlier = session.scalars(
-        select(OrderReturn).where(OrderReturn.reference == reference)
-    ).one_or_none()
+    earlier = _earlier_return(session, reference, order_id)
     if earlier is not None:
-        if earlier.order_id != order_id:
-            raise Conflict(f"Return reference {reference!r} belongs to another order.")
         return Returned(earlier, created=False)
     caller.ensure_store(store_id)
     store = session.get(Location, store_id)
     if store is None or store.kind is not LocationKind.STORE:
         raise InvalidInput.field("store_id", f"no store {store_id}")
     order = get_order(session, order_id, for_update=True)
+    # A retry sent while the first was still at work (a slow provider refund) waited on the
+    # order's lock and finds the first committed now: it answers that one.
+    earlier = _earlier_return(session, reference, order_id)
+    if earlier is not None:
+        return Returned(earlier, created=False)
+    if order.fulfillment_type is FulfillmentType.RESERVE_TRY:
+        # The try-on sold nothing: what was bought was rung up at the till, its own sale.
+        raise Conflict(
+            f"Order {order.number} was a try-on; goods bought after it come back against the "
+            "till's receipt.",
+            order_id=str(order.id),
+            fulfillment_type=order.fulfillment_type.value,
+        )
     if order.status not in RETURNABLE:
         raise Conflict(
             f"Order {order.number} is {order.status.value}; goods come back only from a "
@@ -192,11 +223,12 @@ def _restock(session: Session, order: Order, order_return: OrderReturn, caller: 
     """Resellable goods back on the receiving store's shelf; damaged ones in and written off,
     so the ledger shows both what came back and what was thrown away."""
     skus = {x.id: x.sku_id for x in order.lines}
-    came_back = [
-        Line(sku, x.quantity)
-        for x in order_return.lines
-        if (sku := skus[x.order_line_id]) is not None
-    ]
+    # One movement per SKU: a parcel split over two stores holds the SKU on two lines.
+    per_sku: dict[uuid.UUID, int] = {}
+    for x in order_return.lines:
+        if (sku := skus[x.order_line_id]) is not None:
+            per_sku[sku] = per_sku.get(sku, 0) + x.quantity
+    came_back = [Line(sku, quantity) for sku, quantity in per_sku.items()]
     reference = f"return:{order_return.reference}"
     record_return(session, order_return.store_id, came_back, reference=reference)
     for x in order_return.lines:
