@@ -288,3 +288,47 @@ def test_a_late_rider_callback_for_a_cancelled_order_is_acknowledged_and_changes
     tracking = ok(client.get(f"/api/v1/orders/{order['id']}/tracking", headers=chain.app))
     assert (tracking["status"], tracking["courier"]["status"]) == ("cancelled", "cancelled")
 
+
+def _return_all(client: TestClient, chain: Chain, order: Any) -> Any:
+    return client.post(
+        f"/api/v1/orders/{order['id']}/returns",
+        json={
+            "reference": new_id(),
+            "store_id": str(chain.store.id),
+            "lines": [{"line_id": x["id"], "quantity": x["quantity"]} for x in order["lines"]],
+            "reason": "parcel back",
+        },
+        headers=chain.clerk,
+    )
+
+
+def test_a_parcel_the_rider_could_not_deliver_comes_back_as_a_return_of_its_goods(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order, booked = _booked(client, chain, providers, 3)  # the rider has the parcel
+    fleet: Any = providers.couriers["simulated"]
+    fleet.fail(booked["courier_ref"], "customer unreachable")
+    assert set(_forward_courier(client, providers, booked["courier_ref"])) == {204}
+    tracking = ok(client.get(f"/api/v1/orders/{order['id']}/tracking", headers=chain.app))
+    assert (tracking["status"], tracking["courier"]["status"]) == ("out_for_delivery", "failed")
+    assert chain.stock.balance(chain.store, chain.skus[0]).on_hand == 8  # with the rider
+
+    back = ok(_return_all(client, chain, order), 201)
+    assert back["refund_total"] == 2000  # the goods; the delivery fee paid for the ride
+    after = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
+    assert (after["status"], after["refunded_amount"]) == ("returned", 2000)
+    balance = chain.stock.balance(chain.store, chain.skus[0])
+    assert (balance.on_hand, balance.reserved) == (10, 0)
+
+
+def test_a_parcel_still_on_its_way_cannot_be_returned_and_changes_nothing(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order, booked = _booked(client, chain, providers, 3)
+    assert set(_forward_courier(client, providers, booked["courier_ref"])) == {204}
+    refused = _return_all(client, chain, order)
+    assert refused.status_code == 409, refused.text
+    assert "out_for_delivery" in refused.json()["detail"]
+    after = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
+    assert (after["status"], after["refunded_amount"]) == ("out_for_delivery", 0)
+    assert chain.stock.balance(chain.store, chain.skus[0]).on_hand == 8

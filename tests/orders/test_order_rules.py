@@ -121,7 +121,7 @@ def test_the_illegal_step_message_says_what_is_allowed_next() -> None:
 def test_the_illegal_step_message_explains_late_cancellation_and_final_states() -> None:
     late = illegal_step_message(F.DELIVERY, S.OUT_FOR_DELIVERY, S.CANCELLED)
     assert "the goods have left the store" in late
-    assert late.endswith("next it may become completed.")
+    assert late.endswith("next it may become completed, partially_returned or returned.")
     final = illegal_step_message(F.SHIP, S.CANCELLED, S.PAID)
     assert "cancelled is final" in final
     assert illegal_step_message(F.IN_STORE, S.CREATED, S.COMPLETED).startswith(

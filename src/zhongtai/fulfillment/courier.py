@@ -116,6 +116,17 @@ def _call_off(order: Order, dispatch: CourierDispatch, courier: CourierService) 
     log.info("courier.called_off", dispatch_id=str(dispatch.id), order_id=str(order.id))
 
 
+def delivery_failed(session: Session, order_id: uuid.UUID) -> bool:
+    """Whether the order's last rider reported its delivery failed: the parcel comes back."""
+    last = session.scalars(
+        select(CourierDispatch.status)
+        .where(CourierDispatch.order_id == order_id)
+        .order_by(CourierDispatch.id.desc())
+        .limit(1)
+    ).first()
+    return last is DispatchStatus.FAILED
+
+
 def _active_dispatch(
     session: Session, order_id: uuid.UUID, *, for_update: bool = False
 ) -> CourierDispatch | None:

@@ -19,6 +19,7 @@ from zhongtai.core.auth.roles import Permission
 from zhongtai.core.http.deps import db_session
 from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
+from zhongtai.fulfillment import courier
 from zhongtai.orders import returns
 from zhongtai.orders.api_common import providers_of
 from zhongtai.orders.models import Refund
@@ -42,7 +43,8 @@ def return_goods(
     session: Session = Depends(db_session),
 ) -> Any:
     """Take goods back at any store: resellable ones return to that store's stock, damaged
-    ones are written off, and the refund goes to the original tenders."""
+    ones are written off, and the refund goes to the original tenders. A parcel the rider
+    could not deliver comes back the same way."""
     done = returns.return_goods(
         session,
         order_id,
@@ -52,6 +54,7 @@ def return_goods(
         reason=body.reason,
         caller=principal,
         providers=providers_of(request).payments,
+        undelivered=courier.delivery_failed(session, order_id),
     )
     if not done.created:
         response.status_code = status.HTTP_200_OK

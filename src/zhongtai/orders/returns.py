@@ -103,9 +103,13 @@ def return_goods(
     reason: str | None,
     caller: Principal,
     providers: Mapping[str, PaymentProvider],
+    undelivered: bool = False,
 ) -> Returned:
     """Take goods of an order back at ``store_id`` and refund them. Idempotent by ``reference``
-    (the till's or the app's id of this return): a retry answers the first return."""
+    (the till's or the app's id of this return): a retry answers the first return.
+
+    ``undelivered``: the courier reported the order's delivery failed (fulfillment knows), so
+    the parcel out for delivery comes back too."""
     reference = require_text(reference, "reference", max_length=128)
     earlier = _earlier_return(session, reference, order_id)
     if earlier is not None:
@@ -128,10 +132,13 @@ def return_goods(
             order_id=str(order.id),
             fulfillment_type=order.fulfillment_type.value,
         )
-    if order.status not in RETURNABLE:
+    if order.status not in RETURNABLE and not (
+        undelivered and order.status is OrderStatus.OUT_FOR_DELIVERY
+    ):
         raise Conflict(
             f"Order {order.number} is {order.status.value}; goods come back only from a "
-            "completed order (cancel it instead if it was not handed over).",
+            "completed order, or from a delivery the rider reported failed (cancel it instead "
+            "if it was not handed over).",
             order_id=str(order.id),
             order_status=order.status.value,
         )

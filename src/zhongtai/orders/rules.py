@@ -64,7 +64,8 @@ TRANSITIONS: Mapping[FulfillmentType, Mapping[OrderStatus, tuple[OrderStatus, ..
         _ACCEPTED: (_PICKING, _CANCELLED),
         _PICKING: (_PACKED, _CANCELLED),
         _PACKED: (_OUT, _CANCELLED),
-        _OUT: (_COMPLETED,),
+        # A parcel the rider could not deliver comes back to the store as a return.
+        _OUT: (_COMPLETED, _PART_RETURNED, _RETURNED),
         **_AFTER_HANDOVER,
     },
     FulfillmentType.PICKUP: {
