@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -118,3 +119,17 @@ def test_a_remembered_key_does_not_admit_a_forged_secret_with_the_same_prefix(
     assert client.get("/api/v1/auth/me", headers={"X-API-Key": real}).status_code == 200
     forged = real[: real.rindex("_") + 1] + "forged-secret-of-the-same-prefix"
     assert client.get("/api/v1/auth/me", headers={"X-API-Key": forged}).status_code == 401
+
+
+@pytest.mark.parametrize("terminal_id", ["till-1", "T" * 17, "收银1"])
+def test_a_till_key_whose_terminal_id_a_receipt_cannot_print_is_refused_naming_it(
+    client: TestClient, factory: Factory, terminal_id: str
+) -> None:
+    admin = factory.staff_headers(Role.HQ_ADMIN)
+    store = factory.location()
+    factory.session.commit()
+    body = {"name": "till x", "channel": "pos", "store_id": str(store.id)}
+    r = client.post("/api/v1/api-keys", headers=admin, json={**body, "terminal_id": terminal_id})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "terminal_id"
+    assert factory.session.scalars(select(ApiKey).where(ApiKey.name == "till x")).all() == []

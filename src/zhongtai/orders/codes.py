@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from zhongtai.core.auth.principal import TERMINAL_ID
 from zhongtai.core.clock import as_utc
 
 PICKUP_CODE_DIGITS = 6
@@ -108,11 +109,15 @@ def business_date(moment_utc: datetime, timezone: str, day_starts: time = DAY_ST
 
 RECEIPT_SEQUENCE_DIGITS = 6
 _STORE_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")  # as stores accept them
-_TERMINAL_CODE = re.compile(r"[A-Za-z0-9_]{1,16}")  # no "-": it separates the parts
 _RECEIPT = re.compile(
     r"(?P<store>[A-Za-z0-9_-]{1,32})-(?P<terminal>[A-Za-z0-9_]{1,16})"
     rf"-(?P<day>[0-9]{{8}})-(?P<sequence>[0-9]{{{RECEIPT_SEQUENCE_DIGITS}}})"
 )
+
+
+def is_terminal_code(text: str) -> bool:
+    """Whether ``text`` can stand for a terminal in a receipt number."""
+    return TERMINAL_ID.fullmatch(text) is not None
 
 
 class InvalidReceiptNumber(ValueError):
@@ -136,7 +141,7 @@ def receipt_number(store_code: str, terminal_code: str, business_date: date, seq
     """``SH001-T02-20261126-000123``: store, terminal, business day, the day's sequence from 1."""
     if not _STORE_CODE.fullmatch(store_code):
         raise ValueError(f"store code {store_code!r} is not 1-32 letters, digits, _ or -")
-    if not _TERMINAL_CODE.fullmatch(terminal_code):
+    if not is_terminal_code(terminal_code):
         raise ValueError(f"terminal code {terminal_code!r} is not 1-16 letters, digits or _")
     if not 1 <= sequence < 10**RECEIPT_SEQUENCE_DIGITS:
         raise ValueError(f"a receipt sequence is 1 to {10**RECEIPT_SEQUENCE_DIGITS - 1}")

@@ -19,14 +19,18 @@ from zhongtai.core import context
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
-from zhongtai.core.errors import Conflict, DomainError, InvalidInput
+from zhongtai.core.errors import DomainError, InvalidInput
 from zhongtai.core.ids import new_id
 from zhongtai.core.outbox import record_event
 from zhongtai.inventory.checks import remembering_checks
 from zhongtai.inventory.rules import Line
 from zhongtai.inventory.stock import lock_stock_rows
 from zhongtai.inventory.stock import record_pos_sale as take_sold_stock
-from zhongtai.orders.codes import business_date, receipt_number
+from zhongtai.orders.codes import (
+    business_date,
+    is_terminal_code,
+    receipt_number,
+)
 from zhongtai.orders.events import OrderCompleted, OrderPaid, PaymentCaptured
 from zhongtai.orders.kinds import OrderStatus, TenderType
 from zhongtai.orders.lifecycle import order_facts
@@ -40,9 +44,10 @@ from zhongtai.orders.models import (
 )
 from zhongtai.orders.placing import record_order_created
 from zhongtai.orders.pricing_rules import BasketLine, price_basket
-from zhongtai.orders.tender_rules import Tender, check_tenders
-from zhongtai.orders.till_lookups import TillLookups, recorded_sale
+from zhongtai.orders.tender_rules import Tender, check_tenders, kept_payments
+from zhongtai.orders.till_lookups import TillLookups, recorded_sale, stores_of
 from zhongtai.orders.till_orders import till_order
+from zhongtai.orders.till_resends import resent_change
 from zhongtai.stores.models import Location, LocationKind
 
 MAX_LINES = 200
@@ -50,6 +55,10 @@ MAX_LINES = 200
 CLOCK_SKEW = timedelta(minutes=10)
 #: How old an offline sale may be when it is finally uploaded.
 MAX_OFFLINE_AGE = timedelta(days=30)
+#: Tenders the till does not take: points are spent from the member's account, which a till
+#: sale does not debit, and a points tender is refunded as points -- taken here, they would
+#: be goods for nothing and points minted on the return.
+NOT_AT_THE_TILL = frozenset({TenderType.POINTS})
 
 
 @dataclass(frozen=True)
@@ -105,18 +114,39 @@ def next_receipt_sequence(session: Session, terminal_id: uuid.UUID, day: date) -
     return int(session.execute(stmt.returning(ReceiptCounter.last_number)).scalar_one())
 
 
-def _check_sale(sale: PosSale, store: Location | None, now: datetime) -> datetime:
+def _check_sale(
+    sale: PosSale, store: Location | None, now: datetime, lookups: TillLookups
+) -> datetime:
+    """The sale's time, once its store, terminal, member, lines and tenders are sound."""
     if store is None or store.kind is not LocationKind.STORE:
         raise InvalidInput.field("store_id", f"no store {sale.store_id}")
-    if not sale.lines:
+    if not is_terminal_code(sale.terminal_code):
+        # It is printed in the receipt number, whose parts "-" separates.
+        raise InvalidInput.field("terminal_code", "must be 1-16 letters, digits or _")
+    if sale.member_id is not None and not lookups.member_exists(sale.member_id):
+        raise InvalidInput.field("member_id", f"no member {sale.member_id}")
+    _check_lines(sale.lines)
+    for i, tender in enumerate(sale.tenders):
+        if tender.type in NOT_AT_THE_TILL:
+            raise InvalidInput.field(
+                f"tenders.{i}.type", f"{tender.type.value} are not taken at the till"
+            )
+    return _sale_time(sale, now)
+
+
+def _check_lines(lines: Sequence[PosLine]) -> None:
+    if not lines:
         raise InvalidInput.field("lines", "a sale has at least one line")
-    if len(sale.lines) > MAX_LINES:
+    if len(lines) > MAX_LINES:
         raise InvalidInput.field("lines", f"at most {MAX_LINES} lines")
-    for i, line in enumerate(sale.lines):
+    for i, line in enumerate(lines):
         if line.quantity <= 0:
             raise InvalidInput.field(f"lines[{i}].quantity", "must be 1 or more")
         if line.unit_price is not None and line.unit_price < 0:
             raise InvalidInput.field(f"lines[{i}].unit_price", "must be 0 fen or more")
+
+
+def _sale_time(sale: PosSale, now: datetime) -> datetime:
     occurred = sale.occurred_at or now
     if occurred.tzinfo is None:
         raise InvalidInput.field("occurred_at", "include a UTC offset")
@@ -166,13 +196,14 @@ def record_till_sale(
     """
     now = now or utcnow()
     lookups = lookups or TillLookups(session)
+    # Before anything is read: a caller of another store learns nothing of a sale by its id.
+    caller.ensure_store(sale.store_id)
     earlier = lookups.recorded(sale.client_sale_id)
     if earlier is not None:
-        return _duplicate(sale, earlier)
+        return _duplicate(sale, earlier, lookups)
     store = lookups.store(sale.store_id)
-    occurred = _check_sale(sale, store, now)
+    occurred = _check_sale(sale, store, now, lookups)
     assert store is not None
-    caller.ensure_store(store.id)
     basket = price_basket(
         _priced_lines(session, sale, caller, occurred, lookups), delivery_fee_rule=None
     )
@@ -207,7 +238,7 @@ def record_till_sale(
         raced = recorded_sale(session, sale.client_sale_id)
         if raced is None:
             raise
-        return _duplicate(sale, raced)
+        return _duplicate(sale, raced, lookups)
     assert order.receipt_number is not None
     _take_payments(session, order, sale.tenders, check.change, occurred)
     take_sold_stock(
@@ -220,32 +251,22 @@ def record_till_sale(
     return SaleResult(sale.client_sale_id, SaleStatus.RECORDED, order, change=check.change)
 
 
-def _duplicate(sale: PosSale, order: Order) -> SaleResult:
-    if order.store_id != sale.store_id:
-        raise Conflict(
-            f"Sale {sale.client_sale_id} was recorded for another store.",
-            client_sale_id=str(sale.client_sale_id),
-        )
-    return SaleResult(sale.client_sale_id, SaleStatus.DUPLICATE, order)
+def _duplicate(sale: PosSale, order: Order, lookups: TillLookups) -> SaleResult:
+    """The first answer again, change included: a till whose answer was lost prints its
+    receipt from this one (another sale under the same id is a 409, see ``till_resends``)."""
+    change = resent_change(sale, order, lookups.payments(order))
+    return SaleResult(sale.client_sale_id, SaleStatus.DUPLICATE, order, change=change)
 
 
 def _take_payments(
     session: Session, order: Order, tenders: Sequence[Tender], change: int, at: datetime
 ) -> None:
     """Each tender as a captured payment; cash is kept net of the change handed back."""
-    change_left = change
-    for tender in tenders:
-        amount, handed = tender.amount, None
-        if tender.type is TenderType.CASH and change_left:
-            handed = tender.amount
-            amount = tender.amount - min(change_left, tender.amount)
-            change_left -= tender.amount - amount
-        if amount <= 0:
-            continue
+    for tender_type, amount, handed in kept_payments(tenders, change):
         payment = Payment(
             id=new_id(),
             order_id=order.id,
-            tender=tender.type,
+            tender=tender_type,
             amount=amount,
             tendered=handed,
             status=PaymentStatus.CAPTURED,
@@ -257,7 +278,7 @@ def _take_payments(
             PaymentCaptured(
                 payment_id=payment.id,
                 order_id=order.id,
-                tender=tender.type.value,
+                tender=tender_type.value,
                 amount=amount,
                 provider=None,
             ),
@@ -303,17 +324,13 @@ def upload_till_sales(
     """An offline terminal's queue, uploaded in one batch: each sale recorded once, in its own
     savepoint, so one bad sale is answered ``rejected`` (with its problem) and the rest stand."""
     now = now or utcnow()
-    # Lock every stock row the batch touches first, in SKU order: two tills of a store
-    # uploading at once then queue instead of deadlocking sale by sale.
-    by_store: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for sale in sales:
-        by_store.setdefault(sale.store_id, set()).update(x.sku_id for x in sale.lines)
-    for store_id in sorted(by_store):
-        lock_stock_rows(session, store_id, by_store[store_id])
+    stores = stores_of(session, sales)
+    _lock_stock_rows(session, sales, stores, caller)
     lookups = TillLookups.for_sales(
         session,
         sales,
         (x.sku_id for sale in sales for x in sale.lines if x.unit_price is not None),
+        stores=stores,
     )
     results = []
     with remembering_checks(session):
@@ -336,3 +353,22 @@ def upload_till_sales(
                     )
                 )
     return results
+
+
+def _lock_stock_rows(
+    session: Session,
+    sales: Sequence[PosSale],
+    stores: dict[uuid.UUID, Location | None],
+    caller: Principal,
+) -> None:
+    """Lock every stock row the batch touches first, in SKU order: two tills of a store
+    uploading at once then queue instead of deadlocking sale by sale. Only at stores that exist
+    and the caller sells at: locking makes missing rows, and a sale refused for its store must
+    write nothing anywhere (nor fail the batch on a foreign key)."""
+    by_store: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for sale in sales:
+        by_store.setdefault(sale.store_id, set()).update(x.sku_id for x in sale.lines)
+    for store_id in sorted(by_store):
+        store = stores.get(store_id)
+        if store is not None and store.kind is LocationKind.STORE and caller.covers_store(store_id):
+            lock_stock_rows(session, store_id, by_store[store_id])

@@ -92,6 +92,24 @@ def check_tenders(total: int, tenders: Sequence[Tender], *, field: str = "tender
 # --- refunds ---------------------------------------------------------------------------------
 
 
+def kept_payments(
+    tenders: Sequence[Tender], change: int
+) -> list[tuple[TenderType, int, int | None]]:
+    """Each tender as the payment it is kept as: (tender, amount kept, cash handed over when
+    change came back from it). Cash is kept net of the change; cash all given back is none."""
+    plan = []
+    change_left = change
+    for tender in tenders:
+        amount, handed = tender.amount, None
+        if tender.type is TenderType.CASH and change_left:
+            handed = tender.amount
+            amount = tender.amount - min(change_left, tender.amount)
+            change_left -= tender.amount - amount
+        if amount > 0:
+            plan.append((tender.type, amount, handed))
+    return plan
+
+
 @dataclass(frozen=True)
 class PaidTender:
     """A tender an order was paid with, as kept (cash net of change), and refunded so far."""

@@ -1,7 +1,9 @@
 """What the sales of one till upload share, read once for the batch rather than once per sale.
 
 An offline terminal uploads hundreds of sales of one store at a time. Each sale needs its
-store, its terminal, the price unit of every SKU it names and whether it was recorded before;
+store, its terminal, the price unit of every SKU it names, whether its member exists and
+whether it was recorded before (and then with which payments, to tell a resend from another
+sale under the same id);
 read per sale, that is most of a sale's statements (and the store, weakly held by the
 session's identity map, is loaded again with its capabilities and opening hours for every
 sale). :class:`TillLookups` reads them once per upload, or lazily, one by one, for a single
@@ -15,7 +17,7 @@ must be called after such a rollback (``upload_till_sales`` does).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from sqlalchemy import select
@@ -26,7 +28,8 @@ from zhongtai.catalog.models import Sku
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import InvalidInput
 from zhongtai.core.ids import new_id
-from zhongtai.orders.models import Order, PosTerminal
+from zhongtai.members.models import Member
+from zhongtai.orders.models import Order, Payment, PosTerminal
 from zhongtai.stores.models import Location
 
 
@@ -39,9 +42,13 @@ class TillSale(Protocol):
     @property
     def store_id(self) -> uuid.UUID: ...
 
+    @property
+    def member_id(self) -> uuid.UUID | None: ...
+
 
 class TillLookups:
-    """Stores, terminals, SKU price units and earlier recordings, each read at most once."""
+    """Stores, terminals, SKU price units, members and earlier recordings (with their
+    payments), each read at most once."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -50,18 +57,29 @@ class TillLookups:
         self._price_pers: dict[uuid.UUID, int | None] = {}
         #: client_sale_id -> its order, or None when looked up and not recorded
         self._recorded: dict[uuid.UUID, Order | None] = {}
+        #: order id -> its payments, for the orders of earlier recordings
+        self._payments: dict[uuid.UUID, list[Payment]] = {}
+        self._members: dict[uuid.UUID, bool] = {}
 
     @classmethod
     def for_sales(
-        cls, session: Session, sales: Sequence[TillSale], sku_ids: Iterable[uuid.UUID]
+        cls,
+        session: Session,
+        sales: Sequence[TillSale],
+        sku_ids: Iterable[uuid.UUID],
+        *,
+        stores: Mapping[uuid.UUID, Location | None] | None = None,
     ) -> TillLookups:
-        """Read what these sales need in three statements: their stores, the price units of
-        ``sku_ids``, and those of them recorded before."""
+        """Read what these sales need in a few statements, whatever their number: their stores
+        (unless given, as read by :func:`stores_of`), the price units of ``sku_ids``, their
+        members, and those of them recorded before with their payments."""
         lookups = cls(session)
-        store_ids = {sale.store_id for sale in sales}
-        found = session.scalars(select(Location).where(Location.id.in_(store_ids))).all()
-        lookups._stores = dict.fromkeys(store_ids)
-        lookups._stores.update({store.id: store for store in found})
+        lookups._stores = dict(stores if stores is not None else stores_of(session, sales))
+        member_ids = {sale.member_id for sale in sales if sale.member_id is not None}
+        if member_ids:
+            lookups._members = dict.fromkeys(member_ids, False)
+            found = session.scalars(select(Member.id).where(Member.id.in_(member_ids)))
+            lookups._members.update(dict.fromkeys(found, True))
         wanted = set(sku_ids)
         if wanted:
             lookups._price_pers = dict.fromkeys(wanted)
@@ -74,6 +92,11 @@ class TillLookups:
             for order in session.scalars(select(Order).where(Order.client_sale_id.in_(ids)))
             if order.client_sale_id is not None
         )
+        orders = [order.id for order in lookups._recorded.values() if order is not None]
+        if orders:
+            lookups._payments = {order_id: [] for order_id in orders}
+            for payment in session.scalars(select(Payment).where(Payment.order_id.in_(orders))):
+                lookups._payments[payment.order_id].append(payment)
         return lookups
 
     def store(self, store_id: uuid.UUID) -> Location | None:
@@ -86,6 +109,20 @@ class TillLookups:
         if client_sale_id not in self._recorded:
             self._recorded[client_sale_id] = recorded_sale(self._session, client_sale_id)
         return self._recorded[client_sale_id]
+
+    def payments(self, order: Order) -> list[Payment]:
+        """The payments an earlier recording of a sale took."""
+        if order.id not in self._payments:
+            self._payments[order.id] = list(
+                self._session.scalars(select(Payment).where(Payment.order_id == order.id))
+            )
+        return self._payments[order.id]
+
+    def member_exists(self, member_id: uuid.UUID) -> bool:
+        if member_id not in self._members:
+            found = self._session.scalar(select(Member.id).where(Member.id == member_id))
+            self._members[member_id] = found is not None
+        return self._members[member_id]
 
     def remember_recorded(self, order: Order) -> None:
         """A sale of this batch was recorded (its savepoint committed): a repeat of it later in
@@ -114,6 +151,17 @@ class TillLookups:
     def forget_terminals(self) -> None:
         """A sale's savepoint was rolled back: a terminal it registered is gone again."""
         self._terminals.clear()
+
+
+def stores_of(session: Session, sales: Sequence[TillSale]) -> dict[uuid.UUID, Location | None]:
+    """The stores these sales name, read in one statement (None: no such location)."""
+    store_ids = {sale.store_id for sale in sales}
+    stores: dict[uuid.UUID, Location | None] = dict.fromkeys(store_ids)
+    stores.update(
+        (store.id, store)
+        for store in session.scalars(select(Location).where(Location.id.in_(store_ids)))
+    )
+    return stores
 
 
 def recorded_sale(session: Session, client_sale_id: uuid.UUID) -> Order | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -9,6 +10,10 @@ from typing import Literal
 
 from zhongtai.core.auth.roles import Channel, Permission, Role
 from zhongtai.core.errors import Forbidden, StoreOutOfScope
+
+#: A till's terminal id: it is printed in its receipt numbers, whose parts "-" separates.
+TERMINAL_ID = re.compile(r"[A-Za-z0-9_]{1,16}")
+TERMINAL_ID_RULE = "1 to 16 letters, digits or _ (it is printed in the till's receipt numbers)"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zhongtai.core.auth.principal import TERMINAL_ID, TERMINAL_ID_RULE
 from zhongtai.core.auth.roles import Channel, Permission, Role
 
 
@@ -69,7 +70,10 @@ class ApiKeyCreate(BaseModel):
     )
     store_id: uuid.UUID | None = Field(default=None, description="Required for pos keys.")
     terminal_id: str | None = Field(
-        default=None, min_length=1, max_length=64, description="Required for pos keys."
+        default=None,
+        pattern=f"^{TERMINAL_ID.pattern}$",
+        description=f"Required for pos keys: {TERMINAL_ID_RULE}.",
+        examples=["T01"],
     )
 
 

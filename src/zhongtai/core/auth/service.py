@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from zhongtai.core.audit import record_audit
 from zhongtai.core.auth import credentials
 from zhongtai.core.auth.models import ApiKey, AuthSession, StaffStore, StaffUser
-from zhongtai.core.auth.principal import Principal
+from zhongtai.core.auth.principal import TERMINAL_ID, TERMINAL_ID_RULE, Principal
 from zhongtai.core.auth.roles import (
     CHAIN_WIDE_ROLES,
     CHANNEL_ALLOWED_SCOPES,
@@ -244,6 +244,8 @@ def create_api_key(
                 if not v
             ],
         )
+    if terminal_id is not None and not TERMINAL_ID.fullmatch(terminal_id):
+        raise InvalidInput.field("terminal_id", TERMINAL_ID_RULE)
     if store_id is not None:
         _check_stores_exist(session, [store_id], "store_id")
     material = material or credentials.new_api_key_material()

@@ -51,5 +51,6 @@ def record_failure(
     log.warning("auth.failed", kind=kind, subject=subject, client_ip=client_ip, reason=reason)
     with writer() as session, session.begin():
         session.add(
-            AuthFailure(kind=kind, subject=subject[:128], client_ip=client_ip, reason=reason)
+            # Cut to the columns: a failure that cannot be written would go uncounted.
+            AuthFailure(kind=kind, subject=subject[:128], client_ip=client_ip, reason=reason[:64])
         )
