@@ -15,7 +15,6 @@ from zhongtai.orders.rules import (
     PLACED_EVENT,
     TRANSITIONS,
     Step,
-    cancellation_refunds,
     illegal_step_message,
     next_statuses,
     order_step,
@@ -100,15 +99,6 @@ def test_cancellation_is_allowed_until_the_goods_leave_the_store() -> None:
     for kind in F:
         for handed_over in (S.OUT_FOR_DELIVERY, S.SHIPPED, S.COMPLETED, S.PARTIALLY_RETURNED):
             assert order_step(kind, handed_over, S.CANCELLED) is Step.ILLEGAL
-
-
-def test_cancelling_a_paid_order_refunds_it_and_an_unpaid_one_does_not() -> None:
-    assert cancellation_refunds(F.DELIVERY, S.PICKING)
-    assert cancellation_refunds(F.PICKUP, S.READY_FOR_PICKUP)
-    assert cancellation_refunds(F.IN_STORE, S.PAID)
-    assert not cancellation_refunds(F.DELIVERY, S.CREATED)
-    assert not cancellation_refunds(F.RESERVE_TRY, S.READY_FOR_PICKUP)
-    assert not cancellation_refunds(F.DELIVERY, S.OUT_FOR_DELIVERY)  # not cancellable at all
 
 
 def test_the_illegal_step_message_says_what_is_allowed_next() -> None:

@@ -51,12 +51,16 @@ def pay_order(
             payments.pay_with_points(session, order_id, body.points)
         )
     providers = providers_of(request)
+    provider = providers.payments.get(body.provider)
+    if provider is None:  # the caller's choice, so a bad request naming it rather than a 404
+        configured = ", ".join(sorted(providers.payments)) or "none"
+        raise InvalidInput.field("provider", f"one of the configured providers: {configured}")
     started = payments.start_payment(
         session,
         order_id,
         tender=body.tender,
         amount=body.amount,
-        provider=providers.payment(body.provider),
+        provider=provider,
         notify_url=callback_url(request, settings, f"/payments/notifications/{body.provider}"),
     )
     out = StartedPaymentOut.model_validate(started.payment)

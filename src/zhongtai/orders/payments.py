@@ -18,6 +18,7 @@ from zhongtai.core.logging import get_logger
 from zhongtai.core.outbox import record_event
 from zhongtai.integrations.payments.provider import (
     PROVIDER_TENDERS,
+    PaymentNotification,
     PaymentProvider,
     PaymentRequest,
 )
@@ -30,7 +31,6 @@ from zhongtai.orders.events import PaymentCaptured, PaymentFailed, PaymentRefund
 from zhongtai.orders.kinds import OrderStatus, TenderType
 from zhongtai.orders.lifecycle import get_order, move_order
 from zhongtai.orders.models import Order, Payment, PaymentStatus, Refund, RefundReason
-from zhongtai.orders.rules import cancellation_refunds
 from zhongtai.orders.settings import order_settings
 from zhongtai.orders.tender_rules import PaidTender, refund_plan
 
@@ -61,6 +61,27 @@ def _open_amount(session: Session, order: Order) -> int:
     return order.total - sum(taken)
 
 
+def _awaiting_payment(session: Session, order_id: uuid.UUID) -> Order:
+    """The order, locked, if it still waits for payment; else 409. Past its payment deadline
+    it does not: its stock hold ends then, and money taken after it would buy nothing."""
+    order = get_order(session, order_id, for_update=True)
+    if order.status is not OrderStatus.CREATED or order.payment_due_at is None:
+        raise Conflict(
+            f"Order {order.number} is {order.status.value}; only an order waiting for payment "
+            "takes one.",
+            order_id=str(order.id),
+            order_status=order.status.value,
+        )
+    if order.payment_due_at <= utcnow():
+        raise Conflict(
+            f"Order {order.number} was due to be paid by {order.payment_due_at.isoformat()}; "
+            "it is cancelled as unpaid and takes no payment.",
+            order_id=str(order.id),
+            payment_due_at=order.payment_due_at.isoformat(),
+        )
+    return order
+
+
 def start_payment(
     session: Session,
     order_id: uuid.UUID,
@@ -76,14 +97,7 @@ def start_payment(
     confirms, and the provider's notification completes them. The order becomes paid when its
     captured payments cover the total.
     """
-    order = get_order(session, order_id, for_update=True)
-    if order.status is not OrderStatus.CREATED or order.payment_due_at is None:
-        raise Conflict(
-            f"Order {order.number} is {order.status.value}; only an order waiting for payment "
-            "takes one.",
-            order_id=str(order.id),
-            order_status=order.status.value,
-        )
+    order = _awaiting_payment(session, order_id)
     if tender not in PROVIDER_TENDERS:
         raise InvalidInput.field(
             "tender", f"online orders are paid with {', '.join(sorted(PROVIDER_TENDERS))}"
@@ -121,14 +135,7 @@ def pay_with_points(session: Session, order_id: uuid.UUID, points: int) -> Payme
     """Pay part of an unpaid order with the member's points (``points_per_yuan_off`` points a
     yuan, at most ``points_max_share_pct`` of the order): booked once per order in the points
     ledger, captured at once. Two touchpoints spending the same points never overdraw them."""
-    order = get_order(session, order_id, for_update=True)
-    if order.status is not OrderStatus.CREATED or order.payment_due_at is None:
-        raise Conflict(
-            f"Order {order.number} is {order.status.value}; only an order waiting for payment "
-            "takes one.",
-            order_id=str(order.id),
-            order_status=order.status.value,
-        )
+    order = _awaiting_payment(session, order_id)
     if order.member_id is None:
         raise InvalidInput.field("tender", "points pay only a member's order")
     settings = order_settings()
@@ -217,10 +224,19 @@ def _apply_state(
 
 def settle_if_paid(session: Session, order: Order, *, now: datetime | None = None) -> bool:
     """Mark the order paid once captured payments cover its total, and keep its stock held
-    while the store works on it."""
+    while the store works on it.
+
+    Not when a hold has ended meanwhile (the money came after the payment deadline and the
+    stock went back on sale): the order stays unpaid, to be cancelled and refunded
+    (:func:`_cancel_late_payment`, or the unpaid-order sweeper)."""
     if order.status is not OrderStatus.CREATED or order.paid_amount < order.total:
         return False
     now = now or utcnow()
+    until = now + timedelta(days=order_settings().paid_hold_days)
+    kept = [extend_hold(session, uuid.UUID(r), until) for r in order.reservation_ids]
+    if not all(kept):
+        log.warning("order.paid_after_hold_ended", order_id=str(order.id))
+        return False
     move_order(
         session,
         order.id,
@@ -228,10 +244,18 @@ def settle_if_paid(session: Session, order: Order, *, now: datetime | None = Non
         event_fields={"paid_amount": order.paid_amount},
         payment_due_at=None,
     )
-    until = now + timedelta(days=order_settings().paid_hold_days)
-    for reservation_id in order.reservation_ids:
-        extend_hold(session, uuid.UUID(reservation_id), until)
     _redeem_coupons(session, order)
+    return True
+
+
+def _cancel_late_payment(
+    session: Session, order: Order, *, providers: Mapping[str, PaymentProvider]
+) -> bool:
+    """Cancel an order paid in full that :func:`settle_if_paid` would not mark paid (its stock
+    hold ended first), refunding every tender at once: the money cannot buy the goods now."""
+    if order.status is not OrderStatus.CREATED or order.paid_amount < order.total:
+        return False
+    cancel_order(session, order.id, reason="paid after its stock hold ended", providers=providers)
     return True
 
 
@@ -269,20 +293,29 @@ def apply_notification(
     """Apply a provider's signed notification, once: a repeated or older one (by its
     sequence) changes nothing. A capture for an order cancelled meanwhile is refunded."""
     note = provider.parse_notification(headers, body)
-    payment = session.scalars(
-        select(Payment)
-        .where(Payment.provider == provider.name, Payment.provider_ref == note.provider_ref)
-        .with_for_update()
-    ).one_or_none()
-    if payment is None:
+    this_payment = (Payment.provider == provider.name) & (Payment.provider_ref == note.provider_ref)
+    order_id = session.scalar(select(Payment.order_id).where(this_payment))
+    if order_id is None:
         raise NotFound(
             f"No payment {note.provider_ref} of {provider.name}.", provider_ref=note.provider_ref
         )
+    # The order first, then its payment: the order every step on an order (a cancellation, a
+    # short-pick refund) locks them in. The other way round, a notification and a cancellation
+    # of the same order deadlock on PostgreSQL.
+    order = get_order(session, order_id, for_update=True)
+    payment = session.scalars(
+        select(Payment)
+        .where(this_payment)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     if note.sequence <= payment.provider_sequence:
         log.info("payment.notification_stale", payment_id=str(payment.id), seq=note.sequence)
         return payment
-    order = get_order(session, payment.order_id, for_update=True)
+    _check_matches(note, payment, order)
+    providers = providers or {provider.name: provider}
     _apply_state(session, order, payment, note.status, sequence=note.sequence)
+    _cancel_late_payment(session, order, providers=providers)
     if order.status is OrderStatus.CANCELLED and payment.status is PaymentStatus.CAPTURED:
         refundable = payment.amount - payment.refunded_amount
         if refundable:
@@ -292,9 +325,37 @@ def apply_notification(
                 payment,
                 refundable,
                 RefundReason.CANCELLED,
-                providers=providers or {provider.name: provider},
+                providers=providers,
             )
     return payment
+
+
+def _check_matches(note: PaymentNotification, payment: Payment, order: Order) -> None:
+    """Refuse (422, naming the field) a notification that is not about this payment's money:
+    another payment or order, another currency, or another amount authorised or captured.
+    Applying it would count money we did not ask for; it is logged for HQ to follow up."""
+    taken = {
+        ProviderStatus.AUTHORIZED: ("authorized_fen", note.authorized_fen),
+        ProviderStatus.CAPTURED: ("captured_fen", note.captured_fen),
+    }
+    expected: list[tuple[str, object, object]] = [
+        ("payment_id", note.payment_id, payment.id),
+        ("order_id", note.order_id, order.id),
+        ("currency", note.currency, order.currency),
+    ]
+    if note.status in taken:
+        field, amount = taken[note.status]
+        expected.append((field, amount, payment.amount))
+    for field, got, wanted in expected:
+        if got != wanted:
+            log.error(
+                "payment.notification_mismatch",
+                payment_id=str(payment.id),
+                field=field,
+                notified=str(got),
+                expected=str(wanted),
+            )
+            raise InvalidInput.field(field, f"is {got}; payment {payment.id} has {wanted}")
 
 
 def _paid_tenders(session: Session, order: Order) -> list[PaidTender]:
@@ -404,8 +465,7 @@ def cancel_order(
 ) -> Order:
     """Cancel before handover: release the held stock and refund whatever was paid.
     Cancelling a cancelled order changes nothing; after handover it is a 409 (return it)."""
-    order = get_order(session, order_id, for_update=True)
-    previous = order.status
+    get_order(session, order_id, for_update=True)
     order, moved = move_order(
         session, order_id, OrderStatus.CANCELLED, note=reason, event_fields={"reason": reason}
     )
@@ -413,12 +473,13 @@ def cancel_order(
         return order
     for reservation_id in in_lock_order(session, order.reservation_ids):
         release_reservation(session, reservation_id)
-    if cancellation_refunds(order.fulfillment_type, previous):
-        refund_order(
-            session,
-            order,
-            order.paid_amount - order.refunded_amount,
-            RefundReason.CANCELLED,
-            providers=providers,
-        )
+    # Whatever was captured goes back, also from an order cancelled before it was paid in
+    # full (a part paid by card or points, then left to expire): nothing else would refund it.
+    refund_order(
+        session,
+        order,
+        order.paid_amount - order.refunded_amount,
+        RefundReason.CANCELLED,
+        providers=providers,
+    )
     return order

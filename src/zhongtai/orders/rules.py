@@ -13,7 +13,6 @@ __all__ = [
     "PLACED_EVENT",
     "TRANSITIONS",
     "Step",
-    "cancellation_refunds",
     "illegal_step_message",
     "next_statuses",
     "order_step",
@@ -51,7 +50,7 @@ _AFTER_HANDOVER: Mapping[OrderStatus, tuple[OrderStatus, ...]] = {
 #: or the pickup counter, to the rider (``out_for_delivery``) or to the carrier (``shipped``).
 #: From then on the remedy is a return. A ``ready_for_pickup`` order can still be cancelled:
 #: that is the customer who never came, and the reserve-and-try customer who did not buy.
-#: Cancelling an order that was paid means refunding it (see :func:`cancellation_refunds`).
+#: Cancelling an order refunds whatever of it was captured (``payments.cancel_order``).
 TRANSITIONS: Mapping[FulfillmentType, Mapping[OrderStatus, tuple[OrderStatus, ...]]] = {
     FulfillmentType.IN_STORE: {
         _CREATED: (_PAID, _CANCELLED),
@@ -181,16 +180,6 @@ def step_event(wanted: OrderStatus) -> str:
         return EVENTS[wanted]
     except KeyError:
         raise ValueError(f"no transition arrives at {wanted.value}; use {PLACED_EVENT}") from None
-
-
-def cancellation_refunds(fulfillment_type: FulfillmentType, current: OrderStatus) -> bool:
-    """Whether cancelling from ``current`` must refund: the order was paid and not handed over.
-
-    A reserve-and-try order is never paid before it completes, so cancelling it refunds nothing.
-    """
-    if fulfillment_type is FulfillmentType.RESERVE_TRY:
-        return False
-    return current is not _CREATED and current in CANCELLABLE[fulfillment_type]
 
 
 # --- returns ---------------------------------------------------------------------------------
