@@ -29,7 +29,7 @@ from zhongtai.fulfillment import pickup, tasks
 from zhongtai.integrations.payments.sandbox import SandboxPaymentGateway
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.models import StockMovement
-from zhongtai.orders import checkout, payments, placing, pos, unpaid_orders
+from zhongtai.orders import checkout, payment_notifications, payments, placing, pos, unpaid_orders
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus, SalesChannel, TenderType
 from zhongtai.orders.models import Order
 from zhongtai.orders.tender_rules import Tender
@@ -164,7 +164,7 @@ def test_racing_duplicate_notifications_pay_the_order_once(db: Database) -> None
         def deliver(i: int) -> str:
             note = signed[i % len(signed)]
             with db.writer() as s, s.begin():
-                payments.apply_notification(s, gateway, note.headers, note.body)
+                payment_notifications.apply_notification(s, gateway, note.headers, note.body)
             return "ok"
 
         assert set(_race(16, deliver)) == {"ok"}

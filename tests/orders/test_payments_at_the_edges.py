@@ -27,7 +27,7 @@ from zhongtai.integrations.payments.sandbox import SandboxPaymentGateway
 from zhongtai.integrations.providers import Providers, provider_secret
 from zhongtai.integrations.signed_callbacks import sign_callback
 from zhongtai.inventory.service import expire_reservations
-from zhongtai.orders import payments, unpaid_orders
+from zhongtai.orders import payment_notifications, payments, unpaid_orders
 from zhongtai.orders.kinds import OrderStatus, TenderType
 from zhongtai.orders.models import Order, Payment
 from zhongtai.orders.unpaid_orders import expire_unpaid_orders
@@ -268,7 +268,9 @@ def test_a_capture_notified_while_the_order_is_cancelled_neither_deadlocks_nor_r
 
         def notify() -> None:
             with race_db.writer() as s, s.begin():
-                payments.apply_notification(s, gateway, captured.headers, captured.body)
+                payment_notifications.apply_notification(
+                    s, gateway, captured.headers, captured.body
+                )
 
         def cancel() -> None:
             with race_db.writer() as s, s.begin():
@@ -309,7 +311,7 @@ def _sweeper_and_capture_at_once(
 
     def notify() -> None:
         with race_db.writer() as s, s.begin():
-            payments.apply_notification(s, gateway, captured.headers, captured.body)
+            payment_notifications.apply_notification(s, gateway, captured.headers, captured.body)
 
     all_at_once(2, lambda i: (sweep, notify)[i]())
     with race_db.reader() as s:
@@ -331,3 +333,62 @@ def test_the_unpaid_sweeper_and_a_capture_arriving_together_leave_the_order_paid
                 (OrderStatus.PAID, 1000, 0),  # the money came first: the sweeper passed it over
                 (OrderStatus.CANCELLED, 1000, 1000),  # cancelled first: the capture went back
             }
+
+
+# --- a step retried after its transaction was lost ------------------------------------------
+
+
+def test_a_payment_refused_for_a_provider_outage_goes_through_once_when_retried(
+    client: TestClient, chain: Chain
+) -> None:
+    order = _pickup_order(client, chain)
+    # The sandbox is unavailable once for an amount ending in 08 fen, until that payment's id
+    # is asked again: the retry must be the same payment to the provider.
+    assert _pay(client, chain, order["id"], tender="bank_card", amount=308).status_code == 503
+    card = ok(_pay(client, chain, order["id"], tender="bank_card", amount=308), 201)
+    assert card["status"] == "captured"
+    taken = ok(client.get(f"/api/v1/orders/{order['id']}/payments", headers=chain.app))
+    assert [(p["amount"], p["status"]) for p in taken] == [(308, "captured")]
+
+
+def test_a_card_charge_whose_commit_was_lost_is_not_charged_again_when_retried(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order_id = uuid.UUID(_pickup_order(client, chain)["id"])
+
+    def charge() -> str | None:
+        started = payments.start_payment(
+            session,
+            order_id,
+            tender=TenderType.BANK_CARD,
+            provider=_gateway(providers),
+            notify_url="http://testserver" + NOTIFY,
+        )
+        return started.payment.provider_ref
+
+    charged = charge()
+    session.rollback()  # the provider charged the card; the commit that would record it failed
+    assert charge() == charged  # the provider answered with its first charge
+    session.commit()
+    paid = _order(client, chain, str(order_id))
+    assert (paid["status"], paid["paid_amount"]) == ("paid", 1000)
+
+
+def test_a_refund_whose_commit_was_lost_is_not_refunded_again_when_retried(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order = _pickup_order(client, chain)
+    card = ok(_pay(client, chain, order["id"], tender="bank_card"), 201)
+
+    def cancel() -> None:
+        payments.cancel_order(
+            session, uuid.UUID(order["id"]), reason="left", providers=providers.payments
+        )
+
+    cancel()
+    session.rollback()  # the provider refunded; the commit that would record it failed
+    cancel()
+    session.commit()
+    assert _gateway(providers).status(card["provider_ref"]).refunded_fen == 1000
+    assert _refunds(client, chain, order["id"]) == [(1000, "cancelled")]
+    assert _order(client, chain, order["id"])["refunded_amount"] == 1000

@@ -34,7 +34,7 @@ from zhongtai.inventory.rules import Line
 from zhongtai.orders.kinds import FulfillmentType, LineKind, OrderStatus
 from zhongtai.orders.lifecycle import get_order, move_order
 from zhongtai.orders.models import Order, OrderLine, RefundReason
-from zhongtai.orders.payments import refund_order
+from zhongtai.orders.refunds import refund_order
 
 
 def _tasks(session: Session, order_id: uuid.UUID) -> list[FulfillmentTask]:

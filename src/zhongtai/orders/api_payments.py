@@ -18,7 +18,7 @@ from zhongtai.core.errors import InvalidInput, NotFound
 from zhongtai.core.http.deps import app_settings, db_session
 from zhongtai.core.http.routing import api_router, request_body
 from zhongtai.core.settings import Settings
-from zhongtai.orders import payments
+from zhongtai.orders import payment_notifications, payments
 from zhongtai.orders.api_common import PLACE, callback_url, ensure_may_see, providers_of
 from zhongtai.orders.kinds import TenderType
 from zhongtai.orders.lifecycle import get_order
@@ -78,7 +78,7 @@ def payment_notification(
     """Where payment providers call back (signed; see docs/orders.md). Repeated and stale
     notifications change nothing; the answer is 204 either way so the provider stops."""
     providers = providers_of(request)
-    payments.apply_notification(
+    payment_notifications.apply_notification(
         session,
         providers.payment(provider),
         dict(request.headers),

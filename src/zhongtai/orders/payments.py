@@ -1,5 +1,7 @@
-"""Paying for orders and giving money back: provider payments and their notifications, the
-order becoming paid, refunds split over the original tenders, cancellation."""
+"""Paying for orders: provider payments and points, the order becoming paid, cancellation.
+
+A provider's notifications are applied in :mod:`payment_notifications`; money goes back in
+:mod:`refunds`."""
 
 from __future__ import annotations
 
@@ -8,17 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
-from zhongtai.core.errors import Conflict, DomainError, InvalidInput, NotFound
-from zhongtai.core.ids import new_id
+from zhongtai.core.errors import Conflict, DomainError, InvalidInput
+from zhongtai.core.ids import new_id, replayable_id
 from zhongtai.core.logging import get_logger
 from zhongtai.core.outbox import record_event
 from zhongtai.integrations.payments.provider import (
     PROVIDER_TENDERS,
-    PaymentNotification,
     PaymentProvider,
     PaymentRequest,
 )
@@ -26,13 +27,13 @@ from zhongtai.integrations.payments.provider import PaymentStatus as ProviderSta
 from zhongtai.inventory.order_holds import extend_hold
 from zhongtai.inventory.reservations import in_lock_order, release_reservation
 from zhongtai.loyalty.models import SourceType
-from zhongtai.loyalty.service import Source, earn_points, redeem_coupon, redeem_points
-from zhongtai.orders.events import PaymentCaptured, PaymentFailed, PaymentRefunded
+from zhongtai.loyalty.service import Source, redeem_coupon, redeem_points
+from zhongtai.orders.events import PaymentCaptured, PaymentFailed
 from zhongtai.orders.kinds import OrderStatus, TenderType
 from zhongtai.orders.lifecycle import get_order, move_order
-from zhongtai.orders.models import Order, Payment, PaymentStatus, Refund, RefundReason
+from zhongtai.orders.models import Order, Payment, PaymentStatus, RefundReason
+from zhongtai.orders.refunds import refund_order
 from zhongtai.orders.settings import order_settings
-from zhongtai.orders.tender_rules import PaidTender, refund_plan
 
 log = get_logger("zhongtai.orders")
 
@@ -107,7 +108,7 @@ def start_payment(
     if not 0 < amount <= due:
         raise InvalidInput.field("amount", f"must be 1 to {due} fen (what is still due)")
     payment = Payment(
-        id=new_id(),
+        id=_attempt_id(session, order, tender, amount),
         order_id=order.id,
         tender=tender,
         amount=amount,
@@ -127,8 +128,20 @@ def start_payment(
         )
     )
     payment.provider_ref = response.provider_ref
-    _apply_state(session, order, payment, response.status, sequence=0)
+    record_provider_state(session, order, payment, response.status, sequence=0)
     return StartedPayment(payment, response.customer_action)
+
+
+def _attempt_id(session: Session, order: Order, tender: TenderType, amount: int) -> uuid.UUID:
+    """The payment's id, which the provider takes as its idempotency key: the same for the same
+    attempt (the order's payments so far, tender, amount). A request retried after its
+    transaction was lost -- the provider charged, the commit failed -- asks again under the
+    same id, and the provider answers that charge instead of charging twice. A declined
+    attempt stays recorded, so the next one is another."""
+    attempts = session.scalar(
+        select(func.count()).select_from(Payment).where(Payment.order_id == order.id)
+    )
+    return replayable_id(order.placed_at, attempts or 0, "payment", order.id, tender, amount)
 
 
 def pay_with_points(session: Session, order_id: uuid.UUID, points: int) -> Payment:
@@ -180,11 +193,11 @@ def pay_with_points(session: Session, order_id: uuid.UUID, points: int) -> Payme
     )
     session.add(payment)
     session.flush()
-    _apply_state(session, order, payment, ProviderStatus.CAPTURED, sequence=0)
+    record_provider_state(session, order, payment, ProviderStatus.CAPTURED, sequence=0)
     return payment
 
 
-def _apply_state(
+def record_provider_state(
     session: Session, order: Order, payment: Payment, status: ProviderStatus, *, sequence: int
 ) -> None:
     new = _FROM_PROVIDER[status]
@@ -248,17 +261,6 @@ def settle_if_paid(session: Session, order: Order, *, now: datetime | None = Non
     return True
 
 
-def _cancel_late_payment(
-    session: Session, order: Order, *, providers: Mapping[str, PaymentProvider]
-) -> bool:
-    """Cancel an order paid in full that :func:`settle_if_paid` would not mark paid (its stock
-    hold ended first), refunding every tender at once: the money cannot buy the goods now."""
-    if order.status is not OrderStatus.CREATED or order.paid_amount < order.total:
-        return False
-    cancel_order(session, order.id, reason="paid after its stock hold ended", providers=providers)
-    return True
-
-
 def _redeem_coupons(session: Session, order: Order) -> None:
     """The coupons priced into a paid order are used now, through the checkout's lock. A coupon
     that can no longer be redeemed does not undo the payment: it is logged for HQ to follow."""
@@ -280,180 +282,6 @@ def _redeem_coupons(session: Session, order: Order) -> None:
                 coupon_id=coupon["coupon_id"],
                 reason=refused.detail,
             )
-
-
-def apply_notification(
-    session: Session,
-    provider: PaymentProvider,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    providers: Mapping[str, PaymentProvider] | None = None,
-) -> Payment:
-    """Apply a provider's signed notification, once: a repeated or older one (by its
-    sequence) changes nothing. A capture for an order cancelled meanwhile is refunded."""
-    note = provider.parse_notification(headers, body)
-    this_payment = (Payment.provider == provider.name) & (Payment.provider_ref == note.provider_ref)
-    order_id = session.scalar(select(Payment.order_id).where(this_payment))
-    if order_id is None:
-        raise NotFound(
-            f"No payment {note.provider_ref} of {provider.name}.", provider_ref=note.provider_ref
-        )
-    # The order first, then its payment: the order every step on an order (a cancellation, a
-    # short-pick refund) locks them in. The other way round, a notification and a cancellation
-    # of the same order deadlock on PostgreSQL.
-    order = get_order(session, order_id, for_update=True)
-    payment = session.scalars(
-        select(Payment)
-        .where(this_payment)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    if note.sequence <= payment.provider_sequence:
-        log.info("payment.notification_stale", payment_id=str(payment.id), seq=note.sequence)
-        return payment
-    _check_matches(note, payment, order)
-    providers = providers or {provider.name: provider}
-    _apply_state(session, order, payment, note.status, sequence=note.sequence)
-    _cancel_late_payment(session, order, providers=providers)
-    if order.status is OrderStatus.CANCELLED and payment.status is PaymentStatus.CAPTURED:
-        refundable = payment.amount - payment.refunded_amount
-        if refundable:
-            refund_payment(
-                session,
-                order,
-                payment,
-                refundable,
-                RefundReason.CANCELLED,
-                providers=providers,
-            )
-    return payment
-
-
-def _check_matches(note: PaymentNotification, payment: Payment, order: Order) -> None:
-    """Refuse (422, naming the field) a notification that is not about this payment's money:
-    another payment or order, another currency, or another amount authorised or captured.
-    Applying it would count money we did not ask for; it is logged for HQ to follow up."""
-    taken = {
-        ProviderStatus.AUTHORIZED: ("authorized_fen", note.authorized_fen),
-        ProviderStatus.CAPTURED: ("captured_fen", note.captured_fen),
-    }
-    expected: list[tuple[str, object, object]] = [
-        ("payment_id", note.payment_id, payment.id),
-        ("order_id", note.order_id, order.id),
-        ("currency", note.currency, order.currency),
-    ]
-    if note.status in taken:
-        field, amount = taken[note.status]
-        expected.append((field, amount, payment.amount))
-    for field, got, wanted in expected:
-        if got != wanted:
-            log.error(
-                "payment.notification_mismatch",
-                payment_id=str(payment.id),
-                field=field,
-                notified=str(got),
-                expected=str(wanted),
-            )
-            raise InvalidInput.field(field, f"is {got}; payment {payment.id} has {wanted}")
-
-
-def _paid_tenders(session: Session, order: Order) -> list[PaidTender]:
-    rows = session.scalars(
-        select(Payment)
-        .where(Payment.order_id == order.id, Payment.status == PaymentStatus.CAPTURED)
-        .order_by(Payment.captured_at, Payment.id)
-    )
-    return [PaidTender(p.id, p.tender, p.amount, p.refunded_amount) for p in rows]
-
-
-def refund_payment(
-    session: Session,
-    order: Order,
-    payment: Payment,
-    amount: int,
-    reason: RefundReason,
-    *,
-    providers: Mapping[str, PaymentProvider],
-    return_id: uuid.UUID | None = None,
-) -> Refund:
-    """Give ``amount`` back on one tender: at the provider (idempotent by the refund id), or
-    from the till for cash. Never beyond what the tender still holds (a check constraint too)."""
-    refund = Refund(
-        id=new_id(),
-        order_id=order.id,
-        payment_id=payment.id,
-        tender=payment.tender,
-        amount=amount,
-        reason=reason,
-        return_id=return_id,
-    )
-    session.add(refund)
-    payment.refunded_amount += amount
-    order.refunded_amount += amount
-    session.flush()
-    if payment.tender is TenderType.POINTS and order.member_id is not None:
-        # Points paid are given back as points (a new lot), never as money.
-        rate = order_settings().points_per_yuan_off
-        earn_points(
-            session,
-            order.member_id,
-            Source(SourceType.RETURN, f"refund:{refund.id}"),
-            amount * rate // 100,
-            store_id=order.store_id,
-        )
-    elif payment.provider is not None and payment.provider_ref is not None:
-        provider = providers.get(payment.provider)
-        if provider is None:
-            raise Conflict(f"Payment provider {payment.provider} is not configured here.")
-        provider.refund(payment.provider_ref, refund.id, amount)
-    record_event(
-        session,
-        PaymentRefunded(
-            refund_id=refund.id,
-            payment_id=payment.id,
-            order_id=order.id,
-            tender=payment.tender.value,
-            amount=amount,
-            reason=reason.value,
-        ),
-        aggregate_type="order",
-        aggregate_id=order.id,
-        store_id=order.store_id,
-    )
-    return refund
-
-
-def refund_order(
-    session: Session,
-    order: Order,
-    amount: int,
-    reason: RefundReason,
-    *,
-    providers: Mapping[str, PaymentProvider],
-    return_id: uuid.UUID | None = None,
-) -> list[Refund]:
-    """Give ``amount`` back over the order's tenders in the refund order of the tender rules."""
-    if amount == 0:
-        return []
-    parts = refund_plan(_paid_tenders(session, order), amount)
-    refunds = []
-    for part in parts:
-        payment = session.get(Payment, part.payment_id)
-        if payment is None:  # the plan was made from these rows a moment ago
-            raise RuntimeError(f"payment {part.payment_id} vanished")
-        refunds.append(
-            refund_payment(
-                session,
-                order,
-                payment,
-                part.amount,
-                reason,
-                providers=providers,
-                return_id=return_id,
-            )
-        )
-    return refunds
 
 
 def cancel_order(

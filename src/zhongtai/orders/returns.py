@@ -33,7 +33,7 @@ from zhongtai.orders.models import (
     OrderReturnLine,
     RefundReason,
 )
-from zhongtai.orders.payments import refund_order
+from zhongtai.orders.refunds import refund_order
 from zhongtai.orders.rules import return_refund, returnable_quantity
 from zhongtai.stores.models import Location, LocationKind
 
