@@ -17,7 +17,7 @@ from tests.races import all_at_once, race_database, stock_of
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.models import ProductKind, SaleUnit
 from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.roles import Channel, Permission
+from zhongtai.core.auth.roles import Channel, Permission, Role
 from zhongtai.core.db import Database
 from zhongtai.integrations.providers import Providers
 from zhongtai.inventory import service as inventory
@@ -179,6 +179,62 @@ def test_a_try_on_order_sells_nothing_so_nothing_of_it_comes_back_against_it(
     assert chain.stock.balance(chain.store, chain.skus[0]).on_hand == 10  # type: ignore[union-attr]
     after = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
     assert (after["status"], after["refunded_amount"]) == ("completed", 0)
+
+
+def test_a_return_reference_sent_again_answers_the_first_return_once(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order = _deliver(client, chain, _paid_parcel(client, chain, providers, chain.basket(2)), {})
+    body = {
+        "reference": new_id(),
+        "store_id": str(chain.store.id),
+        "lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}],
+    }
+    url = f"/api/v1/orders/{order['id']}/returns"
+    first = ok(client.post(url, json=body, headers=chain.clerk), 201)
+    again = ok(client.post(url, json=body, headers=chain.clerk), 200)
+    assert again["id"] == first["id"]
+    assert (
+        ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))["refunded_amount"]
+        == first["refund_total"]
+    )
+
+
+def test_a_return_reference_used_again_for_other_lines_is_refused_and_refunds_nothing(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order = _deliver(client, chain, _paid_parcel(client, chain, providers, chain.basket(2)), {})
+    reference, line = new_id(), order["lines"][0]["id"]
+    url = f"/api/v1/orders/{order['id']}/returns"
+    store = str(chain.store.id)
+    first = {"reference": reference, "store_id": store, "lines": [{"line_id": line, "quantity": 1}]}
+    ok(client.post(url, json=first, headers=chain.clerk), 201)
+    other = {**first, "lines": [{"line_id": line, "quantity": 2}]}
+    refused = client.post(url, json=other, headers=chain.clerk)
+    assert refused.status_code == 409, refused.text
+    assert "another return" in refused.json()["detail"]
+    assert (
+        ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))["refunded_amount"]
+        == 1000
+    )
+
+
+def test_a_clerk_of_another_store_learns_nothing_of_a_return_by_its_reference(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order = _deliver(client, chain, _paid_parcel(client, chain, providers, chain.basket(1)), {})
+    body = {
+        "reference": new_id(),
+        "store_id": str(chain.store.id),
+        "lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}],
+    }
+    ok(client.post(f"/api/v1/orders/{order['id']}/returns", json=body, headers=chain.clerk), 201)
+    elsewhere = chain.open_store(latitude=31.30)
+    stranger = chain.factory.staff_headers(Role.STORE_STAFF, [elsewhere])
+    chain.session.commit()
+    answer = client.post(f"/api/v1/orders/{order['id']}/returns", json=body, headers=stranger)
+    assert answer.status_code == 403, answer.text
+    assert "refund_total" not in answer.json()
 
 
 # --- on PostgreSQL: a till retrying a return still at work ------------------------------------

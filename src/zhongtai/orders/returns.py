@@ -83,13 +83,29 @@ def _line_refund(line: OrderLine, quantity: int) -> int:
     return min(share, left)
 
 
-def _earlier_return(session: Session, reference: str, order_id: uuid.UUID) -> OrderReturn | None:
-    """The return already taken under ``reference``, if any (of this order, or a 409)."""
+def _earlier_return(
+    session: Session,
+    reference: str,
+    order_id: uuid.UUID,
+    store_id: uuid.UUID,
+    lines: Sequence[ReturnLine],
+) -> OrderReturn | None:
+    """The return already taken under ``reference``, if any. A reference names one return:
+    used for another order, another store or other lines, it is a 409 rather than the first
+    return answered as if it were this one."""
     earlier = session.scalars(
         select(OrderReturn).where(OrderReturn.reference == reference)
     ).one_or_none()
-    if earlier is not None and earlier.order_id != order_id:
-        raise Conflict(f"Return reference {reference!r} belongs to another order.")
+    if earlier is None:
+        return None
+    asked = sorted((x.line_id, x.quantity, x.condition) for x in lines)
+    taken = sorted((x.order_line_id, x.quantity, x.condition) for x in earlier.lines)
+    if (earlier.order_id, earlier.store_id, taken) != (order_id, store_id, asked):
+        raise Conflict(
+            f"Return reference {reference!r} was used for another return (another order, "
+            "store or lines); give this one a reference of its own.",
+            reference=reference,
+        )
     return earlier
 
 
@@ -111,17 +127,18 @@ def return_goods(
     ``undelivered``: the courier reported the order's delivery failed (fulfillment knows), so
     the parcel out for delivery comes back too."""
     reference = require_text(reference, "reference", max_length=128)
-    earlier = _earlier_return(session, reference, order_id)
+    # Before anything is read: a caller of another store learns nothing of a return.
+    caller.ensure_store(store_id)
+    earlier = _earlier_return(session, reference, order_id, store_id, lines)
     if earlier is not None:
         return Returned(earlier, created=False)
-    caller.ensure_store(store_id)
     store = session.get(Location, store_id)
     if store is None or store.kind is not LocationKind.STORE:
         raise InvalidInput.field("store_id", f"no store {store_id}")
     order = get_order(session, order_id, for_update=True)
     # A retry sent while the first was still at work (a slow provider refund) waited on the
     # order's lock and finds the first committed now: it answers that one.
-    earlier = _earlier_return(session, reference, order_id)
+    earlier = _earlier_return(session, reference, order_id, store_id, lines)
     if earlier is not None:
         return Returned(earlier, created=False)
     if order.fulfillment_type is FulfillmentType.RESERVE_TRY:
