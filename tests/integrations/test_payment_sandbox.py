@@ -124,6 +124,37 @@ def test_a_wallet_payment_is_confirmed_only_once(
         gateway.customer_confirms(answer.provider_ref)
 
 
+def test_a_voided_wallet_payment_can_no_longer_be_approved_and_is_notified_once(
+    gateway: SandboxPaymentGateway, receiver: Receiver
+) -> None:
+    answer = gateway.authorize(_request(receiver, 5_000, TenderType.WECHAT_PAY))
+
+    voided = gateway.void(answer.provider_ref)
+    again = gateway.void(answer.provider_ref)
+
+    assert voided.status is again.status is PaymentStatus.VOIDED
+    with pytest.raises(Conflict, match="only a pending wallet payment"):
+        gateway.customer_confirms(answer.provider_ref)
+    (note,) = _notifications(gateway, receiver, 1)
+    assert (note.kind, note.status, note.amount_fen) == (
+        NotificationKind.VOIDED,
+        PaymentStatus.VOIDED,
+        5_000,
+    )
+
+
+def test_voiding_a_captured_payment_answers_it_captured_and_changes_nothing(
+    gateway: SandboxPaymentGateway, receiver: Receiver
+) -> None:
+    answer = gateway.authorize(_request(receiver, 5_000))
+
+    voided = gateway.void(answer.provider_ref)
+
+    assert (voided.status, voided.captured_fen) == (PaymentStatus.CAPTURED, 5_000)
+    (note,) = _notifications(gateway, receiver, 1)
+    assert note.kind is NotificationKind.CAPTURED
+
+
 def test_amount_ending_in_04_is_declined_and_notified_as_failed(
     gateway: SandboxPaymentGateway, receiver: Receiver
 ) -> None:

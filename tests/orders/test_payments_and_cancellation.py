@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from tests.orders.conftest import (
     store_step,
 )
 from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import Conflict
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.integrations.providers import Providers
 from zhongtai.orders.models import Order
@@ -181,7 +183,37 @@ def test_an_unpaid_order_expires_and_its_stock_comes_back(
     assert chain.stock.balance(chain.store, chain.skus[0]).reserved == 0
 
 
-def test_a_wallet_payment_landing_after_cancellation_is_refunded_at_once(
+def test_a_wallet_payment_approved_just_before_cancellation_is_refunded_once(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order = _pickup_order(client, chain, 1)
+    payment = ok(
+        client.post(
+            f"/api/v1/orders/{order['id']}/payments",
+            json={"tender": "wechat_pay"},
+            headers=chain.app,
+        ),
+        201,
+    )
+    # The customer approves; the provider's notification has not reached us yet.
+    providers.payments["sandbox"].customer_confirms(payment["provider_ref"])  # type: ignore[attr-defined]
+    ok(
+        client.post(
+            f"/api/v1/orders/{order['id']}/cancel", json={"reason": "left"}, headers=chain.app
+        )
+    )
+    forward_payment_notifications(client, providers, payment["provider_ref"])
+    final = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
+    assert (final["status"], final["paid_amount"], final["refunded_amount"]) == (
+        "cancelled",
+        1000,
+        1000,
+    )
+    refunds = ok(client.get(f"/api/v1/orders/{order['id']}/refunds", headers=chain.app))
+    assert [(r["amount"], r["reason"]) for r in refunds] == [(1000, "cancelled")]
+
+
+def test_cancelling_releases_an_unapproved_wallet_payment_so_it_can_no_longer_be_paid(
     client: TestClient, chain: Chain, providers: Providers
 ) -> None:
     order = _pickup_order(client, chain, 1)
@@ -198,12 +230,37 @@ def test_a_wallet_payment_landing_after_cancellation_is_refunded_at_once(
             f"/api/v1/orders/{order['id']}/cancel", json={"reason": "left"}, headers=chain.app
         )
     )
-    providers.payments["sandbox"].customer_confirms(payment["provider_ref"])  # type: ignore[attr-defined]
+    gateway: Any = providers.payments["sandbox"]
+    assert gateway.status(payment["provider_ref"]).status == "voided"
+    with pytest.raises(Conflict):
+        gateway.customer_confirms(payment["provider_ref"])
     forward_payment_notifications(client, providers, payment["provider_ref"])
+    taken = ok(client.get(f"/api/v1/orders/{order['id']}/payments", headers=chain.app))
+    assert [p["status"] for p in taken] == ["voided"]
     final = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
-    assert final["status"] == "cancelled"
-    refunds = ok(client.get(f"/api/v1/orders/{order['id']}/refunds", headers=chain.app))
-    assert [(r["amount"], r["reason"]) for r in refunds] == [(1000, "cancelled")]
+    assert (final["paid_amount"], final["refunded_amount"]) == (0, 0)
+
+
+def test_a_customer_switching_wallets_releases_the_unapproved_payment_and_pays_with_the_new(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order = _pickup_order(client, chain, 1)
+    url = f"/api/v1/orders/{order['id']}/payments"
+    first = ok(client.post(url, json={"tender": "wechat_pay"}, headers=chain.app), 201)
+    second = ok(client.post(url, json={"tender": "alipay"}, headers=chain.app), 201)
+    assert (second["status"], second["amount"]) == ("pending", 1000)
+    gateway: Any = providers.payments["sandbox"]
+    assert gateway.status(first["provider_ref"]).status == "voided"
+    gateway.customer_confirms(second["provider_ref"])
+    for ref in (first["provider_ref"], second["provider_ref"]):
+        forward_payment_notifications(client, providers, ref)
+    paid = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
+    assert (paid["status"], paid["paid_amount"]) == ("paid", 1000)
+    taken = ok(client.get(url, headers=chain.app))
+    assert [(p["tender"], p["status"]) for p in taken] == [
+        ("wechat_pay", "voided"),
+        ("alipay", "captured"),
+    ]
 
 
 def test_placing_twice_by_quote_or_by_the_channels_order_id_answers_the_first_order(

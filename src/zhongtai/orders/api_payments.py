@@ -62,6 +62,7 @@ def pay_order(
         amount=body.amount,
         provider=provider,
         notify_url=callback_url(request, settings, f"/payments/notifications/{body.provider}"),
+        providers=providers.payments,
     )
     out = StartedPaymentOut.model_validate(started.payment)
     out.customer_action = started.customer_action

@@ -127,6 +127,18 @@ class PaymentFailed(BaseModel):
     provider: str | None
 
 
+@event_type("payment.voided")
+class PaymentVoided(BaseModel):
+    """A tender not captured yet was released at its provider: the customer paid another way,
+    or the order was cancelled. No money was taken."""
+
+    payment_id: uuid.UUID
+    order_id: uuid.UUID
+    tender: str
+    amount: int
+    provider: str | None
+
+
 @event_type("payment.refunded")
 class PaymentRefunded(BaseModel):
     """Money went back to one tender (cancellation, short pick or return)."""

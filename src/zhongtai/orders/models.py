@@ -213,6 +213,7 @@ class PaymentStatus(StrEnum):
     AUTHORIZED = "authorized"
     CAPTURED = "captured"
     FAILED = "failed"
+    VOIDED = "voided"  # released before capture: replaced by another tender, or the order ended
 
 
 class Payment(IdMixin, TimestampMixin, Base):

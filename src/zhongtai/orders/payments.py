@@ -28,7 +28,7 @@ from zhongtai.inventory.order_holds import extend_hold
 from zhongtai.inventory.reservations import in_lock_order, release_reservation
 from zhongtai.loyalty.models import SourceType
 from zhongtai.loyalty.service import Source, redeem_coupon, redeem_points
-from zhongtai.orders.events import PaymentCaptured, PaymentFailed
+from zhongtai.orders.events import PaymentCaptured, PaymentFailed, PaymentVoided
 from zhongtai.orders.kinds import OrderStatus, TenderType
 from zhongtai.orders.lifecycle import get_order, move_order
 from zhongtai.orders.models import Order, Payment, PaymentStatus, RefundReason
@@ -42,6 +42,7 @@ _FROM_PROVIDER = {
     ProviderStatus.AUTHORIZED: PaymentStatus.AUTHORIZED,
     ProviderStatus.CAPTURED: PaymentStatus.CAPTURED,
     ProviderStatus.DECLINED: PaymentStatus.FAILED,
+    ProviderStatus.VOIDED: PaymentStatus.VOIDED,
 }
 
 
@@ -52,14 +53,41 @@ class StartedPayment:
     customer_action: str | None
 
 
+#: Payments that took no money and never will.
+_ENDED_UNPAID = (PaymentStatus.FAILED, PaymentStatus.VOIDED)
+#: Payments that may still take money: the customer has not approved yet, or funds are held.
+_UNCAPTURED = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)
+
+
 def _open_amount(session: Session, order: Order) -> int:
     """What is still to pay: the total less payments captured or under way."""
     taken = session.scalars(
         select(Payment.amount).where(
-            Payment.order_id == order.id, Payment.status != PaymentStatus.FAILED
+            Payment.order_id == order.id, Payment.status.not_in(_ENDED_UNPAID)
         )
     ).all()
     return order.total - sum(taken)
+
+
+def void_uncaptured(
+    session: Session, order: Order, providers: Mapping[str, PaymentProvider]
+) -> None:
+    """Release the order's payments not captured yet at their providers: a wallet payment the
+    customer left unapproved, an authorisation. One the customer completed first is recorded
+    as captured instead (and counts as paid, or is refunded with a cancelled order's money)."""
+    open_ones = session.scalars(
+        select(Payment)
+        .where(Payment.order_id == order.id, Payment.status.in_(_UNCAPTURED))
+        .order_by(Payment.id)
+    ).all()
+    for payment in open_ones:
+        if payment.provider is None or payment.provider_ref is None:
+            continue  # never handed to a provider: nothing is held anywhere
+        provider = providers.get(payment.provider)
+        if provider is None:
+            raise Conflict(f"Payment provider {payment.provider} is not configured here.")
+        answer = provider.void(payment.provider_ref)
+        record_provider_state(session, order, payment, answer.status, sequence=0)
 
 
 def _awaiting_payment(session: Session, order_id: uuid.UUID) -> Order:
@@ -91,12 +119,14 @@ def start_payment(
     provider: PaymentProvider,
     notify_url: str,
     amount: int | None = None,
+    providers: Mapping[str, PaymentProvider] | None = None,
 ) -> StartedPayment:
     """Ask the provider to take (part of) what an unpaid order still owes.
 
     Cards and stored value are captured at once; wallets answer pending until the customer
     confirms, and the provider's notification completes them. The order becomes paid when its
-    captured payments cover the total.
+    captured payments cover the total. Payments under way that leave no room for this one are
+    voided first at their providers (``providers``, by name).
     """
     order = _awaiting_payment(session, order_id)
     if tender not in PROVIDER_TENDERS:
@@ -104,6 +134,17 @@ def start_payment(
             "tender", f"online orders are paid with {', '.join(sorted(PROVIDER_TENDERS))}"
         )
     due = _open_amount(session, order)
+    if due == 0 or (amount is not None and amount > due):
+        # The payments under way leave no room for this one: the customer is paying another
+        # way (Alipay after an unapproved WeChat Pay), so those are released first.
+        void_uncaptured(session, order, providers or {provider.name: provider})
+        if order.status is not OrderStatus.CREATED:
+            raise Conflict(
+                f"Order {order.number} was paid meanwhile by a payment under way.",
+                order_id=str(order.id),
+                order_status=order.status.value,
+            )
+        due = _open_amount(session, order)
     amount = due if amount is None else amount
     if not 0 < amount <= due:
         raise InvalidInput.field("amount", f"must be 1 to {due} fen (what is still due)")
@@ -225,13 +266,10 @@ def record_provider_state(
         )
         session.flush()
         settle_if_paid(session, order)
-    elif new is PaymentStatus.FAILED:
+    elif new in _ENDED_UNPAID:
+        ended = PaymentFailed(**facts) if new is PaymentStatus.FAILED else PaymentVoided(**facts)
         record_event(
-            session,
-            PaymentFailed(**facts),
-            aggregate_type="order",
-            aggregate_id=order.id,
-            store_id=order.store_id,
+            session, ended, aggregate_type="order", aggregate_id=order.id, store_id=order.store_id
         )
 
 
@@ -301,6 +339,8 @@ def cancel_order(
         return order
     for reservation_id in in_lock_order(session, order.reservation_ids):
         release_reservation(session, reservation_id)
+    # Nothing may be paid on it any more, and funds held for it are freed.
+    void_uncaptured(session, order, providers)
     # Whatever was captured goes back, also from an order cancelled before it was paid in
     # full (a part paid by card or points, then left to expire): nothing else would refund it.
     refund_order(

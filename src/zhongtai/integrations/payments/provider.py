@@ -39,6 +39,7 @@ class PaymentStatus(StrEnum):
     AUTHORIZED = "authorized"  # funds held, not yet taken
     CAPTURED = "captured"  # funds taken (refunds do not change this; see refunded_fen)
     DECLINED = "declined"  # refused; final
+    VOIDED = "voided"  # released before capture at the merchant's request; final
 
 
 class NotificationKind(StrEnum):
@@ -48,6 +49,7 @@ class NotificationKind(StrEnum):
     CAPTURED = "captured"
     FAILED = "failed"
     REFUNDED = "refunded"
+    VOIDED = "voided"
 
 
 class PaymentProviderUnavailable(DomainError):
@@ -149,6 +151,13 @@ class PaymentProvider(Protocol):
 
     def refund(self, provider_ref: str, refund_id: uuid.UUID, amount_fen: int) -> ProviderResponse:
         """Give back part of what was captured; idempotent by ``refund_id``."""
+        ...
+
+    def void(self, provider_ref: str) -> ProviderResponse:
+        """Release a payment not captured yet (a wallet payment the customer has not approved,
+        an authorisation): it can no longer be paid and held funds are freed. A repeat is
+        harmless. Answers the payment as it stands: voided, or captured (or declined) when that
+        happened first -- a capture then has to be refunded."""
         ...
 
     def parse_notification(self, headers: Mapping[str, str], body: bytes) -> PaymentNotification:

@@ -188,6 +188,15 @@ class SandboxPaymentGateway(SignedCallbackProvider):
             self._notify(payment, NotificationKind.REFUNDED, amount_fen, refund_id=refund_id)
             return self._response(payment)
 
+    def void(self, provider_ref: str) -> ProviderResponse:
+        with self._lock:
+            payment = self._payment(provider_ref)
+            if payment.status in (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED):
+                released = payment.authorized_fen or payment.request.amount_fen
+                payment.status = PaymentStatus.VOIDED
+                self._notify(payment, NotificationKind.VOIDED, released)
+            return self._response(payment)
+
     def parse_notification(self, headers: Mapping[str, str], body: bytes) -> PaymentNotification:
         return self._read_callback(headers, body, _NOTIFICATION, "a payment notification")
 
