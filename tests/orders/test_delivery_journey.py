@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tests.orders.conftest import (
     FAR_AWAY,
@@ -19,6 +22,8 @@ from tests.orders.conftest import (
     store_step,
 )
 from zhongtai.core.errors import Conflict
+from zhongtai.fulfillment import courier
+from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus
 from zhongtai.integrations.providers import Providers
 
 
@@ -332,3 +337,26 @@ def test_a_parcel_still_on_its_way_cannot_be_returned_and_changes_nothing(
     after = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
     assert (after["status"], after["refunded_amount"]) == ("out_for_delivery", 0)
     assert chain.stock.balance(chain.store, chain.skus[0]).on_hand == 8
+
+
+def test_a_rider_booking_whose_commit_was_lost_books_the_same_rider_when_retried(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    _, order = _packed_delivery(client, chain, providers, 1)
+
+    def book() -> str | None:
+        return courier.dispatch_courier(
+            session,
+            uuid.UUID(order["id"]),
+            courier=providers.courier("simulated"),
+            callback_url="http://testserver/api/v1/couriers/callbacks/simulated",
+        ).courier_ref
+
+    booked = book()
+    session.rollback()  # the platform booked a rider; the commit that would record it failed
+    assert book() == booked  # the platform answered its first booking: one rider, not two
+    session.commit()
+    [dispatch] = session.scalars(
+        select(CourierDispatch).where(CourierDispatch.order_id == uuid.UUID(order["id"]))
+    ).all()
+    assert (dispatch.courier_ref, dispatch.status) == (booked, DispatchStatus.REQUESTED)

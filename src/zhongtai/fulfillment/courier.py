@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, NotFound
-from zhongtai.core.ids import new_id
+from zhongtai.core.ids import replayable_id
 from zhongtai.core.logging import get_logger
 from zhongtai.core.outbox import record_event
 from zhongtai.fulfillment.events import CourierUpdated
-from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus
+from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus, FulfillmentTask
 from zhongtai.fulfillment.tasks import hand_over_goods
 from zhongtai.integrations.couriers.provider import (
     CourierService,
@@ -61,7 +62,9 @@ def dispatch_courier(
     address = order.address or {}
     if store is None or "latitude" not in address:
         raise Conflict(f"Order {order.number} has no delivery address to send a rider to.")
-    dispatch = CourierDispatch(id=new_id(), order_id=order.id, provider=courier.name)
+    dispatch = CourierDispatch(
+        id=_booking_id(session, order, courier.name), order_id=order.id, provider=courier.name
+    )
     session.add(dispatch)
     session.flush()
     ticket = courier.dispatch(
@@ -71,13 +74,37 @@ def dispatch_courier(
             store_id=store.id,
             pickup=GeoPoint(store.latitude, store.longitude),
             dropoff=GeoPoint(float(address["latitude"]), float(address["longitude"])),
-            ready_at=utcnow(),
+            ready_at=_packed_at(session, order.id),
             callback_url=callback_url,
         )
     )
     dispatch.courier_ref = ticket.courier_ref
     dispatch.estimated_delivery_at = ticket.delivered_at
     return dispatch
+
+
+def _booking_id(session: Session, order: Order, provider: str) -> uuid.UUID:
+    """The dispatch's id, the platform's idempotency key for the booking: the same for the same
+    booking (the order's dispatches so far, the platform), so a booking retried after its
+    transaction was lost -- the rider booked, the commit failed -- books one rider, not two."""
+    earlier = session.scalar(
+        select(func.count())
+        .select_from(CourierDispatch)
+        .where(CourierDispatch.order_id == order.id)
+    )
+    return replayable_id(order.placed_at, earlier or 0, "dispatch", order.id, provider)
+
+
+def _packed_at(session: Session, order_id: uuid.UUID) -> datetime:
+    """When the parcel was ready: the pack, as its task recorded it (a booking retried later
+    asks for the same rider, so it names the same moment)."""
+    packed = session.scalar(
+        select(FulfillmentTask.packed_at)
+        .where(FulfillmentTask.order_id == order_id, FulfillmentTask.packed_at.is_not(None))
+        .order_by(FulfillmentTask.packed_at.desc())
+        .limit(1)
+    )
+    return packed or utcnow()
 
 
 def cancel_order_calling_off_rider(
