@@ -4,6 +4,7 @@ code, within the template's total and the member's limit even under a rush."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -229,3 +230,16 @@ def note_use(
             actor=context.actor.get(),
         )
     )
+
+
+def coupon_kinds(session: Session, coupon_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, CouponKind]:
+    """The kind of each of these coupons (by its template), in one read."""
+    wanted = set(coupon_ids)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Coupon.id, CouponTemplate.kind)
+        .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
+        .where(Coupon.id.in_(wanted))
+    )
+    return {coupon_id: kind for coupon_id, kind in rows}

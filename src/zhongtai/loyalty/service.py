@@ -13,6 +13,7 @@ from zhongtai.loyalty.coupon_use import (
 from zhongtai.loyalty.coupons import (
     TemplateRules,
     claim_coupon,
+    coupon_kinds,
     create_template,
     issue_coupon,
     set_template_active,
@@ -49,6 +50,7 @@ __all__ = [
     "VerifyReport",
     "adjust_points",
     "claim_coupon",
+    "coupon_kinds",
     "create_earn_rule",
     "create_promotion",
     "create_template",

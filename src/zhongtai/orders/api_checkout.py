@@ -16,12 +16,14 @@ from fastapi import Depends, Request, Response, status
 from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
+from zhongtai.core.errors import Forbidden
 from zhongtai.core.http.deps import app_settings, db_session, request_session
 from zhongtai.core.http.routing import api_router, idempotent_at_commit, respond_now
 from zhongtai.members.pii import cipher_for
 from zhongtai.members.rules import mask_phone
 from zhongtai.orders import checkout, placing
 from zhongtai.orders.api_common import PLACE, sales_channel
+from zhongtai.orders.models import Quote
 from zhongtai.orders.schemas import OrderOut, PlaceOrderIn, QuoteIn, QuoteOut
 
 router = api_router(tags=["orders"])
@@ -50,19 +52,32 @@ def create_quote(body: QuoteIn, request: Request, principal: Principal = PLACE) 
     return respond_now(request, QuoteOut, quote, status.HTTP_201_CREATED)
 
 
+def _own_quote(session: Session, principal: Principal, quote_id: uuid.UUID) -> Quote:
+    """A channel key reads and lets go only its own channel's quotes, as it places only those:
+    a quote holds another channel's customer's address and stock."""
+    quote = checkout.get_quote(session, quote_id)
+    if not placing.same_channel(principal, quote.channel):
+        raise Forbidden(
+            f"Quote {quote.id} was made for the {quote.channel.value} channel.",
+            quote_id=str(quote.id),
+        )
+    return quote
+
+
 @router.get("/checkout/quotes/{quote_id}", response_model=QuoteOut)
 def get_quote(
     quote_id: uuid.UUID, principal: Principal = PLACE, session: Session = Depends(db_session)
 ) -> Any:
-    return checkout.get_quote(session, quote_id)
+    return _own_quote(session, principal, quote_id)
 
 
 @router.delete("/checkout/quotes/{quote_id}", status_code=status.HTTP_204_NO_CONTENT)
 def release_quote(
     quote_id: uuid.UUID, principal: Principal = PLACE, session: Session = Depends(db_session)
 ) -> Response:
-    """The customer left the checkout: the held stock is available again at once."""
-    checkout.release_quote(session, checkout.get_quote(session, quote_id))
+    """The customer left the checkout: the held stock and coupons are available again at once,
+    and the quote can no longer be placed."""
+    checkout.release_quote(session, _own_quote(session, principal, quote_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

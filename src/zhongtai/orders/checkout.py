@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.categories import remembering_sku_lineages
@@ -24,12 +25,20 @@ from zhongtai.fulfillment.planning import PlanRequest, RequestedLine, plan_sourc
 from zhongtai.inventory.allocation import remembering_allocations
 from zhongtai.inventory.reservations import release_reservation, reserve
 from zhongtai.inventory.rules import Line
-from zhongtai.loyalty.service import lock_coupon, offers_for_basket
+from zhongtai.loyalty.coupon_rules import CouponKind
+from zhongtai.loyalty.offer_pricing import PricedOffers
+from zhongtai.loyalty.promotion_rules import Explanation
+from zhongtai.loyalty.service import (
+    coupon_kinds,
+    lock_coupon,
+    offers_for_basket,
+    release_coupons,
+)
 from zhongtai.orders.errors import NoStoreCanFulfil
 from zhongtai.orders.kinds import FulfillmentType, LineKind, SalesChannel
 from zhongtai.orders.loaded_inserts import insert_as_loaded
 from zhongtai.orders.models import Quote
-from zhongtai.orders.pricing_rules import BasketLine
+from zhongtai.orders.pricing_rules import BasketLine, DeliveryFeeRule, delivery_fee
 from zhongtai.orders.settings import order_settings
 
 MAX_LINES = 100
@@ -124,10 +133,14 @@ def _price_lines(
         channel=channel,
         at=now,
     )
-    for i, (location_id, line) in enumerate(located):
+    # Sourcing lists the lines by location: a refusal names the line as the caller sent it.
+    asked = {line.sku_id: i for i, line in enumerate(request.lines)}
+    for location_id, line in located:
         priced = prices[line.sku_id]
         if not priced.for_sale:
-            raise InvalidInput.field(f"lines[{i}].sku_id", f"SKU {priced.sku.code} is not for sale")
+            raise InvalidInput.field(
+                f"lines[{asked[line.sku_id]}].sku_id", f"SKU {priced.sku.code} is not for sale"
+            )
         currency = priced.sku.currency
         basket.append(
             BasketLine(
@@ -170,25 +183,63 @@ def _price_lines(
             net_amount=priced_line.net,
             discounts=[{"source": d.source, "amount": d.amount} for d in priced_line.discounts],
         )
+    idle = _coupons_giving_nothing(session, offers, fee_rule)
     summary = {
-        "explanations": [
-            {
-                "source": e.source,
-                "name": e.name,
-                "applied": e.applied,
-                "amount": e.amount,
-                "why": e.sentence,
-            }
-            for e in offers.explanations
-        ],
+        "explanations": [_explained(e, idle.get(e.source)) for e in offers.explanations],
         "coupons": [
             {"coupon_id": e.source.removeprefix("coupon:"), "amount": e.amount}
             for e in offers.explanations
-            if e.applied and e.source.startswith("coupon:")
+            if e.applied and e.source.startswith("coupon:") and e.source not in idle
         ],
         "free_delivery": offers.free_delivery,
     }
     return rows, priced_basket, currency, summary
+
+
+def _explained(e: Explanation, idle: str | None) -> dict[str, Any]:
+    return {
+        "source": e.source,
+        "name": e.name,
+        "applied": e.applied and idle is None,
+        "amount": e.amount,
+        "why": e.sentence if idle is None else f"{e.name}: {idle}",
+    }
+
+
+def _coupons_giving_nothing(
+    session: Session, offers: PricedOffers, fee_rule: DeliveryFeeRule | None
+) -> dict[str, str]:
+    """The coupons the offers engine applied that give this order nothing, with why.
+
+    A coupon is held by the quote and used up when the order is paid: one that takes nothing
+    off, waives no fee or adds no gift line must stay the member's. The checkout adds no gift
+    lines (a gift needs stock sourced and held), and a free-delivery coupon gives nothing when
+    no fee would be charged (pickup, or a basket already over the free-delivery threshold).
+    """
+    zero = {
+        uuid.UUID(e.source.removeprefix("coupon:")): e.source
+        for e in offers.explanations
+        if e.applied and e.source.startswith("coupon:") and e.amount == 0
+    }
+    if not zero:
+        return {}
+    kinds = coupon_kinds(session, zero).items()
+    goods = sum(line.net for line in offers.basket.lines)
+    waives_a_fee = delivery_fee(goods, fee_rule) > 0
+    idle = {}
+    for coupon_id, kind in kinds:
+        if kind is CouponKind.FREE_DELIVERY and waives_a_fee:
+            continue
+        idle[zero[coupon_id]] = _IDLE.get(kind, "takes nothing off this basket") + (
+            "; the coupon stays the member's"
+        )
+    return idle
+
+
+_IDLE = {
+    CouponKind.FREE_DELIVERY: "there is no delivery fee to waive",
+    CouponKind.GIFT_ITEM: "an online order cannot add its gift",
+}
 
 
 def _pricing_caller(caller: Principal) -> Principal:
@@ -301,9 +352,24 @@ def get_quote(session: Session, quote_id: uuid.UUID) -> Quote:
     return quote
 
 
-def release_quote(session: Session, quote: Quote) -> None:
-    """Let go of an unplaced quote's stock at once (the customer left the checkout)."""
-    if quote.order_id is not None:
-        raise Conflict(f"Quote {quote.id} became order {quote.order_id}; cancel the order.")
-    for reservation_id in quote.reservation_ids:
+def release_quote(session: Session, quote: Quote, *, now: datetime | None = None) -> None:
+    """Let go of an unplaced quote's stock and coupons at once (the customer left the checkout).
+
+    The quote ends now, under the lock a placing claims it with: once let go it answers
+    ``quote-expired``, never an order whose stock is no longer held. Letting go twice lets
+    go of nothing more.
+    """
+    now = now or utcnow()
+    locked = session.scalars(
+        select(Quote).where(Quote.id == quote.id).with_for_update(),
+        execution_options={"populate_existing": True},
+    ).one()
+    if locked.order_id is not None:
+        raise Conflict(f"Quote {locked.id} became order {locked.order_id}; cancel the order.")
+    if locked.expires_at > now:
+        locked.expires_at = now
+        locked.updated_at = now
+        session.flush()
+    for reservation_id in locked.reservation_ids:
         release_reservation(session, uuid.UUID(reservation_id))
+    release_coupons(session, f"quote:{locked.id}", at=now)

@@ -54,7 +54,7 @@ class Placed:
     created: bool
 
 
-def _same_channel(caller: Principal, channel: SalesChannel) -> bool:
+def same_channel(caller: Principal, channel: SalesChannel) -> bool:
     """A channel key places only its own channel's quotes (a guide's share link sells through
     the app or the mini-program); staff may place any."""
     if caller.channel is None:
@@ -90,7 +90,7 @@ def _claim_statement() -> Executable:
 def _claim(
     session: Session, quote_id: uuid.UUID, order_id: uuid.UUID, caller: Principal, now: datetime
 ) -> Quote | None:
-    channels = [c for c in SalesChannel if _same_channel(caller, c)]
+    channels = [c for c in SalesChannel if same_channel(caller, c)]
     params = {"quote_id": quote_id, "order_id": order_id, "now": now, "channels": channels}
     claimed: Quote | None = session.scalars(
         _claim_statement(), params, execution_options={"populate_existing": True}
@@ -111,6 +111,21 @@ def _order(session: Session, order_id: uuid.UUID) -> Order:
     return order
 
 
+def _placed_before(quote: Quote, order: Order, place: PlaceOrder) -> Order:
+    """The order the quote became, when this placing is that order again. Under another of the
+    channel's order ids it is another order: answering this one would tell the channel that
+    order was placed (409)."""
+    if place.channel_order_id not in (None, order.channel_order_id):
+        raise Conflict(
+            f"Quote {quote.id} was placed as order {order.number}"
+            f" (channel order {order.channel_order_id or 'not given'}), not as"
+            f" {place.channel_order_id}. Ask for a new quote.",
+            quote_id=str(quote.id),
+            order_id=str(order.id),
+        )
+    return order
+
+
 def _earlier_answer(
     session: Session, place: PlaceOrder, caller: Principal, now: datetime
 ) -> Placed | None:
@@ -122,13 +137,14 @@ def _earlier_answer(
     ).one_or_none()
     if quote is None:
         raise NotFound(f"No quote {place.quote_id}.", quote_id=str(place.quote_id))
-    if not _same_channel(caller, quote.channel):
+    if not same_channel(caller, quote.channel):
         raise Conflict(
             f"Quote {quote.id} was made for the {quote.channel.value} channel.",
             quote_id=str(quote.id),
         )
     if quote.order_id is not None:
-        return Placed(_order(session, quote.order_id), created=False)
+        order = _order(session, quote.order_id)
+        return Placed(_placed_before(quote, order, place), created=False)
     if place.channel_order_id is not None:
         earlier = _existing_order(session, quote.channel, place.channel_order_id)
         if earlier is not None:
