@@ -22,7 +22,7 @@ from zhongtai.core.jobs import PeriodicJob, run_periodically
 from zhongtai.core.logging import configure_logging
 from zhongtai.core.settings import Settings, get_settings
 from zhongtai.fulfillment.api import router as fulfillment_router
-from zhongtai.fulfillment.tasks import flag_sla_breaches
+from zhongtai.fulfillment.sla import flag_sla_breaches
 from zhongtai.guides.api import router as guides_router
 from zhongtai.guides.api_commission import router as guide_commission_router
 from zhongtai.guides.api_workbench import router as guide_workbench_router

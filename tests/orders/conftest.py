@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tests.factories import Factory
 from tests.inventory.conftest import StockFactory
 from tests.members.conftest import cipher, make_member  # noqa: F401 (fixtures for offers)
-from zhongtai.catalog.models import Sku
+from zhongtai.catalog.models import Category, Product, SaleUnit, Sku
 from zhongtai.core.auth.roles import Channel, Role
 from zhongtai.integrations.providers import Providers
 from zhongtai.stores import service as stores
@@ -55,6 +55,17 @@ class Chain:
         stores.set_capability(self.session, store.id, Capability.SHIP_FROM_STORE)
         self.session.commit()
         return store
+
+    def similar_sku(self, sku: Sku, *, on_hand: int = 10, unit: SaleUnit = SaleUnit.PIECE) -> Sku:
+        """Another SKU of the same category as ``sku`` (what a picker may substitute), with
+        ``on_hand`` units in the store."""
+        product = self.session.get(Product, sku.product_id)
+        assert product is not None
+        category = self.session.get(Category, product.category_id)
+        similar = self.stock.catalog.product(category=category, unit=unit).skus[0]
+        if on_hand:
+            self.stock.receive(self.store, similar, on_hand)
+        return similar
 
     def basket(self, *quantities: int) -> list[dict[str, Any]]:
         return [

@@ -15,7 +15,7 @@ from tests.factories import Factory
 from tests.orders.conftest import NEARBY, Chain, new_id, ok, pay_by_wallet, place, quote, store_step
 from tests.races import all_at_once, race_database, stock_of
 from zhongtai.catalog import service as catalog
-from zhongtai.catalog.models import ProductKind, SaleUnit
+from zhongtai.catalog.models import ProductKind, SaleUnit, Sku
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission, Role
 from zhongtai.core.db import Database
@@ -74,7 +74,8 @@ def test_returning_the_picked_units_of_a_substituted_line_refunds_only_what_they
     assert (line["quantity"], line["net_amount"]) == (3, 3000)
     # One unit found; two replaced by a similar SKU at 8.00 the customer keeps: 16.00 charged
     # for the substitutes, 4.00 refunded at the pack.
-    substitute = {"sku_id": str(chain.skus[1].id), "quantity": 2, "unit_price": 800}
+    similar = chain.similar_sku(chain.skus[0])
+    substitute = {"sku_id": str(similar.id), "quantity": 2, "unit_price": 800}
     done = _deliver(
         client,
         chain,
@@ -88,6 +89,96 @@ def test_returning_the_picked_units_of_a_substituted_line_refunds_only_what_they
     assert returned["refund_total"] == 1000  # the one unit of the ordered SKU, at 10.00
     after = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
     assert after["refunded_amount"] == 400 + 1000
+
+
+def _substituted(client: TestClient, chain: Chain, providers: Providers) -> tuple[Any, Any, Sku]:
+    """A delivered parcel of 3 units at 10.00 of which 1 was found and 2 replaced by a similar
+    SKU at 8.00 (16.00 charged for the substitutes, 4.00 refunded at the pack); the order, its
+    line and the substitute SKU."""
+    order = _paid_parcel(client, chain, providers, chain.basket(3))
+    line = order["lines"][0]
+    similar = chain.similar_sku(chain.skus[0])
+    substitute = {"sku_id": str(similar.id), "quantity": 2, "unit_price": 800}
+    _deliver(
+        client,
+        chain,
+        order,
+        {"picks": [{"line_id": line["id"], "picked": 1, "substitute": substitute}]},
+    )
+    return order, line, similar
+
+
+def test_a_substitute_comes_back_refunding_what_it_cost_onto_its_own_shelf(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order, line, similar = _substituted(client, chain, providers)
+    shelf_before = chain.stock.balance(chain.store, similar).on_hand  # type: ignore[union-attr]
+
+    first = _return(
+        client, chain, order, [{"line_id": line["id"], "quantity": 1, "substitute": True}]
+    )
+    second = _return(
+        client, chain, order, [{"line_id": line["id"], "quantity": 1, "substitute": True}]
+    )
+
+    assert (first["refund_total"], second["refund_total"]) == (800, 800)
+    assert first["lines"][0]["substitute"] is True
+    assert chain.stock.balance(chain.store, similar).on_hand == shelf_before + 2  # type: ignore[union-attr]
+    after = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
+    # The customer keeps the unit of the ordered SKU: the order is not wholly returned.
+    assert (after["status"], after["refunded_amount"]) == ("partially_returned", 400 + 1600)
+    assert after["lines"][0]["substitute_returned_quantity"] == 2
+    refused = _return(
+        client, chain, order, [{"line_id": line["id"], "quantity": 1, "substitute": True}], 422
+    )
+    assert refused["errors"][0]["field"] == "lines[0].quantity"
+
+
+def test_an_order_whose_substitute_is_kept_is_not_wholly_returned_until_it_comes_back(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order, line, _ = _substituted(client, chain, providers)
+    own = _return(client, chain, order, [{"line_id": line["id"], "quantity": 1}])
+    assert own["refund_total"] == 1000
+    kept = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
+    assert kept["status"] == "partially_returned"
+
+    rest = _return(
+        client, chain, order, [{"line_id": line["id"], "quantity": 2, "substitute": True}]
+    )
+
+    assert rest["refund_total"] == 1600
+    back = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
+    assert (back["status"], back["refunded_amount"]) == ("returned", 3000)
+
+
+def test_one_return_brings_back_a_line_and_its_substitute_and_a_line_without_one_cannot(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order, line, _ = _substituted(client, chain, providers)
+    both = _return(
+        client,
+        chain,
+        order,
+        [
+            {"line_id": line["id"], "quantity": 1},
+            {"line_id": line["id"], "quantity": 2, "substitute": True, "condition": "damaged"},
+        ],
+    )
+    assert both["refund_total"] == 2600
+    assert ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))["status"] == (
+        "returned"
+    )
+    plain = _paid_parcel(client, chain, providers, chain.basket(1))
+    _deliver(client, chain, plain, {})
+    refused = _return(
+        client,
+        chain,
+        plain,
+        [{"line_id": plain["lines"][0]["id"], "quantity": 1, "substitute": True}],
+        422,
+    )
+    assert refused["errors"][0]["field"] == "lines[0].substitute"
 
 
 def test_returning_the_rest_of_a_short_picked_line_refunds_only_what_was_paid(

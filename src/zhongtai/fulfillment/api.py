@@ -18,7 +18,7 @@ from zhongtai.core.http.routing import api_router, request_body
 from zhongtai.core.http.security import client_ip, require
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import courier, pickup, tasks
-from zhongtai.fulfillment.picking import Substitute
+from zhongtai.fulfillment.picking import LinePick, Substitute
 from zhongtai.orders.api_common import callback_url, providers_of
 from zhongtai.orders.errors import WrongPickupCode
 from zhongtai.orders.lifecycle import get_order
@@ -149,7 +149,7 @@ def pack(
         session,
         order_id,
         picks=[
-            tasks.LinePick(
+            LinePick(
                 x.line_id,
                 x.picked,
                 Substitute(x.substitute.sku_id, x.substitute.quantity, x.substitute.unit_price)

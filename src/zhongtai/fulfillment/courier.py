@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
@@ -16,7 +16,12 @@ from zhongtai.core.ids import replayable_id
 from zhongtai.core.logging import get_logger
 from zhongtai.core.outbox import record_event
 from zhongtai.fulfillment.events import CourierUpdated
-from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus, FulfillmentTask
+from zhongtai.fulfillment.models import (
+    CourierDispatch,
+    DispatchStatus,
+    FulfillmentTask,
+    TaskStatus,
+)
 from zhongtai.fulfillment.tasks import hand_over_goods
 from zhongtai.integrations.couriers.provider import (
     CourierService,
@@ -121,7 +126,19 @@ def cancel_order_calling_off_rider(
         dispatch = _active_dispatch(session, order.id, for_update=True)
         if dispatch is not None:
             _call_off(order, dispatch, providers.courier(dispatch.provider))
-    return cancel_order(session, order_id, reason=reason, providers=providers.payments)
+    cancelled = cancel_order(session, order_id, reason=reason, providers=providers.payments)
+    # The store's work on it ends with it (its queue shows open orders only; this keeps the
+    # tasks' own record true).
+    session.execute(
+        update(FulfillmentTask)
+        .where(
+            FulfillmentTask.order_id == order_id,
+            FulfillmentTask.status.in_((TaskStatus.OPEN, TaskStatus.PICKING, TaskStatus.PACKED)),
+        )
+        .values(status=TaskStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    return cancelled
 
 
 def _call_off(order: Order, dispatch: CourierDispatch, courier: CourierService) -> None:

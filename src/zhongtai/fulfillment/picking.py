@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from zhongtai.core.errors import InvalidInput
 from zhongtai.orders.kinds import SubstitutionPreference
 
 
@@ -171,3 +172,51 @@ def _problem(
         missing = line.quantity - picked_qty
         return f"only {missing} units are missing, cannot substitute {substitute.quantity}"
     return None
+
+
+@dataclass(frozen=True)
+class SkuFacts:
+    """What makes two SKUs alike enough to stand in for each other: the category they are
+    sold in and the unit they are counted in (pieces or grams)."""
+
+    category_id: uuid.UUID
+    unit: str
+
+
+def substitute_problem(ordered: SkuFacts, substitute: SkuFacts | None) -> str | None:
+    """Why a SKU cannot substitute the ordered one, or None when it is similar. The substitute
+    goes one unit for one unit, so grams never stand in for pieces (or the reverse)."""
+    if substitute is None:
+        return "no such SKU"
+    if substitute.category_id != ordered.category_id:
+        return "not similar: a substitute must come from the ordered SKU's category"
+    if substitute.unit != ordered.unit:
+        return (
+            f"not similar: the substitute is counted in {substitute.unit}s, "
+            f"the ordered SKU in {ordered.unit}s"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class LinePick:
+    """What the picker found for one line: units picked, and maybe a substitute."""
+
+    line_id: uuid.UUID
+    picked: int
+    substitute: Substitute | None = None
+
+
+def picks_by_line(picks: Sequence[LinePick]) -> dict[uuid.UUID, tuple[int, LinePick]]:
+    """Each pick by its line, with its place in the request (for the error's field). A line
+    named twice is refused: which of the two would the clerk have meant?"""
+    by_line: dict[uuid.UUID, tuple[int, LinePick]] = {}
+    for index, pick in enumerate(picks):
+        if pick.line_id in by_line:
+            first = by_line[pick.line_id][0]
+            raise InvalidInput.field(
+                f"picks[{index}]",
+                f"names line {pick.line_id} again (picks[{first}]): one pick per line",
+            )
+        by_line[pick.line_id] = (index, pick)
+    return by_line

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -14,15 +13,23 @@ from sqlalchemy.orm import Session
 from zhongtai.catalog.models import Category, Product, Sku
 from zhongtai.core import context
 from zhongtai.core.clock import utcnow
-from zhongtai.core.errors import InvalidInput
+from zhongtai.core.errors import Conflict, InvalidInput
 from zhongtai.core.ids import new_id
-from zhongtai.core.outbox import record_event
-from zhongtai.fulfillment.events import SlaBreached
 from zhongtai.fulfillment.models import FulfillmentTask, TaskStatus
-from zhongtai.fulfillment.picking import PickGroup, PickLine, Substitute, pick_list, pick_outcome
+from zhongtai.fulfillment.picking import (
+    LinePick,
+    PickGroup,
+    PickLine,
+    PickResult,
+    SkuFacts,
+    pick_list,
+    pick_outcome,
+    picks_by_line,
+    substitute_problem,
+)
 from zhongtai.fulfillment.promise import FALLBACK_SLA, TaskKind
 from zhongtai.integrations.payments.provider import PaymentProvider
-from zhongtai.inventory.models import Reservation
+from zhongtai.inventory.models import Reservation, StockBalance
 from zhongtai.inventory.order_holds import lock_holds_and_stock, ship_unheld, shrink_hold
 from zhongtai.inventory.reservations import (
     confirm_reservation,
@@ -31,20 +38,11 @@ from zhongtai.inventory.reservations import (
     release_reservation,
 )
 from zhongtai.inventory.rules import Line
-from zhongtai.orders.kinds import FulfillmentType, LineKind, OrderStatus
+from zhongtai.orders.errors import IllegalOrderStep
+from zhongtai.orders.kinds import FulfillmentType, LineKind, OrderStatus, SubstitutionPreference
 from zhongtai.orders.lifecycle import get_order, move_order
 from zhongtai.orders.models import Order, OrderLine, RefundReason
 from zhongtai.orders.refunds import refund_order
-
-
-def _tasks(session: Session, order_id: uuid.UUID) -> list[FulfillmentTask]:
-    return list(
-        session.scalars(
-            select(FulfillmentTask)
-            .where(FulfillmentTask.order_id == order_id)
-            .order_by(FulfillmentTask.location_id)
-        )
-    )
 
 
 def accept_order(session: Session, order_id: uuid.UUID, *, now: datetime | None = None) -> Order:
@@ -99,50 +97,122 @@ def picking_list(session: Session, order_id: uuid.UUID) -> list[PickGroup]:
     )
 
 
-@dataclass(frozen=True)
-class LinePick:
-    """What the picker found for one line: units picked, and maybe a substitute."""
-
-    line_id: uuid.UUID
-    picked: int
-    substitute: Substitute | None = None
+def _sku_facts(session: Session, sku_ids: set[uuid.UUID]) -> dict[uuid.UUID, SkuFacts]:
+    rows = session.execute(
+        select(Sku.id, Product.category_id, Product.unit)
+        .join(Product, Product.id == Sku.product_id)
+        .where(Sku.id.in_(sku_ids))
+    )
+    return {sku_id: SkuFacts(category_id, unit.value) for sku_id, category_id, unit in rows}
 
 
 def _apply_picks(
     session: Session, order: Order, picks: Sequence[LinePick]
-) -> tuple[int, dict[uuid.UUID, dict[uuid.UUID, int]], list[tuple[uuid.UUID, Line]]]:
-    """Settle each goods line: (refund in fen, what each location keeps held, substitutes)."""
-    by_line = {p.line_id: p for p in picks}
-    goods = {x.id: x for x in order.lines if x.kind is LineKind.GOODS}
-    unknown = set(by_line) - set(goods)
+) -> tuple[int, dict[uuid.UUID, dict[uuid.UUID, int]], dict[uuid.UUID, dict[uuid.UUID, int]]]:
+    """Settle each goods line: (refund in fen, what each location keeps held, the substitutes
+    each location takes off its shelf, by SKU)."""
+    by_line, goods = _named_goods(order, picks)
+    facts = _sku_facts(
+        session,
+        {sku_id for _, sku_id in goods}
+        | {p.substitute.sku_id for _, p in by_line.values() if p.substitute is not None},
+    )
+    refund = 0
+    keep: dict[uuid.UUID, dict[uuid.UUID, int]] = {}
+    substitutes: dict[uuid.UUID, dict[uuid.UUID, int]] = {}
+    for line, sku_id in goods:
+        index, pick = by_line.get(line.id, (None, LinePick(line.id, line.quantity)))
+        result = _settle_line(line, sku_id, pick, f"picks[{index}]", order.substitution, facts)
+        if (substitute := pick.substitute) is not None and result.substituted:
+            taken = substitutes.setdefault(line.location_id, {})
+            taken[substitute.sku_id] = taken.get(substitute.sku_id, 0) + result.substituted
+        refund += result.refund_fen
+        keep.setdefault(line.location_id, {})[sku_id] = result.picked
+    if not substitutes and not any(q for kept in keep.values() for q in kept.values()):
+        raise Conflict(
+            f"Nothing of order {order.number} was picked: there is no parcel to pack. "
+            "Cancel the order instead; that refunds all of it.",
+            order_id=str(order.id),
+        )
+    return refund, keep, substitutes
+
+
+def _named_goods(
+    order: Order, picks: Sequence[LinePick]
+) -> tuple[dict[uuid.UUID, tuple[int, LinePick]], list[tuple[OrderLine, uuid.UUID]]]:
+    """The picks by line, and the order's goods lines with their SKUs; a pick of any other
+    line is refused."""
+    by_line = picks_by_line(picks)
+    goods = [
+        (x, x.sku_id) for x in order.lines if x.kind is LineKind.GOODS and x.sku_id is not None
+    ]
+    unknown = set(by_line) - {x.id for x, _ in goods}
     if unknown:
         raise InvalidInput.field(
             "picks", f"not goods lines of this order: {sorted(map(str, unknown))}"
         )
-    refund = 0
-    keep: dict[uuid.UUID, dict[uuid.UUID, int]] = {}
-    substitutes: list[tuple[uuid.UUID, Line]] = []
-    for index, line in enumerate(order.lines):
-        if line.kind is not LineKind.GOODS or line.sku_id is None:
-            continue
-        pick = by_line.get(line.id, LinePick(line.id, line.quantity))
-        result = pick_outcome(
-            PickLine(line.id, line.sku_id, "", "", line.quantity, line.net_amount),
-            pick.picked,
-            pick.substitute,
-            order.substitution,
+    return by_line, goods
+
+
+def _settle_line(
+    line: OrderLine,
+    sku_id: uuid.UUID,
+    pick: LinePick,
+    field: str,
+    preference: SubstitutionPreference,
+    facts: Mapping[uuid.UUID, SkuFacts],
+) -> PickResult:
+    """Check one line's pick (422 naming its place in the request) and record it on the line."""
+    paid = PickLine(line.id, sku_id, "", "", line.quantity, line.net_amount)
+    result = pick_outcome(paid, pick.picked, pick.substitute, preference)
+    if not result.ok:
+        raise InvalidInput.field(field, result.problem or "invalid pick")
+    if pick.substitute is not None:
+        problem = substitute_problem(facts[sku_id], facts.get(pick.substitute.sku_id))
+        if problem is not None:
+            raise InvalidInput.field(f"{field}.substitute.sku_id", problem)
+    line.picked_quantity = result.picked
+    if pick.substitute is not None and result.substituted:
+        line.substitute_sku_id = pick.substitute.sku_id
+        line.substitute_quantity = result.substituted
+    line.short_refund = result.refund_fen
+    return result
+
+
+def _ensure_packed_alike(order: Order, picks: Sequence[LinePick]) -> None:
+    """A pack sent again must be the same pack: one with other picks would otherwise answer
+    200 while its short picks and substitutes were never applied."""
+    by_line, goods = _named_goods(order, picks)
+    for line, _ in goods:
+        _, pick = by_line.get(line.id, (None, LinePick(line.id, line.quantity)))
+        sub = pick.substitute
+        asked = (pick.picked, sub.sku_id if sub else None, sub.quantity if sub else None)
+        if asked != (line.picked_quantity, line.substitute_sku_id, line.substitute_quantity):
+            raise Conflict(
+                f"Order {order.number} is already packed with other picks; a pack is not redone.",
+                order_id=str(order.id),
+            )
+
+
+def _ensure_on_shelf(
+    session: Session, location_id: uuid.UUID, taken: Mapping[uuid.UUID, int]
+) -> None:
+    """A substitute comes out of the store's free stock: never units held for other orders,
+    never below zero. The balance rows are locked (see ``lock_holds_and_stock``)."""
+    rows = session.execute(
+        select(StockBalance.sku_id, StockBalance.on_hand - StockBalance.reserved).where(
+            StockBalance.location_id == location_id, StockBalance.sku_id.in_(set(taken))
         )
-        if not result.ok:
-            raise InvalidInput.field(f"picks[{index}]", result.problem or "invalid pick")
-        line.picked_quantity = result.picked
-        if pick.substitute is not None and result.substituted:
-            line.substitute_sku_id = pick.substitute.sku_id
-            line.substitute_quantity = result.substituted
-            substitutes.append((line.location_id, Line(pick.substitute.sku_id, result.substituted)))
-        line.short_refund = result.refund_fen
-        refund += result.refund_fen
-        keep.setdefault(line.location_id, {})[line.sku_id] = result.picked
-    return refund, keep, substitutes
+    )
+    free = {sku_id: quantity for sku_id, quantity in rows}
+    for sku_id, quantity in sorted(taken.items()):
+        available = max(free.get(sku_id, 0), 0)
+        if available < quantity:
+            raise Conflict(
+                f"Only {available} of substitute SKU {sku_id} are free in this store, not "
+                f"{quantity}: pick another substitute or short-pick.",
+                sku_id=str(sku_id),
+            )
 
 
 def pack_order(
@@ -162,15 +232,17 @@ def pack_order(
         raise InvalidInput.field("packages", "at least one bag or box")
     order = get_order(session, order_id, for_update=True)
     if order.status is OrderStatus.PACKED:
+        _ensure_packed_alike(order, picks)
         return order
     refund, keep, substitutes = _apply_picks(session, order, picks)
     order, moved = move_order(session, order_id, OrderStatus.PACKED)
     if not moved:
         return order
     holds = [get_reservation(session, r) for r in in_lock_order(session, order.reservation_ids)]
-    by_location: dict[uuid.UUID, list[Line]] = {}
-    for location_id, line in substitutes:
-        by_location.setdefault(location_id, []).append(line)
+    by_location = {
+        location_id: [Line(sku_id, q) for sku_id, q in taken.items()]
+        for location_id, taken in substitutes.items()
+    }
     if by_location:  # frees some rows and takes others: all locked first, in lock order
         lock_holds_and_stock(
             session, [x.id for x in holds], _rows_changed(holds, keep, by_location)
@@ -178,6 +250,7 @@ def pack_order(
     for reservation in holds:
         shrink_hold(session, reservation.id, keep.get(reservation.location_id, {}))
     for location_id, lines in by_location.items():
+        _ensure_on_shelf(session, location_id, substitutes[location_id])
         ship_unheld(session, location_id, lines, reference=f"order:{order.id}:substitutes")
     if refund and order.paid_amount:
         refund_order(session, order, refund, RefundReason.SHORT_PICK, providers=providers)
@@ -246,43 +319,20 @@ def ship_order(
 
 
 def confirm_delivery(session: Session, order_id: uuid.UUID) -> Order:
-    """The carrier (or the customer) confirmed a parcel arrived."""
+    """The carrier (or the customer) confirmed a parcel arrived. Only a parcel: a pickup order
+    is completed by its code at the counter, a delivery by the rider's callback, each shipping
+    its stock on the way."""
+    order = get_order(session, order_id, for_update=True)
+    if order.fulfillment_type is not FulfillmentType.SHIP:
+        raise IllegalOrderStep(
+            f"Order {order.number} is a {order.fulfillment_type.value} order, not a parcel: "
+            "only a parcel is confirmed delivered here.",
+            order_id=str(order.id),
+            order_status=order.status.value,
+            wanted=OrderStatus.COMPLETED.value,
+        )
     order, _ = move_order(session, order_id, OrderStatus.COMPLETED, completed_at=utcnow())
     return order
-
-
-def flag_sla_breaches(session: Session, *, now: datetime | None = None, batch: int = 500) -> int:
-    """Flag unfinished tasks past their deadline, once each, with a ``fulfillment.sla_breached``
-    event for the store's queue and the HQ dashboards."""
-    now = now or utcnow()
-    late = session.scalars(
-        select(FulfillmentTask)
-        .where(
-            FulfillmentTask.sla_breached_at.is_(None),
-            FulfillmentTask.status.in_((TaskStatus.OPEN, TaskStatus.PICKING)),
-            FulfillmentTask.due_at < now,
-        )
-        .order_by(FulfillmentTask.due_at)
-        .limit(batch)
-        .with_for_update(skip_locked=True)
-    ).all()
-    for task in late:
-        task.sla_breached_at = now
-        record_event(
-            session,
-            SlaBreached(
-                task_id=task.id,
-                order_id=task.order_id,
-                store_id=task.location_id,
-                task_status=task.status.value,
-                due_at=task.due_at,
-                detected_at=now,
-            ),
-            aggregate_type="order",
-            aggregate_id=task.order_id,
-            store_id=task.location_id,
-        )
-    return len(late)
 
 
 def store_queue(

@@ -230,7 +230,10 @@ def reverse_for_return(
 
     A reversal of commission still pending nets out before it is paid (same month, same
     payable time); of commission already payable, it is deducted on the current statement."""
-    refunds = {line.order_line_id: line.refund for line in order_return.lines}
+    # A line may come back twice in one return: its own units and its substitute's.
+    refunds: dict[uuid.UUID, int] = {}
+    for line in order_return.lines:
+        refunds[line.order_line_id] = refunds.get(line.order_line_id, 0) + line.refund
     attributions = list(
         session.scalars(
             select(LineAttribution)

@@ -114,6 +114,26 @@ def ship_unheld(
     ]
 
 
+def unship_unheld(
+    session: Session, location_id: uuid.UUID, lines: Sequence[Line], *, reference: str
+) -> list[Posted]:
+    """Goods that left the shelf for an order without a hold go back on it (the order was
+    cancelled before they left the store): on-hand rises as it fell, the ledger shows both."""
+    require_location(session, location_id)
+    require_basket(lines)
+    return [
+        write_movement(
+            session,
+            upsert_balance(session, location_id, line.sku_id, on_hand=line.quantity),
+            kind=MovementKind.SHIPMENT,
+            quantity=line.quantity,
+            reference_type="order",
+            reference_id=reference,
+        )
+        for line in lock_order(lines)
+    ]
+
+
 def lock_holds_and_stock(
     session: Session,
     reservation_ids: Sequence[uuid.UUID],

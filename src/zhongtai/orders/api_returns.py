@@ -50,7 +50,9 @@ def return_goods(
         order_id,
         reference=body.reference,
         store_id=body.store_id,
-        lines=[returns.ReturnLine(x.line_id, x.quantity, x.condition) for x in body.lines],
+        lines=[
+            returns.ReturnLine(x.line_id, x.quantity, x.condition, x.substitute) for x in body.lines
+        ],
         reason=body.reason,
         caller=principal,
         providers=providers_of(request).payments,

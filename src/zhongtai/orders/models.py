@@ -16,6 +16,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -167,6 +168,11 @@ class OrderLine(Base):
         CheckConstraint(
             "returned_quantity >= 0 AND returned_quantity <= quantity", name="returned_within"
         ),
+        CheckConstraint(
+            "substitute_returned_quantity >= 0 AND "
+            "substitute_returned_quantity <= COALESCE(substitute_quantity, 0)",
+            name="substitute_returned_within",
+        ),
         Index("ix_order_lines_sku", "sku_id"),
     )
 
@@ -191,6 +197,9 @@ class OrderLine(Base):
     short_refund: Mapped[int] = mapped_column(default=0)
     returned_quantity: Mapped[int] = mapped_column(default=0)
     returned_refund: Mapped[int] = mapped_column(default=0)
+    #: Units of the substitute brought back, and what they refunded.
+    substitute_returned_quantity: Mapped[int] = mapped_column(default=0, server_default="0")
+    substitute_returned_refund: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class OrderStatusChange(IdMixin, Base):
@@ -297,6 +306,10 @@ class OrderReturnLine(Base):
         ForeignKey("order_returns.id", ondelete="CASCADE"), primary_key=True
     )
     order_line_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("order_lines.id"), primary_key=True)
+    #: True: units of the substitute the store sent for this line, not of the line's own SKU.
+    substitute: Mapped[bool] = mapped_column(
+        primary_key=True, default=False, server_default=false()
+    )
     quantity: Mapped[int]
     condition: Mapped[ItemCondition] = mapped_column(str_enum(ItemCondition, length=16))
     refund: Mapped[int]

@@ -24,8 +24,9 @@ from zhongtai.integrations.payments.provider import (
     PaymentRequest,
 )
 from zhongtai.integrations.payments.provider import PaymentStatus as ProviderStatus
-from zhongtai.inventory.order_holds import extend_hold
+from zhongtai.inventory.order_holds import extend_hold, lock_holds_and_stock, unship_unheld
 from zhongtai.inventory.reservations import in_lock_order, release_reservation
+from zhongtai.inventory.rules import Line
 from zhongtai.loyalty.models import SourceType
 from zhongtai.loyalty.service import Source, redeem_coupon, redeem_points
 from zhongtai.orders.events import PaymentCaptured, PaymentFailed, PaymentVoided
@@ -322,6 +323,33 @@ def _redeem_coupons(session: Session, order: Order) -> None:
             )
 
 
+def _substitutes_taken(order: Order) -> dict[uuid.UUID, dict[uuid.UUID, int]]:
+    """The substitutes the pack took off each location's shelf, by SKU: still in the store
+    while the order can be cancelled, so they go back."""
+    taken: dict[uuid.UUID, dict[uuid.UUID, int]] = {}
+    for line in order.lines:
+        if line.substitute_sku_id is not None and line.substitute_quantity:
+            at = taken.setdefault(line.location_id, {})
+            at[line.substitute_sku_id] = (
+                at.get(line.substitute_sku_id, 0) + line.substitute_quantity
+            )
+    return taken
+
+
+def _stock_rows(
+    order: Order, substitutes: dict[uuid.UUID, dict[uuid.UUID, int]]
+) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """Every balance row a cancellation may change: the order's own (their holds) and the
+    substitutes'."""
+    rows: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for line in order.lines:
+        if line.sku_id is not None:
+            rows.setdefault(line.location_id, set()).add(line.sku_id)
+    for location_id, taken in substitutes.items():
+        rows.setdefault(location_id, set()).update(taken)
+    return rows
+
+
 def cancel_order(
     session: Session,
     order_id: uuid.UUID,
@@ -337,8 +365,18 @@ def cancel_order(
     )
     if not moved:
         return order
+    back = _substitutes_taken(order)
+    if back:  # frees held rows and puts substitutes back: all locked first, in lock order
+        lock_holds_and_stock(
+            session,
+            in_lock_order(session, order.reservation_ids),
+            _stock_rows(order, back),
+        )
     for reservation_id in in_lock_order(session, order.reservation_ids):
         release_reservation(session, reservation_id)
+    for location_id, taken in sorted(back.items()):
+        lines = [Line(sku_id, quantity) for sku_id, quantity in taken.items()]
+        unship_unheld(session, location_id, lines, reference=f"order:{order.id}:substitutes")
     # Nothing may be paid on it any more, and funds held for it are freed.
     void_uncaptured(session, order, providers)
     # Whatever was captured goes back, also from an order cancelled before it was paid in

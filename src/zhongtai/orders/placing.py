@@ -258,6 +258,8 @@ def _new_order(quote: Quote, place: PlaceOrder, order_id: uuid.UUID, now: dateti
             short_refund=0,
             returned_quantity=0,
             returned_refund=0,
+            substitute_returned_quantity=0,
+            substitute_returned_refund=0,
         )
         for i, row in enumerate(quote.lines)
     ]

@@ -45,6 +45,8 @@ class ReturnLine:
     line_id: uuid.UUID
     quantity: int
     condition: ItemCondition = ItemCondition.RESELLABLE
+    #: Units of the substitute the store sent for the line, not of the line's own SKU.
+    substitute: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,30 @@ def _line_refund(line: OrderLine, quantity: int) -> int:
     return min(share, left)
 
 
+def _substitute_paid(line: OrderLine) -> int:
+    """What the customer paid for the substitute sent for the line: the line's net less what
+    the pack refunded and what the line's own picked units carry."""
+    return line.net_amount - line.short_refund - _handed_over_paid(line)
+
+
+def _substitute_refund(line: OrderLine, quantity: int) -> int:
+    """The refund for ``quantity`` more units of the line's substitute, by the same rule as the
+    line's own units: proportional, the last unit back taking whatever is left."""
+    sent = line.substitute_quantity or 0
+    paid = _substitute_paid(line)
+    left = paid - line.substitute_returned_refund
+    if quantity == sent - line.substitute_returned_quantity:
+        return left
+    return min(return_refund(paid, sent, line.substitute_returned_quantity, quantity), left)
+
+
+def _returnable(line: OrderLine, substitute: bool) -> int:
+    """Units of the line (or of its substitute) that may still come back."""
+    if substitute:
+        return (line.substitute_quantity or 0) - line.substitute_returned_quantity
+    return returnable_quantity(line.quantity, _short(line), line.returned_quantity)
+
+
 def _earlier_return(
     session: Session,
     reference: str,
@@ -98,8 +124,8 @@ def _earlier_return(
     ).one_or_none()
     if earlier is None:
         return None
-    asked = sorted((x.line_id, x.quantity, x.condition) for x in lines)
-    taken = sorted((x.order_line_id, x.quantity, x.condition) for x in earlier.lines)
+    asked = sorted((x.line_id, x.substitute, x.quantity, x.condition) for x in lines)
+    taken = sorted((x.order_line_id, x.substitute, x.quantity, x.condition) for x in earlier.lines)
     if (earlier.order_id, earlier.store_id, taken) != (order_id, store_id, asked):
         raise Conflict(
             f"Return reference {reference!r} was used for another return (another order, "
@@ -162,28 +188,37 @@ def return_goods(
     if not lines:
         raise InvalidInput.field("lines", "name at least one line to return")
     by_id = {x.id: x for x in order.lines}
-    seen: set[uuid.UUID] = set()
+    seen: set[tuple[uuid.UUID, bool]] = set()
     rows: list[OrderReturnLine] = []
     total = 0
     for i, item in enumerate(lines):
         line = by_id.get(item.line_id)
         if line is None or line.kind is not LineKind.GOODS or line.sku_id is None:
             raise InvalidInput.field(f"lines[{i}].line_id", "not a goods line of this order")
-        if item.line_id in seen:
+        if (item.line_id, item.substitute) in seen:
             raise InvalidInput.field(f"lines[{i}].line_id", "appears twice; add the quantities")
-        seen.add(item.line_id)
-        left = returnable_quantity(line.quantity, _short(line), line.returned_quantity)
+        seen.add((item.line_id, item.substitute))
+        if item.substitute and not line.substitute_quantity:
+            raise InvalidInput.field(f"lines[{i}].substitute", "no substitute was sent for it")
+        left = _returnable(line, item.substitute)
         if not 0 < item.quantity <= left:
+            what = "its substitute" if item.substitute else "this line"
             raise InvalidInput.field(
-                f"lines[{i}].quantity", f"1 to {left} of this line can still come back"
+                f"lines[{i}].quantity", f"1 to {left} of {what} can still come back"
             )
-        refund = _line_refund(line, item.quantity)
-        line.returned_quantity += item.quantity
-        line.returned_refund += refund
+        if item.substitute:
+            refund = _substitute_refund(line, item.quantity)
+            line.substitute_returned_quantity += item.quantity
+            line.substitute_returned_refund += refund
+        else:
+            refund = _line_refund(line, item.quantity)
+            line.returned_quantity += item.quantity
+            line.returned_refund += refund
         total += refund
         rows.append(
             OrderReturnLine(
                 order_line_id=line.id,
+                substitute=item.substitute,
                 quantity=item.quantity,
                 condition=item.condition,
                 refund=refund,
@@ -210,8 +245,10 @@ def return_goods(
         providers=providers,
         return_id=order_return.id,
     )
+    # Back means the line's own units and its substitute's: a customer keeping the substitute
+    # has not returned the order.
     everything_back = all(
-        returnable_quantity(x.quantity, _short(x), x.returned_quantity) == 0
+        _returnable(x, False) == 0 and _returnable(x, True) == 0
         for x in order.lines
         if x.kind is LineKind.GOODS
     )
@@ -246,17 +283,23 @@ def return_goods(
 def _restock(session: Session, order: Order, order_return: OrderReturn, caller: Principal) -> None:
     """Resellable goods back on the receiving store's shelf; damaged ones in and written off,
     so the ledger shows both what came back and what was thrown away."""
-    skus = {x.id: x.sku_id for x in order.lines}
-    # One movement per SKU: a parcel split over two stores holds the SKU on two lines.
+    lines = {x.id: x for x in order.lines}
+
+    def sku_of(back: OrderReturnLine) -> uuid.UUID | None:
+        line = lines[back.order_line_id]
+        return line.substitute_sku_id if back.substitute else line.sku_id
+
+    # One movement per SKU: a parcel split over two stores holds the SKU on two lines, and a
+    # substitute may be another line's SKU.
     per_sku: dict[uuid.UUID, int] = {}
     for x in order_return.lines:
-        if (sku := skus[x.order_line_id]) is not None:
+        if (sku := sku_of(x)) is not None:
             per_sku[sku] = per_sku.get(sku, 0) + x.quantity
     came_back = [Line(sku, quantity) for sku, quantity in per_sku.items()]
     reference = f"return:{order_return.reference}"
     record_return(session, order_return.store_id, came_back, reference=reference)
     for x in order_return.lines:
-        sku = skus[x.order_line_id]
+        sku = sku_of(x)
         if x.condition is ItemCondition.DAMAGED and sku is not None:
             adjust_stock(
                 session,

@@ -150,6 +150,8 @@ class OrderLineOut(BaseModel):
     short_refund: int
     returned_quantity: int
     returned_refund: int
+    substitute_returned_quantity: int
+    substitute_returned_refund: int
 
 
 class OrderOut(BaseModel):
@@ -224,6 +226,10 @@ class ReturnLineIn(BaseModel):
     line_id: uuid.UUID
     quantity: int = Quantity
     condition: ItemCondition = ItemCondition.RESELLABLE
+    substitute: bool = Field(
+        default=False,
+        description="True: units of the substitute the store sent for this line come back.",
+    )
 
 
 class ReturnIn(BaseModel):
@@ -239,6 +245,7 @@ class ReturnLineOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     order_line_id: uuid.UUID
+    substitute: bool
     quantity: int
     condition: ItemCondition
     refund: int

@@ -99,6 +99,8 @@ def till_order(
             short_refund=0,
             returned_quantity=0,
             returned_refund=0,
+            substitute_returned_quantity=0,
+            substitute_returned_refund=0,
         )
         for i, line in enumerate(basket.lines)
     ]
