@@ -18,7 +18,7 @@ from tests.races import (
 )
 from zhongtai.core.db import Database
 from zhongtai.fulfillment import tasks
-from zhongtai.fulfillment.picking import Substitute
+from zhongtai.fulfillment.picking import SubstituteAsked
 from zhongtai.integrations.payments.sandbox import SandboxPaymentGateway
 from zhongtai.orders.kinds import (
     FulfillmentType,
@@ -59,7 +59,7 @@ def test_packing_a_short_pick_with_a_substitute_never_deadlocks_with_a_checkout(
             packed = tasks.pack_order(
                 s,
                 order_id,
-                picks=[tasks.LinePick(line_id, picked=1, substitute=Substitute(similar, 1, 1000))],
+                picks=[tasks.LinePick(line_id, picked=1, substitute=SubstituteAsked(similar, 1))],
                 providers={"sandbox": gateway},
             )
             return packed.status

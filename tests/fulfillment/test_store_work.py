@@ -63,11 +63,11 @@ def _stock(chain: Chain, sku: Sku) -> tuple[int, int]:
     return (balance.on_hand, balance.reserved) if balance else (0, 0)
 
 
-def _substitute(line_id: str, picked: int, sku: Sku, quantity: int, price: int) -> dict[str, Any]:
+def _substitute(line_id: str, picked: int, sku: Sku, quantity: int) -> dict[str, Any]:
     return {
         "line_id": line_id,
         "picked": picked,
-        "substitute": {"sku_id": str(sku.id), "quantity": quantity, "unit_price": price},
+        "substitute": {"sku_id": str(sku.id), "quantity": quantity},
     }
 
 
@@ -112,7 +112,7 @@ def test_a_substitute_is_refused_when_the_customer_wanted_none_and_nothing_moves
 ) -> None:
     order = _picking(client, chain, providers, 2, substitution="none")
     similar = chain.similar_sku(chain.skus[0])
-    pick = _substitute(order["lines"][0]["id"], 1, similar, 1, 1000)
+    pick = _substitute(order["lines"][0]["id"], 1, similar, 1)
     answer = _pack(client, chain, order, {"picks": [pick]})
     assert answer.status_code == 422, answer.text
     assert "no substitutes" in answer.text
@@ -125,7 +125,7 @@ def test_a_substitute_from_another_category_is_not_similar_and_is_refused(
 ) -> None:
     order = _picking(client, chain, providers, 2)
     other = chain.skus[1]  # the chain's SKUs are each of their own category
-    pick = _substitute(order["lines"][0]["id"], 1, other, 1, 1000)
+    pick = _substitute(order["lines"][0]["id"], 1, other, 1)
     answer = _pack(client, chain, order, {"picks": [pick]})
     assert answer.status_code == 422, answer.text
     assert "similar" in answer.text
@@ -139,7 +139,7 @@ def test_goods_sold_by_weight_do_not_substitute_goods_sold_by_the_piece(
     """One unit for one unit: grams of fish are no substitute for a piece of anything."""
     order = _picking(client, chain, providers, 2)
     weighed = chain.similar_sku(chain.skus[0], on_hand=5000, unit=SaleUnit.GRAM)
-    pick = _substitute(order["lines"][0]["id"], 1, weighed, 1, 0)
+    pick = _substitute(order["lines"][0]["id"], 1, weighed, 1)
     answer = _pack(client, chain, order, {"picks": [pick]})
     assert answer.status_code == 422, answer.text
     _nothing_moved(client, chain, order, held=2)
@@ -153,7 +153,7 @@ def test_a_substitute_sku_that_does_not_exist_is_refused_and_nothing_moves(
     pick = {
         "line_id": order["lines"][0]["id"],
         "picked": 1,
-        "substitute": {"sku_id": str(chain.factory.new_id()), "quantity": 1, "unit_price": 900},
+        "substitute": {"sku_id": str(chain.factory.new_id()), "quantity": 1},
     }
     answer = _pack(client, chain, order, {"picks": [pick]})
     assert answer.status_code == 422, answer.text
@@ -165,7 +165,7 @@ def test_a_substitute_the_store_has_not_got_is_refused_and_stock_never_goes_nega
 ) -> None:
     order = _picking(client, chain, providers, 2)
     similar = chain.similar_sku(chain.skus[0], on_hand=0)
-    pick = _substitute(order["lines"][0]["id"], 1, similar, 1, 1000)
+    pick = _substitute(order["lines"][0]["id"], 1, similar, 1)
     answer = _pack(client, chain, order, {"picks": [pick]})
     assert answer.status_code == 409, answer.text
     _nothing_moved(client, chain, order, held=2)
@@ -187,7 +187,7 @@ def test_a_substitute_held_for_another_customer_is_not_taken_from_them(
         },
     )
     assert _stock(chain, similar) == (1, 1)
-    pick = _substitute(order["lines"][0]["id"], 1, similar, 1, 1000)
+    pick = _substitute(order["lines"][0]["id"], 1, similar, 1)
     answer = _pack(client, chain, order, {"picks": [pick]})
     assert answer.status_code == 409, answer.text
     _nothing_moved(client, chain, order, held=2)
@@ -198,8 +198,8 @@ def test_a_similar_substitute_is_never_charged_above_the_original_and_leaves_the
     client: TestClient, chain: Chain, providers: Providers
 ) -> None:
     order = _picking(client, chain, providers, 2)
-    similar = chain.similar_sku(chain.skus[0])
-    pick = _substitute(order["lines"][0]["id"], 1, similar, 1, 1500)
+    similar = chain.similar_sku(chain.skus[0], price=1500)
+    pick = _substitute(order["lines"][0]["id"], 1, similar, 1)
     packed = ok(_pack(client, chain, order, {"picks": [pick]}))
     line = packed["lines"][0]
     assert (line["picked_quantity"], line["substitute_quantity"]) == (1, 1)
@@ -341,7 +341,7 @@ def test_cancelling_a_packed_order_puts_its_substitute_back_on_the_shelf_and_end
 ) -> None:
     order = _picking(client, chain, providers, 2)
     similar = chain.similar_sku(chain.skus[0])
-    pick = _substitute(order["lines"][0]["id"], 1, similar, 1, 1000)
+    pick = _substitute(order["lines"][0]["id"], 1, similar, 1)
     ok(_pack(client, chain, order, {"picks": [pick]}))
     assert _stock(chain, similar) == (9, 0)  # in the parcel, still in the store
 
@@ -361,3 +361,15 @@ def test_cancelling_a_packed_order_puts_its_substitute_back_on_the_shelf_and_end
         execution_options={"populate_existing": True},
     ).all()
     assert task.status is TaskStatus.CANCELLED
+
+
+def test_a_substitute_is_charged_at_the_catalog_price_whatever_the_packing_table_types(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order = _picking(client, chain, providers, 2)
+    similar = chain.similar_sku(chain.skus[0], price=800)
+    pick = _substitute(order["lines"][0]["id"], 1, similar, 1)
+    pick["substitute"]["unit_price"] = 0  # what an older till client still sends: not a price
+    packed = ok(_pack(client, chain, order, {"picks": [pick]}))
+    # The substitute costs 8.00 where the original cost 10.00: 2.00 back, not all of it.
+    assert packed["lines"][0]["short_refund"] == packed["refunded_amount"] == 200

@@ -56,13 +56,26 @@ class Chain:
         self.session.commit()
         return store
 
-    def similar_sku(self, sku: Sku, *, on_hand: int = 10, unit: SaleUnit = SaleUnit.PIECE) -> Sku:
-        """Another SKU of the same category as ``sku`` (what a picker may substitute), with
-        ``on_hand`` units in the store."""
+    def similar_sku(
+        self,
+        sku: Sku,
+        *,
+        on_hand: int = 10,
+        unit: SaleUnit = SaleUnit.PIECE,
+        price: int = 1000,
+    ) -> Sku:
+        """Another SKU of the same category as ``sku`` (what a picker may substitute), priced
+        ``price`` fen (per 500 g when weighed), with ``on_hand`` units in the store."""
         product = self.session.get(Product, sku.product_id)
         assert product is not None
         category = self.session.get(Category, product.category_id)
-        similar = self.stock.catalog.product(category=category, unit=unit).skus[0]
+        per = 500 if unit is SaleUnit.GRAM else None
+        made = self.stock.catalog.product(
+            category=category,
+            unit=unit,
+            skus=[self.stock.catalog.new_sku(base_price=price, price_per=per)],
+        )
+        similar = made.skus[0]
         if on_hand:
             self.stock.receive(self.store, similar, on_hand)
         return similar

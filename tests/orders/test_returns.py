@@ -74,8 +74,8 @@ def test_returning_the_picked_units_of_a_substituted_line_refunds_only_what_they
     assert (line["quantity"], line["net_amount"]) == (3, 3000)
     # One unit found; two replaced by a similar SKU at 8.00 the customer keeps: 16.00 charged
     # for the substitutes, 4.00 refunded at the pack.
-    similar = chain.similar_sku(chain.skus[0])
-    substitute = {"sku_id": str(similar.id), "quantity": 2, "unit_price": 800}
+    similar = chain.similar_sku(chain.skus[0], price=800)
+    substitute = {"sku_id": str(similar.id), "quantity": 2}
     done = _deliver(
         client,
         chain,
@@ -97,8 +97,8 @@ def _substituted(client: TestClient, chain: Chain, providers: Providers) -> tupl
     line and the substitute SKU."""
     order = _paid_parcel(client, chain, providers, chain.basket(3))
     line = order["lines"][0]
-    similar = chain.similar_sku(chain.skus[0])
-    substitute = {"sku_id": str(similar.id), "quantity": 2, "unit_price": 800}
+    similar = chain.similar_sku(chain.skus[0], price=800)
+    substitute = {"sku_id": str(similar.id), "quantity": 2}
     _deliver(
         client,
         chain,

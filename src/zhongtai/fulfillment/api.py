@@ -18,7 +18,7 @@ from zhongtai.core.http.routing import api_router, request_body
 from zhongtai.core.http.security import client_ip, require
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import courier, pickup, tasks
-from zhongtai.fulfillment.picking import LinePick, Substitute
+from zhongtai.fulfillment.picking import LinePick, SubstituteAsked
 from zhongtai.orders.api_common import callback_url, providers_of
 from zhongtai.orders.errors import WrongPickupCode
 from zhongtai.orders.lifecycle import get_order
@@ -116,9 +116,11 @@ def pick_list(
 
 
 class SubstituteIn(BaseModel):
+    """A similar SKU for missing units, one unit for one unit. It is charged at the catalog's
+    price for the order's store and channel, never above what the original units cost."""
+
     sku_id: uuid.UUID
     quantity: int = Field(gt=0)
-    unit_price: int = Field(ge=0, description="The substitute's own price per unit, in fen.")
 
 
 class LinePickIn(BaseModel):
@@ -152,7 +154,7 @@ def pack(
             LinePick(
                 x.line_id,
                 x.picked,
-                Substitute(x.substitute.sku_id, x.substitute.quantity, x.substitute.unit_price)
+                SubstituteAsked(x.substitute.sku_id, x.substitute.quantity)
                 if x.substitute
                 else None,
             )

@@ -63,11 +63,21 @@ def pick_list(lines: Iterable[PickLine], zone_order: Sequence[str] = ()) -> list
 @dataclass(frozen=True)
 class Substitute:
     """A similar SKU the picker offers for units of the ordered one, one unit for one unit,
-    at its own unit price in fen."""
+    at its own price: ``unit_price_fen`` per ``price_per`` units (per 500 g for weighed goods)."""
 
     sku_id: uuid.UUID
     quantity: int
     unit_price_fen: int
+    price_per: int = 1
+
+
+@dataclass(frozen=True)
+class SubstituteAsked:
+    """The picker's offer as it comes from the store: which SKU, how many. Its price is the
+    catalog's, never one typed at the packing table."""
+
+    sku_id: uuid.UUID
+    quantity: int
 
 
 @dataclass(frozen=True)
@@ -127,7 +137,8 @@ def pick_outcome(
     if substitute is not None:
         substituted = substitute.quantity
         worth = _share(line, picked_qty + substituted) - kept
-        charged = min(substitute.unit_price_fen * substituted, worth)
+        # Rounded down: a fraction of a fen goes to the customer, never to the store.
+        charged = min(substitute.unit_price_fen * substituted // substitute.price_per, worth)
         handed.append(Handover(substitute.sku_id, substituted, charged))
     refund = line.paid_fen - kept - charged
     return PickResult(
@@ -204,7 +215,7 @@ class LinePick:
 
     line_id: uuid.UUID
     picked: int
-    substitute: Substitute | None = None
+    substitute: SubstituteAsked | None = None
 
 
 def picks_by_line(picks: Sequence[LinePick]) -> dict[uuid.UUID, tuple[int, LinePick]]:

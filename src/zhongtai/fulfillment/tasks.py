@@ -28,6 +28,7 @@ from zhongtai.fulfillment.picking import (
     substitute_problem,
 )
 from zhongtai.fulfillment.promise import FALLBACK_SLA, TaskKind
+from zhongtai.fulfillment.substitutes import priced, sku_facts, substitute_prices
 from zhongtai.integrations.payments.provider import PaymentProvider
 from zhongtai.inventory.models import Reservation, StockBalance
 from zhongtai.inventory.order_holds import lock_holds_and_stock, ship_unheld, shrink_hold
@@ -97,32 +98,23 @@ def picking_list(session: Session, order_id: uuid.UUID) -> list[PickGroup]:
     )
 
 
-def _sku_facts(session: Session, sku_ids: set[uuid.UUID]) -> dict[uuid.UUID, SkuFacts]:
-    rows = session.execute(
-        select(Sku.id, Product.category_id, Product.unit)
-        .join(Product, Product.id == Sku.product_id)
-        .where(Sku.id.in_(sku_ids))
-    )
-    return {sku_id: SkuFacts(category_id, unit.value) for sku_id, category_id, unit in rows}
-
-
 def _apply_picks(
-    session: Session, order: Order, picks: Sequence[LinePick]
+    session: Session, order: Order, picks: Sequence[LinePick], now: datetime
 ) -> tuple[int, dict[uuid.UUID, dict[uuid.UUID, int]], dict[uuid.UUID, dict[uuid.UUID, int]]]:
     """Settle each goods line: (refund in fen, what each location keeps held, the substitutes
     each location takes off its shelf, by SKU)."""
     by_line, goods = _named_goods(order, picks)
-    facts = _sku_facts(
-        session,
-        {sku_id for _, sku_id in goods}
-        | {p.substitute.sku_id for _, p in by_line.values() if p.substitute is not None},
-    )
+    offered = {p.substitute.sku_id for _, p in by_line.values() if p.substitute is not None}
+    facts = sku_facts(session, {sku_id for _, sku_id in goods} | offered)
+    prices = substitute_prices(session, order, offered & set(facts), now)
     refund = 0
     keep: dict[uuid.UUID, dict[uuid.UUID, int]] = {}
     substitutes: dict[uuid.UUID, dict[uuid.UUID, int]] = {}
     for line, sku_id in goods:
         index, pick = by_line.get(line.id, (None, LinePick(line.id, line.quantity)))
-        result = _settle_line(line, sku_id, pick, f"picks[{index}]", order.substitution, facts)
+        result = _settle_line(
+            line, sku_id, pick, f"picks[{index}]", order.substitution, facts, prices
+        )
         if (substitute := pick.substitute) is not None and result.substituted:
             taken = substitutes.setdefault(line.location_id, {})
             taken[substitute.sku_id] = taken.get(substitute.sku_id, 0) + result.substituted
@@ -161,16 +153,19 @@ def _settle_line(
     field: str,
     preference: SubstitutionPreference,
     facts: Mapping[uuid.UUID, SkuFacts],
+    prices: dict[uuid.UUID, tuple[int, int]],
 ) -> PickResult:
     """Check one line's pick (422 naming its place in the request) and record it on the line."""
-    paid = PickLine(line.id, sku_id, "", "", line.quantity, line.net_amount)
-    result = pick_outcome(paid, pick.picked, pick.substitute, preference)
-    if not result.ok:
-        raise InvalidInput.field(field, result.problem or "invalid pick")
+    substitute = None
     if pick.substitute is not None:
         problem = substitute_problem(facts[sku_id], facts.get(pick.substitute.sku_id))
         if problem is not None:
             raise InvalidInput.field(f"{field}.substitute.sku_id", problem)
+        substitute = priced(pick.substitute, prices)
+    paid = PickLine(line.id, sku_id, "", "", line.quantity, line.net_amount)
+    result = pick_outcome(paid, pick.picked, substitute, preference)
+    if not result.ok:
+        raise InvalidInput.field(field, result.problem or "invalid pick")
     line.picked_quantity = result.picked
     if pick.substitute is not None and result.substituted:
         line.substitute_sku_id = pick.substitute.sku_id
@@ -234,7 +229,7 @@ def pack_order(
     if order.status is OrderStatus.PACKED:
         _ensure_packed_alike(order, picks)
         return order
-    refund, keep, substitutes = _apply_picks(session, order, picks)
+    refund, keep, substitutes = _apply_picks(session, order, picks, now)
     order, moved = move_order(session, order_id, OrderStatus.PACKED)
     if not moved:
         return order
