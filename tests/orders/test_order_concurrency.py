@@ -143,6 +143,46 @@ def test_racing_placings_of_one_quote_make_one_order_and_each_answers_it(db: Dat
         assert s.scalar(select(func.count()).where(Order.quote_id == quote_id)) == 1
 
 
+def test_racing_placings_of_one_channel_order_from_several_quotes_make_one_order(
+    db: Database,
+) -> None:
+    """A marketplace resending its order at once, each resend quoted afresh: one order, and
+    every resend answers it."""
+    store_id, sku_id = _store(db, on_hand=CLIENTS)
+    quotes = []
+    for _ in range(4):
+        with db.writer() as s, s.begin():
+            quotes.append(
+                checkout.quote_checkout(
+                    s,
+                    checkout.QuoteRequest(
+                        channel=SalesChannel.APP,
+                        fulfillment_type=FulfillmentType.PICKUP,
+                        lines=[inventory.Line(sku_id, 1)],
+                        store_id=store_id,
+                    ),
+                    caller=APP_CALLER,
+                ).id
+            )
+    channel_order_id = f"MKT-{uuid.uuid4().hex[:12]}"
+
+    def place(i: int) -> tuple[uuid.UUID, bool]:
+        with db.writer() as s, s.begin():
+            placed = placing.place_order(
+                s,
+                placing.PlaceOrder(quote_id=quotes[i % 4], channel_order_id=channel_order_id),
+                caller=APP_CALLER,
+            )
+            return placed.order.id, placed.created
+
+    answers = _race(16, place)
+    assert all(not isinstance(a, str) for a in answers), answers
+    assert len({order_id for order_id, _ in answers}) == 1  # type: ignore[misc]
+    assert Counter(created for _, created in answers) == {True: 1, False: 15}  # type: ignore[misc]
+    with db.reader() as s:
+        assert s.scalar(select(func.count()).where(Order.channel_order_id == channel_order_id)) == 1
+
+
 def test_racing_duplicate_notifications_pay_the_order_once(db: Database) -> None:
     store_id, sku_id = _store(db, on_hand=5)
     order_id = _checkout(db, store_id, sku_id)

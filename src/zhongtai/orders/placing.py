@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Executable, Table, Uuid, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
@@ -171,6 +172,26 @@ def place_order(
     409, the order placed before, or (nothing in the way) the claim after all.
     """
     now = now or utcnow()
+    if place.channel_order_id is None:
+        return _place(session, place, caller, now)
+    # Two placings of one channel order (a marketplace resending it, quoted afresh) may both
+    # find no order under its id and both write one; the second meets the first's on the
+    # unique index. In a savepoint that one is undone, its quote unclaimed, and the first's
+    # order answered, as a later resend would be.
+    try:
+        with session.begin_nested():
+            return _place(session, place, caller, now)
+    except IntegrityError:
+        # The claim read the quote back with this placing's order: what the session holds is
+        # of the undone savepoint.
+        session.expire_all()
+        answer = _earlier_answer(session, place, caller, now)
+        if answer is None or answer.created:
+            raise
+        return answer
+
+
+def _place(session: Session, place: PlaceOrder, caller: Principal, now: datetime) -> Placed:
     order_id = new_id()
     quote = None
     if place.channel_order_id is None:
