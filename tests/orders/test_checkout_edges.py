@@ -4,6 +4,7 @@ not."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -220,3 +221,34 @@ def test_a_split_parcel_refused_for_a_sku_not_for_sale_names_the_line_asked_and_
     assert _reserved(chain) == 0
     held = chain.stock.balance(nearest, only_there)
     assert held is not None and held.reserved == 0
+
+
+def test_a_sku_that_does_not_exist_is_a_422_naming_its_line_and_holds_nothing(
+    client: TestClient, chain: Chain, session: Session
+) -> None:
+    lines = [*chain.basket(1), {"sku_id": str(uuid.uuid4()), "quantity": 1}]
+    answer = client.post(
+        "/api/v1/checkout/quotes",
+        json={"fulfillment_type": "pickup", "store_id": str(chain.store.id), "lines": lines},
+        headers=chain.app,
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"] == "lines.1.sku_id"
+    assert chain.stock.balance(chain.store, chain.skus[0]).reserved == 0  # type: ignore[union-attr]
+
+
+def test_a_service_name_longer_than_an_order_line_keeps_is_a_422_naming_it(
+    client: TestClient, chain: Chain
+) -> None:
+    answer = client.post(
+        "/api/v1/checkout/quotes",
+        json={
+            "fulfillment_type": "pickup",
+            "store_id": str(chain.store.id),
+            "lines": chain.basket(1),
+            "services": ["x" * 49],
+        },
+        headers=chain.app,
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"] == "services.0"

@@ -23,6 +23,7 @@ from zhongtai.core.ids import new_id
 from zhongtai.fulfillment.location_facts import Address
 from zhongtai.fulfillment.planning import PlanRequest, RequestedLine, plan_sourcing
 from zhongtai.inventory.allocation import remembering_allocations
+from zhongtai.inventory.checks import require_skus
 from zhongtai.inventory.reservations import release_reservation, reserve
 from zhongtai.inventory.rules import Line
 from zhongtai.loyalty.coupon_rules import CouponKind
@@ -286,6 +287,9 @@ def quote_checkout(
             now=now,
         )
         if not plan.assignments:
+            # A SKU that does not exist is the caller's mistake, not the stores' shortage:
+            # 422 naming the line (read only on this path, never on a quote that goes through).
+            require_skus(session, [x.sku_id for x in request.lines])
             raise NoStoreCanFulfil(plan.summary, sourcing=plan.explanation)
         located = [(location_id, x) for location_id, lines in plan.assignments for x in lines]
         rows, priced, currency, offers = _price_lines(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,7 +44,7 @@ class AddressIn(BaseModel):
 class QuoteIn(BaseModel):
     fulfillment_type: FulfillmentType
     lines: list[QuoteLineIn] = Field(min_length=1, max_length=100)
-    services: list[str] = Field(
+    services: list[Annotated[str, Field(min_length=1, max_length=48)]] = Field(
         default_factory=list,
         max_length=5,
         description="In-store services to add (e.g. fish_cleaning); they add preparation time.",
