@@ -373,3 +373,32 @@ def test_a_substitute_is_charged_at_the_catalog_price_whatever_the_packing_table
     packed = ok(_pack(client, chain, order, {"picks": [pick]}))
     # The substitute costs 8.00 where the original cost 10.00: 2.00 back, not all of it.
     assert packed["lines"][0]["short_refund"] == packed["refunded_amount"] == 200
+
+
+def test_packing_an_order_not_being_picked_is_a_409_whatever_its_picks(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    q = quote(
+        client,
+        chain.app,
+        {"fulfillment_type": "pickup", "store_id": str(chain.store.id), "lines": chain.basket(2)},
+    )
+    order = place(client, chain.app, q["id"])
+    pay_by_wallet(client, providers, chain.app, order["id"])
+    store_step(client, chain.clerk, order["id"], "accept")  # accepted, not picking yet
+    picks = {"picks": [{"line_id": order["lines"][0]["id"], "picked": 99}]}
+    answer = _pack(client, chain, order, picks)
+    assert answer.status_code == 409, answer.text
+    assert _order(client, chain, order)["status"] == "accepted"
+
+
+def test_shipping_an_order_that_is_not_a_parcel_is_a_409_naming_what_comes_next(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order = _picking(client, chain, providers, 2)
+    ok(_pack(client, chain, order, {}))
+    parcel = {"carrier": "SF Express", "tracking_number": "SF1"}
+    answer = client.post(PACKED_OUT.format(order["id"], "ship"), json=parcel, headers=chain.clerk)
+    assert answer.status_code == 409, answer.text
+    assert "pickup orders never pass through shipped" in answer.json()["detail"]
+    assert _order(client, chain, order)["status"] == "packed"
