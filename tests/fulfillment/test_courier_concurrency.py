@@ -29,13 +29,6 @@ def db() -> Iterator[Database]:
         yield database
 
 
-@pytest.fixture
-def gateway() -> Iterator[SandboxPaymentGateway]:
-    gateway = SandboxPaymentGateway("race-gateway", notify=False)
-    yield gateway
-    gateway.close()
-
-
 def test_a_rider_callback_waits_for_the_order_before_it_locks_the_dispatch(
     db: Database, gateway: SandboxPaymentGateway
 ) -> None:

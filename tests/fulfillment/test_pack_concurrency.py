@@ -38,13 +38,6 @@ def db() -> Iterator[Database]:
         yield database
 
 
-@pytest.fixture
-def gateway() -> Iterator[SandboxPaymentGateway]:
-    gateway = SandboxPaymentGateway("race-gateway", notify=False)
-    yield gateway
-    gateway.close()
-
-
 def test_packing_a_short_pick_with_a_substitute_never_deadlocks_with_a_checkout(
     db: Database, gateway: SandboxPaymentGateway
 ) -> None:

@@ -86,6 +86,21 @@ def _store(db: Database, on_hand: int) -> tuple[uuid.UUID, uuid.UUID]:
         return store.id, sku_id
 
 
+def _quote(db: Database, store_id: uuid.UUID, sku_id: uuid.UUID) -> uuid.UUID:
+    """A committed quote holding one unit of ``sku_id`` for pickup at ``store_id``."""
+    with db.writer() as s, s.begin():
+        return checkout.quote_checkout(
+            s,
+            checkout.QuoteRequest(
+                channel=SalesChannel.APP,
+                fulfillment_type=FulfillmentType.PICKUP,
+                lines=[inventory.Line(sku_id, 1)],
+                store_id=store_id,
+            ),
+            caller=APP_CALLER,
+        ).id
+
+
 def _checkout(db: Database, store_id: uuid.UUID, sku_id: uuid.UUID) -> uuid.UUID:
     with db.writer() as s, s.begin():
         quote = checkout.quote_checkout(
@@ -116,17 +131,7 @@ def test_32_checkouts_racing_for_the_last_10_units_place_exactly_10_orders(db: D
 
 def test_racing_placings_of_one_quote_make_one_order_and_each_answers_it(db: Database) -> None:
     store_id, sku_id = _store(db, on_hand=5)
-    with db.writer() as s, s.begin():
-        quote_id = checkout.quote_checkout(
-            s,
-            checkout.QuoteRequest(
-                channel=SalesChannel.APP,
-                fulfillment_type=FulfillmentType.PICKUP,
-                lines=[inventory.Line(sku_id, 1)],
-                store_id=store_id,
-            ),
-            caller=APP_CALLER,
-        ).id
+    quote_id = _quote(db, store_id, sku_id)
 
     def place(_: int) -> tuple[uuid.UUID, bool]:
         with db.writer() as s, s.begin():
@@ -149,21 +154,7 @@ def test_racing_placings_of_one_channel_order_from_several_quotes_make_one_order
     """A marketplace resending its order at once, each resend quoted afresh: one order, and
     every resend answers it."""
     store_id, sku_id = _store(db, on_hand=CLIENTS)
-    quotes = []
-    for _ in range(4):
-        with db.writer() as s, s.begin():
-            quotes.append(
-                checkout.quote_checkout(
-                    s,
-                    checkout.QuoteRequest(
-                        channel=SalesChannel.APP,
-                        fulfillment_type=FulfillmentType.PICKUP,
-                        lines=[inventory.Line(sku_id, 1)],
-                        store_id=store_id,
-                    ),
-                    caller=APP_CALLER,
-                ).id
-            )
+    quotes = [_quote(db, store_id, sku_id) for _ in range(4)]
     channel_order_id = f"MKT-{uuid.uuid4().hex[:12]}"
 
     def place(i: int) -> tuple[uuid.UUID, bool]:

@@ -183,11 +183,9 @@ def test_an_unpaid_order_expires_and_its_stock_comes_back(
     assert chain.stock.balance(chain.store, chain.skus[0]).reserved == 0
 
 
-def test_a_wallet_payment_approved_just_before_cancellation_is_refunded_once(
-    client: TestClient, chain: Chain, providers: Providers
-) -> None:
-    order = _pickup_order(client, chain, 1)
-    payment = ok(
+def _wallet_payment(client: TestClient, chain: Chain, order: Any) -> Any:
+    """A WeChat Pay payment of the whole order, waiting for the customer to approve it."""
+    return ok(
         client.post(
             f"/api/v1/orders/{order['id']}/payments",
             json={"tender": "wechat_pay"},
@@ -195,13 +193,24 @@ def test_a_wallet_payment_approved_just_before_cancellation_is_refunded_once(
         ),
         201,
     )
-    # The customer approves; the provider's notification has not reached us yet.
-    providers.payments["sandbox"].customer_confirms(payment["provider_ref"])  # type: ignore[attr-defined]
-    ok(
+
+
+def _cancel(client: TestClient, chain: Chain, order: Any) -> Any:
+    return ok(
         client.post(
             f"/api/v1/orders/{order['id']}/cancel", json={"reason": "left"}, headers=chain.app
         )
     )
+
+
+def test_a_wallet_payment_approved_just_before_cancellation_is_refunded_once(
+    client: TestClient, chain: Chain, providers: Providers
+) -> None:
+    order = _pickup_order(client, chain, 1)
+    payment = _wallet_payment(client, chain, order)
+    # The customer approves; the provider's notification has not reached us yet.
+    providers.payments["sandbox"].customer_confirms(payment["provider_ref"])  # type: ignore[attr-defined]
+    _cancel(client, chain, order)
     forward_payment_notifications(client, providers, payment["provider_ref"])
     final = ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
     assert (final["status"], final["paid_amount"], final["refunded_amount"]) == (
@@ -217,19 +226,8 @@ def test_cancelling_releases_an_unapproved_wallet_payment_so_it_can_no_longer_be
     client: TestClient, chain: Chain, providers: Providers
 ) -> None:
     order = _pickup_order(client, chain, 1)
-    payment = ok(
-        client.post(
-            f"/api/v1/orders/{order['id']}/payments",
-            json={"tender": "wechat_pay"},
-            headers=chain.app,
-        ),
-        201,
-    )
-    ok(
-        client.post(
-            f"/api/v1/orders/{order['id']}/cancel", json={"reason": "left"}, headers=chain.app
-        )
-    )
+    payment = _wallet_payment(client, chain, order)
+    _cancel(client, chain, order)
     gateway: Any = providers.payments["sandbox"]
     assert gateway.status(payment["provider_ref"]).status == "voided"
     with pytest.raises(Conflict):
