@@ -45,8 +45,13 @@ def _line_net(line: Row) -> int:
 
 
 def _items(line: Row) -> int:
-    # Weighed goods (priced per 500 g) count as one item for per-item commission.
-    return 1 if line["price_per"] > 1 else int(line["quantity"])
+    # As the attribution service counts them: the items handed over (picked and substituted),
+    # weighed goods (priced per 500 g) as one item.
+    if line["price_per"] > 1:
+        return 1
+    if line["picked_quantity"] is None:
+        return int(line["quantity"])
+    return int(line["picked_quantity"]) + int(line["substitute_quantity"] or 0)
 
 
 class GuideBooks:
@@ -110,7 +115,7 @@ class StoreCommission:
         self.opened = opened
 
     def _binding_at(self, member_id: uuid.UUID | None, at: datetime) -> Row | None:
-        """Her binding when the order completed (the moment the service attributed it)."""
+        """Her binding at ``at`` (the service credits her guide when she ordered)."""
         for row in reversed(self.timelines.get(member_id, []) if member_id else []):
             if row["bound_at"] <= at and (row["ended_at"] is None or at < row["ended_at"]):
                 return row
@@ -118,10 +123,9 @@ class StoreCommission:
 
     def attribute(self, order: Row) -> None:
         """What the attribution service wrote when the order completed, and its returns."""
-        completed = order["completed_at"]
         member_id = order["member_id"]
         online = order["channel"] is not SalesChannel.POS
-        binding = self._binding_at(member_id, completed)
+        binding = self._binding_at(member_id, order["placed_at"])
         lines = {line["id"]: line for line in self.books.lines[order["id"]]}
         sale = Sale(
             order_id=order["id"],

@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.categories import sku_category_lineages
@@ -22,7 +22,7 @@ from zhongtai.guides.attribution_rules import (
     ShareTouch,
     attribute_sale,
 )
-from zhongtai.guides.binding import current_binding
+from zhongtai.guides.binding import binding_at
 from zhongtai.guides.commission_rules import (
     CommissionLine,
     CommissionRule,
@@ -44,7 +44,7 @@ from zhongtai.guides.models import (
 from zhongtai.guides.program import program_terms
 from zhongtai.guides.roster import standings
 from zhongtai.orders.kinds import SalesChannel
-from zhongtai.orders.models import Order, OrderLine, OrderReturn
+from zhongtai.orders.models import Order, OrderLine, OrderReturn, OrderReturnLine
 
 
 def _touches(
@@ -83,14 +83,22 @@ def _line_net(line: OrderLine) -> int:
 
 
 def _items(line: OrderLine) -> int:
-    """Items for per-item commission: weighed goods (priced per kilo) count as one item."""
-    return 1 if line.price_per > 1 else line.quantity
+    """Items for per-item commission: those handed over — the units picked and the substitutes
+    sent for missing ones, not units short-picked and refunded at the pack. Weighed goods
+    (priced per kilo) count as one item."""
+    if line.price_per > 1:
+        return 1
+    if line.picked_quantity is None:
+        return line.quantity
+    return line.picked_quantity + (line.substitute_quantity or 0)
 
 
 def explain_order(session: Session, order: Order) -> list[LineCredit]:
     """What the rule says for each line of the order now (nothing is written)."""
     terms = program_terms(session)
-    binding = current_binding(session, order.member_id) if order.member_id else None
+    # Her guide when she ordered: a binding made after (a link opened while the parcel was on
+    # its way) did not bring the sale, however long the order takes to complete.
+    binding = binding_at(session, order.member_id, order.placed_at) if order.member_id else None
     sale = Sale(
         order_id=order.id,
         online=order.channel is not SalesChannel.POS,
@@ -223,6 +231,27 @@ def attribute_completed_order(
     return made
 
 
+def _refunded_earlier(
+    session: Session, order_return: OrderReturn, line_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """What the lines' returns before this one refunded (ordered by time, then id: the same
+    order every time, so the returns' slices never overlap)."""
+    earlier = or_(
+        OrderReturn.occurred_at < order_return.occurred_at,
+        and_(
+            OrderReturn.occurred_at == order_return.occurred_at,
+            OrderReturn.id < order_return.id,
+        ),
+    )
+    rows = session.execute(
+        select(OrderReturnLine.order_line_id, func.sum(OrderReturnLine.refund))
+        .join(OrderReturn, OrderReturn.id == OrderReturnLine.return_id)
+        .where(OrderReturnLine.order_line_id.in_(line_ids), earlier)
+        .group_by(OrderReturnLine.order_line_id)
+    )
+    return {line_id: int(total or 0) for line_id, total in rows}
+
+
 def reverse_for_return(
     session: Session, order_return: OrderReturn, *, at: datetime
 ) -> list[CommissionEntry]:
@@ -242,11 +271,16 @@ def reverse_for_return(
             .order_by(LineAttribution.order_line_id)
         )
     )
+    earlier = _refunded_earlier(session, order_return, set(refunds))
     made: list[CommissionEntry] = []
     for attribution in attributions:
-        refund = min(
-            refunds[attribution.order_line_id], attribution.net_amount - attribution.refunded_amount
-        )
+        line_id, net = attribution.order_line_id, attribution.net_amount
+        # This return's slice of the line's refunds, from the return history rather than the
+        # running total: a redelivered event finds the same slice and the same ledger entry.
+        before = min(net, earlier.get(line_id, 0))
+        after = min(net, earlier.get(line_id, 0) + refunds[line_id])
+        attribution.refunded_amount = max(attribution.refunded_amount, after)
+        refund = after - before
         if refund <= 0:
             continue
         earned = session.scalar(
@@ -255,8 +289,6 @@ def reverse_for_return(
                 CommissionEntry.source_ref == f"line:{attribution.order_line_id}",
             )
         )
-        before = attribution.refunded_amount
-        attribution.refunded_amount = before + refund
         if earned is None:
             continue
         taken = reversal_for_return(earned.amount, attribution.net_amount, before, refund)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
@@ -48,6 +48,20 @@ def current_binding(session: Session, member_id: uuid.UUID) -> GuideBinding | No
         select(GuideBinding).where(
             GuideBinding.member_id == member_id, GuideBinding.ended_at.is_(None)
         )
+    )
+
+
+def binding_at(session: Session, member_id: uuid.UUID, at: datetime) -> GuideBinding | None:
+    """The member's binding at a moment: made by then and not yet ended then."""
+    return session.scalar(
+        select(GuideBinding)
+        .where(
+            GuideBinding.member_id == member_id,
+            GuideBinding.bound_at <= at,
+            or_(GuideBinding.ended_at.is_(None), GuideBinding.ended_at > at),
+        )
+        .order_by(GuideBinding.bound_at.desc())
+        .limit(1)
     )
 
 
