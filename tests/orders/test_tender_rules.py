@@ -16,6 +16,7 @@ from zhongtai.orders.tender_rules import (
     RefundExceedsPaid,
     Tender,
     check_tenders,
+    points_given_back,
     refund_plan,
 )
 
@@ -180,3 +181,22 @@ def test_no_plan_refunds_more_than_was_paid(tenders_paid: list[PaidTender], extr
     refundable = sum(t.amount - t.refunded for t in tenders_paid)
     with pytest.raises(RefundExceedsPaid):
         refund_plan(tenders_paid, refundable + extra)
+
+
+@given(
+    parts=st.lists(st.integers(min_value=1, max_value=5_000), min_size=1, max_size=8),
+    rate=st.sampled_from([50, 100, 150, 250, 333]),
+)
+def test_partial_refunds_of_a_points_tender_give_back_what_the_whole_refund_would(
+    parts: list[int], rate: int
+) -> None:
+    back, before = [], 0
+    for part in parts:
+        back.append(points_given_back(before, part, rate))
+        before += part
+    assert sum(back) == before * rate // 100 == points_given_back(0, before, rate)
+    assert all(b >= 0 for b in back)
+
+
+def test_at_150_points_a_yuan_101_then_99_fen_give_back_all_300_points() -> None:
+    assert points_given_back(0, 101, 150) + points_given_back(101, 99, 150) == 300

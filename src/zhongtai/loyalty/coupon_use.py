@@ -155,6 +155,22 @@ def _discount(session: Session, coupon: Coupon, order_fen: int | None) -> int:
     return discount
 
 
+def _priced(session: Session, coupon: Coupon, discount_fen: int) -> int:
+    """The discount the checkout priced, within what the coupon can take off: its amount, or
+    its percentage's cap (a till's typo must not book a ¥5 coupon as ¥500 off)."""
+    if discount_fen < 0:
+        raise InvalidInput.field("discount_fen", "must be 0 or more")
+    template = session.get(CouponTemplate, coupon.template_id)
+    assert template is not None  # a coupon's template is a foreign key
+    most = {
+        CouponKind.AMOUNT_OFF: template.value,
+        CouponKind.PERCENT_OFF: template.cap_fen,
+    }.get(template.kind)
+    if most is not None and discount_fen > most:
+        raise InvalidInput.field("discount_fen", f"the coupon takes at most {most} fen off")
+    return discount_fen
+
+
 def redeem_coupon(
     session: Session,
     coupon_id: uuid.UUID,
@@ -181,10 +197,8 @@ def redeem_coupon(
         return coupon
     if discount_fen is None:
         discount = _discount(session, coupon, order_fen)
-    elif discount_fen < 0:
-        raise InvalidInput.field("discount_fen", "must be 0 or more")
     else:
-        discount = discount_fen
+        discount = _priced(session, coupon, discount_fen)
     won = session.execute(
         update(Coupon)
         .where(Coupon.id == coupon_id, _free_for(reference, at), _usable_at(at))

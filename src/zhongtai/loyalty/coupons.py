@@ -40,6 +40,10 @@ class TemplateRules:
 
 def check_terms(terms: CouponTerms, validity: Validity) -> None:
     """Refuse terms that cannot make a sensible coupon, naming the field."""
+    for name, moment in (("valid_from", validity.starts_at), ("valid_until", validity.ends_at)):
+        # A date without an offset is a guess eight hours wide (UTC or Beijing?): ask.
+        if moment is not None and moment.utcoffset() is None:
+            raise InvalidInput.field(name, "give a time zone offset, e.g. +08:00 or Z")
     if terms.kind is CouponKind.PERCENT_OFF and not 0 < terms.value <= 100:
         raise InvalidInput.field("value", "a percentage from 1 to 100")
     if terms.kind is not CouponKind.FREE_DELIVERY and terms.value <= 0:

@@ -33,6 +33,9 @@ from zhongtai.loyalty.models import EntryKind, PointsEntry, SourceType
 from zhongtai.loyalty.tiers import review_tier
 
 DEFAULT_VALIDITY = timedelta(days=365)
+#: The most one correction by hand may move (as a redemption may spend): far above any real
+#: correction, and far inside the 32-bit points columns of PostgreSQL.
+MAX_ADJUST_POINTS = 100_000_000
 
 
 def _replay(existing: PointsEntry, source: Source, recorded: int, requested: int) -> Booked:
@@ -317,6 +320,8 @@ def adjust_points(
     redemption and is refused beyond the balance."""
     if points == 0:
         raise InvalidInput.field("points", "must not be 0")
+    if abs(points) > MAX_ADJUST_POINTS:
+        raise InvalidInput.field("points", f"at most {MAX_ADJUST_POINTS} either way")
     if not reason.strip():
         raise InvalidInput.field("reason", "must say why the points are corrected")
     at = at or utcnow()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -201,5 +202,8 @@ def redeemable_points(
     cap_fen = order_fen * max(0, min(PCT, max_share_pct)) // PCT
     cap_points = cap_fen * points_per_yuan_off // FEN_PER_YUAN
     usable = min(balance, cap_points)
-    # Only amounts worth whole fen: round down to a multiple of points per fen.
-    return usable - usable % max(1, points_per_yuan_off // FEN_PER_YUAN)
+    # Only amounts worth whole fen (what a points tender accepts): ``points × 100 / rate`` is
+    # whole exactly for multiples of ``rate / gcd(rate, 100)`` -- 5 at 250 points a yuan, not
+    # the 2 points a fen the rate rounds down to.
+    step = points_per_yuan_off // math.gcd(points_per_yuan_off, FEN_PER_YUAN)
+    return usable - usable % step

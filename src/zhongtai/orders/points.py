@@ -109,11 +109,14 @@ def reverse_for_return(
     if order.member_id is None or refunded_fen <= 0:
         return None
     earned_by = order_source(order_id)
-    if recorded(session, order.member_id, earned_by, EntryKind.EARN) is None:
+    # Her survivor's books, which include hers: an order written while a merge ran may still
+    # name the merged id, while its points were booked on the survivor.
+    member_id = members.get_member(session, order.member_id).id
+    if recorded(session, member_id, earned_by, EntryKind.EARN) is None:
         return None
     return reverse_points(
         session,
-        order.member_id,
+        member_id,
         Source(SourceType.RETURN, str(return_id)),
         earned_by=earned_by,
         returned_fen=refunded_fen,

@@ -19,7 +19,7 @@ from zhongtai.orders.events import PaymentRefunded
 from zhongtai.orders.kinds import TenderType
 from zhongtai.orders.models import Order, Payment, PaymentStatus, Refund, RefundReason
 from zhongtai.orders.settings import order_settings
-from zhongtai.orders.tender_rules import PaidTender, refund_plan
+from zhongtai.orders.tender_rules import PaidTender, points_given_back, refund_plan
 
 
 def _paid_tenders(session: Session, order: Order) -> list[PaidTender]:
@@ -59,13 +59,15 @@ def refund_payment(
     if payment.tender is TenderType.POINTS and order.member_id is not None:
         # Points paid are given back as points (a new lot), never as money.
         rate = order_settings().points_per_yuan_off
-        earn_points(
-            session,
-            order.member_id,
-            Source(SourceType.RETURN, f"refund:{refund.id}"),
-            amount * rate // 100,
-            store_id=order.store_id,
-        )
+        points = points_given_back(payment.refunded_amount - amount, amount, rate)
+        if points:  # a fen worth less than a point gives back none until its neighbours come
+            earn_points(
+                session,
+                order.member_id,
+                Source(SourceType.RETURN, f"refund:{refund.id}"),
+                points,
+                store_id=order.store_id,
+            )
     elif payment.provider is not None and payment.provider_ref is not None:
         provider = providers.get(payment.provider)
         if provider is None:

@@ -190,3 +190,14 @@ def refund_plan(paid_tenders: Sequence[PaidTender], amount: int) -> list[RefundP
             parts.append(RefundPart(tender.payment_id, tender.type, take))
             left -= take
     return parts
+
+
+def points_given_back(refunded_before_fen: int, refund_fen: int, points_per_yuan: int) -> int:
+    """Points a refund of a points tender gives back: the difference of the rounded-down
+    totals before and after it, so partial refunds add up to what the whole refund gives
+    (at 150 points a yuan, 101 fen then 99 fen give back 151 + 149 = 300 points, not 299)
+    and never to more than was spent."""
+    if min(refunded_before_fen, refund_fen, points_per_yuan) < 0:
+        raise ValueError("refunds and the points rate are not negative")
+    after = (refunded_before_fen + refund_fen) * points_per_yuan // 100
+    return after - refunded_before_fen * points_per_yuan // 100
