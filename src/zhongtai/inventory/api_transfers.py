@@ -13,6 +13,7 @@ from zhongtai.core.http.deps import db_session
 from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
 from zhongtai.inventory import transfers
+from zhongtai.inventory.rules import Line
 from zhongtai.inventory.schemas import TransferIn, TransferOut, TransferReceiptIn
 
 router = api_router(tags=["inventory: transfers"])
@@ -92,5 +93,5 @@ def receive(
 ) -> TransferOut:
     """The goods arrived: the counted quantities (default: as shipped) enter on-hand."""
     principal.ensure_store(transfers.get_transfer(session, transfer_id).to_location_id)
-    counted = {x.sku_id: x.quantity for x in body.lines}
+    counted = [Line(x.sku_id, x.quantity) for x in body.lines]  # a repeated SKU is refused
     return TransferOut.model_validate(transfers.receive_transfer(session, transfer_id, counted))

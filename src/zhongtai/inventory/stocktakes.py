@@ -2,7 +2,8 @@
 
 A SKU counted in several zones adds up. Its expected quantity is the on-hand recorded with
 its first count sheet; sales and receipts after that are in the ledger already, so the
-variance (counted - expected) is posted as a delta against today's balance.
+variance (counted - expected) is posted as a delta against today's balance. A location has
+one stocktake counting at a time: two would each post the same shortfall.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from zhongtai.inventory.models import (
     StocktakeStatus,
 )
 from zhongtai.inventory.rules import Line
+from zhongtai.stores.models import Location
 
 STOCKTAKES: Table = Stocktake.__table__  # type: ignore[assignment]
 COUNTS: Table = StocktakeCount.__table__  # type: ignore[assignment]
@@ -43,14 +45,40 @@ def open_stocktake(
     session: Session, location_id: uuid.UUID, *, note: str | None = None
 ) -> Stocktake:
     require_location(session, location_id)
+    # Opening stocktakes of one location queue on its row (NO KEY UPDATE lets stock rows that
+    # refer to it be written meanwhile), so two openers cannot both find none counting.
+    session.execute(
+        select(Location.id).where(Location.id == location_id).with_for_update(key_share=True)
+    )
+    counting = session.scalar(
+        select(STOCKTAKES.c.id).where(
+            STOCKTAKES.c.location_id == location_id,
+            STOCKTAKES.c.status == StocktakeStatus.COUNTING,
+        )
+    )
+    if counting is not None:
+        raise Conflict(
+            f"Location {location_id} is being counted by stocktake {counting}; approve or "
+            "cancel it first.",
+            stocktake_id=str(counting),
+        )
     stocktake = Stocktake(location_id=location_id, note=note)
     session.add(stocktake)
     session.flush()
     return stocktake
 
 
-def _counting(session: Session, stocktake_id: uuid.UUID) -> Stocktake:
-    stocktake = get_stocktake(session, stocktake_id)
+def _counting(session: Session, stocktake_id: uuid.UUID, *, share: bool = False) -> Stocktake:
+    """The stocktake, 409 unless counting; with ``share``, its row stays share-locked so that
+    an approval (an UPDATE of the row) waits until this sheet is committed."""
+    stocktake = session.get(
+        Stocktake,
+        stocktake_id,
+        populate_existing=True,
+        with_for_update={"read": True} if share else None,
+    )
+    if stocktake is None:
+        raise NotFound(f"No stocktake {stocktake_id}.")
     if stocktake.status is not StocktakeStatus.COUNTING:
         raise Conflict(
             f"Stocktake {stocktake_id} is {stocktake.status.value}; counts are closed.",
@@ -69,7 +97,7 @@ def record_count(
             raise InvalidInput.field(f"lines.{i}.quantity", "a count cannot be negative")
     if len({x.sku_id for x in counts}) != len(counts):
         raise InvalidInput.field("lines", "give one line per SKU")
-    stocktake = _counting(session, stocktake_id)
+    stocktake = _counting(session, stocktake_id, share=True)
     require_skus(session, [x.sku_id for x in counts])
     rows = {
         sku: on_hand
@@ -94,11 +122,15 @@ def record_count(
             counted_by=context.actor.get(),
             counted_at=now,
         )
-        # A recount of the zone replaces the figure but keeps the moment of the first count.
+        # A recount of the zone replaces the sheet: its figure is of this moment, so it is held
+        # against this moment's on-hand (the first one's would count the sales since twice).
         session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[COUNTS.c.stocktake_id, COUNTS.c.zone, COUNTS.c.sku_id],
-                set_={"counted": stmt.excluded.counted, "counted_by": stmt.excluded.counted_by},
+                set_={
+                    name: stmt.excluded[name]
+                    for name in ("counted", "on_hand_at_count", "counted_by", "counted_at")
+                },
             )
         )
     return get_stocktake(session, stocktake_id)
@@ -106,7 +138,7 @@ def record_count(
 
 def approve_stocktake(session: Session, stocktake_id: uuid.UUID) -> list[Posted]:
     """Post every SKU's variance as one batch of stocktake_variance movements; once only."""
-    stocktake = _counting(session, stocktake_id)
+    location_id = _counting(session, stocktake_id).location_id
     claimed = session.execute(
         update(STOCKTAKES)
         .where(STOCKTAKES.c.id == stocktake_id, STOCKTAKES.c.status == StocktakeStatus.COUNTING)
@@ -120,18 +152,11 @@ def approve_stocktake(session: Session, stocktake_id: uuid.UUID) -> list[Posted]
     ).first()
     if claimed is None:
         raise Conflict(f"Stocktake {stocktake_id} was approved or cancelled meanwhile.")
-    counted: dict[uuid.UUID, int] = {}
-    expected: dict[uuid.UUID, int] = {}
-    # The expected quantity is the on-hand when the SKU's first sheet was recorded.
-    for count in sorted(stocktake.counts, key=lambda c: c.counted_at):
-        counted[count.sku_id] = counted.get(count.sku_id, 0) + count.counted
-        expected.setdefault(count.sku_id, count.on_hand_at_count)
     posted = []
-    for sku_id in sorted(counted):
-        variance = counted[sku_id] - expected[sku_id]
+    for sku_id, variance in sorted(_variances(session, stocktake_id).items()):
         if variance == 0:
             continue
-        figures = upsert_balance(session, stocktake.location_id, sku_id, on_hand=variance)
+        figures = upsert_balance(session, location_id, sku_id, on_hand=variance)
         posted.append(
             write_movement(
                 session,
@@ -144,6 +169,23 @@ def approve_stocktake(session: Session, stocktake_id: uuid.UUID) -> list[Posted]
             )
         )
     return posted
+
+
+def _variances(session: Session, stocktake_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    """Counted minus expected per SKU, read after the claim: a sheet that was being recorded
+    held the claim back until it committed, so this read sees it."""
+    counted: dict[uuid.UUID, int] = {}
+    expected: dict[uuid.UUID, int] = {}
+    rows = session.execute(
+        select(COUNTS.c.sku_id, COUNTS.c.counted, COUNTS.c.on_hand_at_count)
+        .where(COUNTS.c.stocktake_id == stocktake_id)
+        .order_by(COUNTS.c.counted_at, COUNTS.c.zone)
+    )
+    # The expected quantity is the on-hand when the SKU's first sheet was recorded.
+    for sku_id, figure, on_hand_at_count in rows:
+        counted[sku_id] = counted.get(sku_id, 0) + figure
+        expected.setdefault(sku_id, on_hand_at_count)
+    return {sku_id: counted[sku_id] - expected[sku_id] for sku_id in counted}
 
 
 def cancel_stocktake(session: Session, stocktake_id: uuid.UUID) -> Stocktake:
