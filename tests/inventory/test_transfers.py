@@ -33,7 +33,9 @@ def test_a_transfer_moves_stock_through_transit_and_posts_what_arrived(
     assert _figures(stock, dc, a) == (90, 0, 0)
     assert _figures(stock, store, a) == (0, 0, 10)
     assert service.verify_stock(session) == []
-    received = transfers.receive_transfer(session, transfer.id, {b.id: 3})  # one broke on the way
+    received = transfers.receive_transfer(
+        session, transfer.id, [line(b, 3)]
+    )  # one broke on the way
     assert received.status is TransferStatus.RECEIVED
     assert {(x.sku_id, x.quantity, x.received_quantity) for x in received.lines} == {
         (a.id, 10, 10),

@@ -97,21 +97,7 @@ def ship_unheld(
 ) -> list[Posted]:
     """Goods that leave for an order without a hold (a substitute the picker took from the
     shelf): on-hand drops like a till sale, flagged if it goes below zero."""
-    require_location(session, location_id)
-    require_basket(lines)
-    require_skus(session, [x.sku_id for x in lines])
-    return [
-        write_movement(
-            session,
-            upsert_balance(session, location_id, line.sku_id, on_hand=-line.quantity),
-            kind=MovementKind.SHIPMENT,
-            quantity=-line.quantity,
-            reference_type="order",
-            reference_id=reference,
-            flag_negative=True,
-        )
-        for line in lock_order(lines)
-    ]
+    return _move_unheld(session, location_id, lines, reference, leaving=True)
 
 
 def unship_unheld(
@@ -119,16 +105,30 @@ def unship_unheld(
 ) -> list[Posted]:
     """Goods that left the shelf for an order without a hold go back on it (the order was
     cancelled before they left the store): on-hand rises as it fell, the ledger shows both."""
+    return _move_unheld(session, location_id, lines, reference, leaving=False)
+
+
+def _move_unheld(
+    session: Session,
+    location_id: uuid.UUID,
+    lines: Sequence[Line],
+    reference: str,
+    *,
+    leaving: bool,
+) -> list[Posted]:
     require_location(session, location_id)
     require_basket(lines)
+    require_skus(session, [x.sku_id for x in lines])
+    sign = -1 if leaving else 1
     return [
         write_movement(
             session,
-            upsert_balance(session, location_id, line.sku_id, on_hand=line.quantity),
+            upsert_balance(session, location_id, line.sku_id, on_hand=sign * line.quantity),
             kind=MovementKind.SHIPMENT,
-            quantity=line.quantity,
+            quantity=sign * line.quantity,
             reference_type="order",
             reference_id=reference,
+            flag_negative=leaving,
         )
         for line in lock_order(lines)
     ]

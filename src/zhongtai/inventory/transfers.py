@@ -170,14 +170,11 @@ def _available(session: Session, location_id: uuid.UUID, sku_id: uuid.UUID) -> i
     return 0 if row is None else atp(*row)
 
 
-def _counted(
-    shipped: Mapping[uuid.UUID, int], received: Mapping[uuid.UUID, int] | Sequence[Line]
-) -> dict[uuid.UUID, int]:
+def _counted(shipped: Mapping[uuid.UUID, int], received: Sequence[Line]) -> dict[uuid.UUID, int]:
     """The counts of a receipt by SKU; 422 naming the line (``lines.<i>``) that repeats a SKU,
     names one not on the transfer or counts below zero."""
-    lines = [Line(*x) for x in received.items()] if isinstance(received, Mapping) else received
     counted: dict[uuid.UUID, int] = {}
-    for i, x in enumerate(lines):
+    for i, x in enumerate(received):
         if x.sku_id in counted:
             raise InvalidInput.field(f"lines.{i}.sku_id", "repeats a SKU; give one line per SKU")
         if x.sku_id not in shipped:
@@ -191,13 +188,13 @@ def _counted(
 def receive_transfer(
     session: Session,
     transfer_id: uuid.UUID,
-    received: Mapping[uuid.UUID, int] | Sequence[Line] | None = None,
+    received: Sequence[Line] = (),
 ) -> Transfer:
     """The goods arrived: what was counted (default: what was shipped) enters on-hand; the
     in-transit quantity is cleared. A shortfall stays visible on the transfer's lines."""
     transfer = get_transfer(session, transfer_id)
     shipped = {x.sku_id: x.quantity for x in transfer.lines}
-    counted = _counted(shipped, received or [])
+    counted = _counted(shipped, received)
     if _claim(session, transfer_id, TransferStatus.RECEIVED) is None:
         return get_transfer(session, transfer_id)
     target = transfer.to_location_id

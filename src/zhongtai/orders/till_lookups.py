@@ -67,14 +67,13 @@ class TillLookups:
         session: Session,
         sales: Sequence[TillSale],
         sku_ids: Iterable[uuid.UUID],
-        *,
-        stores: Mapping[uuid.UUID, Location | None] | None = None,
+        stores: Mapping[uuid.UUID, Location | None],
     ) -> TillLookups:
         """Read what these sales need in a few statements, whatever their number: their stores
-        (unless given, as read by :func:`stores_of`), the price units of ``sku_ids``, their
+        (as :func:`stores_of` read them), the price units of ``sku_ids``, their
         members, and those of them recorded before with their payments."""
         lookups = cls(session)
-        lookups._stores = dict(stores if stores is not None else stores_of(session, sales))
+        lookups._stores = dict(stores)
         member_ids = {sale.member_id for sale in sales if sale.member_id is not None}
         if member_ids:
             lookups._members = dict.fromkeys(member_ids, False)
