@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
@@ -16,12 +16,7 @@ from zhongtai.core.ids import replayable_id
 from zhongtai.core.logging import get_logger
 from zhongtai.core.outbox import record_event
 from zhongtai.fulfillment.events import CourierUpdated
-from zhongtai.fulfillment.models import (
-    CourierDispatch,
-    DispatchStatus,
-    FulfillmentTask,
-    TaskStatus,
-)
+from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus, FulfillmentTask
 from zhongtai.fulfillment.tasks import hand_over_goods
 from zhongtai.integrations.couriers.provider import (
     CourierService,
@@ -33,8 +28,6 @@ from zhongtai.integrations.providers import Providers
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus
 from zhongtai.orders.lifecycle import get_order, move_order
 from zhongtai.orders.models import Order
-from zhongtai.orders.payments import cancel_order
-from zhongtai.orders.rules import CANCELLABLE
 from zhongtai.stores.models import Location
 
 log = get_logger("zhongtai.fulfillment")
@@ -112,33 +105,12 @@ def _packed_at(session: Session, order_id: uuid.UUID) -> datetime:
     return packed or utcnow()
 
 
-def cancel_order_calling_off_rider(
-    session: Session, order_id: uuid.UUID, *, reason: str, providers: Providers
-) -> Order:
-    """Cancel an order as :func:`payments.cancel_order` does, first calling off the rider
-    booked for it. A rider who already has the parcel makes it a 409 that changes nothing
-    (nothing refunded, no stock released): the goods are on their way, so it is a return.
-
-    The rider is called off before anything is refunded: a platform refusing the call-off must
-    leave no money sent back for goods that are leaving."""
-    order = get_order(session, order_id, for_update=True)
-    if order.status in CANCELLABLE[order.fulfillment_type]:
-        dispatch = _active_dispatch(session, order.id, for_update=True)
-        if dispatch is not None:
-            _call_off(order, dispatch, providers.courier(dispatch.provider))
-    cancelled = cancel_order(session, order_id, reason=reason, providers=providers.payments)
-    # The store's work on it ends with it (its queue shows open orders only; this keeps the
-    # tasks' own record true).
-    session.execute(
-        update(FulfillmentTask)
-        .where(
-            FulfillmentTask.order_id == order_id,
-            FulfillmentTask.status.in_((TaskStatus.OPEN, TaskStatus.PICKING, TaskStatus.PACKED)),
-        )
-        .values(status=TaskStatus.CANCELLED)
-        .execution_options(synchronize_session=False)
-    )
-    return cancelled
+def call_off_rider(session: Session, order: Order, couriers: Providers) -> None:
+    """Call off the rider booked for an order about to be cancelled (none booked: nothing to
+    do). A rider who already has the parcel makes it a 409: the goods are on their way."""
+    dispatch = _active_dispatch(session, order.id, for_update=True)
+    if dispatch is not None:
+        _call_off(order, dispatch, couriers.courier(dispatch.provider))
 
 
 def _call_off(order: Order, dispatch: CourierDispatch, courier: CourierService) -> None:

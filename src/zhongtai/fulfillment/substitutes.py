@@ -16,7 +16,7 @@ from zhongtai.catalog.lookup import sku_prices
 from zhongtai.catalog.models import Product, Sku
 from zhongtai.core.auth.principal import Principal
 from zhongtai.fulfillment.picking import SkuFacts, Substitute, SubstituteAsked
-from zhongtai.orders.checkout import PRICE_CHANNEL
+from zhongtai.orders.kinds import PRICE_CHANNEL
 from zhongtai.orders.models import Order
 
 #: Whose prices a pack reads: the chain's, for the order's own store and channel.

@@ -282,6 +282,20 @@ def _rows_changed(
     return rows
 
 
+def end_tasks(session: Session, order_id: uuid.UUID) -> None:
+    """The store's work on a cancelled order ends with it (its queue shows open orders only;
+    this keeps the tasks' own record true)."""
+    session.execute(
+        update(FulfillmentTask)
+        .where(
+            FulfillmentTask.order_id == order_id,
+            FulfillmentTask.status.in_((TaskStatus.OPEN, TaskStatus.PICKING, TaskStatus.PACKED)),
+        )
+        .values(status=TaskStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def hand_over_goods(session: Session, order: Order, *, now: datetime | None = None) -> None:
     """The goods left the store (customer, rider or carrier): the holds become shipments.
     Lines picked to zero hold nothing and ship nothing."""

@@ -23,7 +23,7 @@ from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params, paginate
 from zhongtai.core.settings import Settings
-from zhongtai.fulfillment import courier
+from zhongtai.fulfillment import cancellation
 from zhongtai.fulfillment.models import CourierDispatch
 from zhongtai.fulfillment.pickup import pickup_ticket
 from zhongtai.integrations.api_stream import event_stream
@@ -139,7 +139,7 @@ def cancel_order(
     ensure_may_see(principal, order)
     if not (principal.can(Permission.ORDERS_PLACE) or principal.can(Permission.ORDERS_FULFIL)):
         principal.require(Permission.ORDERS_PLACE)
-    return courier.cancel_order_calling_off_rider(
+    return cancellation.cancel_order(
         session, order_id, reason=body.reason, providers=providers_of(request)
     )
 

@@ -16,7 +16,6 @@ from zhongtai.catalog.categories import remembering_sku_lineages
 from zhongtai.catalog.lookup import sku_prices
 from zhongtai.core import context
 from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
@@ -36,7 +35,7 @@ from zhongtai.loyalty.service import (
     release_coupons,
 )
 from zhongtai.orders.errors import NoStoreCanFulfil
-from zhongtai.orders.kinds import FulfillmentType, LineKind, SalesChannel
+from zhongtai.orders.kinds import PRICE_CHANNEL, FulfillmentType, LineKind, SalesChannel
 from zhongtai.orders.loaded_inserts import insert_as_loaded
 from zhongtai.orders.models import Quote
 from zhongtai.orders.pricing_rules import BasketLine, DeliveryFeeRule, delivery_fee
@@ -44,14 +43,6 @@ from zhongtai.orders.settings import order_settings
 
 MAX_LINES = 100
 
-#: The price list each sales channel sells at (a guide's share link opens in the mini-program).
-PRICE_CHANNEL: dict[SalesChannel, Channel] = {
-    SalesChannel.POS: Channel.POS,
-    SalesChannel.APP: Channel.APP,
-    SalesChannel.MINI_PROGRAM: Channel.MINI_PROGRAM,
-    SalesChannel.MARKETPLACE: Channel.MARKETPLACE,
-    SalesChannel.GUIDE_SHARE: Channel.MINI_PROGRAM,
-}
 
 #: Online fulfilment types a checkout quotes; a till sale goes through the POS instead.
 ONLINE_TYPES = frozenset(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from zhongtai.core.auth.roles import Channel
+
 
 class SalesChannel(StrEnum):
     """Where the customer placed the order."""
@@ -13,6 +15,16 @@ class SalesChannel(StrEnum):
     MINI_PROGRAM = "mini_program"
     MARKETPLACE = "marketplace"
     GUIDE_SHARE = "guide_share"
+
+
+#: The price list each sales channel sells at (a guide's share link opens in the mini-program).
+PRICE_CHANNEL: dict[SalesChannel, Channel] = {
+    SalesChannel.POS: Channel.POS,
+    SalesChannel.APP: Channel.APP,
+    SalesChannel.MINI_PROGRAM: Channel.MINI_PROGRAM,
+    SalesChannel.MARKETPLACE: Channel.MARKETPLACE,
+    SalesChannel.GUIDE_SHARE: Channel.MINI_PROGRAM,
+}
 
 
 class FulfillmentType(StrEnum):

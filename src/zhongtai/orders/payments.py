@@ -365,14 +365,11 @@ def cancel_order(
     )
     if not moved:
         return order
+    holds = in_lock_order(session, order.reservation_ids)
     back = _substitutes_taken(order)
     if back:  # frees held rows and puts substitutes back: all locked first, in lock order
-        lock_holds_and_stock(
-            session,
-            in_lock_order(session, order.reservation_ids),
-            _stock_rows(order, back),
-        )
-    for reservation_id in in_lock_order(session, order.reservation_ids):
+        lock_holds_and_stock(session, holds, _stock_rows(order, back))
+    for reservation_id in holds:
         release_reservation(session, reservation_id)
     for location_id, taken in sorted(back.items()):
         lines = [Line(sku_id, quantity) for sku_id, quantity in taken.items()]
