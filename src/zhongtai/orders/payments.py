@@ -33,7 +33,7 @@ from zhongtai.orders.events import PaymentCaptured, PaymentFailed, PaymentVoided
 from zhongtai.orders.kinds import OrderStatus, TenderType
 from zhongtai.orders.lifecycle import get_order, move_order
 from zhongtai.orders.models import Order, Payment, PaymentStatus, RefundReason
-from zhongtai.orders.refunds import refund_order
+from zhongtai.orders.refunds import provider_of, refund_order
 from zhongtai.orders.settings import order_settings
 
 log = get_logger("zhongtai.orders")
@@ -84,10 +84,7 @@ def void_uncaptured(
     for payment in open_ones:
         if payment.provider is None or payment.provider_ref is None:
             continue  # never handed to a provider: nothing is held anywhere
-        provider = providers.get(payment.provider)
-        if provider is None:
-            raise Conflict(f"Payment provider {payment.provider} is not configured here.")
-        answer = provider.void(payment.provider_ref)
+        answer = provider_of(payment, providers).void(payment.provider_ref)
         record_provider_state(session, order, payment, answer.status, sequence=0)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from zhongtai.catalog.lookup import sku_price
 from zhongtai.core import context
-from zhongtai.core.auth.principal import Principal
+from zhongtai.core.auth.principal import TERMINAL_ID_RULE, Principal
 from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import DomainError, InvalidInput
@@ -122,7 +122,7 @@ def _check_sale(
         raise InvalidInput.field("store_id", f"no store {sale.store_id}")
     if not is_terminal_code(sale.terminal_code):
         # It is printed in the receipt number, whose parts "-" separates.
-        raise InvalidInput.field("terminal_code", "must be 1-16 letters, digits or _")
+        raise InvalidInput.field("terminal_code", TERMINAL_ID_RULE)
     if sale.member_id is not None and not lookups.member_exists(sale.member_id):
         raise InvalidInput.field("member_id", f"no member {sale.member_id}")
     _check_lines(sale.lines)

@@ -31,6 +31,14 @@ def _paid_tenders(session: Session, order: Order) -> list[PaidTender]:
     return [PaidTender(p.id, p.tender, p.amount, p.refunded_amount) for p in rows]
 
 
+def provider_of(payment: Payment, providers: Mapping[str, PaymentProvider]) -> PaymentProvider:
+    """The provider that took ``payment``; 409 when this installation has none by its name."""
+    provider = providers.get(payment.provider or "")
+    if provider is None:
+        raise Conflict(f"Payment provider {payment.provider} is not configured here.")
+    return provider
+
+
 def refund_payment(
     session: Session,
     order: Order,
@@ -69,10 +77,7 @@ def refund_payment(
                 store_id=order.store_id,
             )
     elif payment.provider is not None and payment.provider_ref is not None:
-        provider = providers.get(payment.provider)
-        if provider is None:
-            raise Conflict(f"Payment provider {payment.provider} is not configured here.")
-        provider.refund(payment.provider_ref, refund.id, amount)
+        provider_of(payment, providers).refund(payment.provider_ref, refund.id, amount)
     record_event(
         session,
         PaymentRefunded(
