@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tests.factories import TEST_SECRET
-from tests.orders.conftest import Chain, ok, pay_by_wallet, place, quote
+from tests.orders.conftest import Chain, ok, paid_pickup
 from tests.orders.conftest import chain as chain  # the order tests' fixtures
 from tests.orders.conftest import stock as stock
 from tests.orders.test_pickup_journey import _ready_pickup_order
@@ -85,13 +85,7 @@ def test_the_lock_ends_with_its_window_and_the_right_code_then_hands_over(
 def test_an_order_not_yet_ready_cannot_be_picked_up(
     client: TestClient, chain: Chain, providers: Providers
 ) -> None:
-    q = quote(
-        client,
-        chain.app,
-        {"fulfillment_type": "pickup", "store_id": str(chain.store.id), "lines": chain.basket(1)},
-    )
-    order = place(client, chain.app, q["id"])
-    pay_by_wallet(client, providers, chain.app, order["id"])
+    order = paid_pickup(client, chain, providers, 1)
     answer = client.post(
         PICKUPS, json={"order": order["number"], "code": "123456"}, headers=chain.clerk
     )

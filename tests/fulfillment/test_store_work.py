@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.orders.conftest import Chain, ok, pay_by_wallet, place, quote, store_step
+from tests.orders.conftest import Chain, ok, paid_pickup, quote, store_step
 from tests.orders.conftest import chain as chain  # the order tests' fixtures
 from tests.orders.conftest import stock as stock
 from zhongtai.catalog.models import SaleUnit, Sku
@@ -34,17 +34,7 @@ def _picking(
     substitution: str = "similar",
 ) -> dict[str, Any]:
     """A paid pickup order of ``quantities`` of the chain's SKUs, being picked."""
-    q = quote(
-        client,
-        chain.app,
-        {
-            "fulfillment_type": "pickup",
-            "store_id": str(chain.store.id),
-            "lines": chain.basket(*quantities),
-        },
-    )
-    order = place(client, chain.app, q["id"], substitution=substitution)
-    pay_by_wallet(client, providers, chain.app, order["id"])
+    order = paid_pickup(client, chain, providers, *quantities, substitution=substitution)
     store_step(client, chain.clerk, order["id"], "accept")
     store_step(client, chain.clerk, order["id"], "start-picking")
     return order
@@ -378,13 +368,7 @@ def test_a_substitute_is_charged_at_the_catalog_price_whatever_the_packing_table
 def test_packing_an_order_not_being_picked_is_a_409_whatever_its_picks(
     client: TestClient, chain: Chain, providers: Providers
 ) -> None:
-    q = quote(
-        client,
-        chain.app,
-        {"fulfillment_type": "pickup", "store_id": str(chain.store.id), "lines": chain.basket(2)},
-    )
-    order = place(client, chain.app, q["id"])
-    pay_by_wallet(client, providers, chain.app, order["id"])
+    order = paid_pickup(client, chain, providers, 2)
     store_step(client, chain.clerk, order["id"], "accept")  # accepted, not picking yet
     picks = {"picks": [{"line_id": order["lines"][0]["id"], "picked": 99}]}
     answer = _pack(client, chain, order, picks)

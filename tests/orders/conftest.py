@@ -155,3 +155,25 @@ def store_step(
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def paid_pickup(
+    client: TestClient,
+    chain: Chain,
+    providers: Providers,
+    *quantities: int,
+    substitution: str = "none",
+) -> Any:
+    """A pickup order at the chain's store of ``quantities`` of its SKUs, paid by wallet."""
+    q = quote(
+        client,
+        chain.app,
+        {
+            "fulfillment_type": "pickup",
+            "store_id": str(chain.store.id),
+            "lines": chain.basket(*quantities),
+        },
+    )
+    order = place(client, chain.app, q["id"], substitution=substitution)
+    pay_by_wallet(client, providers, chain.app, order["id"])
+    return order
