@@ -172,3 +172,31 @@ def test_a_coupon_template_without_an_end_is_refused_naming_the_field(
     refused = client.post("/api/v1/coupon-templates", json=body, headers=_hq(factory))
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "valid_days"
+
+
+def test_a_till_pricing_a_gift_coupon_learns_which_gift_and_how_many_to_add_free(
+    client: TestClient, chain: Chain, make_member: MakeMember, session: Session
+) -> None:
+    member = make_member()
+    session.commit()
+    gift = chain.skus[2]
+    template = _template(
+        client, chain.hq, code="GIFT2", kind="gift_item", value=2, gift_sku_id=str(gift.id)
+    )
+    coupon = ok(
+        client.post(
+            f"/api/v1/coupon-templates/{template['id']}/issue",
+            json={"member_id": str(member.id)},
+            headers=chain.hq,
+        ),
+        201,
+    )
+    body = {"channel": "pos", "member_id": str(member.id), "coupon_ids": [coupon["id"]]}
+    below = _price(client, chain.app, **body, lines=[{"unit_price": 9_000, "quantity": 1}])
+    assert below["gifts"] == [] and below["gift_sku_ids"] == []
+    priced = _price(client, chain.app, **body, lines=[{"unit_price": 12_000, "quantity": 1}])
+    assert priced["gifts"] == [
+        {"source": f"coupon:{coupon['id']}", "sku_id": str(gift.id), "quantity": 2}
+    ]
+    assert priced["gift_sku_ids"] == [str(gift.id)]
+    assert priced["total"] == 12_000  # the till adds the gift lines, free, itself

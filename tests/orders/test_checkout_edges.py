@@ -160,19 +160,6 @@ def test_a_free_delivery_coupon_on_a_pickup_is_not_held_nor_used(
     assert _coupon_status(session, free) is CouponStatus.LOCKED
 
 
-def test_a_gift_coupon_the_checkout_cannot_add_the_gift_of_stays_the_members(
-    client: TestClient, chain: Chain, session: Session, make_member: MakeMember
-) -> None:
-    member = make_member()
-    terms = CouponTerms(CouponKind.GIFT_ITEM, 1, threshold_fen=2000, gift_sku_id=chain.skus[2].id)
-    gift = _member_coupon(session, member, "GIFT", terms)
-    q = quote(client, chain.app, _pickup(chain, member, gift, 3))
-    # No line gives the gift, so the coupon must not be used up when the order is paid.
-    assert [line["sku_id"] for line in q["lines"]] == [str(chain.skus[0].id)]
-    assert q["offers"]["coupons"] == []
-    assert _coupon_status(session, gift) is CouponStatus.AVAILABLE
-
-
 # --- the channel's own order id -------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from zhongtai.core.http.deps import app_settings, database, db_session
 from zhongtai.core.http.routing import api_router, request_body
 from zhongtai.core.http.security import client_ip, require
 from zhongtai.core.settings import Settings
-from zhongtai.fulfillment import courier, pickup, tasks
+from zhongtai.fulfillment import courier, pickup, tasks, worklists
 from zhongtai.fulfillment.picking import LinePick, SubstituteAsked
 from zhongtai.orders.api_common import callback_url, providers_of
 from zhongtai.orders.errors import WrongPickupCode
@@ -33,27 +33,44 @@ def _at_store(session: Session, principal: Principal, order_id: uuid.UUID) -> No
     principal.ensure_store(get_order(session, order_id).store_id)
 
 
+class QueuedServiceOut(BaseModel):
+    service: str = Field(examples=["fish_cleaning"])
+    prep_seconds: int = Field(
+        description="What the service takes by the store's fulfilment profile (its defaults "
+        "where the profile says nothing): the time the delivery promise counted for it."
+    )
+
+
 class QueueItemOut(BaseModel):
     order: OrderOut
     task_status: str | None
     due_at: datetime | None
     sla_breached: bool
+    services: list[QueuedServiceOut] = Field(
+        description="The services the order asks of this store, to be done before packing; "
+        "its lines are at GET /fulfillment/orders/{order_id}/services."
+    )
 
 
 @router.get("/fulfillment/stores/{store_id}/queue", response_model=list[QueueItemOut])
 def store_queue(
     store_id: uuid.UUID, principal: Principal = FULFIL, session: Session = Depends(db_session)
 ) -> list[QueueItemOut]:
-    """The store's open online orders, most urgent first, with their SLA clocks."""
+    """The store's open online orders, most urgent first, with their SLA clocks and the
+    services (fish cleaning, alterations) each asks of the store."""
     principal.ensure_store(store_id)
     return [
         QueueItemOut(
-            order=OrderOut.model_validate(order),
-            task_status=task.status.value if task else None,
-            due_at=task.due_at if task else None,
-            sla_breached=bool(task and task.sla_breached_at),
+            order=OrderOut.model_validate(x.order),
+            task_status=x.task.status.value if x.task else None,
+            due_at=x.task.due_at if x.task else None,
+            sla_breached=bool(x.task and x.task.sla_breached_at),
+            services=[
+                QueuedServiceOut(service=job.service, prep_seconds=job.prep_seconds)
+                for job in x.services
+            ],
         )
-        for order, task in tasks.store_queue(session, store_id)
+        for x in worklists.store_queue(session, store_id)
     ]
 
 
@@ -93,7 +110,9 @@ class PickGroupOut(BaseModel):
 def pick_list(
     order_id: uuid.UUID, principal: Principal = FULFIL, session: Session = Depends(db_session)
 ) -> list[PickGroupOut]:
-    """The goods grouped by category, so the picker walks each aisle once."""
+    """The goods grouped by category, so the picker walks each aisle once. Services the order
+    asks for (fish cleaning, alterations) are not picked: the store's service counter reads
+    them at ``GET /fulfillment/orders/{order_id}/services``."""
     _at_store(session, principal, order_id)
     return [
         PickGroupOut(
@@ -111,7 +130,36 @@ def pick_list(
                 for x in g.lines
             ],
         )
-        for g in tasks.picking_list(session, order_id)
+        for g in worklists.picking_list(session, order_id)
+    ]
+
+
+class ServiceLineOut(BaseModel):
+    line_id: uuid.UUID
+    service: str = Field(examples=["fish_cleaning"])
+    quantity: int
+    prep_seconds: int = Field(
+        description="What the service takes by the store's fulfilment profile (its defaults "
+        "where the profile says nothing): the time the delivery promise counted for it."
+    )
+
+
+@router.get("/fulfillment/orders/{order_id}/services", response_model=list[ServiceLineOut])
+def service_counter(
+    order_id: uuid.UUID, principal: Principal = FULFIL, session: Session = Depends(db_session)
+) -> list[ServiceLineOut]:
+    """The order's service lines (fish cleaning, alterations) for the store's service counter,
+    each with its preparation time: work to finish before the order is packed. An order of
+    goods only answers an empty list."""
+    _at_store(session, principal, order_id)
+    return [
+        ServiceLineOut(
+            line_id=job.line_id,
+            service=job.service,
+            quantity=job.quantity,
+            prep_seconds=job.prep_seconds,
+        )
+        for job in worklists.service_work(session, order_id)
     ]
 
 

@@ -8,7 +8,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row, Select, Uuid, bindparam, func, select, text
 from sqlalchemy.orm import Session
@@ -195,3 +195,21 @@ def _profile_settings(profile: Row[Any] | None) -> PromiseSettings:
         rider_speed_m_per_min=float(profile.rider_speed_m_per_min),
         handover_seconds=profile.handover_seconds,
     )
+
+
+def location_pace(session: Session, location_id: uuid.UUID) -> PromiseSettings:
+    """How fast a location works, as the delivery promise reads it: its fulfilment profile over
+    the defaults, whatever its capabilities and status (the store's work on orders already
+    placed goes on at its pace)."""
+    profile = session.execute(
+        select(
+            FulfillmentProfile.avg_pick_seconds,
+            FulfillmentProfile.pick_pack_seconds,
+            FulfillmentProfile.per_line_seconds,
+            FulfillmentProfile.service_prep_seconds,
+            FulfillmentProfile.road_factor,
+            FulfillmentProfile.rider_speed_m_per_min,
+            FulfillmentProfile.handover_seconds,
+        ).where(FulfillmentProfile.location_id == location_id)
+    ).first()
+    return _profile_settings(cast("Row[Any] | None", profile))

@@ -10,7 +10,6 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from zhongtai.catalog.models import Category, Product, Sku
 from zhongtai.core import context
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput
@@ -18,11 +17,9 @@ from zhongtai.core.ids import new_id
 from zhongtai.fulfillment.models import FulfillmentTask, TaskStatus
 from zhongtai.fulfillment.picking import (
     LinePick,
-    PickGroup,
     PickLine,
     PickResult,
     SkuFacts,
-    pick_list,
     pick_outcome,
     picks_by_line,
     substitute_problem,
@@ -73,32 +70,6 @@ def start_picking(session: Session, order_id: uuid.UUID, *, now: datetime | None
     return order
 
 
-def picking_list(session: Session, order_id: uuid.UUID) -> list[PickGroup]:
-    """The order's goods grouped by category, for the clerk's walk through the store."""
-    order = get_order(session, order_id)
-    rows = session.execute(
-        select(OrderLine, Sku.code, Sku.name, Category.code, Category.name)
-        .join(Sku, Sku.id == OrderLine.sku_id)
-        .join(Product, Product.id == Sku.product_id)
-        .join(Category, Category.id == Product.category_id)
-        .where(OrderLine.order_id == order.id)
-    ).all()
-    return pick_list(
-        PickLine(
-            line_id=line.id,
-            sku_id=line.sku_id,
-            sku_code=sku_code,
-            name=sku_name,
-            quantity=line.quantity,
-            paid_fen=line.net_amount,
-            category_code=category_code,
-            category_name=category_name,
-        )
-        for line, sku_code, sku_name, category_code, category_name in rows
-        if line.sku_id is not None
-    )
-
-
 def _apply_picks(
     session: Session, order: Order, picks: Sequence[LinePick], now: datetime
 ) -> tuple[int, dict[uuid.UUID, dict[uuid.UUID, int]], dict[uuid.UUID, dict[uuid.UUID, int]]]:
@@ -120,7 +91,9 @@ def _apply_picks(
             taken = substitutes.setdefault(line.location_id, {})
             taken[substitute.sku_id] = taken.get(substitute.sku_id, 0) + result.substituted
         refund += result.refund_fen
-        keep.setdefault(line.location_id, {})[sku_id] = result.picked
+        # Lines of one SKU (a gift beside the bought units) share its hold: keep their sum.
+        kept = keep.setdefault(line.location_id, {})
+        kept[sku_id] = kept.get(sku_id, 0) + result.picked
     if not substitutes and not any(q for kept in keep.values() for q in kept.values()):
         raise Conflict(
             f"Nothing of order {order.number} was picked: there is no parcel to pack. "
@@ -345,36 +318,3 @@ def confirm_delivery(session: Session, order_id: uuid.UUID) -> Order:
         )
     order, _ = move_order(session, order_id, OrderStatus.COMPLETED, completed_at=utcnow())
     return order
-
-
-def store_queue(
-    session: Session, store_id: uuid.UUID, *, limit: int = 200
-) -> list[tuple[Order, FulfillmentTask | None]]:
-    """The store's open work, most urgent first: orders waiting to be accepted (paid ones, and
-    try-on requests, which are paid only at the till), then
-    accepted and picking ones by deadline, then packed ones waiting for handover."""
-    open_statuses = (
-        OrderStatus.PAID,
-        OrderStatus.ACCEPTED,
-        OrderStatus.PICKING,
-        OrderStatus.PACKED,
-        OrderStatus.READY_FOR_PICKUP,
-    )
-    rows = session.execute(
-        select(Order, FulfillmentTask)
-        .outerjoin(
-            FulfillmentTask,
-            (FulfillmentTask.order_id == Order.id) & (FulfillmentTask.location_id == store_id),
-        )
-        .where(
-            Order.store_id == store_id,
-            Order.status.in_(open_statuses)
-            | (
-                (Order.fulfillment_type == FulfillmentType.RESERVE_TRY)
-                & (Order.status == OrderStatus.CREATED)
-            ),
-        )
-        .order_by(FulfillmentTask.due_at.is_(None).desc(), FulfillmentTask.due_at, Order.placed_at)
-        .limit(limit)
-    ).all()
-    return [(order, task) for order, task in rows]

@@ -19,6 +19,7 @@ from zhongtai.loyalty import offers, promotions
 from zhongtai.loyalty.offer_schemas import (
     DiscountOut,
     ExplanationOut,
+    GiftOut,
     PriceBasketIn,
     PricedBasketOut,
     PricedLineOut,
@@ -150,4 +151,7 @@ def price_basket_with_offers(
         coupons_used=list(priced.coupons_used),
         free_delivery=priced.free_delivery,
         gift_sku_ids=list(priced.gift_sku_ids),
+        gifts=[
+            GiftOut(source=g.source, sku_id=g.sku_id, quantity=g.quantity) for g in priced.gifts
+        ],
     )

@@ -30,7 +30,8 @@ class CouponKind(StrEnum):
     FIXED_PRICE = "fixed_price"
     #: No delivery fee (from ``threshold_fen``).
     FREE_DELIVERY = "free_delivery"
-    #: ``gift_sku_id`` free with the order (from ``threshold_fen``).
+    #: ``value`` units (grams for weighed goods) of ``gift_sku_id`` free with the order (from
+    #: ``threshold_fen``).
     GIFT_ITEM = "gift_item"
 
 
@@ -108,6 +109,7 @@ class CouponVerdict:
     discount: Discount | None = None
     free_delivery: bool = False
     gift_sku_id: uuid.UUID | None = None
+    gift_quantity: int = 0
 
 
 def coupon_verdict(
@@ -147,7 +149,7 @@ def coupon_verdict(
     if terms.kind is CouponKind.FREE_DELIVERY:
         return CouponVerdict(applied, free_delivery=True)
     if terms.kind is CouponKind.GIFT_ITEM:
-        return CouponVerdict(applied, gift_sku_id=terms.gift_sku_id)
+        return CouponVerdict(applied, gift_sku_id=terms.gift_sku_id, gift_quantity=terms.value)
     if terms.kind is CouponKind.FIXED_PRICE:
         units = [i for i in covered if lines[i].counted_in_units and nets[i] > 0]
         if not units:

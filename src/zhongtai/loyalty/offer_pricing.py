@@ -24,6 +24,15 @@ from zhongtai.orders.pricing_rules import (
 
 
 @dataclass(frozen=True)
+class Gift:
+    """What a gift coupon gives: ``quantity`` units of a SKU, free, because of ``source``."""
+
+    source: str
+    sku_id: uuid.UUID
+    quantity: int
+
+
+@dataclass(frozen=True)
 class PricedOffers:
     basket: PricedBasket
     #: Every promotion's verdict (priority order), then every coupon's (in the order given).
@@ -32,7 +41,11 @@ class PricedOffers:
     discounts: tuple[Discount, ...]
     #: Coupons that waive the delivery fee or add a gift line (the checkout adds the line).
     free_delivery: bool = False
-    gift_sku_ids: tuple[uuid.UUID, ...] = ()
+    gifts: tuple[Gift, ...] = ()
+
+    @property
+    def gift_sku_ids(self) -> tuple[uuid.UUID, ...]:
+        return tuple(g.sku_id for g in self.gifts)
 
     @property
     def coupons_used(self) -> tuple[str, ...]:
@@ -47,7 +60,7 @@ def offer_discounts(
     promotions: Sequence[Promotion],
     coupons: Sequence[CouponOffer],
     context: OfferContext,
-) -> tuple[tuple[Discount, ...], tuple[Explanation, ...], bool, tuple[uuid.UUID, ...]]:
+) -> tuple[tuple[Discount, ...], tuple[Explanation, ...], bool, tuple[Gift, ...]]:
     """The promotions' discounts, then each coupon's on what the lines still cost."""
     offers = apply_promotions(lines, promotions, context)
     nets = list(offers.nets)
@@ -55,7 +68,7 @@ def offer_discounts(
     explanations = list(offers.explanations)
     used: list[CouponOffer] = []
     free_delivery = False
-    gifts: list[uuid.UUID] = []
+    gifts: list[Gift] = []
     for coupon in coupons:
         verdict = coupon_verdict(coupon, lines, nets, context, others=used)
         explanations.append(verdict.explanation)
@@ -64,7 +77,7 @@ def offer_discounts(
         used.append(coupon)
         free_delivery = free_delivery or verdict.free_delivery
         if verdict.gift_sku_id is not None:
-            gifts.append(verdict.gift_sku_id)
+            gifts.append(Gift(coupon.source, verdict.gift_sku_id, verdict.gift_quantity))
         if verdict.discount is not None:
             discount = verdict.discount
             targets = list(discount.line_indexes or ())

@@ -253,6 +253,12 @@ class ExplanationOut(BaseModel):
     line_indexes: list[int]
 
 
+class GiftOut(BaseModel):
+    source: str = Field(description="The coupon that gives it, ``coupon:<id>``.")
+    sku_id: uuid.UUID
+    quantity: int = Field(description="Units to add free (grams for weighed goods).")
+
+
 class PricedBasketOut(BaseModel):
     subtotal: int
     discount_total: int
@@ -265,3 +271,7 @@ class PricedBasketOut(BaseModel):
     coupons_used: list[str]
     free_delivery: bool
     gift_sku_ids: list[uuid.UUID]
+    gifts: list[GiftOut] = Field(
+        description="The gifts the coupons give: a till adds each as a line, free, when the "
+        "customer takes it; the online checkout adds them itself."
+    )

@@ -7,13 +7,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.categories import remembering_sku_lineages
-from zhongtai.catalog.lookup import sku_prices
 from zhongtai.core import context
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.clock import utcnow
@@ -25,20 +23,15 @@ from zhongtai.inventory.allocation import remembering_allocations
 from zhongtai.inventory.checks import require_skus
 from zhongtai.inventory.reservations import release_reservation, reserve
 from zhongtai.inventory.rules import Line
-from zhongtai.loyalty.coupon_rules import CouponKind
-from zhongtai.loyalty.offer_pricing import PricedOffers
-from zhongtai.loyalty.promotion_rules import Explanation
 from zhongtai.loyalty.service import (
-    coupon_kinds,
     lock_coupon,
-    offers_for_basket,
     release_coupons,
 )
 from zhongtai.orders.errors import NoStoreCanFulfil
-from zhongtai.orders.kinds import PRICE_CHANNEL, FulfillmentType, LineKind, SalesChannel
+from zhongtai.orders.kinds import FulfillmentType, SalesChannel
 from zhongtai.orders.loaded_inserts import insert_as_loaded
 from zhongtai.orders.models import Quote
-from zhongtai.orders.pricing_rules import BasketLine, DeliveryFeeRule, delivery_fee
+from zhongtai.orders.quote_pricing import price_quote
 from zhongtai.orders.settings import order_settings
 
 MAX_LINES = 100
@@ -100,155 +93,22 @@ def _check_request(request: QuoteRequest) -> None:
         raise InvalidInput.field("store_id", "name the store, or give an address to find one")
 
 
-def _price_lines(
-    session: Session,
-    caller: Principal,
-    request: QuoteRequest,
-    located: Sequence[tuple[uuid.UUID, Line]],
-    store_id: uuid.UUID,
-    now: datetime,
-    reference_generation: int | None,
-) -> tuple[list[dict[str, Any]], Any, str, dict[str, Any]]:
-    """Price every goods line at the store that sells it, plus the service lines (free), then
-    apply the live promotions and the member's coupons (loyalty's offers engine), spread over
-    the lines so returns, points and commission see each line's net."""
-    channel = PRICE_CHANNEL[request.channel]
-    basket: list[BasketLine] = []
-    rows: list[dict[str, Any]] = []
-    currency = "CNY"
-    # One statement for the whole basket, not one per line.
-    prices = sku_prices(
-        session,
-        [line.sku_id for _, line in located],
-        caller=_pricing_caller(caller),
-        store_id=store_id,
-        channel=channel,
-        at=now,
-    )
-    # Sourcing lists the lines by location: a refusal names the line as the caller sent it.
-    asked = {line.sku_id: i for i, line in enumerate(request.lines)}
-    for location_id, line in located:
-        priced = prices[line.sku_id]
-        if not priced.for_sale:
-            raise InvalidInput.field(
-                f"lines[{asked[line.sku_id]}].sku_id", f"SKU {priced.sku.code} is not for sale"
-            )
-        currency = priced.sku.currency
-        basket.append(
-            BasketLine(
-                sku_id=line.sku_id,
-                unit_price=priced.price.amount,
-                price_per=priced.sku.price_per,
-                quantity=line.quantity,
-            )
-        )
-        rows.append({"sku_id": str(line.sku_id), "location_id": str(location_id), "service": None})
-    for service in request.services:
-        basket.append(BasketLine(None, 0, 1, 1, LineKind.SERVICE))
-        rows.append({"sku_id": None, "location_id": str(store_id), "service": service})
-    settings = order_settings()
-    fee_rule = (
-        settings.delivery_fee_rule
-        if request.fulfillment_type in (FulfillmentType.DELIVERY, FulfillmentType.SHIP)
-        else None
-    )
-    offers = offers_for_basket(
-        session,
-        basket,
-        channel=request.channel.value,
-        store_id=store_id,
-        now=now,
-        member_id=request.member_id,
-        coupon_ids=list(request.coupon_ids),
-        delivery_fee_rule=fee_rule,
-        reference_generation=reference_generation,
-    )
-    priced_basket = offers.basket
-    for row, priced_line in zip(rows, priced_basket.lines, strict=True):
-        row.update(
-            kind=priced_line.kind.value,
-            quantity=priced_line.quantity,
-            unit_price=priced_line.unit_price,
-            price_per=priced_line.price_per,
-            amount=priced_line.amount,
-            discount=priced_line.discount,
-            net_amount=priced_line.net,
-            discounts=[{"source": d.source, "amount": d.amount} for d in priced_line.discounts],
-        )
-    idle = _coupons_giving_nothing(session, offers, fee_rule)
-    summary = {
-        "explanations": [_explained(e, idle.get(e.source)) for e in offers.explanations],
-        "coupons": [
-            {"coupon_id": e.source.removeprefix("coupon:"), "amount": e.amount}
-            for e in offers.explanations
-            if e.applied and e.source.startswith("coupon:") and e.source not in idle
-        ],
-        "free_delivery": offers.free_delivery,
+def _with_gifts(
+    assignments: Sequence[tuple[uuid.UUID, Sequence[Line]]],
+    gifts: Sequence[tuple[uuid.UUID, Line]],
+) -> list[tuple[uuid.UUID, list[Line]]]:
+    """Each location's lines to hold, the gifts added (a gift of a SKU the basket has too is
+    held with it, one hold line per SKU), in location order."""
+    holds = {
+        location_id: {x.sku_id: x.quantity for x in lines} for location_id, lines in assignments
     }
-    return rows, priced_basket, currency, summary
-
-
-def _explained(e: Explanation, idle: str | None) -> dict[str, Any]:
-    return {
-        "source": e.source,
-        "name": e.name,
-        "applied": e.applied and idle is None,
-        "amount": e.amount,
-        "why": e.sentence if idle is None else f"{e.name}: {idle}",
-    }
-
-
-def _coupons_giving_nothing(
-    session: Session, offers: PricedOffers, fee_rule: DeliveryFeeRule | None
-) -> dict[str, str]:
-    """The coupons the offers engine applied that give this order nothing, with why.
-
-    A coupon is held by the quote and used up when the order is paid: one that takes nothing
-    off, waives no fee or adds no gift line must stay the member's. The checkout adds no gift
-    lines (a gift needs stock sourced and held), and a free-delivery coupon gives nothing when
-    no fee would be charged (pickup, or a basket already over the free-delivery threshold).
-    """
-    zero = {
-        uuid.UUID(e.source.removeprefix("coupon:")): e.source
-        for e in offers.explanations
-        if e.applied and e.source.startswith("coupon:") and e.amount == 0
-    }
-    if not zero:
-        return {}
-    kinds = coupon_kinds(session, zero).items()
-    goods = sum(line.net for line in offers.basket.lines)
-    waives_a_fee = delivery_fee(goods, fee_rule) > 0
-    idle = {}
-    for coupon_id, kind in kinds:
-        if kind is CouponKind.FREE_DELIVERY and waives_a_fee:
-            continue
-        idle[zero[coupon_id]] = _IDLE.get(kind, "takes nothing off this basket") + (
-            "; the coupon stays the member's"
-        )
-    return idle
-
-
-_IDLE = {
-    CouponKind.FREE_DELIVERY: "there is no delivery fee to waive",
-    CouponKind.GIFT_ITEM: "an online order cannot add its gift",
-}
-
-
-def _pricing_caller(caller: Principal) -> Principal:
-    """Prices are public within the chain: a customer-facing key may see any store's price."""
-    return (
-        caller
-        if caller.store_ids is None
-        else Principal(
-            kind=caller.kind,
-            id=caller.id,
-            name=caller.name,
-            permissions=caller.permissions,
-            store_ids=None,
-            role=caller.role,
-            channel=caller.channel,
-        )
-    )
+    for location_id, gift in gifts:
+        held = holds.setdefault(location_id, {})
+        held[gift.sku_id] = held.get(gift.sku_id, 0) + gift.quantity
+    return [
+        (location_id, [Line(sku_id, q) for sku_id, q in held.items()])
+        for location_id, held in sorted(holds.items(), key=lambda h: h[0])
+    ]
 
 
 def quote_checkout(
@@ -283,8 +143,14 @@ def quote_checkout(
             require_skus(session, [x.sku_id for x in request.lines])
             raise NoStoreCanFulfil(plan.summary, sourcing=plan.explanation)
         located = [(location_id, x) for location_id, lines in plan.assignments for x in lines]
-        rows, priced, currency, offers = _price_lines(
+        priced_quote = price_quote(
             session, caller, request, located, plan.store_id, now, plan.reference_generation
+        )
+        rows, priced, currency, offers = (
+            priced_quote.rows,
+            priced_quote.basket,
+            priced_quote.currency,
+            priced_quote.offers,
         )
         quote_id = new_id()
         hold = timedelta(seconds=order_settings().quote_ttl_seconds)
@@ -300,7 +166,7 @@ def quote_checkout(
         reservation_ids = []
         # In location order, the first key of the order every use case locks stock in: the
         # holds of a split parcel, and every later step that walks them, keep to it.
-        for location_id, lines in sorted(plan.assignments, key=lambda a: a[0]):
+        for location_id, lines in _with_gifts(plan.assignments, priced_quote.gifts_held):
             held = reserve(
                 session,
                 f"quote:{quote_id}:{location_id}",

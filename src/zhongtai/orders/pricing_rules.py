@@ -181,3 +181,38 @@ def price_basket(
         delivery_fee=fee,
         total=subtotal - discount_total + fee,
     )
+
+
+@dataclass(frozen=True)
+class GiftLine:
+    """A gift a coupon gives with the order: a goods line at its catalog price, all of it
+    taken off by ``source`` (the coupon), so the order's books show what the gift was worth."""
+
+    line: BasketLine
+    source: str
+
+
+def price_with_gifts(
+    lines: Sequence[BasketLine],
+    gifts: Sequence[GiftLine],
+    *,
+    delivery_fee_rule: DeliveryFeeRule | None,
+    discounts: Sequence[Discount] = (),
+) -> PricedBasket:
+    """Price the basket with its gift lines after its own lines.
+
+    The basket's own discounts keep to the basket's own lines (one meant for every line
+    still means those, never the gifts); each gift then gets a discount of its whole amount
+    from its coupon. The gifts' lines cost nothing, so the goods' total, and the delivery fee
+    it decides, are what they were without them.
+    """
+    own = tuple(range(len(lines)))
+    kept = [
+        d if d.line_indexes is not None else Discount(d.source, d.amount, own) for d in discounts
+    ]
+    for j, gift in enumerate(gifts):
+        worth = price_for_quantity(gift.line.unit_price, gift.line.price_per, gift.line.quantity)
+        kept.append(Discount(gift.source, worth, (len(lines) + j,)))
+    return price_basket(
+        [*lines, *(g.line for g in gifts)], delivery_fee_rule=delivery_fee_rule, discounts=kept
+    )
