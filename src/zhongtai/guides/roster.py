@@ -22,6 +22,7 @@ from zhongtai.guides.binding import hand_over_customers
 from zhongtai.guides.errors import GuideHasLeft, NotAGuide
 from zhongtai.guides.events import GuideLeft
 from zhongtai.guides.models import Guide, GuideBinding, GuideStatus
+from zhongtai.orders.selling_guides import guide_roster
 from zhongtai.stores.models import Location
 
 
@@ -84,7 +85,10 @@ def guide_by_wecom_user(session: Session, wecom_userid: str) -> Guide | None:
     return session.scalar(select(Guide).where(Guide.wecom_userid == wecom_userid))
 
 
+@guide_roster
 def standings(session: Session, guide_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, GuideStanding]:
+    """Each id's home store and whether she is still a guide, in one statement (none for no
+    ids); ids that are no guide are missing. Orders reads it to check the guide a sale names."""
     ids = {g for g in guide_ids if g is not None}
     if not ids:
         return {}

@@ -31,6 +31,8 @@ from zhongtai.loyalty.events import PointsAdjusted, PointsEarned, PointsRedeemed
 from zhongtai.loyalty.expiry import expire_due_lots
 from zhongtai.loyalty.models import EntryKind, PointsEntry, SourceType
 from zhongtai.loyalty.tiers import review_tier
+from zhongtai.members import service as members
+from zhongtai.members.models import MemberStatus
 
 DEFAULT_VALIDITY = timedelta(days=365)
 #: The most one correction by hand may move (as a redemption may spend): far above any real
@@ -164,6 +166,28 @@ def earn_points(
     )
     review_tier(session, member, at)
     return Booked(entry, replayed=False)
+
+
+def give_back_points(
+    session: Session,
+    member_id: uuid.UUID,
+    source: Source,
+    points: int,
+    *,
+    store_id: uuid.UUID | None = None,
+    at: datetime | None = None,
+) -> Booked | None:
+    """Credit points a refund gives back (points she paid with), once per source, as
+    :func:`earn_points` does. None when she was erased: her account takes nothing any more, so
+    the points are forfeited, nothing is booked and the caller records why.
+
+    Decided under her lock, so an erasure racing the refund lands before it (forfeited) or
+    after it (credited, and kept with her pseudonymous books).
+    """
+    member = members.lock_member(session, member_id, allow_erased=True)
+    if member.status is MemberStatus.ERASED:
+        return None
+    return earn_points(session, member.id, source, points, store_id=store_id, at=at)
 
 
 def _debit(
@@ -384,4 +408,11 @@ def _announce(
     )
 
 
-__all__ = ["SourceType", "adjust_points", "earn_points", "redeem_points", "reverse_points"]
+__all__ = [
+    "SourceType",
+    "adjust_points",
+    "earn_points",
+    "give_back_points",
+    "redeem_points",
+    "reverse_points",
+]

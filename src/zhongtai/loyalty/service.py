@@ -26,7 +26,13 @@ from zhongtai.loyalty.earn_rules import (
 )
 from zhongtai.loyalty.earning import earn_for_reported_sale, earn_for_sale
 from zhongtai.loyalty.expiry import ExpiryRun, expire_points
-from zhongtai.loyalty.ledger import adjust_points, earn_points, redeem_points, reverse_points
+from zhongtai.loyalty.ledger import (
+    adjust_points,
+    earn_points,
+    give_back_points,
+    redeem_points,
+    reverse_points,
+)
 from zhongtai.loyalty.maturing import MaturingRun, mature_points
 from zhongtai.loyalty.offers import offers_for_basket
 from zhongtai.loyalty.promotions import (
@@ -61,6 +67,7 @@ __all__ = [
     "earn_points",
     "expire_points",
     "get_earn_rule",
+    "give_back_points",
     "issue_coupon",
     "list_earn_rules",
     "live_promotions",

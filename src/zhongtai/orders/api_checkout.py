@@ -90,7 +90,8 @@ def release_quote(
 @idempotent_at_commit
 def place_order(body: PlaceOrderIn, request: Request, principal: Principal = PLACE) -> Any:
     """Place the order of a quote. Idempotent by quote, by ``channel_order_id`` and by the
-    Idempotency-Key. Unpaid orders are cancelled when their quote's hold ends."""
+    Idempotency-Key. Unpaid orders are cancelled when their quote's hold ends. A ``guide_id``
+    must name a guide of the chain who has not left (422 on ``guide_id`` otherwise)."""
     sealed = masked = None
     if body.contact_phone:
         sealed = cipher_for(app_settings(request)).encrypt(

@@ -68,7 +68,8 @@ def sell(
     session: Session = Depends(db_session),
 ) -> PosSaleOut:
     """Record a till sale: stock leaves the store's on-hand at once (never refused: a sale
-    below zero is flagged), the receipt gets the terminal's next number of the business day."""
+    below zero is flagged), the receipt gets the terminal's next number of the business day.
+    A ``guide_id`` must name an active guide of the sale's store (422 on ``guide_id``)."""
     result = pos.record_till_sale(session, _sale(body, principal), caller=principal)
     if result.status is pos.SaleStatus.DUPLICATE:
         response.status_code = status.HTTP_200_OK
@@ -81,7 +82,8 @@ def upload_offline_sales(
 ) -> PosBatchOut:
     """An offline terminal's queued sales. Each is recorded once by its ``client_sale_id``,
     whatever is resent; the answer says per sale what the terminal may delete (recorded,
-    duplicate) and what to fix (rejected, with the problem)."""
+    duplicate) and what to fix (rejected, with the problem: a guide who is not an active guide
+    of the store rejects that sale alone)."""
     sales = []
     for i, item in enumerate(body.sales):
         try:

@@ -149,6 +149,9 @@ class PaymentRefunded(BaseModel):
     tender: str
     amount: int
     reason: str
+    #: Points a points tender could not give back because the member was erased: the tender
+    #: is settled, the points are lost with her account (0 otherwise).
+    points_forfeited: int = 0
 
 
 #: The event each status change records.

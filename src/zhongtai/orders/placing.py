@@ -33,6 +33,7 @@ from zhongtai.orders.lifecycle import note_status, order_facts
 from zhongtai.orders.loaded_inserts import insert_as_loaded
 from zhongtai.orders.models import Order, OrderLine, Quote
 from zhongtai.orders.numbers import next_order_number
+from zhongtai.orders.selling_guides import check_selling_guide, guide_roster_entries
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,10 @@ def _place(session: Session, place: PlaceOrder, caller: Principal, now: datetime
         quote = _claim(session, place.quote_id, order_id, caller, now)
         if quote is None:  # locked and judged placeable just now
             raise RuntimeError(f"quote {place.quote_id} could not be claimed")
+    if place.guide_id is not None:
+        # Only for a new order: a retry answers the order placed, whatever became of her since.
+        entries = guide_roster_entries(session, [place.guide_id])
+        check_selling_guide(place.guide_id, entries.get(place.guide_id))
     order = _new_order(quote, place, order_id, now)
     insert_as_loaded(session, [order], order.lines)
     note_status(session, order, None, note=f"placed from quote {quote.id}")

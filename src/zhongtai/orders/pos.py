@@ -44,6 +44,7 @@ from zhongtai.orders.models import (
 )
 from zhongtai.orders.placing import record_order_created
 from zhongtai.orders.pricing_rules import BasketLine, price_basket
+from zhongtai.orders.selling_guides import check_selling_guide
 from zhongtai.orders.tender_rules import Tender, check_tenders, kept_payments
 from zhongtai.orders.till_lookups import TillLookups, recorded_sale, stores_of
 from zhongtai.orders.till_orders import till_order
@@ -117,7 +118,7 @@ def next_receipt_sequence(session: Session, terminal_id: uuid.UUID, day: date) -
 def _check_sale(
     sale: PosSale, store: Location | None, now: datetime, lookups: TillLookups
 ) -> datetime:
-    """The sale's time, once its store, terminal, member, lines and tenders are sound."""
+    """The sale's time, once its store, terminal, member, guide, lines and tenders are sound."""
     if store is None or store.kind is not LocationKind.STORE:
         raise InvalidInput.field("store_id", f"no store {sale.store_id}")
     if not is_terminal_code(sale.terminal_code):
@@ -125,6 +126,9 @@ def _check_sale(
         raise InvalidInput.field("terminal_code", TERMINAL_ID_RULE)
     if sale.member_id is not None and not lookups.member_exists(sale.member_id):
         raise InvalidInput.field("member_id", f"no member {sale.member_id}")
+    if sale.guide_id is not None:
+        # Commission pays whoever the till names: only a guide of the store selling may be.
+        check_selling_guide(sale.guide_id, lookups.guide(sale.guide_id), store_id=store.id)
     _check_lines(sale.lines)
     for i, tender in enumerate(sale.tenders):
         if tender.type in NOT_AT_THE_TILL:

@@ -1,5 +1,6 @@
 """Giving money back: a refund split over the order's original tenders, each at its provider
-(idempotent by the refund's id), from the till for cash, or as points for points."""
+(idempotent by the refund's id), from the till for cash, or as points for points (forfeited,
+and recorded so, when the member was erased)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from collections.abc import Mapping
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from zhongtai.core.audit import record_audit
 from zhongtai.core.errors import Conflict
 from zhongtai.core.ids import replayable_id
 from zhongtai.core.outbox import record_event
 from zhongtai.integrations.payments.provider import PaymentProvider
 from zhongtai.loyalty.models import SourceType
-from zhongtai.loyalty.service import Source, earn_points
+from zhongtai.loyalty.service import Source, give_back_points
+from zhongtai.members.errors import MemberErased
 from zhongtai.orders.events import PaymentRefunded
 from zhongtai.orders.kinds import TenderType
 from zhongtai.orders.models import Order, Payment, PaymentStatus, Refund, RefundReason
@@ -64,18 +67,9 @@ def refund_payment(
     payment.refunded_amount += amount
     order.refunded_amount += amount
     session.flush()
+    forfeited = 0
     if payment.tender is TenderType.POINTS and order.member_id is not None:
-        # Points paid are given back as points (a new lot), never as money.
-        rate = order_settings().points_per_yuan_off
-        points = points_given_back(payment.refunded_amount - amount, amount, rate)
-        if points:  # a fen worth less than a point gives back none until its neighbours come
-            earn_points(
-                session,
-                order.member_id,
-                Source(SourceType.RETURN, f"refund:{refund.id}"),
-                points,
-                store_id=order.store_id,
-            )
+        forfeited = _give_back_points(session, order, order.member_id, payment, refund)
     elif payment.provider is not None and payment.provider_ref is not None:
         provider_of(payment, providers).refund(payment.provider_ref, refund.id, amount)
     record_event(
@@ -87,12 +81,48 @@ def refund_payment(
             tender=payment.tender.value,
             amount=amount,
             reason=reason.value,
+            points_forfeited=forfeited,
         ),
         aggregate_type="order",
         aggregate_id=order.id,
         store_id=order.store_id,
     )
     return refund
+
+
+def _give_back_points(
+    session: Session, order: Order, member_id: uuid.UUID, payment: Payment, refund: Refund
+) -> int:
+    """Points paid are given back as points (a new lot), never as money. An erased member has
+    no account to take them: the refund still stands (the tender is settled, the order's
+    money goes back), and the points are forfeited, which the audit log records against the
+    order with the refund it belongs to. Answers the points forfeited (0 when given back)."""
+    rate = order_settings().points_per_yuan_off
+    points = points_given_back(payment.refunded_amount - refund.amount, refund.amount, rate)
+    if not points:  # a fen worth less than a point gives back none until its neighbours come
+        return 0
+    given = give_back_points(
+        session,
+        member_id,
+        Source(SourceType.RETURN, f"refund:{refund.id}"),
+        points,
+        store_id=order.store_id,
+    )
+    if given is not None:
+        return 0
+    facts = {
+        "refund_id": refund.id,
+        "payment_id": payment.id,
+        "member_id": member_id,
+        "points": points,
+        "amount": refund.amount,
+        "refund_reason": refund.reason,
+        "reason": MemberErased.slug,
+    }
+    record_audit(
+        session, "points.forfeited", "order", order.id, None, facts, store_id=order.store_id
+    )
+    return points
 
 
 def _refund_id(

@@ -1,9 +1,9 @@
 """What the sales of one till upload share, read once for the batch rather than once per sale.
 
 An offline terminal uploads hundreds of sales of one store at a time. Each sale needs its
-store, its terminal, the price unit of every SKU it names, whether its member exists and
-whether it was recorded before (and then with which payments, to tell a resend from another
-sale under the same id);
+store, its terminal, the price unit of every SKU it names, whether its member exists, the
+roster's entry of the guide it names, and whether it was recorded before (and then with which
+payments, to tell a resend from another sale under the same id);
 read per sale, that is most of a sale's statements (and the store, weakly held by the
 session's identity map, is loaded again with its capabilities and opening hours for every
 sale). :class:`TillLookups` reads them once per upload, or lazily, one by one, for a single
@@ -30,6 +30,7 @@ from zhongtai.core.errors import InvalidInput
 from zhongtai.core.ids import new_id
 from zhongtai.members.models import Member
 from zhongtai.orders.models import Order, Payment, PosTerminal
+from zhongtai.orders.selling_guides import RosterEntry, guide_roster_entries
 from zhongtai.stores.models import Location
 
 
@@ -45,9 +46,12 @@ class TillSale(Protocol):
     @property
     def member_id(self) -> uuid.UUID | None: ...
 
+    @property
+    def guide_id(self) -> uuid.UUID | None: ...
+
 
 class TillLookups:
-    """Stores, terminals, SKU price units, members and earlier recordings (with their
+    """Stores, terminals, SKU price units, members, guides and earlier recordings (with their
     payments), each read at most once."""
 
     def __init__(self, session: Session) -> None:
@@ -60,6 +64,8 @@ class TillLookups:
         #: order id -> its payments, for the orders of earlier recordings
         self._payments: dict[uuid.UUID, list[Payment]] = {}
         self._members: dict[uuid.UUID, bool] = {}
+        #: guide id -> her roster entry, or None when she is no guide
+        self._guides: dict[uuid.UUID, RosterEntry | None] = {}
 
     @classmethod
     def for_sales(
@@ -71,7 +77,7 @@ class TillLookups:
     ) -> TillLookups:
         """Read what these sales need in a few statements, whatever their number: their stores
         (as :func:`stores_of` read them), the price units of ``sku_ids``, their
-        members, and those of them recorded before with their payments."""
+        members and guides, and those of them recorded before with their payments."""
         lookups = cls(session)
         lookups._stores = dict(stores)
         member_ids = {sale.member_id for sale in sales if sale.member_id is not None}
@@ -79,6 +85,10 @@ class TillLookups:
             lookups._members = dict.fromkeys(member_ids, False)
             found = session.scalars(select(Member.id).where(Member.id.in_(member_ids)))
             lookups._members.update(dict.fromkeys(found, True))
+        guide_ids = {sale.guide_id for sale in sales if sale.guide_id is not None}
+        if guide_ids:
+            lookups._guides = dict.fromkeys(guide_ids)
+            lookups._guides.update(guide_roster_entries(session, guide_ids))
         wanted = set(sku_ids)
         if wanted:
             lookups._price_pers = dict.fromkeys(wanted)
@@ -122,6 +132,12 @@ class TillLookups:
             found = self._session.scalar(select(Member.id).where(Member.id == member_id))
             self._members[member_id] = found is not None
         return self._members[member_id]
+
+    def guide(self, guide_id: uuid.UUID) -> RosterEntry | None:
+        """The roster's entry of the guide a sale names; None when she is no guide."""
+        if guide_id not in self._guides:
+            self._guides[guide_id] = guide_roster_entries(self._session, [guide_id]).get(guide_id)
+        return self._guides[guide_id]
 
     def remember_recorded(self, order: Order) -> None:
         """A sale of this batch was recorded (its savepoint committed): a repeat of it later in
