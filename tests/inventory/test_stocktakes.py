@@ -62,3 +62,25 @@ def test_a_cancelled_stocktake_posts_nothing(session: Session, stock: StockFacto
         stocktakes.approve_stocktake(session, take.id)
     balance = stock.balance(store, sku)
     assert balance is not None and balance.on_hand == 8
+
+
+def test_a_cancel_sent_again_answers_the_cancellation_and_one_after_approval_is_409(
+    session: Session, stock: StockFactory
+) -> None:
+    store, sku = stock.location(), stock.sku()
+    stock.receive(store, sku, 8)
+    dropped = stocktakes.open_stocktake(session, store.id)
+    stocktakes.cancel_stocktake(session, dropped.id)
+    assert stocktakes.cancel_stocktake(session, dropped.id).status is StocktakeStatus.CANCELLED
+    with pytest.raises(Conflict) as cancelled:
+        stocktakes.approve_stocktake(session, dropped.id)
+    assert cancelled.value.extra["status_now"] == "cancelled"
+    take = stocktakes.open_stocktake(session, store.id)
+    stocktakes.record_count(session, take.id, "shelf", [line(sku, 6)])
+    stocktakes.approve_stocktake(session, take.id)
+    with pytest.raises(Conflict) as approved:
+        stocktakes.cancel_stocktake(session, take.id)
+    assert approved.value.extra["status_now"] == "approved"
+    assert "variances are posted" in approved.value.detail
+    balance = stock.balance(store, sku)
+    assert balance is not None and balance.on_hand == 6

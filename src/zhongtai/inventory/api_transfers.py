@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
+from zhongtai.core.errors import StoreOutOfScope
 from zhongtai.core.http.deps import db_session
 from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
@@ -71,7 +72,21 @@ def approve(
 def cancel(
     transfer_id: uuid.UUID, principal: Principal = ADJUST, session: Session = Depends(db_session)
 ) -> TransferOut:
-    _source(session, principal, transfer_id)
+    """Call the transfer off before it ships: the sending location's manager, or HQ.
+
+    The receiving store may not (403): it records goods it never got as a shortfall when it
+    receives the transfer.
+    """
+    sender = transfers.get_transfer(session, transfer_id).from_location_id
+    if not principal.covers_store(sender):
+        raise StoreOutOfScope(
+            f"Transfer {transfer_id} can be cancelled only by its sending location {sender} "
+            "or by HQ. The receiving store cannot cancel it: ask the sender to, or, once the "
+            "goods are shipped, receive the transfer with the counts that arrived (a shortfall "
+            "stays recorded on it).",
+            store_id=str(sender),
+            transfer_id=str(transfer_id),
+        )
     return TransferOut.model_validate(transfers.cancel_transfer(session, transfer_id))
 
 
@@ -79,7 +94,10 @@ def cancel(
 def ship(
     transfer_id: uuid.UUID, principal: Principal = FLOOR, session: Session = Depends(db_session)
 ) -> TransferOut:
-    """The goods left the sender: its on-hand drops, the receiver's in-transit rises."""
+    """The goods left the sender: its on-hand drops, the receiver's in-transit rises.
+
+    409 when the receiver closed since the transfer was asked for: nothing is dispatched.
+    """
     _source(session, principal, transfer_id)
     return TransferOut.model_validate(transfers.ship_transfer(session, transfer_id))
 
@@ -91,7 +109,11 @@ def receive(
     principal: Principal = FLOOR,
     session: Session = Depends(db_session),
 ) -> TransferOut:
-    """The goods arrived: the counted quantities (default: as shipped) enter on-hand."""
+    """The goods arrived: the counted quantities (default: as shipped) enter on-hand.
+
+    Received once: the same receipt sent again answers the first; other counts are 409
+    ``transfer-received-otherwise`` naming each line that differs.
+    """
     principal.ensure_store(transfers.get_transfer(session, transfer_id).to_location_id)
     counted = [Line(x.sku_id, x.quantity) for x in body.lines]  # a repeated SKU is refused
     return TransferOut.model_validate(transfers.receive_transfer(session, transfer_id, counted))

@@ -53,17 +53,25 @@ def _found(session: Session) -> _Found | None:
     return found
 
 
-def require_location(session: Session, location_id: uuid.UUID, *, open_only: bool = False) -> None:
+def require_location(
+    session: Session,
+    location_id: uuid.UUID,
+    *,
+    open_only: bool = False,
+    field: str = "location_id",
+) -> None:
+    """422 naming ``field`` when the location does not exist (or, with ``open_only``, is
+    closed)."""
     found = _found(session)
     status = found.locations.get(location_id) if found is not None else None
     if status is None:
         status = session.scalar(select(Location.status).where(Location.id == location_id))
         if status is None:
-            raise InvalidInput.field("location_id", f"no location {location_id}")
+            raise InvalidInput.field(field, f"no location {location_id}")
         if found is not None:
             found.locations[location_id] = status
     if open_only and status is not LocationStatus.ACTIVE:
-        raise InvalidInput.field("location_id", f"location {location_id} is closed")
+        raise InvalidInput.field(field, f"location {location_id} is closed")
 
 
 def require_basket(lines: Sequence[Line], *, field: str = "lines") -> None:

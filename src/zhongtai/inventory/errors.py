@@ -24,3 +24,24 @@ class InsufficientStock(Conflict):
             requested=requested,
             available=available,
         )
+
+
+class TransferReceivedOtherwise(Conflict):
+    """A receipt of a transfer already received, with other counts than the ones recorded.
+
+    A resend of the recorded receipt answers it; other counts are another claim about the
+    same goods (a recount, a second handheld), and the first counts stand.
+    """
+
+    slug = "transfer-received-otherwise"
+    title = "This transfer was received with other counts"
+
+
+class LocationClosed(Conflict):
+    """A step that would move stock into a location closed since the step was agreed."""
+
+    slug = "location-closed"
+    title = "The location is closed"
+
+    def __init__(self, detail: str, *, location_id: uuid.UUID, status: str, field: str) -> None:
+        super().__init__(detail, location_id=str(location_id), location_status=status, field=field)

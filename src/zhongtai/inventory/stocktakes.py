@@ -4,6 +4,10 @@ A SKU counted in several zones adds up. Its expected quantity is the on-hand rec
 its first count sheet; sales and receipts after that are in the ledger already, so the
 variance (counted - expected) is posted as a delta against today's balance. A location has
 one stocktake counting at a time: two would each post the same shortfall.
+
+Approving and cancelling each claim the counting stocktake in one conditional UPDATE: of the
+two racing, exactly one happens and the other answers 409 naming the status it found, so the
+variances are posted wholly or not at all, and never under a stocktake reported cancelled.
 """
 
 from __future__ import annotations
@@ -136,22 +140,39 @@ def record_count(
     return get_stocktake(session, stocktake_id)
 
 
-def approve_stocktake(session: Session, stocktake_id: uuid.UUID) -> list[Posted]:
-    """Post every SKU's variance as one batch of stocktake_variance movements; once only."""
-    location_id = _counting(session, stocktake_id).location_id
+def _settle(session: Session, stocktake_id: uuid.UUID, **values: object) -> bool:
+    """Move the counting stocktake on with ``values`` in one conditional UPDATE; False when it
+    was not counting any more (on PostgreSQL, the UPDATE waited for the step that won)."""
     claimed = session.execute(
         update(STOCKTAKES)
         .where(STOCKTAKES.c.id == stocktake_id, STOCKTAKES.c.status == StocktakeStatus.COUNTING)
-        .values(
-            status=StocktakeStatus.APPROVED,
-            approved_by=context.actor.get(),
-            approved_at=utcnow(),
-            updated_at=utcnow(),
-        )
+        .values(**values, updated_at=utcnow())
         .returning(STOCKTAKES.c.id)
     ).first()
-    if claimed is None:
-        raise Conflict(f"Stocktake {stocktake_id} was approved or cancelled meanwhile.")
+    return claimed is not None
+
+
+def approve_stocktake(session: Session, stocktake_id: uuid.UUID) -> list[Posted]:
+    """Post every SKU's variance as one batch of stocktake_variance movements; once only.
+
+    409 naming the status found unless counting (approved already, or cancelled), also when
+    a cancel or another approval won a race with this one; nothing is posted then.
+    """
+    location_id = _counting(session, stocktake_id).location_id
+    actor = context.actor.get()
+    approved = _settle(
+        session,
+        stocktake_id,
+        status=StocktakeStatus.APPROVED,
+        approved_by=actor,
+        approved_at=utcnow(),
+    )
+    if not approved:
+        found = get_stocktake(session, stocktake_id).status.value
+        raise Conflict(
+            f"Stocktake {stocktake_id} was {found} meanwhile; nothing was posted.",
+            status_now=found,
+        )
     posted = []
     for sku_id, variance in sorted(_variances(session, stocktake_id).items()):
         if variance == 0:
@@ -165,7 +186,7 @@ def approve_stocktake(session: Session, stocktake_id: uuid.UUID) -> list[Posted]
                 quantity=variance,
                 reference_type="stocktake",
                 reference_id=str(stocktake_id),
-                approver=context.actor.get(),
+                approver=actor,
             )
         )
     return posted
@@ -189,10 +210,21 @@ def _variances(session: Session, stocktake_id: uuid.UUID) -> dict[uuid.UUID, int
 
 
 def cancel_stocktake(session: Session, stocktake_id: uuid.UUID) -> Stocktake:
-    _counting(session, stocktake_id)
-    session.execute(
-        update(STOCKTAKES)
-        .where(STOCKTAKES.c.id == stocktake_id, STOCKTAKES.c.status == StocktakeStatus.COUNTING)
-        .values(status=StocktakeStatus.CANCELLED, updated_at=utcnow())
-    )
-    return get_stocktake(session, stocktake_id)
+    """Drop the count without posting anything; cancelling again answers the cancellation.
+
+    409 naming ``approved`` once approved (also when the approval won a race with this
+    cancel): its variances are posted and stand, and a new count corrects them.
+    """
+    stocktake = get_stocktake(session, stocktake_id)
+    meanwhile = ""
+    if stocktake.status is StocktakeStatus.COUNTING:
+        if _settle(session, stocktake_id, status=StocktakeStatus.CANCELLED):
+            return get_stocktake(session, stocktake_id)
+        stocktake, meanwhile = get_stocktake(session, stocktake_id), " meanwhile"
+    if stocktake.status is StocktakeStatus.APPROVED:
+        raise Conflict(
+            f"Stocktake {stocktake_id} was approved{meanwhile}: its variances are posted and "
+            "stand; a new count corrects them.",
+            status_now=stocktake.status.value,
+        )
+    return stocktake
