@@ -133,7 +133,9 @@ def test_a_clerk_of_another_store_cannot_hand_the_order_over(
         json={"qr_payload": tracking["pickup"]["qr_payload"]},
         headers=elsewhere,
     )
-    assert answer.status_code == 403
+    # Answered as if there were no such order: a clerk learns nothing of another store's.
+    assert answer.status_code == 404
+    assert "store_id" not in answer.json()
     by_qr = client.post(
         "/api/v1/fulfillment/pickups",
         json={"qr_payload": tracking["pickup"]["qr_payload"]},

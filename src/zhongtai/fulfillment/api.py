@@ -13,14 +13,13 @@ from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
-from zhongtai.core.http.deps import app_settings, database, db_session
-from zhongtai.core.http.routing import api_router, request_body
+from zhongtai.core.http.deps import app_settings, db_session
+from zhongtai.core.http.routing import api_router, idempotent_at_commit, request_body
 from zhongtai.core.http.security import client_ip, require
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import courier, pickup, tasks, worklists
 from zhongtai.fulfillment.picking import LinePick, SubstituteAsked
 from zhongtai.orders.api_common import callback_url, providers_of
-from zhongtai.orders.errors import WrongPickupCode
 from zhongtai.orders.lifecycle import get_order
 from zhongtai.orders.schemas import OrderOut
 
@@ -234,6 +233,7 @@ class PickupIn(BaseModel):
 
 
 @router.post("/fulfillment/pickups", response_model=OrderOut)
+@idempotent_at_commit
 def hand_over(
     body: PickupIn,
     request: Request,
@@ -242,26 +242,24 @@ def hand_over(
     settings: Settings = Depends(app_settings),
 ) -> Any:
     """Hand a waiting order to the customer who gives its code (or shows its QR): once, by a
-    clerk of its store. Wrong codes answer 422 and are logged; too many lock the order (429)."""
-    ip = client_ip(request)
+    clerk of its store. A wrong code answers 422; an order that is not there or is another
+    store's answers 404, alike; every refused try is counted, and too many lock the order
+    (429) or the clerk's address."""
     try:
         return pickup.hand_over_pickup(
             session,
             clerk=principal,
-            client_ip=ip,
+            client_ip=client_ip(request),
             settings=settings,
             order_ref=body.order,
             code=body.code,
             qr_payload=body.qr_payload,
         )
-    except WrongPickupCode as wrong:
-        session.rollback()
-        pickup.record_wrong_code(
-            database(request).writer,
-            order_id=wrong.extra["order_id"],
-            clerk=principal,
-            client_ip=ip,
-        )
+    except pickup.COUNTED_REFUSALS:
+        # The refused try was counted in this transaction, which holds the order's row: it is
+        # committed with the answer, so the next try (waiting for that row) counts it too.
+        # (At-commit idempotency: no Idempotency-Key record is pending in it.)
+        session.commit()
         raise
 
 

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from zhongtai.core.auth.models import AuthFailure
 from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.throttle import ensure_not_throttled, record_failure
+from zhongtai.core.auth.throttle import ensure_not_throttled
 from zhongtai.core.clock import utcnow
-from zhongtai.core.errors import Conflict, InvalidInput, NotFound
+from zhongtai.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from zhongtai.core.logging import get_logger
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment.tasks import hand_over_goods
 from zhongtai.inventory.reservations import release_reservation
@@ -31,6 +33,8 @@ from zhongtai.orders.kinds import FulfillmentType, OrderStatus
 from zhongtai.orders.lifecycle import get_order, move_order
 from zhongtai.orders.models import Order
 from zhongtai.orders.settings import order_settings
+
+log = get_logger("zhongtai.auth")
 
 _PURPOSE = "pickup_code"
 THROTTLE_KIND = "pickup_code"
@@ -71,29 +75,48 @@ def pickup_ticket(order: Order, settings: Settings) -> PickupTicket | None:
     return PickupTicket(code, pickup_qr_payload(_secret(settings), order.id, code))
 
 
-def _find(session: Session, order_ref: str) -> Order:
-    """An order by id or by its number (what the customer reads out)."""
+class PickupNotFound(NotFound):
+    """No order by that number or id waits at the clerk's stores. Said alike whether there is no
+    such order or it is another store's, so that a clerk learns nothing of other stores' orders
+    (not even that one exists) and cannot try codes there to find out."""
+
+
+#: The subject a try outside the clerk's stores is counted under: never an order's own, so a
+#: clerk elsewhere cannot lock a customer's pickup, and alike whether the order exists or not.
+_ELSEWHERE = "elsewhere:"
+
+#: The refusals whose try was counted in the caller's transaction, which also holds the order's
+#: row: the caller commits that transaction with the answer. Rolled back, the try would go
+#: uncounted; committed after the row was let go, a try racing this one would be judged first.
+COUNTED_REFUSALS: tuple[type[DomainError], ...] = (WrongPickupCode, PickupNotFound)
+
+
+def _find(session: Session, order_ref: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The id and store of an order given by id or by its number (what the customer reads out),
+    whichever store it belongs to; None if there is none."""
     try:
-        stmt = select(Order).where(Order.id == uuid.UUID(order_ref))
+        where = Order.id == uuid.UUID(order_ref)
     except ValueError:
-        stmt = select(Order).where(Order.number == order_ref.strip().upper())
-    order = session.scalars(stmt).one_or_none()
-    if order is None:
-        raise NotFound(f"No order {order_ref}.")
-    return order
+        where = Order.number == order_ref.strip().upper()
+    found = session.execute(select(Order.id, Order.store_id).where(where)).one_or_none()
+    return None if found is None else (found.id, found.store_id)
 
 
-def record_wrong_code(
-    writer: sessionmaker[Session], *, order_id: str, clerk: Principal, client_ip: str
+def _count_try(
+    session: Session, *, subject: str, clerk: Principal, client_ip: str, reason: str
 ) -> None:
-    """Log a wrong code in a transaction of its own (the request's is rolled back): the
-    attempts count towards the order's lock."""
-    record_failure(
-        writer,
-        kind=THROTTLE_KIND,
-        subject=order_id,
-        client_ip=client_ip,
-        reason=f"wrong pickup code by {clerk.name}",
+    """Count a refused try in the caller's transaction (see :data:`COUNTED_REFUSALS`)."""
+    reason = f"{reason} by {clerk.name}"
+    log.warning(
+        "auth.failed", kind=THROTTLE_KIND, subject=subject, client_ip=client_ip, reason=reason
+    )
+    session.add(_refused_try(subject, client_ip, reason))
+
+
+def _refused_try(subject: str, client_ip: str, reason: str) -> AuthFailure:
+    # Cut to the columns: a try that cannot be written would go uncounted.
+    return AuthFailure(
+        kind=THROTTLE_KIND, subject=subject[:128], client_ip=client_ip, reason=reason[:64]
     )
 
 
@@ -108,9 +131,16 @@ def hand_over_pickup(
     qr_payload: str | None = None,
 ) -> Order:
     """Hand a waiting order over to the customer who gives its code (with the order number or
-    id) or shows its QR. Only a clerk of the order's store may; only once; wrong codes are
-    answered 422 (the caller logs them with :func:`record_wrong_code`) and, after a few, the
-    order is locked for a while (429)."""
+    id) or shows its QR. Only a clerk of the order's store may; only once.
+
+    Every refused try is counted, and after ``pickup_max_attempts`` wrong codes the order is
+    locked for a while (429). A wrong code answers 422; an order that does not exist or is
+    another store's answers 404, alike. Both are :data:`COUNTED_REFUSALS`: the caller commits
+    them. The wrong code is counted under the order's row lock, taken before the count is read,
+    so that racing tries queue there and each sees the ones before it: no more than
+    ``pickup_max_attempts`` codes are ever judged. The order's row is the first lock, as in
+    every step of the store's work on an order, so this never deadlocks with them.
+    """
     secret = _secret(settings)
     if qr_payload is not None:
         try:
@@ -120,10 +150,34 @@ def hand_over_pickup(
         order_ref, code = str(ticket.order_id), ticket.code
     if order_ref is None or code is None:
         raise InvalidInput.field("code", "give the order number and its code, or the QR payload")
-    order = _find(session, order_ref)
-    clerk.ensure_store(order.store_id)
-    # Locked before anything is checked: racing clerks queue here and the second sees it done.
-    order = get_order(session, order.id, for_update=True)
+    limits = order_settings()
+    window = timedelta(minutes=limits.pickup_lock_minutes)
+    found = _find(session, order_ref)
+    if found is None or not clerk.covers_store(found[1]):
+        # Not the clerk's to hand over, and none of her business: only her address's throttle
+        # is asked (the order's own lock would tell that it exists), and the try counts against
+        # her address alone, whatever the code: the two cases throttle alike, and a clerk
+        # elsewhere cannot lock a customer's pickup at its own store.
+        ensure_not_throttled(
+            session,
+            kind=THROTTLE_KIND,
+            subject=None,
+            client_ip=client_ip,
+            max_per_subject=limits.pickup_max_attempts,
+            max_per_ip=limits.pickup_max_attempts * 10,
+            window=window,
+        )
+        _count_try(
+            session,
+            subject=f"{_ELSEWHERE}{order_ref.strip().upper()}",
+            clerk=clerk,
+            client_ip=client_ip,
+            reason="pickup outside own stores" if found else "pickup of no such order",
+        )
+        raise PickupNotFound(f"No order {order_ref.strip()} waits for pickup at your stores.")
+    # Locked before anything is checked: racing clerks queue here, and each sees what the one
+    # before did (the order handed over, or its wrong code counted).
+    order = get_order(session, found[0], for_update=True)
     if order.status is OrderStatus.COMPLETED and order.pickup_code_digest is not None:
         raise Conflict(
             f"Order {order.number} was already picked up.",
@@ -136,7 +190,6 @@ def hand_over_pickup(
             order_id=str(order.id),
             order_status=order.status.value,
         )
-    limits = order_settings()
     ensure_not_throttled(
         session,
         kind=THROTTLE_KIND,
@@ -144,9 +197,16 @@ def hand_over_pickup(
         client_ip=client_ip,
         max_per_subject=limits.pickup_max_attempts,
         max_per_ip=limits.pickup_max_attempts * 10,
-        window=timedelta(minutes=limits.pickup_lock_minutes),
+        window=window,
     )
     if not pickup_code_matches(secret, order.id, code.strip(), order.pickup_code_digest):
+        _count_try(
+            session,
+            subject=str(order.id),
+            clerk=clerk,
+            client_ip=client_ip,
+            reason="wrong pickup code",
+        )
         raise WrongPickupCode(
             f"That is not the pickup code of order {order.number}.", order_id=str(order.id)
         )
