@@ -8,7 +8,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Row, Select, Uuid, bindparam, func, select, text
 from sqlalchemy.orm import Session
@@ -71,6 +71,18 @@ class LocationFacts:
     settings: PromiseSettings
 
 
+#: A location's fulfilment profile: what :func:`_profile_settings` reads.
+_PACE_COLUMNS: tuple[Any, ...] = (
+    FulfillmentProfile.avg_pick_seconds,
+    FulfillmentProfile.pick_pack_seconds,
+    FulfillmentProfile.per_line_seconds,
+    FulfillmentProfile.service_prep_seconds,
+    FulfillmentProfile.road_factor,
+    FulfillmentProfile.rider_speed_m_per_min,
+    FulfillmentProfile.handover_seconds,
+)
+
+
 @lru_cache(maxsize=4)
 def _locations_statement(shape: str) -> Select[*tuple[Any, ...]]:
     """Active locations with their capabilities, fulfilment profile and picking backlog.
@@ -98,13 +110,7 @@ def _locations_statement(shape: str) -> Select[*tuple[Any, ...]]:
             LocationCapability.delivery_radius_m,
             LocationCapability.services,
             FulfillmentProfile.location_id.label("profile_of"),
-            FulfillmentProfile.avg_pick_seconds,
-            FulfillmentProfile.pick_pack_seconds,
-            FulfillmentProfile.per_line_seconds,
-            FulfillmentProfile.service_prep_seconds,
-            FulfillmentProfile.road_factor,
-            FulfillmentProfile.rider_speed_m_per_min,
-            FulfillmentProfile.handover_seconds,
+            *_PACE_COLUMNS,
             backlog.label("open_tasks"),
             generation_column().label("reference_generation"),
         )
@@ -202,14 +208,6 @@ def location_pace(session: Session, location_id: uuid.UUID) -> PromiseSettings:
     the defaults, whatever its capabilities and status (the store's work on orders already
     placed goes on at its pace)."""
     profile = session.execute(
-        select(
-            FulfillmentProfile.avg_pick_seconds,
-            FulfillmentProfile.pick_pack_seconds,
-            FulfillmentProfile.per_line_seconds,
-            FulfillmentProfile.service_prep_seconds,
-            FulfillmentProfile.road_factor,
-            FulfillmentProfile.rider_speed_m_per_min,
-            FulfillmentProfile.handover_seconds,
-        ).where(FulfillmentProfile.location_id == location_id)
+        select(*_PACE_COLUMNS).where(FulfillmentProfile.location_id == location_id)
     ).first()
-    return _profile_settings(cast("Row[Any] | None", profile))
+    return _profile_settings(profile)
