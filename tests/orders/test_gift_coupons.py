@@ -82,6 +82,22 @@ def _checkout(
     }
 
 
+def _paid(
+    client: TestClient,
+    chain: Chain,
+    providers: Providers,
+    member: Any,
+    coupon: Any,
+    lines: list[dict[str, Any]],
+    kind: str = "pickup",
+) -> Any:
+    """An order of ``lines`` with the member's gift coupon, placed and paid by wallet."""
+    q = quote(client, chain.app, _checkout(chain, member, coupon, lines, kind=kind))
+    order = place(client, chain.app, q["id"])
+    pay_by_wallet(client, providers, chain.app, order["id"])
+    return order
+
+
 def _gift_line(q: dict[str, Any], gift: Sku) -> dict[str, Any]:
     [line] = [x for x in q["lines"] if x["sku_id"] == str(gift.id) and x["net_amount"] == 0]
     return line
@@ -187,9 +203,7 @@ def test_a_gift_comes_back_onto_the_shelf_refunding_nothing(
     member = make_member()
     gift = chain.skus[2]
     coupon = _gift_coupon(session, member, gift)
-    q = quote(client, chain.app, _checkout(chain, member, coupon, chain.basket(3), kind="ship"))
-    order = place(client, chain.app, q["id"])
-    pay_by_wallet(client, providers, chain.app, order["id"])
+    order = _paid(client, chain, providers, member, coupon, chain.basket(3), kind="ship")
     for step in ("accept", "start-picking", "pack"):
         store_step(client, chain.clerk, order["id"], step, {} if step == "pack" else None)
     store_step(
@@ -215,9 +229,7 @@ def test_cancelling_an_order_with_a_gift_frees_the_gift_and_gives_the_coupon_bac
     member = make_member()
     gift = chain.skus[2]
     coupon = _gift_coupon(session, member, gift)
-    q = quote(client, chain.app, _checkout(chain, member, coupon, chain.basket(3)))
-    order = place(client, chain.app, q["id"])
-    pay_by_wallet(client, providers, chain.app, order["id"])
+    order = _paid(client, chain, providers, member, coupon, chain.basket(3))
     assert _status(session, coupon) is CouponStatus.REDEEMED
     cancelled = ok(
         client.post(
@@ -230,6 +242,29 @@ def test_cancelling_an_order_with_a_gift_frees_the_gift_and_gives_the_coupon_bac
     assert _reserved(chain, gift) == 0
     asyncio.run(Relay(test_db.writer, holder="gift-test").run_once())  # loyalty hears of it
     assert _status(session, coupon) is CouponStatus.AVAILABLE
+
+
+def test_a_gift_short_picked_beside_bought_units_of_its_sku_keeps_those_units_held(
+    client: TestClient,
+    chain: Chain,
+    providers: Providers,
+    session: Session,
+    make_member: MakeMember,
+) -> None:
+    member = make_member()
+    gift = chain.skus[2]
+    coupon = _gift_coupon(session, member, gift)
+    order = _paid(client, chain, providers, member, coupon, chain.basket(2, 0, 1))
+    store_step(client, chain.clerk, order["id"], "accept")
+    store_step(client, chain.clerk, order["id"], "start-picking")
+    [bought, free] = [x for x in order["lines"] if x["sku_id"] == str(gift.id)]
+    assert (bought["net_amount"], free["net_amount"]) == (1000, 0)
+    packed = store_step(
+        client, chain.clerk, order["id"], "pack", {"picks": [{"line_id": free["id"], "picked": 0}]}
+    )
+    assert packed["refunded_amount"] == 0  # the missing gift cost the customer nothing
+    # The bought unit is still held for the order; the missing gift's hold is let go.
+    assert (_on_hand(chain, gift), _reserved(chain, gift)) == (10, 1)
 
 
 # --- the pricing rule ----------------------------------------------------------------------
@@ -248,28 +283,3 @@ def test_a_discount_for_every_line_keeps_to_the_basket_and_the_gift_costs_nothin
     assert (priced.lines[2].amount, priced.lines[2].net) == (800, 0)
     assert priced.total == without.total == 2700
     assert priced.discount_total == without.discount_total + 800
-
-
-def test_a_gift_short_picked_beside_bought_units_of_its_sku_keeps_those_units_held(
-    client: TestClient,
-    chain: Chain,
-    providers: Providers,
-    session: Session,
-    make_member: MakeMember,
-) -> None:
-    member = make_member()
-    gift = chain.skus[2]
-    coupon = _gift_coupon(session, member, gift)
-    q = quote(client, chain.app, _checkout(chain, member, coupon, chain.basket(2, 0, 1)))
-    order = place(client, chain.app, q["id"])
-    pay_by_wallet(client, providers, chain.app, order["id"])
-    store_step(client, chain.clerk, order["id"], "accept")
-    store_step(client, chain.clerk, order["id"], "start-picking")
-    [bought, free] = [x for x in order["lines"] if x["sku_id"] == str(gift.id)]
-    assert (bought["net_amount"], free["net_amount"]) == (1000, 0)
-    packed = store_step(
-        client, chain.clerk, order["id"], "pack", {"picks": [{"line_id": free["id"], "picked": 0}]}
-    )
-    assert packed["refunded_amount"] == 0  # the missing gift cost the customer nothing
-    # The bought unit is still held for the order; the missing gift's hold is let go.
-    assert (_on_hand(chain, gift), _reserved(chain, gift)) == (10, 1)
