@@ -1,6 +1,8 @@
 """On PostgreSQL, many guides touching one member at the same moment — share links opened on
-several phones, WeCom events, till sales — leave her with exactly one current guide, and a
-handover racing new touches loses no customer. Each client works in its own transaction."""
+several phones, WeCom events, till sales — leave her with exactly one current guide, a
+handover racing new touches loses no customer, and colleagues leaving together amid their own
+touches neither deadlock nor leave a customer with one of them. Each client works in its own
+transaction."""
 
 from __future__ import annotations
 
@@ -125,3 +127,35 @@ def test_a_handover_racing_new_touches_leaves_every_customer_with_one_active_gui
         assert len(current) == 1
         assert current[0] != leaving
         assert current[0] in {colleague, *others}
+
+
+def test_colleagues_leaving_at_once_amid_their_own_touches_leave_every_customer_with_who_stays(
+    db: Database,
+) -> None:
+    _, (staying, *leavers) = _store_with_guides(db, 6)
+    now = utcnow()
+    theirs = [_member(db) for _ in range(3 * len(leavers))]
+    with db.writer() as s, s.begin():
+        for n, member_id in enumerate(theirs):
+            binding.touch_member(
+                s, member_id, leavers[n % len(leavers)], BindingSource.WECOM, at=now
+            )
+    newcomers = [_member(db) for _ in range(CLIENTS - len(leavers))]
+
+    def work(i: int) -> None:
+        with db.writer() as s, s.begin():
+            if i < len(leavers):
+                roster.guide_leaves(s, leavers[i], at=now + timedelta(seconds=1))
+            else:
+                binding.touch_member(
+                    s,
+                    newcomers[i - len(leavers)],
+                    leavers[i % len(leavers)],
+                    BindingSource.SHARE_LINK,
+                    at=now + timedelta(seconds=1),
+                )
+
+    all_at_once(CLIENTS, work)  # no leave fails, none deadlocks with another
+    assert [_current(db, m) for m in theirs] == [[staying]] * len(theirs)
+    # A touch either came before its guide's leaving (and was handed over) or bound nobody.
+    assert {tuple(_current(db, m)) for m in newcomers} <= {(staying,), ()}

@@ -1,14 +1,19 @@
 """Member ↔ guide binding: a guide's touch (a till sale naming her, a share link opened, a WeCom
 contact, a manager's reassignment, a handover) binds or rebinds the member by the chain's rule.
 
-Every change locks the member's row first (as merges do), so two touches racing for one member
-are decided one after the other, and the partial unique index keeps at most one current guide.
+Every change locks the member's row (as merges do), so two touches racing for one member are
+decided one after the other, and the partial unique index keeps at most one current guide.
+
+A touch first share-locks the touching guide's row and a guide's leaving locks it exclusively
+(see :func:`lock_guides`), so a touch racing her leaving either lands before it (and its
+customer is handed over with the others) or after it (and binds nobody). The lock order is
+the same everywhere: guides before members, several guides in the order of their ids.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -120,6 +125,33 @@ def _bind(
     return binding
 
 
+def lock_guides(
+    session: Session, guide_ids: Iterable[uuid.UUID], *, leaving: uuid.UUID | None = None
+) -> dict[uuid.UUID, Guide]:
+    """The guides' rows, locked until the transaction ends and read afresh: ``leaving``'s
+    exclusively (her standing is about to change), the others shared (their standing holds
+    while we rely on it). Ids that are no guide are missing from the answer.
+
+    One row at a time in the order of the ids, and always before any member's row: a touch
+    holds one guide, then one member; a leave holds her and the colleagues who may take her
+    customers, then those customers one by one. So they wait for each other, never in a circle.
+    """
+    locked: dict[uuid.UUID, Guide] = {}
+    for guide_id in sorted(set(guide_ids)):
+        exclusive = guide_id == leaving
+        # FOR NO KEY UPDATE, not FOR UPDATE: rows naming her by foreign key (a sale attributed
+        # to her, a commission entry) need not wait for her leaving; a touch's FOR SHARE does.
+        guide = session.scalars(
+            select(Guide)
+            .where(Guide.staff_id == guide_id)
+            .with_for_update(read=not exclusive, key_share=exclusive)
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if guide is not None:
+            locked[guide_id] = guide
+    return locked
+
+
 def touch_member(
     session: Session,
     member_id: uuid.UUID,
@@ -131,17 +163,44 @@ def touch_member(
 ) -> BindingOutcome:
     """Apply one touch of a guide to a member. A guide who left, or who is not a guide, binds
     nobody (the outcome says so); the member must exist and not be erased."""
+    return _touch(session, member_id, guide_id, source, at=at, source_ref=source_ref)
+
+
+def _refused(member_id: uuid.UUID, reason: str, current: GuideBinding | None) -> BindingOutcome:
+    return BindingOutcome(
+        member_id,
+        BindingDecision(BindingVerdict.REFUSE, reason, None),
+        current.guide_id if current else None,
+        current.id if current else None,
+    )
+
+
+def _touch(
+    session: Session,
+    member_id: uuid.UUID,
+    guide_id: uuid.UUID,
+    source: BindingSource,
+    *,
+    at: datetime,
+    source_ref: str | None,
+    handing_over_from: uuid.UUID | None = None,
+) -> BindingOutcome:
+    """:func:`touch_member`; a handover (``handing_over_from`` the guide who leaves) moves only
+    a member who is still that guide's."""
+    # Her standing is read under the lock her leaving takes: a leave in progress is waited for.
+    guide = lock_guides(session, [guide_id]).get(guide_id)
     member = lock_member(session, member_id)
-    guide = session.get(Guide, guide_id)
     current = current_binding(session, member.id)
     if guide is None or guide.status is not GuideStatus.ACTIVE:
-        refused = BindingDecision(BindingVerdict.REFUSE, "guide_not_active", None)
-        return BindingOutcome(
-            member.id,
-            refused,
-            current.guide_id if current else None,
-            current.id if current else None,
-        )
+        return _refused(member.id, "guide_not_active", current)
+    if handing_over_from is not None:
+        if current is None or current.guide_id != handing_over_from:
+            # Moved on while the leave waited for her row (a manager's reassignment, the guide
+            # removed on WeCom, a merge): she is no longer the leaving guide's to hand over.
+            return _refused(member.id, "not_the_leaving_guides", current)
+        # The leave is the store's decision: a touch of hers stamped later than it (another
+        # process's clock, an event's own time) must not keep the member with a guide who left.
+        at = max(at, current.bound_at)
     terms = program_terms(session)
     facts = None
     if current is not None:
@@ -174,15 +233,24 @@ def hand_over_customers(
     from_guide: uuid.UUID,
     at: datetime,
 ) -> dict[uuid.UUID, int]:
-    """Rebind each member to the pool's guide with the fewest customers so far (ties: the
-    pool's order). Returns how many each guide received."""
+    """Rebind each member who is still ``from_guide``'s to the pool's guide with the fewest
+    customers so far (ties: the pool's order). Returns how many each guide received.
+
+    The caller holds the pool's rows (:func:`lock_guides`) before calling: each handover locks
+    its guide again, and a guide first locked after a member would break the lock order."""
     load = {gid: n for gid, n in pool}
     order = {gid: i for i, (gid, _) in enumerate(pool)}
     received: dict[uuid.UUID, int] = {}
     for member_id in member_ids:
         to = min(load, key=lambda g: (load[g], order[g]))
-        outcome = touch_member(
-            session, member_id, to, BindingSource.HANDOVER, at=at, source_ref=str(from_guide)
+        outcome = _touch(
+            session,
+            member_id,
+            to,
+            BindingSource.HANDOVER,
+            at=at,
+            source_ref=str(from_guide),
+            handing_over_from=from_guide,
         )
         if outcome.guide_id == to:
             load[to] += 1

@@ -5,7 +5,7 @@ colleagues of her store with the fewest customers) and the history is kept."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +18,7 @@ from zhongtai.core.auth.roles import Role
 from zhongtai.core.errors import AlreadyExists, Conflict, InvalidInput
 from zhongtai.core.outbox import record_event
 from zhongtai.guides.attribution_rules import GuideStanding
-from zhongtai.guides.binding import hand_over_customers
+from zhongtai.guides.binding import hand_over_customers, lock_guides
 from zhongtai.guides.errors import GuideHasLeft, NotAGuide
 from zhongtai.guides.events import GuideLeft
 from zhongtai.guides.models import Guide, GuideBinding, GuideStatus
@@ -137,8 +137,11 @@ class Departure:
     handed_over: dict[uuid.UUID, int]
 
 
-def _colleagues(session: Session, guide: Guide) -> Sequence[tuple[uuid.UUID, int]]:
-    """Active guides of her store with their current number of customers, fewest first."""
+def _colleagues(
+    session: Session, guide: Guide, among: Collection[uuid.UUID]
+) -> Sequence[tuple[uuid.UUID, int]]:
+    """Active guides of her store (of those ``among``) with their current number of customers,
+    fewest first."""
     customers = (
         select(GuideBinding.guide_id, func.count().label("n"))
         .where(GuideBinding.ended_at.is_(None))
@@ -152,6 +155,7 @@ def _colleagues(session: Session, guide: Guide) -> Sequence[tuple[uuid.UUID, int
             Guide.home_store_id == guide.home_store_id,
             Guide.status == GuideStatus.ACTIVE,
             Guide.staff_id != guide.staff_id,
+            Guide.staff_id.in_(among),
         )
         .order_by(func.coalesce(customers.c.n, 0), Guide.staff_id)
     )
@@ -169,16 +173,36 @@ def guide_leaves(
     ``successor_id`` when the manager chose one, otherwise spread over her store's other active
     guides, each customer to whoever has the fewest at that moment. Her earned commission stays
     hers. Refused when she has customers and nobody can take them."""
-    guide = get_guide(session, guide_id, for_update=True)
+    home_store_id = session.scalar(select(Guide.home_store_id).where(Guide.staff_id == guide_id))
+    if home_store_id is None:
+        raise NotAGuide(guide_id)
+    # Her row and the rows of whoever may take her customers are locked before anything is
+    # read: a touch of hers waits for her leaving (and then binds nobody), a colleague leaving
+    # at the same moment waits too (and then finds her gone and the customers she handed on).
+    takers = (
+        [successor_id]
+        if successor_id is not None
+        else session.scalars(
+            select(Guide.staff_id).where(
+                Guide.home_store_id == home_store_id, Guide.status == GuideStatus.ACTIVE
+            )
+        )
+    )
+    locked = lock_guides(session, [guide_id, *takers], leaving=guide_id)
+    guide = locked[guide_id]
     if guide.status is GuideStatus.LEFT:
         raise GuideHasLeft(guide_id)
     if successor_id is not None:
         if successor_id == guide_id:
             raise InvalidInput.field("successor_id", "must be another guide")
-        successor = active_guide(session, successor_id)
+        successor = locked.get(successor_id)
+        if successor is None:
+            raise NotAGuide(successor_id)
+        if successor.status is not GuideStatus.ACTIVE:
+            raise GuideHasLeft(successor_id)
         pool = [(successor.staff_id, 0)]
     else:
-        pool = list(_colleagues(session, guide))
+        pool = list(_colleagues(session, guide, among=list(locked)))
     members = list(
         session.scalars(
             select(GuideBinding.member_id)
