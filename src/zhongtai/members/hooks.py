@@ -1,8 +1,12 @@
-"""Seams through which other contexts take part in a member's merge, data export and 360 view.
+"""Seams through which other contexts take part in a member's merge, erasure, data export and
+360 view.
 
 A context that keeps data per member (points, coupons, guide bindings, orders) registers a
 merge step — run inside the merge's own transaction, so a merge moves everything or nothing —
-an export section, and the section of her overview (the member 360) it answers for.
+an erasure step if it holds personal data of hers (an order's contact and address, her
+binding to a guide, a WeCom contact) — run inside the erasure's transaction, under her lock,
+so she is forgotten everywhere or nowhere — an export section, and the section of her
+overview (the member 360) it answers for.
 Registering here keeps the dependency one-way: members imports no other context, the others
 import members. A context is registered once its package is imported (each package's
 ``__init__`` imports its ``membership`` module; ``zhongtai.models`` imports every package).
@@ -19,6 +23,10 @@ from sqlalchemy.orm import Session
 
 #: (session, merged_id, survivor_id) -> a JSON-able summary of what moved (kept in the trace).
 MergeStep = Callable[[Session, uuid.UUID, uuid.UUID], Any]
+#: (session, member ids: the erased member first, then every member merged into her) -> a
+#: JSON-able summary of what was forgotten (counts and row ids, never the data itself), kept
+#: in the erasure's audit entry. Runs once per member: erasing her again runs no step.
+EraseStep = Callable[[Session, list[uuid.UUID]], Any]
 #: (session, member ids: the member and every member merged into her) -> JSON-able data.
 ExportSection = Callable[[Session, list[uuid.UUID]], Any]
 #: (session, member ids: the survivor first, then every member merged into her, now) ->
@@ -27,6 +35,7 @@ ExportSection = Callable[[Session, list[uuid.UUID]], Any]
 OverviewSection = Callable[[Session, list[uuid.UUID], datetime], Any]
 
 MERGE_STEPS: dict[str, MergeStep] = {}
+ERASE_STEPS: dict[str, EraseStep] = {}
 EXPORT_SECTIONS: dict[str, ExportSection] = {}
 OVERVIEW_SECTIONS: dict[str, OverviewSection] = {}
 
@@ -34,6 +43,18 @@ OVERVIEW_SECTIONS: dict[str, OverviewSection] = {}
 def merge_step(name: str) -> Callable[[MergeStep], MergeStep]:
     def register(step: MergeStep) -> MergeStep:
         MERGE_STEPS[name] = step
+        return step
+
+    return register
+
+
+def erase_step(name: str) -> Callable[[EraseStep], EraseStep]:
+    """Register the context's part of a member's erasure under ``name``: it deletes or blanks
+    the personal data the context holds of her, and keeps what the books need (amounts,
+    dates, stores) under her pseudonymous id."""
+
+    def register(step: EraseStep) -> EraseStep:
+        ERASE_STEPS[name] = step
         return step
 
     return register

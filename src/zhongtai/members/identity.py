@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ScalarSelect, Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -93,12 +93,17 @@ def find_or_create_member(
     One race-safe step: the unique (kind, lookup_key) decides. Two touchpoints meeting the same
     new phone at once both try to insert; the database lets one win, the other's savepoint
     rolls back and it answers the winner's member. Name and birthday apply to a new member only.
+    An erased member is never answered: her identities went with her erasure.
     """
     key = identity_key(cipher, kind, value)
     known_store(session, store_id, "store_id")
     found = _owner(session, key)
     if found is not None:
-        return get_member(session, found), False
+        member = get_member(session, found)
+        if member.status is not MemberStatus.ERASED:
+            return member, False
+        # Her erasure committed between the two reads: it took this identity with it, so the
+        # touchpoint meets someone unknown, as it would a moment later. Never the pseudonym.
     member = Member(
         name=name,
         birthday=birthday,
@@ -222,18 +227,38 @@ def _lock_survivor(session: Session, member_id: uuid.UUID) -> Member:
     raise NotFound(f"No member {member_id}.", member_id=str(member_id))
 
 
-def member_ids_select(survivor_id: uuid.UUID) -> Select[uuid.UUID]:
-    """As :func:`member_ids_of`, as a subquery to fold into the statement that needs the ids
-    (``... WHERE member_id IN (<this>)``) instead of a round trip of its own."""
-    return select(Member.id).where(
-        or_(Member.id == survivor_id, Member.merged_into_id == survivor_id)
+def _survivor_of(member_id: uuid.UUID) -> ScalarSelect[uuid.UUID]:
+    """The survivor of a member (herself if never merged), as a scalar subquery: pointers are
+    one hop, so a merged id's survivor is her ``merged_into_id``."""
+    return (
+        select(func.coalesce(Member.merged_into_id, Member.id))
+        .where(Member.id == member_id)
+        .scalar_subquery()
     )
 
 
-def member_ids_of(session: Session, survivor_id: uuid.UUID) -> list[uuid.UUID]:
-    """The survivor and every member merged into her (pointers are always one hop)."""
-    merged = session.scalars(select(Member.id).where(Member.merged_into_id == survivor_id))
-    return [survivor_id, *merged]
+def member_ids_select(member_id: uuid.UUID) -> Select[uuid.UUID]:
+    """As :func:`member_ids_of`, as a subquery to fold into the statement that needs the ids
+    (``... WHERE member_id IN (<this>)``) instead of a round trip of its own."""
+    survivor = _survivor_of(member_id)
+    return select(Member.id).where(or_(Member.id == survivor, Member.merged_into_id == survivor))
+
+
+def member_ids_of(session: Session, member_id: uuid.UUID) -> list[uuid.UUID]:
+    """The person's ids: her survivor first, then every member merged into her (pointers are
+    always one hop). A merged member's id answers the same list as her survivor's, so books
+    read under an id a till or an app kept from before the merge are still the whole person's.
+    An id that is no member's answers itself alone."""
+    survivor = _survivor_of(member_id)
+    rows = session.execute(
+        select(Member.id, Member.merged_into_id)
+        .where(or_(Member.id == survivor, Member.merged_into_id == survivor))
+        .order_by(Member.id)
+    ).all()
+    first = [row.id for row in rows if row.merged_into_id is None]
+    if not first:
+        return [member_id]
+    return [first[0], *(row.id for row in rows if row.merged_into_id is not None)]
 
 
 def identities_of(session: Session, member_id: uuid.UUID) -> list[MemberIdentity]:

@@ -12,7 +12,7 @@ from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import utcnow
 from zhongtai.core.outbox import record_event
 from zhongtai.members.events import MemberErased
-from zhongtai.members.hooks import EXPORT_SECTIONS
+from zhongtai.members.hooks import ERASE_STEPS, EXPORT_SECTIONS
 from zhongtai.members.identity import (
     get_member,
     identities_of,
@@ -95,8 +95,10 @@ def _str(value: uuid.UUID | None) -> str | None:
 
 def erase_member(session: Session, member_id: uuid.UUID) -> Member:
     """Forget the person, keep the pseudonym: identities deleted (the encrypted phone with
-    them), profile wiped. Her id, points ledger and sales stay, so every figure still adds up;
-    nothing links them to her any more. Erasing an erased member changes nothing."""
+    them), profile wiped, and every other context's personal data of her forgotten by its
+    registered erasure step (:func:`zhongtai.members.hooks.erase_step`), all in this
+    transaction and under her lock. Her id, points ledger and sales stay, so every figure still
+    adds up; nothing links them to her any more. Erasing an erased member changes nothing."""
     member = lock_member(session, member_id, allow_erased=True)
     if member.status is MemberStatus.ERASED:
         return member
@@ -107,13 +109,18 @@ def erase_member(session: Session, member_id: uuid.UUID) -> Member:
     member.status = MemberStatus.ERASED
     member.erased_at = utcnow()
     session.flush()
+    forgotten = {name: step(session, ids) for name, step in sorted(ERASE_STEPS.items())}
     record_audit(
         session,
         "member.erased",
         "member",
         member.id,
         {"status": MemberStatus.ACTIVE.value},
-        {"status": MemberStatus.ERASED.value, "merged_member_ids": ids[1:]},
+        {
+            "status": MemberStatus.ERASED.value,
+            "merged_member_ids": ids[1:],
+            "forgotten": forgotten,
+        },
     )
     record_event(
         session,

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from zhongtai.members.models import IdentityKind
 
-_CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+# ASCII digits only: ``\d`` would also take the digits of other scripts (Arabic-Indic,
+# Devanagari, ...), and a number kept with them never meets its ASCII twin.
+_CN_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 _OPAQUE_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-_PHONE_NOISE = re.compile(r"[\s\-().]")
+# Separators people type between groups: spaces, hyphens and dashes, brackets, dots.
+_PHONE_NOISE = re.compile(r"[\s\-().\u2010-\u2015\u2212]")
 
 
 class IdentityValueInvalid(ValueError):
@@ -23,7 +27,10 @@ def normalize_identity(kind: IdentityKind, value: str) -> str:
 
     Phones: a mainland China mobile number, with or without +86 / 0086 and separators.
     Other kinds are opaque ids issued by their touchpoint (1-128 visible ASCII characters).
+    Full-width characters (a Chinese keyboard's ``１３８``, ``＋８６``, ``－``) are read as the
+    ASCII ones they stand for (NFKC), so one identity has one spelling whatever the keyboard.
     """
+    value = unicodedata.normalize("NFKC", value)
     if kind is IdentityKind.PHONE:
         digits = _PHONE_NOISE.sub("", value)
         for prefix in ("+86", "0086", "86"):

@@ -2,17 +2,71 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
+from zhongtai.core.clock import utcnow
 from zhongtai.members.models import ConsentChannel, IdentityKind, MemberStatus
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+# C0 and C1 controls (NUL among them: PostgreSQL refuses it in text) and Unicode line breaks:
+# none belongs in a name, a tag or a size, and each would garble a receipt or a guide's screen.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: The earliest birthday taken: an older one is a typing slip (0001-01-01, 1092 for 1992).
+EARLIEST_BIRTHDAY = date(1900, 1, 1)
+PREFERENCE_VALUE_MAX = 64
+
+
+def _plain_text(value: str) -> str:
+    if _CONTROL.search(value):
+        raise PydanticCustomError(
+            "control_characters", "must not contain control characters (NUL, line breaks, ...)"
+        )
+    return value
+
+
+def _preference_value(value: str | int | bool) -> str | int | bool:
+    if isinstance(value, str):
+        if len(value) > PREFERENCE_VALUE_MAX:
+            raise PydanticCustomError(
+                "string_too_long",
+                "String should have at most {max_length} characters",
+                {"max_length": PREFERENCE_VALUE_MAX},
+            )
+        _plain_text(value)
+    return value
+
+
+def _birthday(value: date | None) -> date | None:
+    # A day's grace: it is already tomorrow in China while still today in UTC.
+    latest = utcnow().date() + timedelta(days=1)
+    if value is not None and not EARLIEST_BIRTHDAY <= value <= latest:
+        raise PydanticCustomError(
+            "birthday_out_of_range",
+            "must be a past date from {earliest} on",
+            {"earliest": EARLIEST_BIRTHDAY.isoformat()},
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_plain_text),
+]
+Birthday = Annotated[date | None, AfterValidator(_birthday)]
+Tag = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    AfterValidator(_plain_text),
+]
 PreferenceKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-PreferenceValue = Annotated[str, StringConstraints(max_length=64)] | int | bool
+# One validator over the whole union, so a bad value is one error named by its key alone.
+PreferenceValue = Annotated[str | int | bool, AfterValidator(_preference_value)]
 
 
 class IdentityIn(BaseModel):
@@ -30,14 +84,14 @@ class IdentifyIn(IdentityIn):
     create: bool = Field(
         default=True, description="Create the member on first sight (false: 404 when unknown)."
     )
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    birthday: date | None = None
+    name: Name | None = None
+    birthday: Birthday = None
     store_id: uuid.UUID | None = Field(default=None, description="The store she registered in.")
 
 
 class ProfileIn(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    birthday: date | None = None
+    name: Name | None = None
+    birthday: Birthday = None
     preferred_store_id: uuid.UUID | None = None
     preferences: dict[PreferenceKey, PreferenceValue] | None = Field(
         default=None,
