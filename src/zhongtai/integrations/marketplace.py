@@ -8,15 +8,16 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
 from zhongtai.core.pagination import PageParams, paginate
 from zhongtai.core.settings import Settings
 from zhongtai.core.unique import added, write_unique
-from zhongtai.integrations.marketplace_changes import mark_all_stock
+from zhongtai.integrations.marketplace_changes import PUSHES, mark_all_stock
 from zhongtai.integrations.marketplace_models import (
     MarketplaceConnection,
     MarketplaceConnectionStore,
@@ -101,6 +102,27 @@ def _set_stores(
             insert(MarketplaceConnectionStore),
             [{"connection_id": connection.id, "location_id": s} for s in sorted(wanted)],
         )
+    _withdraw_other_stores(session, connection.id, wanted)
+
+
+def _withdraw_other_stores(
+    session: Session, connection_id: uuid.UUID, stores: set[uuid.UUID]
+) -> None:
+    """The marketplace was told of stock at stores the connection no longer sells from: mark
+    those SKUs for one more push, which the sender makes a 0 (``DirtyStock.withdrawn``), or the
+    marketplace would go on selling the last figures it got. SKUs it was last told 0 of need
+    nothing; SKUs still waiting for a push go out as 0 anyway."""
+    rows = PUSHES.c
+    session.execute(
+        update(PUSHES)
+        .where(
+            rows.connection_id == connection_id,
+            rows.location_id.not_in(sorted(stores)),
+            rows.version == rows.pushed_version,
+            rows.pushed_quantity != 0,
+        )
+        .values(version=rows.version + 1, updated_at=utcnow())
+    )
 
 
 def _name_taken(session: Session, name: str) -> Conflict | None:

@@ -33,7 +33,7 @@ CONSUMER = "integrations.marketplace.stock_push"
 _COLUMNS = ("connection_id", "location_id", "sku_id", "version", "pushed_version", "due_at")
 
 
-def _covers(location_id: Any) -> ColumnElement[bool]:
+def covers(location_id: Any) -> ColumnElement[bool]:
     """The connection sells from this location: listed, or 'all stores' and it is a store."""
     listed = exists().where(
         MarketplaceConnectionStore.connection_id == MarketplaceConnection.id,
@@ -73,7 +73,7 @@ def mark_stock_changed(session: Session, location_id: uuid.UUID, sku_id: uuid.UU
         literal(1, PUSHES.c.version.type),
         literal(0, PUSHES.c.pushed_version.type),
         literal(now, PUSHES.c.due_at.type),
-    ).where(MarketplaceConnection.active.is_(True), _covers(location_id))
+    ).where(MarketplaceConnection.active.is_(True), covers(location_id))
     return _upsert(session, rows)
 
 
@@ -99,7 +99,7 @@ def mark_stocks_changed(session: Session, changes: Sequence[tuple[uuid.UUID, uui
                 literal(now, PUSHES.c.due_at.type),
             )
             .select_from(MarketplaceConnection)
-            .join(BALANCES, _covers(BALANCES.c.location_id))
+            .join(BALANCES, covers(BALANCES.c.location_id))
             .where(
                 MarketplaceConnection.active.is_(True),
                 tuple_(BALANCES.c.location_id, BALANCES.c.sku_id).in_(pairs),
@@ -123,7 +123,7 @@ def mark_all_stock(session: Session, connection_id: uuid.UUID) -> int:
             literal(now, PUSHES.c.due_at.type),
         )
         .select_from(MarketplaceConnection)
-        .join(BALANCES, _covers(BALANCES.c.location_id))
+        .join(BALANCES, covers(BALANCES.c.location_id))
         .where(MarketplaceConnection.id == connection_id)
     )
     return _upsert(session, rows)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import Sku
 from zhongtai.core.clock import utcnow
-from zhongtai.integrations.marketplace_changes import PUSHES
+from zhongtai.integrations.marketplace_changes import PUSHES, covers
 from zhongtai.integrations.marketplace_models import MarketplaceConnection
 from zhongtai.integrations.marketplace_rules import DirtyStock, PushBatch, PushedItem
 from zhongtai.integrations.rules import backoff_seconds
@@ -70,6 +70,7 @@ def due_stock(
             MarketplaceConnection.previous_secret_sealed,
             MarketplaceConnection.previous_secret_expires_at,
             MarketplaceConnection.min_interval_ms,
+            covers(PUSHES.c.location_id).label("covered"),
         )
         .join(MarketplaceConnection, MarketplaceConnection.id == PUSHES.c.connection_id)
         .where(
@@ -87,9 +88,9 @@ def due_stock(
     dirty: list[DirtyStock] = []
     destinations: dict[uuid.UUID, Destination] = {}
     for row in session.execute(stmt):
-        dirty.append(DirtyStock(row[0], row[1], row[2], row[3], row[4]))
+        dirty.append(DirtyStock(row[0], row[1], row[2], row[3], row[4], withdrawn=not row.covered))
         if row[0] not in destinations:
-            name, channel, endpoint_url, sealed, previous, previous_expires_at, interval = row[5:]
+            name, channel, endpoint_url, sealed, previous, previous_expires_at, interval = row[5:12]
             destinations[row[0]] = Destination(
                 row[0],
                 name,
@@ -104,7 +105,8 @@ def due_stock(
 def prepare_pushes(
     session: Session, batches: Sequence[PushBatch], destinations: dict[uuid.UUID, Destination]
 ) -> list[StockPush]:
-    """Read each batch's sellable quantities now: the channel ATP of the connection's channel.
+    """Read each batch's sellable quantities now: the channel ATP of the connection's channel,
+    and 0 at a store the connection no longer sells from.
 
     Called after the versions were read, so each quantity already includes every change
     those versions count (a later change bumps the version and is pushed again).
@@ -134,7 +136,7 @@ def prepare_pushes(
         items = tuple(
             PushedItem(
                 sku_codes[item.sku_id],
-                sellable.get((batch.location_id, item.sku_id), 0),
+                0 if item.withdrawn else sellable.get((batch.location_id, item.sku_id), 0),
                 item.version,
             )
             for item in batch.items

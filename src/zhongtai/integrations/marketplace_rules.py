@@ -21,6 +21,9 @@ class DirtyStock:
     version: int
     #: Failed pushes since the last success (the next retry waits longer).
     failures: int = 0
+    #: The connection no longer sells from the store: the marketplace is told 0, whatever the
+    #: store holds, so that it stops selling there instead of keeping the last figure it got.
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from yarl import URL
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: (host, port) -> the IP addresses the host resolves to, as text.
 AddressResolver = Callable[[str, int], Sequence[str]]
@@ -72,20 +74,38 @@ def _ip_literal(host: str) -> str | None:
         return None
 
 
+def client_host(url: str) -> str | None:
+    """The host of ``url`` as the HTTP client reads it: yarl, under aiohttp, folds full-width
+    digits and ideographic full stops (``127。0。0。1``) into an IP address and then connects to it
+    without asking any resolver, so that host, not the standard library's reading, is judged.
+    ``ValueError`` when the client cannot read the URL."""
+    return URL(url).host
+
+
 def url_refusal(url: str, *, allow_private: bool = False) -> str | None:
     """Why ``url`` may not be a target by the URL alone (its scheme, its host, an IP
     address written in it), or None. A host *name* still has to be resolved and checked."""
     try:
         parts = urlsplit(url)
         host, _port = parts.hostname, parts.port
+        connected = client_host(url)
     except ValueError:
         return "is not a valid URL"
-    if parts.scheme not in ("http", "https") or not host:
+    if parts.scheme not in ("http", "https") or not host or not connected:
         return "must be an absolute http:// or https:// URL"
-    literal = _ip_literal(host)
-    if literal is None:
-        return None
-    return address_refusal(literal, allow_private=allow_private)
+    if _ip_literal(connected) is None and connected.replace(".", "").isdigit():
+        # 2130706433, 127.1, 0177.0.0.1: no name, yet no address either. The system resolver
+        # reads them as 127.0.0.1, and an HTTP client taking any all-digit host for an address
+        # (as older aiohttp releases do) connects there without asking its guarded resolver.
+        return f"{connected} is not an IP address in canonical form"
+    # Both readings are judged: the client's decides where a request goes, and a URL the two
+    # read differently must not pass on the strength of the harmless one.
+    for literal in (_ip_literal(connected), _ip_literal(host)):
+        if literal is not None:
+            refusal = address_refusal(literal, allow_private=allow_private)
+            if refusal is not None:
+                return refusal
+    return None
 
 
 def resolve_addresses(host: str, port: int) -> list[str]:
@@ -110,7 +130,8 @@ class TargetGuard:
         if reason is not None:
             raise TargetRefused(reason)
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        # The name the client will hand its resolver (checked by the senders at each connection).
+        host = client_host(url) or ""
         if self.allow_private or _ip_literal(host) is not None:
             return
         port = parts.port or (443 if parts.scheme == "https" else 80)
