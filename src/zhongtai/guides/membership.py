@@ -1,4 +1,5 @@
-"""The guide's part of a member's overview (the member 360): who looks after her now.
+"""The guide's part of a member's overview (the member 360): who looks after her now, and
+what the guides forget of her when she is erased.
 
 Her binding follows a merge by the ``guide_binding`` step in binding.py.
 """
@@ -9,12 +10,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.models import StaffUser
-from zhongtai.guides.models import Guide, GuideBinding
-from zhongtai.members.hooks import overview_section
+from zhongtai.core.clock import utcnow
+from zhongtai.guides.binding import unbind_member
+from zhongtai.guides.models import Guide, GuideBinding, WeComContact
+from zhongtai.members.hooks import erase_step, overview_section
 from zhongtai.stores.models import Location
 
 
@@ -52,4 +55,31 @@ def guide_overview(session: Session, member_ids: list[uuid.UUID], now: datetime)
             "source": row.source.value,
             "protected_until": row.protected_until,
         }
+    }
+
+
+@erase_step("guide_binding")
+def forget_guide_ties(session: Session, member_ids: list[uuid.UUID]) -> dict[str, Any]:
+    """She leaves her guide's customer list (the binding ends, reason ``erased``, announced as
+    any unbinding is) and her WeCom contacts no longer point at her. Past bindings stay as the
+    books of the commission paid on her sales, under her pseudonymous id."""
+    now = utcnow()
+    current = session.execute(
+        select(GuideBinding.member_id, GuideBinding.guide_id).where(
+            GuideBinding.member_id.in_(member_ids), GuideBinding.ended_at.is_(None)
+        )
+    ).all()
+    ended = sum(
+        unbind_member(session, member_id, guide_id, at=now, reason="erased")
+        for member_id, guide_id in current
+    )
+    contacts = session.execute(
+        update(WeComContact)
+        .where(WeComContact.member_id.in_(member_ids))
+        .values(member_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return {
+        "bindings_ended": ended,
+        "wecom_contacts_unlinked": contacts.rowcount,  # type: ignore[attr-defined]
     }

@@ -1,5 +1,6 @@
-"""How orders follow the member: moved to the survivor of a merge, listed in her data export, and
-summed up per channel in her overview (the member 360)."""
+"""How orders follow the member: moved to the survivor of a merge, listed in her data export,
+summed up per channel in her overview (the member 360), and her contact details forgotten when
+she is erased."""
 
 from __future__ import annotations
 
@@ -10,13 +11,21 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from zhongtai.members.hooks import export_section, merge_step, overview_section
+from zhongtai.core.errors import Conflict
+from zhongtai.members.hooks import erase_step, export_section, merge_step, overview_section
 from zhongtai.orders.kinds import OrderStatus, SalesChannel
 from zhongtai.orders.models import Order, Quote
 from zhongtai.stores.models import Location
 
 #: Orders that are purchases: paid at least once (not cancelled, not still awaiting payment).
 PURCHASE_STATUSES = frozenset(OrderStatus) - {OrderStatus.CREATED, OrderStatus.CANCELLED}
+#: Orders still under way: the contact and address are needed to finish them.
+UNDER_WAY = frozenset(OrderStatus) - {
+    OrderStatus.COMPLETED,
+    OrderStatus.CANCELLED,
+    OrderStatus.PARTIALLY_RETURNED,
+    OrderStatus.RETURNED,
+}
 #: The overview's recent window, the same rolling year the tiers and the guide's cards use.
 RECENT_WINDOW = timedelta(days=365)
 LATEST_ORDERS = 10
@@ -175,4 +184,48 @@ def orders_overview(session: Session, member_ids: list[uuid.UUID], now: datetime
             }
             for row in latest
         ],
+    }
+
+
+@erase_step("orders")
+def forget_order_contacts(session: Session, member_ids: list[uuid.UUID]) -> dict[str, Any]:
+    """Her orders keep what the books need (lines, amounts, stores, dates) under her
+    pseudonymous id; the contact name, phone, address and note she gave are blanked, and so are
+    her quotes' addresses.
+
+    Refused (409, and nothing is erased) while an order of hers is under way: its rider or
+    clerk still needs her contact and address. Finish or cancel it first.
+    """
+    open_orders = session.scalars(
+        select(Order.number)
+        .where(Order.member_id.in_(member_ids), Order.status.in_(UNDER_WAY))
+        .order_by(Order.number)
+    ).all()
+    if open_orders:
+        raise Conflict(
+            f"Her orders {', '.join(open_orders)} are under way and need her contact details: "
+            "finish or cancel them, then erase her.",
+            open_orders=list(open_orders),
+        )
+    orders = session.execute(
+        update(Order)
+        .where(Order.member_id.in_(member_ids))
+        .values(
+            contact_name=None,
+            contact_phone_masked=None,
+            contact_phone_sealed=None,
+            address=None,
+            note=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    quotes = session.execute(
+        update(Quote)
+        .where(Quote.member_id.in_(member_ids))
+        .values(address=None)
+        .execution_options(synchronize_session=False)
+    )
+    return {
+        "orders": orders.rowcount,  # type: ignore[attr-defined]
+        "quotes": quotes.rowcount,  # type: ignore[attr-defined]
     }
