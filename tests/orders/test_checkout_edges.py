@@ -239,3 +239,25 @@ def test_a_service_name_longer_than_an_order_line_keeps_is_a_422_naming_it(
     )
     assert answer.status_code == 422, answer.text
     assert answer.json()["errors"][0]["field"] == "services.0"
+
+
+# --- what a customer typed --------------------------------------------------------------------
+
+
+def test_a_contact_name_address_or_note_with_a_nul_is_refused_naming_the_field(
+    client: TestClient, chain: Chain, session: Session
+) -> None:
+    """PostgreSQL refuses NUL in text: a 422 naming the field, not a 500, and no order."""
+    q = quote(client, chain.app, _delivery(chain, 1))
+    for field, value in (
+        ("contact_name", "郑\x00洁"),
+        ("address_text", "黄浦区\x00某小区"),
+        ("note", "放门口\x00"),
+        ("contact_name", "郑洁\n"),
+    ):
+        refused = client.post(ORDERS, json={"quote_id": q["id"], field: value}, headers=chain.app)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == field
+    assert _orders(session) == 0
+    placed = place(client, chain.app, q["id"], note="放门口\n电话联系")
+    assert placed["status"] == "created"

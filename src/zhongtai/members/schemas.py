@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
@@ -11,22 +10,12 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from zhongtai.core.clock import utcnow
+from zhongtai.core.text import plain_text
 from zhongtai.members.models import ConsentChannel, IdentityKind, MemberStatus
 
-# C0 and C1 controls (NUL among them: PostgreSQL refuses it in text) and Unicode line breaks:
-# none belongs in a name, a tag or a size, and each would garble a receipt or a guide's screen.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: The earliest birthday taken: an older one is a typing slip (0001-01-01, 1092 for 1992).
 EARLIEST_BIRTHDAY = date(1900, 1, 1)
 PREFERENCE_VALUE_MAX = 64
-
-
-def _plain_text(value: str) -> str:
-    if _CONTROL.search(value):
-        raise PydanticCustomError(
-            "control_characters", "must not contain control characters (NUL, line breaks, ...)"
-        )
-    return value
 
 
 def _preference_value(value: str | int | bool) -> str | int | bool:
@@ -37,7 +26,7 @@ def _preference_value(value: str | int | bool) -> str | int | bool:
                 "String should have at most {max_length} characters",
                 {"max_length": PREFERENCE_VALUE_MAX},
             )
-        _plain_text(value)
+        plain_text(value)
     return value
 
 
@@ -56,13 +45,13 @@ def _birthday(value: date | None) -> date | None:
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(_plain_text),
+    AfterValidator(plain_text),
 ]
 Birthday = Annotated[date | None, AfterValidator(_birthday)]
 Tag = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
-    AfterValidator(_plain_text),
+    AfterValidator(plain_text),
 ]
 PreferenceKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 # One validator over the whole union, so a bad value is one error named by its key alone.

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zhongtai.core.text import NoteText, PlainText
 from zhongtai.fulfillment.location_facts import Address
 from zhongtai.inventory.rules import Line
 from zhongtai.orders.kinds import (
@@ -111,18 +112,18 @@ class QuoteOut(BaseModel):
 
 class PlaceOrderIn(BaseModel):
     quote_id: uuid.UUID
-    channel_order_id: str | None = Field(
+    channel_order_id: PlainText | None = Field(
         default=None,
         min_length=1,
         max_length=128,
         description="The channel's own order id: placing it twice answers the first order.",
     )
-    contact_name: str | None = Field(default=None, max_length=80)
+    contact_name: PlainText | None = Field(default=None, max_length=80)
     contact_phone: str | None = Field(
         default=None, pattern=r"^\+?[0-9]{6,15}$", description="Stored encrypted, shown masked."
     )
-    address_text: str | None = Field(default=None, max_length=255)
-    note: str | None = Field(default=None, max_length=500)
+    address_text: PlainText | None = Field(default=None, max_length=255)
+    note: NoteText | None = Field(default=None, max_length=500)
     substitution: SubstitutionPreference = SubstitutionPreference.NONE
     guide_id: uuid.UUID | None = Field(
         default=None, description="The shopping guide credited for the sale."
