@@ -133,3 +133,19 @@ def test_a_till_key_whose_terminal_id_a_receipt_cannot_print_is_refused_naming_i
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == "terminal_id"
     assert factory.session.scalars(select(ApiKey).where(ApiKey.name == "till x")).all() == []
+
+
+def test_a_valid_key_still_works_from_an_address_throttled_for_guessing_keys(
+    client: TestClient, factory: Factory
+) -> None:
+    """A valid key's request reads no failure count (the checkout path stays as cheap as it is):
+    guessing from a till's address throttles the guesses, not the till. Its 256-bit secret is
+    what keeps it from being guessed."""
+    till = factory.api_key_headers(Channel.APP)
+    limit = 30  # Settings.api_key_max_failures_per_ip default
+    guesses = [
+        client.get("/api/v1/auth/me", headers={"X-API-Key": f"ztk_{i:012x}_guess"}).status_code
+        for i in range(limit)
+    ]
+    assert guesses[-1] == 429
+    assert client.get("/api/v1/auth/me", headers=till).status_code == 200

@@ -107,3 +107,60 @@ def test_a_store_manager_sees_her_staff_but_not_hq_or_other_stores_staff(
         r = client.get(f"/api/v1/staff/{other.id}", headers=manager)
         assert r.status_code == 403
         assert r.json()["type"].endswith("/store-out-of-scope")
+
+
+def _wrong_login(client: TestClient, username: str, **headers: str) -> int:
+    r = client.post(
+        "/api/v1/auth/login", json={"username": username, "password": "guess"}, headers=headers
+    )
+    return r.status_code
+
+
+def test_an_unknown_username_is_throttled_like_a_known_one_so_neither_answer_tells_them_apart(
+    client: TestClient, factory: Factory
+) -> None:
+    factory.staff(Role.HQ_ADMIN, username="known")
+    factory.session.commit()
+    answers = {
+        name: [
+            client.post("/api/v1/auth/login", json={"username": name, "password": "guess"})
+            for _ in range(6)
+        ]
+        for name in ("known", "unknown")
+    }
+    for name, responses in answers.items():
+        assert [r.status_code for r in responses] == [401] * 5 + [429], name
+    known, unknown = answers["known"], answers["unknown"]
+    for a, b in zip(known, unknown, strict=True):
+        assert a.json() == b.json()
+        assert a.headers.get("Retry-After") == b.headers.get("Retry-After")
+
+
+def test_wrong_passwords_for_many_usernames_from_one_address_are_throttled_at_four_times_the_limit(
+    client: TestClient, factory: Factory
+) -> None:
+    factory.staff(Role.HQ_ADMIN, username="sprayed")
+    factory.session.commit()
+    statuses = [_wrong_login(client, f"someone-{i}") for i in range(20)]
+    assert statuses == [401] * 20
+    assert _wrong_login(client, "someone-else") == 429
+    r = client.post("/api/v1/auth/login", json={"username": "sprayed", "password": TEST_PASSWORD})
+    assert r.status_code == 429  # a right password from that address too
+
+
+def test_a_refused_login_sent_with_an_idempotency_key_is_counted_and_its_retry_is_judged_again(
+    client: TestClient, factory: Factory
+) -> None:
+    """The refusal is committed with its count; the Idempotency-Key is not bound by it (nor left
+    in flight), so a retry with the same key is tried and counted again, up to the limit."""
+    factory.staff(Role.HQ_ADMIN, username="retrier")
+    factory.session.commit()
+    key = {"Idempotency-Key": "login-retry-1"}
+    statuses = [_wrong_login(client, "retrier", **key) for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+    right = client.post(
+        "/api/v1/auth/login",
+        json={"username": "retrier", "password": TEST_PASSWORD},
+        headers={"Idempotency-Key": "login-retry-2"},
+    )
+    assert right.status_code == 429

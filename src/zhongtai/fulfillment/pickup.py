@@ -10,9 +10,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhongtai.core.auth.models import AuthFailure
 from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.throttle import ensure_not_throttled
+from zhongtai.core.auth.throttle import count_failure, ensure_not_throttled
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from zhongtai.core.logging import get_logger
@@ -106,17 +105,12 @@ def _count_try(
     session: Session, *, subject: str, clerk: Principal, client_ip: str, reason: str
 ) -> None:
     """Count a refused try in the caller's transaction (see :data:`COUNTED_REFUSALS`)."""
-    reason = f"{reason} by {clerk.name}"
-    log.warning(
-        "auth.failed", kind=THROTTLE_KIND, subject=subject, client_ip=client_ip, reason=reason
-    )
-    session.add(_refused_try(subject, client_ip, reason))
-
-
-def _refused_try(subject: str, client_ip: str, reason: str) -> AuthFailure:
-    # Cut to the columns: a try that cannot be written would go uncounted.
-    return AuthFailure(
-        kind=THROTTLE_KIND, subject=subject[:128], client_ip=client_ip, reason=reason[:64]
+    count_failure(
+        session,
+        kind=THROTTLE_KIND,
+        subject=subject,
+        client_ip=client_ip,
+        reason=f"{reason} by {clerk.name}",
     )
 
 

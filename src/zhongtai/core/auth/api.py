@@ -9,7 +9,7 @@ from fastapi import Depends, Request, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhongtai.core.auth import service, throttle
+from zhongtai.core.auth import service
 from zhongtai.core.auth.models import ApiKey, StaffStore, StaffUser
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
@@ -24,9 +24,9 @@ from zhongtai.core.auth.schemas import (
     StaffUpdate,
     TokenResponse,
 )
-from zhongtai.core.errors import Forbidden, Unauthenticated
-from zhongtai.core.http.deps import app_settings, database, db_session
-from zhongtai.core.http.routing import api_router, redact_on_replay
+from zhongtai.core.errors import Forbidden
+from zhongtai.core.http.deps import app_settings, db_session
+from zhongtai.core.http.routing import api_router, idempotent_at_commit, redact_on_replay
 from zhongtai.core.http.security import client_ip, current_principal, key_cache, require
 from zhongtai.core.pagination import Page, PageParams, page_params, paginate
 
@@ -34,33 +34,24 @@ router = api_router()
 
 
 @router.post("/auth/login", response_model=TokenResponse, tags=["auth"])
+@idempotent_at_commit
 def login(
     body: LoginRequest, request: Request, session: Session = Depends(db_session)
 ) -> TokenResponse:
-    """Exchange a staff username and password for an expiring access token."""
+    """Exchange a staff username and password for an expiring access token. Failures are
+    counted; too many for the username or from the address answer 429, the right password too."""
     settings = app_settings(request)
     ip = client_ip(request)
-    window = timedelta(seconds=settings.login_failure_window_seconds)
-    throttle.ensure_not_throttled(
-        session,
-        kind="login",
-        subject=body.username,
-        client_ip=ip,
-        max_per_subject=settings.login_max_failures,
-        max_per_ip=settings.login_max_failures * 4,
-        window=window,
-    )
-    user = service.check_password(session, body.username, body.password)
-    if user is None:
-        session.rollback()
-        throttle.record_failure(
-            database(request).writer,
-            kind="login",
-            subject=body.username,
-            client_ip=ip,
-            reason="bad_credentials_or_inactive",
+    try:
+        user = service.log_in(
+            session, body.username, body.password, client_ip=ip, settings=settings
         )
-        raise Unauthenticated("Unknown username or wrong password.")
+    except service.COUNTED_REFUSALS:
+        # The failed try was counted in this transaction, which holds the locks of the username
+        # and the address: it is committed with the answer, so the next try (waiting for those
+        # locks) counts it too. (At-commit idempotency: no Idempotency-Key record is pending.)
+        session.commit()
+        raise
     issued = service.open_session(
         session,
         user,

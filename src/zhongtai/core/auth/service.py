@@ -11,7 +11,7 @@ from sqlalchemy import Uuid, column, select, table
 from sqlalchemy.orm import Session
 
 from zhongtai.core.audit import record_audit
-from zhongtai.core.auth import credentials
+from zhongtai.core.auth import credentials, throttle
 from zhongtai.core.auth.models import ApiKey, AuthSession, StaffStore, StaffUser
 from zhongtai.core.auth.principal import TERMINAL_ID, TERMINAL_ID_RULE, Principal
 from zhongtai.core.auth.roles import (
@@ -24,7 +24,8 @@ from zhongtai.core.auth.roles import (
     Role,
 )
 from zhongtai.core.clock import utcnow
-from zhongtai.core.errors import AlreadyExists, InvalidInput, NotFound
+from zhongtai.core.errors import AlreadyExists, DomainError, InvalidInput, NotFound, Unauthenticated
+from zhongtai.core.settings import Settings
 
 MIN_PASSWORD_LENGTH = 10
 _locations = table("locations", column("id", Uuid))
@@ -151,6 +152,62 @@ def check_password(session: Session, username: str, password: str) -> StaffUser 
     ok = credentials.verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
         return None
+    return user
+
+
+LOGIN = "login"
+
+
+class WrongCredentials(Unauthenticated):
+    """No active staff user has this username and password. Said alike for an unknown
+    username, a wrong password and an inactive user, so that usernames cannot be told."""
+
+
+#: The refusals whose try :func:`log_in` counted in the caller's transaction, which also holds
+#: the locks of the username and the address: the caller commits that transaction with the
+#: answer. Rolled back, the try would go uncounted; committed after the locks were let go, a
+#: try racing this one would be judged by a count without it.
+COUNTED_REFUSALS: tuple[type[DomainError], ...] = (WrongCredentials,)
+
+
+def log_in(
+    session: Session, username: str, password: str, *, client_ip: str, settings: Settings
+) -> StaffUser:
+    """The active user with this username and password, judged against the throttle: after
+    ``login_max_failures`` failures for the username within the window, or four times that
+    from the address, every try answers 429 (:class:`TooManyAttempts`), the right password too.
+
+    A wrong try is counted (see :data:`COUNTED_REFUSALS`) under the locks of the username and
+    the address, taken before the count it is judged by is read: tries racing it queue there
+    and each sees the ones before it, so no more than the limit is ever judged. The slow
+    password hash is checked before the locks, so tries do not queue behind each other's hash,
+    and after a first look at the count, so a locked username costs no hash.
+    """
+
+    def ensure_not_throttled() -> None:
+        throttle.ensure_not_throttled(
+            session,
+            kind=LOGIN,
+            subject=username,
+            client_ip=client_ip,
+            max_per_subject=settings.login_max_failures,
+            max_per_ip=settings.login_max_failures * 4,
+            window=timedelta(seconds=settings.login_failure_window_seconds),
+        )
+
+    ensure_not_throttled()
+    user = check_password(session, username, password)
+    throttle.hold_tries(session, kind=LOGIN, subject=username, client_ip=client_ip)
+    ensure_not_throttled()
+    if user is None:
+        throttle.count_failure(
+            session,
+            kind=LOGIN,
+            subject=username,
+            client_ip=client_ip,
+            reason="bad_credentials_or_inactive",
+        )
+        raise WrongCredentials("Unknown username or wrong password.")
     return user
 
 

@@ -110,6 +110,9 @@ def _refuse(
 ) -> None:
     ip = client_ip(request)
     # End the request's transaction first: on SQLite a writer's lock would block the record.
+    # The record is committed before the count is read, so the k-th refusal to commit reads at
+    # least k and no more than the limit answer 401, whatever the concurrency (the request's own
+    # session may only read: a GET's). A valid key never comes here: its path reads no count.
     session.rollback()
     throttle.record_failure(
         database(request).writer,
