@@ -19,9 +19,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_IN_NOTE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
+def has_control_characters(value: str) -> bool:
+    """Whether ``value`` holds a control character (NUL, a line break, ...): no field of one
+    line may, whether it comes through the API or an imported file."""
+    return _CONTROL.search(value) is not None
+
+
 def plain_text(value: str) -> str:
     """``value`` unless it holds a control character (NUL, a line break, ...)."""
-    if _CONTROL.search(value):
+    if has_control_characters(value):
         raise PydanticCustomError(
             "control_characters", "must not contain control characters (NUL, line breaks, ...)"
         )

@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import re
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -16,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from zhongtai.catalog.schemas import MAX_PRICE_FEN
+from zhongtai.core.text import has_control_characters
 
 MAX_ROWS = 50_000
 #: The most units one count may set, as the inventory API's quantities (far above any shelf).
@@ -196,7 +196,7 @@ class _Row:
         if len(text) > max_length:
             self.problems.append(RowProblem(name, f"at most {max_length} characters"))
             return None
-        if any(unicodedata.category(c) == "Cc" for c in text):
+        if has_control_characters(text):
             self.problems.append(RowProblem(name, "must not contain control characters"))
             return None
         return text
