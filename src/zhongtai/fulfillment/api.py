@@ -14,7 +14,12 @@ from sqlalchemy.orm import Session
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
 from zhongtai.core.http.deps import app_settings, db_session
-from zhongtai.core.http.routing import api_router, idempotent_at_commit, request_body
+from zhongtai.core.http.routing import (
+    api_router,
+    committing_refusals,
+    idempotent_at_commit,
+    request_body,
+)
 from zhongtai.core.http.security import client_ip, require
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import courier, pickup, tasks, worklists
@@ -245,7 +250,9 @@ def hand_over(
     clerk of its store. A wrong code answers 422; an order that is not there or is another
     store's answers 404, alike; every refused try is counted, and too many lock the order
     (429) or the clerk's address."""
-    try:
+    # A refused try is counted in this transaction, which holds the order's row: committed
+    # with the answer, so the next try (waiting for that row) counts it too.
+    with committing_refusals(session, pickup.COUNTED_REFUSALS):
         return pickup.hand_over_pickup(
             session,
             clerk=principal,
@@ -255,12 +262,6 @@ def hand_over(
             code=body.code,
             qr_payload=body.qr_payload,
         )
-    except pickup.COUNTED_REFUSALS:
-        # The refused try was counted in this transaction, which holds the order's row: it is
-        # committed with the answer, so the next try (waiting for that row) counts it too.
-        # (At-commit idempotency: no Idempotency-Key record is pending in it.)
-        session.commit()
-        raise
 
 
 class DispatchOut(BaseModel):

@@ -26,7 +26,12 @@ from zhongtai.core.auth.schemas import (
 )
 from zhongtai.core.errors import Forbidden
 from zhongtai.core.http.deps import app_settings, db_session
-from zhongtai.core.http.routing import api_router, idempotent_at_commit, redact_on_replay
+from zhongtai.core.http.routing import (
+    api_router,
+    committing_refusals,
+    idempotent_at_commit,
+    redact_on_replay,
+)
 from zhongtai.core.http.security import client_ip, current_principal, key_cache, require
 from zhongtai.core.pagination import Page, PageParams, page_params, paginate
 
@@ -42,16 +47,12 @@ def login(
     counted; too many for the username or from the address answer 429, the right password too."""
     settings = app_settings(request)
     ip = client_ip(request)
-    try:
+    # A failed try is counted in this transaction, which holds the locks of the username and
+    # the address: committed with the answer, so the next try (waiting for them) counts it too.
+    with committing_refusals(session, service.COUNTED_REFUSALS):
         user = service.log_in(
             session, body.username, body.password, client_ip=ip, settings=settings
         )
-    except service.COUNTED_REFUSALS:
-        # The failed try was counted in this transaction, which holds the locks of the username
-        # and the address: it is committed with the answer, so the next try (waiting for those
-        # locks) counts it too. (At-commit idempotency: no Idempotency-Key record is pending.)
-        session.commit()
-        raise
     issued = service.open_session(
         session,
         user,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypeVar
 
@@ -115,6 +115,21 @@ def idempotent_at_commit(endpoint: Endpoint) -> Endpoint:
     """
     setattr(endpoint, _AT_COMMIT, True)
     return endpoint
+
+
+@contextlib.contextmanager
+def committing_refusals(
+    session: Session, refusals: tuple[type[BaseException], ...]
+) -> Iterator[None]:
+    """Commit the request's transaction when the block raises one of ``refusals``, then let the
+    refusal answer: for a refused try that was counted in the transaction that judged it
+    (under the locks its racing tries wait for), so the next try sees it. Only on routes marked
+    :func:`idempotent_at_commit`: no Idempotency-Key record is pending in that transaction."""
+    try:
+        yield
+    except refusals:
+        session.commit()
+        raise
 
 
 class UnitOfWorkRoute(APIRoute):
