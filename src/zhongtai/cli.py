@@ -45,6 +45,7 @@ from zhongtai.integrations import cli as integrations_cli
 from zhongtai.integrations.cli_imports import import_file
 from zhongtai.inventory import cli as inventory_cli
 from zhongtai.loyalty import cli as loyalty_cli
+from zhongtai.members import cli as members_cli
 from zhongtai.orders import cli as orders_cli
 from zhongtai.stores.models import Location
 
@@ -427,5 +428,6 @@ app.add_typer(integrations_cli.events_app, name="events")
 app.add_typer(guides_cli.app, name="guides")
 app.add_typer(inventory_cli.app, name="inventory")
 app.add_typer(loyalty_cli.app, name="loyalty")
+app.add_typer(members_cli.app, name="members")
 app.add_typer(orders_cli.app, name="orders")
 app.command("import")(import_file)
