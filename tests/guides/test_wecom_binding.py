@@ -23,7 +23,7 @@ from zhongtai.guides.models import GuideBinding, WeComContact
 from zhongtai.integrations.wecom.crypto import WeComCrypto
 from zhongtai.integrations.wecom.settings import WeComSettings
 from zhongtai.members import service as members
-from zhongtai.members.models import IdentityKind
+from zhongtai.members.models import ConsentChannel, IdentityKind
 from zhongtai.members.pii import PiiCipher
 
 CORP = "ww5e7f0c3a9d12b4e6"
@@ -198,3 +198,56 @@ def test_callbacks_answer_404_when_wecom_is_not_configured(client: TestClient) -
     sealed = SEAL.sealed_callback(event("add_external_contact"), "n", int(utcnow().timestamp()))
     answer = client.post("/api/v1/wecom/callback", params=sealed.query, content=sealed.body)
     assert answer.status_code == 404
+
+
+def _contacts(session: Session) -> list[tuple[str, object, object]]:
+    rows = session.scalars(select(WeComContact))
+    return sorted((c.external_userid, c.guide_id, c.member_id) for c in rows)
+
+
+def test_a_merge_moves_the_merged_members_wecom_contacts_to_the_survivor_once(
+    client: TestClient,
+    chain: Chain,
+    enroll_guide: EnrollGuide,
+    wecom: Directory,
+    member_on_wechat,  # type: ignore[no-untyped-def]
+    cipher: PiiCipher,
+    session: Session,
+) -> None:
+    lihua, wangfang = enroll_guide(chain.store, wecom="lihua"), enroll_guide(chain.store)
+    wangfang.guide.wecom_userid = "wangfang"
+    # The survivor is on lihua's WeCom with another WeChat account of hers.
+    survivor, _ = members.find_or_create_member(
+        session, cipher, IdentityKind.WECHAT_UNIONID, "union-2", via="app"
+    )
+    members.set_consent(session, survivor.id, ConsentChannel.WECOM, granted=True, source="app")
+    session.commit()
+    wecom.unionids["wmEXT2"] = "union-2"
+    for user, external in [("lihua", "wmEXT1"), ("wangfang", "wmEXT1"), ("lihua", "wmEXT2")]:
+        answer, _ = post(client, event("add_external_contact", user=user, external=external))
+        assert answer.status_code == 200
+    duplicate = member_on_wechat.id
+    hers_before = session.scalars(
+        select(WeComContact.id).where(WeComContact.member_id == duplicate)
+    ).all()
+    assert len(hers_before) == 2
+
+    merge = members.merge_members(session, survivor.id, duplicate)
+    session.commit()
+
+    # Every contact is the survivor's now, each once: none copied, none left on the merged id.
+    assert _contacts(session) == sorted(
+        [
+            ("wmEXT1", lihua.id, survivor.id),
+            ("wmEXT1", wangfang.id, survivor.id),
+            ("wmEXT2", lihua.id, survivor.id),
+        ]
+    )
+    assert sorted(merge.moved["wecom_contacts"]["moved"]) == sorted(map(str, hers_before))
+    assert members.merge_members(session, survivor.id, duplicate).id == merge.id
+    assert len(_contacts(session)) == 3
+    # Her guide's phone offers WeCom for her (she is in the guide's contacts), on one card.
+    page = client.get("/api/v1/guides/me/customers", headers=lihua.headers).json()
+    assert [(c["member_id"], c["contact_options"]) for c in page["items"]] == [
+        (str(survivor.id), ["wecom"])
+    ]

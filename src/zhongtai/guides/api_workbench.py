@@ -19,6 +19,7 @@ from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params
 from zhongtai.core.settings import Settings
+from zhongtai.core.text import PlainText
 from zhongtai.guides import recommendations, share_links, statements, tasks, workbench
 from zhongtai.guides.api_common import (
     caller_as_guide,
@@ -59,8 +60,10 @@ def who_am_i(principal: Principal = WORK, session: Session = Depends(db_session)
 
 @router.get("/guides/me/customers", response_model=Page[CustomerOut])
 def my_customers(
-    name: str | None = Query(None, max_length=100, description="A part of her name."),
-    tag: str | None = Query(None, max_length=32),
+    name: PlainText | None = Query(None, max_length=100, description="A part of her name."),
+    tag: PlainText | None = Query(
+        None, max_length=32, description="One of her tags, whole (e.g. 高端): no wildcards."
+    ),
     page: PageParams = Depends(page_params),
     principal: Principal = WORK,
     session: Session = Depends(db_session),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
@@ -37,6 +37,7 @@ from zhongtai.guides.models import Guide, GuideBinding, GuideStatus
 from zhongtai.guides.program import program_terms
 from zhongtai.members.hooks import merge_step
 from zhongtai.members.identity import lock_member
+from zhongtai.members.models import Member
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,20 @@ def lock_guides(
     return locked
 
 
+def lock_members(session: Session, member_ids: Iterable[uuid.UUID]) -> None:
+    """Lock the (surviving) rows of these members, one at a time in the order of their ids,
+    before a change of several of them touches each in its own order. The caller holds the
+    guides it needs already (guides before members). Ids that are no member are skipped: the
+    change meets them, and says so, in its own order."""
+    survivors = session.scalars(
+        select(func.coalesce(Member.merged_into_id, Member.id)).where(
+            Member.id.in_(list(set(member_ids)))
+        )
+    )
+    for member_id in sorted(set(survivors)):
+        lock_member(session, member_id, allow_erased=True)
+
+
 def touch_member(
     session: Session,
     member_id: uuid.UUID,
@@ -237,7 +252,9 @@ def hand_over_customers(
     customers so far (ties: the pool's order). Returns how many each guide received.
 
     The caller holds the pool's rows (:func:`lock_guides`) before calling: each handover locks
-    its guide again, and a guide first locked after a member would break the lock order."""
+    its guide again, and a guide first locked after a member would break the lock order. The
+    members are locked in the order of their ids first, then handed over in the order given."""
+    lock_members(session, member_ids)
     load = {gid: n for gid, n in pool}
     order = {gid: i for i, (gid, _) in enumerate(pool)}
     received: dict[uuid.UUID, int] = {}
@@ -261,7 +278,12 @@ def hand_over_customers(
 def reassign_customers(
     session: Session, member_ids: Sequence[uuid.UUID], guide_id: uuid.UUID, *, at: datetime
 ) -> list[BindingOutcome]:
-    """A manager's decision: these members are now this guide's."""
+    """A manager's decision: these members are now this guide's (outcomes in the order given).
+
+    The guide's row is locked first, then the members' in the order of their ids, whatever the
+    order of the list: as a leave handing some of them over does, so the two never deadlock."""
+    lock_guides(session, [guide_id])
+    lock_members(session, member_ids)
     return [
         touch_member(session, m, guide_id, BindingSource.MANAGER, at=at, source_ref="manager")
         for m in member_ids

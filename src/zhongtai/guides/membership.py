@@ -1,7 +1,8 @@
 """The guide's part of a member's overview (the member 360): who looks after her now, and
 what the guides forget of her when she is erased.
 
-Her binding follows a merge by the ``guide_binding`` step in binding.py.
+Her binding follows a merge by the ``guide_binding`` step in binding.py, her WeCom contacts by
+the ``wecom_contacts`` step here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from zhongtai.core.auth.models import StaffUser
 from zhongtai.core.clock import utcnow
 from zhongtai.guides.binding import unbind_member
 from zhongtai.guides.models import Guide, GuideBinding, WeComContact
-from zhongtai.members.hooks import erase_step, overview_section
+from zhongtai.members.hooks import erase_step, merge_step, overview_section
 from zhongtai.stores.models import Location
 
 
@@ -83,3 +84,22 @@ def forget_guide_ties(session: Session, member_ids: list[uuid.UUID]) -> dict[str
         "bindings_ended": ended,
         "wecom_contacts_unlinked": contacts.rowcount,  # type: ignore[attr-defined]
     }
+
+
+@merge_step("wecom_contacts")
+def move_wecom_contacts_on_merge(
+    session: Session, merged_id: uuid.UUID, survivor_id: uuid.UUID
+) -> dict[str, Any]:
+    """The merged member's WeCom contacts become the survivor's, as her WeChat unionid does: her
+    guide's phone offers WeCom for her, and the contacts' later events reach her. Each row is
+    one guide's contact with one WeChat account (unique), so it moves as it is: a contact the
+    survivor already had stays hers, once, and none is copied. The merge holds both members'
+    rows, under which every change of a contact's member is made (wecom_contacts.py)."""
+    moved = session.scalars(
+        update(WeComContact)
+        .where(WeComContact.member_id == merged_id)
+        .values(member_id=survivor_id)
+        .returning(WeComContact.id)
+        .execution_options(synchronize_session="fetch")
+    ).all()
+    return {"moved": sorted(str(contact_id) for contact_id in moved)}

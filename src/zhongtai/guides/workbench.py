@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.errors import Forbidden
 from zhongtai.core.pagination import PageParams, paginate
 from zhongtai.guides.binding import current_binding
+from zhongtai.guides.member_tags import has_tag
 from zhongtai.guides.models import (
     Guide,
     GuideBinding,
@@ -164,7 +165,8 @@ def my_customers(
     name: str | None = None,
     tag: str | None = None,
 ) -> tuple[list[CustomerCard], str | None]:
-    """Her current customers, longest-bound first; filter by a part of the name or a tag."""
+    """Her current customers, longest-bound first; filter by a part of the name or a whole
+    tag (:func:`has_tag`)."""
     stmt = select(GuideBinding).where(
         GuideBinding.guide_id == guide_id, GuideBinding.ended_at.is_(None)
     )
@@ -173,8 +175,7 @@ def my_customers(
         if name:
             stmt = stmt.where(Member.name.contains(name, autoescape=True))
         if tag:
-            # Tags are a JSON list; the quoted form matches a whole tag only.
-            stmt = stmt.where(cast(Member.tags, String).contains(f'"{tag}"'))
+            stmt = stmt.where(has_tag(session, tag))
     bindings, cursor = paginate(session, stmt, [GuideBinding.bound_at, GuideBinding.id], params)
     return _cards(session, cipher, guide_id, bindings, now), cursor
 

@@ -1,8 +1,9 @@
 """WeCom's callback URL: URL verification (GET) and encrypted contact events (POST).
 
 Every callback is checked (signature, freshness, decryption, our corp) before anything is
-done, and each signed message is applied once (a replayed one answers ``success`` and changes
-nothing). A refused callback answers problem+json; WeCom retries what did not succeed.
+done, and each signed message is applied once: a replayed one answers ``success`` and changes
+nothing, also when the copies arrive at the same moment (they queue on the message's key). A
+refused callback answers problem+json; WeCom retries what did not succeed.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from zhongtai.core.errors import DomainError, NotFound
 from zhongtai.core.http.deps import app_settings, db_session
 from zhongtai.core.http.routing import api_router, request_body
 from zhongtai.core.settings import Settings
-from zhongtai.guides.models import WeComCallbackReceipt
-from zhongtai.guides.wecom_contacts import apply_contact_change, lookup_unionid
+from zhongtai.guides.wecom_contacts import apply_contact_change, claim_callback, lookup_unionid
 from zhongtai.integrations.wecom.crypto import WeComCrypto
 from zhongtai.integrations.wecom.directory import ExternalContactDirectory
 from zhongtai.integrations.wecom.errors import (
@@ -105,9 +105,8 @@ def receive_callback(
     except WeComCallbackError as error:
         raise _refused(error) from error
     key = WeComCrypto.replay_key(timestamp, nonce, msg_signature)
-    if session.get(WeComCallbackReceipt, key) is not None:
-        return PlainTextResponse("success")
-    session.add(WeComCallbackReceipt(replay_key=key, received_at=utcnow()))
+    if not claim_callback(session, key, at=utcnow()):
+        return PlainTextResponse("success")  # applied before (or by a copy that just was)
     if isinstance(event, ExternalContactChanged):
         directory: ExternalContactDirectory | None = request.app.state.wecom_directory
         try:
