@@ -71,6 +71,60 @@ def test_a_transfer_request_to_a_closed_store_over_http_is_a_422_naming_to_locat
     ]
 
 
+def test_a_transfer_to_a_store_closed_since_it_was_requested_is_not_approved_naming_the_store(
+    session: Session, stock: StockFactory
+) -> None:
+    """The same answer as asking for it now: a closed store takes no new transfer."""
+    dc, store, sku = stock.location(kind=LocationKind.DC), stock.location(), stock.sku()
+    stock.receive(dc, sku, 10)
+    transfer = transfers.request_transfer(session, dc.id, store.id, [line(sku, 4)])
+    session.commit()
+    _close(session, store)
+    with pytest.raises(InvalidInput) as refused:
+        transfers.approve_transfer(session, transfer.id)
+    assert refused.value.status == 422
+    assert refused.value.errors == [
+        {"field": "to_location_id", "message": f"location {store.id} is closed"}
+    ]
+    assert transfers.get_transfer(session, transfer.id).status is TransferStatus.REQUESTED
+    assert _figures(stock, dc, sku) == (10, 0)
+    assert _figures(stock, store, sku) == (0, 0)
+    # The sender may still call it off.
+    assert transfers.cancel_transfer(session, transfer.id).status is TransferStatus.CANCELLED
+
+
+def test_approving_a_transfer_to_a_closed_store_over_http_is_a_422_naming_to_location_id(
+    client: TestClient, stock: StockFactory
+) -> None:
+    dc, _, tid = _requested(client, stock)
+    store_id = transfers.get_transfer(stock.session, uuid.UUID(tid)).to_location_id
+    store = stock.session.get(Location, store_id)
+    assert store is not None
+    _close(stock.session, store)
+    sender = stock.factory.staff_headers(Role.STORE_MANAGER, [dc])
+    r = client.post(f"{BASE}/transfers/{tid}/approve", headers=sender)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"] == [
+        {"field": "to_location_id", "message": f"location {store_id} is closed"}
+    ]
+    again = client.get(f"{BASE}/transfers/{tid}", headers=sender)
+    assert again.json()["status"] == "requested"
+
+
+def test_a_transfer_approved_before_its_store_closed_is_still_answered_as_approved(
+    session: Session, stock: StockFactory
+) -> None:
+    """Approving again answers the approval given while the store was open; the dispatch is
+    what a closed store refuses."""
+    dc, store, sku = stock.location(kind=LocationKind.DC), stock.location(), stock.sku()
+    stock.receive(dc, sku, 10)
+    transfer = transfers.request_transfer(session, dc.id, store.id, [line(sku, 4)])
+    transfers.approve_transfer(session, transfer.id)
+    _close(session, store)
+    assert transfers.approve_transfer(session, transfer.id).status is TransferStatus.APPROVED
+
+
 def test_an_approved_transfer_to_a_store_closed_meanwhile_is_not_dispatched_and_nothing_moves(
     session: Session, stock: StockFactory
 ) -> None:
@@ -222,3 +276,45 @@ def test_a_dispatch_waits_for_a_store_closing_at_that_moment_and_then_is_refused
         assert s.get(StockBalance, (dc_id, sku_id)).on_hand == 10  # type: ignore[union-attr]
         assert s.get(StockBalance, (store_id, sku_id)) is None
         assert service.verify_stock(s) == []
+
+
+@pytest.mark.postgres_only
+def test_an_approval_waits_for_a_store_closing_at_that_moment_and_then_is_refused(
+    pg_db: Database,
+) -> None:
+    """The close is in flight when the sender approves: the approval must not read the store
+    as still open; it waits for the close, then answers 422 naming the store."""
+    with pg_db.writer() as s:
+        stock = StockFactory(s, Factory(s))
+        dc, store, sku = stock.location(kind=LocationKind.DC), stock.location(), stock.sku()
+        stock.receive(dc, sku, 10)
+        tid = transfers.request_transfer(s, dc.id, store.id, [line(sku, 4)]).id
+        s.commit()
+        store_id = store.id
+    outcome: list[object] = []
+
+    def approve() -> None:
+        try:
+            with pg_db.writer() as s, s.begin():
+                outcome.append(transfers.approve_transfer(s, tid).status)
+        except InvalidInput as refused:
+            outcome.append(refused)
+
+    with pg_db.writer() as closing:
+        stores.update_location(closing, store_id, status=LocationStatus.CLOSED)
+        closing.flush()
+        pid = closing.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        thread = threading.Thread(target=approve)
+        thread.start()
+        thread.join(timeout=1)
+        if thread.is_alive():  # waiting for the close, as it should
+            until_another_backend_waits_for_a_lock(pg_db, pid)
+        closing.commit()
+        thread.join(timeout=30)
+    [answer] = outcome
+    assert isinstance(answer, InvalidInput), answer
+    assert answer.errors == [
+        {"field": "to_location_id", "message": f"location {store_id} is closed"}
+    ]
+    with pg_db.reader() as s:
+        assert transfers.get_transfer(s, tid).status is TransferStatus.REQUESTED

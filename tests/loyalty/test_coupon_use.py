@@ -16,6 +16,7 @@ from zhongtai.loyalty import coupons, service
 from zhongtai.loyalty.coupon_rules import CouponKind, CouponTerms
 from zhongtai.loyalty.errors import CouponLimitReached, CouponNotRedeemable, CouponTemplateClosed
 from zhongtai.loyalty.models import Coupon, CouponAction, CouponStatus, CouponUse, SourceType
+from zhongtai.members import service as members
 
 TEN_OFF = CouponTerms(CouponKind.AMOUNT_OFF, 1_000, threshold_fen=5_000)
 
@@ -109,6 +110,47 @@ def test_an_order_returned_in_full_gives_its_coupon_back_unless_the_template_say
     session.refresh(kept)
     assert (kept.status, kept.redeemed_source_id) == (CouponStatus.AVAILABLE, None)
     service.redeem_coupon(session, kept.id, _order("ORDER-10"), discount_fen=1_000)
+
+
+def test_an_order_coming_back_gives_no_coupon_back_to_a_member_erased_meanwhile(
+    session: Session, make_member: MakeMember
+) -> None:
+    """Hers stay used and are named as forfeited, for the caller to record why; those of a
+    member merged into her count as hers."""
+    member, duplicate = make_member(), make_member()
+    used = coupons.issue_coupon(session, _template(session).id, member.id)
+    never_back = coupons.issue_coupon(
+        session,
+        _template(
+            session, "T10-KEEP", rules=coupons.TemplateRules(restore_on_full_return=False)
+        ).id,
+        member.id,
+    )
+    for coupon in (used, never_back):
+        service.redeem_coupon(session, coupon.id, _order("ORDER-11"), discount_fen=1_000)
+    members.merge_members(session, member.id, duplicate.id)
+    members.erase_member(session, member.id)
+
+    returned = service.give_back_coupons(session, duplicate.id, "ORDER-11")
+    assert (returned.restored, returned.forfeited) == ([], [used.id])
+    cancelled = service.give_back_coupons(session, member.id, "ORDER-11", cancelled=True)
+    assert (cancelled.restored, cancelled.forfeited) == ([], sorted([used.id, never_back.id]))
+    for coupon in (used, never_back):
+        session.refresh(coupon)
+        assert (coupon.status, coupon.redeemed_source_id) == (CouponStatus.REDEEMED, "ORDER-11")
+        assert _history(session, coupon)[-1] is CouponAction.REDEEM
+
+
+def test_an_order_coming_back_gives_its_coupons_back_to_a_member_not_erased(
+    session: Session, make_member: MakeMember
+) -> None:
+    member = make_member()
+    coupon = coupons.issue_coupon(session, _template(session).id, member.id)
+    service.redeem_coupon(session, coupon.id, _order("ORDER-12"), discount_fen=1_000)
+    back = service.give_back_coupons(session, member.id, "ORDER-12")
+    assert (back.restored, back.forfeited) == ([coupon.id], [])
+    session.refresh(coupon)
+    assert coupon.status is CouponStatus.AVAILABLE
 
 
 def test_fixed_dates_bound_every_coupon_of_the_template(

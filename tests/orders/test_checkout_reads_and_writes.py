@@ -16,6 +16,7 @@ from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.orm import Session
 
 from tests.factories import APP_CALLER, Factory
+from tests.members.conftest import MakeMember
 from tests.orders.conftest import NEARBY, Chain, ok, place, quote
 from tests.statements import recorded_on
 from zhongtai.core.auth.roles import Channel
@@ -112,6 +113,35 @@ def test_placing_claims_the_quote_in_one_statement_and_reads_nothing_back(
     assert not [s for s in sent if s.startswith("SELECT")]
     assert held.order_id == placed.order.id, "the quote in the session knows its order"
     assert [x.sku_id for x in placed.order.lines] == [chain.skus[0].id, chain.skus[1].id]
+
+
+def test_placing_a_members_quote_judges_her_in_the_claim_and_reads_nothing_more(
+    session: Session, connection: Connection, chain: Chain, make_member: MakeMember
+) -> None:
+    """Whether she was erased is part of the claim's condition: no statement is added."""
+    member = make_member()
+    held = quote_checkout(
+        session,
+        QuoteRequest(
+            channel=SalesChannel.APP,
+            fulfillment_type=FulfillmentType.DELIVERY,
+            lines=[Line(chain.skus[0].id, 1), Line(chain.skus[1].id, 1)],
+            address=CUSTOMER,
+            member_id=member.id,
+        ),
+        caller=APP_CALLER,
+    )
+    anonymous = delivery_quote(session, chain)
+    with statements_on(connection, session) as hers:
+        place_order(session, PlaceOrder(held.id), caller=APP_CALLER)
+        session.flush()
+    with statements_on(connection, session) as nobodys:
+        place_order(session, PlaceOrder(anonymous.id), caller=APP_CALLER)
+        session.flush()
+    assert hers[0].startswith("UPDATE checkout_quotes SET order_id")
+    assert "FROM members" in hers[0]
+    assert not [s for s in hers if s.startswith("SELECT")]
+    assert len(hers) == len(nobodys)
 
 
 @dataclass(frozen=True)

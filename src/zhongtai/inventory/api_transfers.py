@@ -63,7 +63,10 @@ def _source(session: Session, principal: Principal, transfer_id: uuid.UUID) -> N
 def approve(
     transfer_id: uuid.UUID, principal: Principal = ADJUST, session: Session = Depends(db_session)
 ) -> TransferOut:
-    """The sending location's manager (or HQ) agrees to give the stock."""
+    """The sending location's manager (or HQ) agrees to give the stock.
+
+    422 naming ``to_location_id`` when the receiver closed since the transfer was asked for.
+    """
     _source(session, principal, transfer_id)
     return TransferOut.model_validate(transfers.approve_transfer(session, transfer_id))
 

@@ -7,9 +7,10 @@ changed in one global order, by (location, SKU), like every other use case.
 
 Each step is one conditional UPDATE of the transfer's status, so of two steps racing (an
 approval and a cancel, a dispatch and a cancel) exactly one happens; the other answers 409
-naming the status it found. A closed location takes no new transfer, in or out, and nothing
-is dispatched into a location closed meanwhile; goods already on the road are received, and
-a transfer agreed before its source closed may still clear that source's shelves.
+naming the status it found. A closed location takes no new transfer, in or out; a transfer to
+a location closed meanwhile is neither approved nor dispatched; goods already on the road are
+received, and a transfer agreed before its source closed may still clear that source's
+shelves.
 """
 
 from __future__ import annotations
@@ -128,8 +129,18 @@ _HINTS = {
 
 
 def approve_transfer(session: Session, transfer_id: uuid.UUID) -> Transfer:
-    """The sender agrees to give the stock (nothing moves yet); 409 unless requested."""
-    _claim(session, transfer_id, TransferStatus.APPROVED)
+    """The sender agrees to give the stock (nothing moves yet); 409 unless requested.
+
+    A destination closed since the request is refused as a request to it now would be (422
+    naming ``to_location_id``), and the transfer stays requested for the sender to cancel.
+    Approving again answers the approval given while it was open (the dispatch refuses it).
+    """
+    with session.begin_nested():
+        transfer = _claim(session, transfer_id, TransferStatus.APPROVED)
+        if transfer is not None:
+            target = transfer.to_location_id
+            if _destination_status(session, target) is not LocationStatus.ACTIVE:
+                raise InvalidInput.field("to_location_id", f"location {target} is closed")
     return get_transfer(session, transfer_id)
 
 
@@ -192,12 +203,18 @@ def ship_transfer(session: Session, transfer_id: uuid.UUID) -> Transfer:
     return get_transfer(session, transfer_id)
 
 
-def _require_open_destination(session: Session, location_id: uuid.UUID) -> None:
-    """409 when the destination is closed. The row stays share-locked until the dispatch
-    commits, so a close in flight is waited for and seen, and one arriving later waits."""
-    status = session.scalar(
+def _destination_status(session: Session, location_id: uuid.UUID) -> LocationStatus | None:
+    """The destination's status (None: gone), its row share-locked until the step commits, so
+    a close in flight is waited for and seen, and one arriving later waits."""
+    status: LocationStatus | None = session.scalar(
         select(Location.status).where(Location.id == location_id).with_for_update(read=True)
     )
+    return status
+
+
+def _require_open_destination(session: Session, location_id: uuid.UUID) -> None:
+    """409 when the destination is closed (share-locked: see ``_destination_status``)."""
+    status = _destination_status(session, location_id)
     if status is not LocationStatus.ACTIVE:
         state = "gone" if status is None else status.value
         raise LocationClosed(

@@ -1,5 +1,6 @@
 """Using a coupon: locked by a checkout, redeemed once by whichever touchpoint comes first,
-released on cancel or when the lock runs out, restored when its order comes back in full.
+released on cancel or when the lock runs out, restored when its order comes back in full (never
+to a member who was erased meanwhile: hers stay used).
 
 Every step is one conditional UPDATE on the state the coupon must be in: of two touchpoints
 racing for a coupon, the database lets one through and the other finds it gone (409).
@@ -8,6 +9,7 @@ racing for a coupon, the database lets one through and the other finds it gone (
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +26,7 @@ from zhongtai.loyalty.errors import CouponNotRedeemable
 from zhongtai.loyalty.events import CouponRedeemed
 from zhongtai.loyalty.models import Coupon, CouponAction, CouponStatus, CouponTemplate
 from zhongtai.members import service as members
+from zhongtai.members.models import MemberStatus
 
 #: How long a checkout holds a coupon unless it says otherwise (a quote's lifetime).
 DEFAULT_HOLD = timedelta(minutes=15)
@@ -234,13 +237,7 @@ def redeem_coupon(
     return coupon
 
 
-def restore_coupons_of(
-    session: Session, source_id: str, *, at: datetime | None = None, cancelled: bool = False
-) -> list[uuid.UUID]:
-    """An order returned in full gives its coupons back, when their template says so and they
-    are still valid; a ``cancelled`` order gives back every coupon still valid (it never
-    happened). The ids restored; restoring twice restores nothing the second time."""
-    at = at or utcnow()
+def _restorable(source_id: str, at: datetime, cancelled: bool) -> list[Any]:
     conditions = [
         Coupon.status == CouponStatus.REDEEMED,
         Coupon.redeemed_source_id == source_id,
@@ -249,6 +246,17 @@ def restore_coupons_of(
     if not cancelled:
         restorable = select(CouponTemplate.id).where(CouponTemplate.restore_on_full_return)
         conditions.append(Coupon.template_id.in_(restorable))
+    return conditions
+
+
+def restore_coupons_of(
+    session: Session, source_id: str, *, at: datetime | None = None, cancelled: bool = False
+) -> list[uuid.UUID]:
+    """An order returned in full gives its coupons back, when their template says so and they
+    are still valid; a ``cancelled`` order gives back every coupon still valid (it never
+    happened). The ids restored; restoring twice restores nothing the second time."""
+    at = at or utcnow()
+    conditions = _restorable(source_id, at, cancelled)
     restored = list(
         session.scalars(
             update(Coupon)
@@ -267,3 +275,39 @@ def restore_coupons_of(
     for coupon_id in restored:
         note_use(session, coupon_id, CouponAction.RESTORE, source_id, at=at)
     return restored
+
+
+@dataclass(frozen=True)
+class CouponsBack:
+    """What an order coming back did with its coupons: ``restored`` to her, or ``forfeited``
+    (those it would have restored, kept used: she was erased)."""
+
+    restored: list[uuid.UUID]
+    forfeited: list[uuid.UUID]
+
+
+def give_back_coupons(
+    session: Session,
+    member_id: uuid.UUID,
+    source_id: str,
+    *,
+    at: datetime | None = None,
+    cancelled: bool = False,
+) -> CouponsBack:
+    """:func:`restore_coupons_of` for an order of ``member_id`` (or of a member merged into her),
+    unless she was erased: a person who no longer exists is given nothing back. The coupons
+    then stay used, as her erasure left every coupon of hers as it was and makes none for her;
+    they are answered as ``forfeited`` for the caller to record why (as
+    ``ledger.give_back_points`` leaves forfeited points to its caller).
+
+    Decided under her lock, so an erasure racing the return lands before it (forfeited) or
+    after it (restored, and kept with her pseudonymous records).
+    """
+    at = at or utcnow()
+    member = members.lock_member(session, member_id, allow_erased=True)
+    if member.status is not MemberStatus.ERASED:
+        return CouponsBack(restore_coupons_of(session, source_id, at=at, cancelled=cancelled), [])
+    kept = session.scalars(
+        select(Coupon.id).where(*_restorable(source_id, at, cancelled)).order_by(Coupon.id)
+    ).all()
+    return CouponsBack([], list(kept))

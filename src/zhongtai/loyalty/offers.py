@@ -26,6 +26,8 @@ from zhongtai.loyalty.promotions import live_promotions
 from zhongtai.loyalty.scopes import scope_from_json
 from zhongtai.loyalty.tier_rules import Tier
 from zhongtai.members import service as members
+from zhongtai.members.errors import MemberErased
+from zhongtai.members.models import MemberStatus
 from zhongtai.orders.pricing_rules import BasketLine, DeliveryFeeRule
 
 MAX_COUPONS = 5
@@ -143,9 +145,15 @@ def offers_for_basket(
     ``.discounts`` are what the checkout passes to ``orders.pricing_rules.price_basket`` (same
     order); ``.explanations`` say why each offer did or did not apply; ``.coupons_used`` are
     the coupons to lock.
+
+    A member who was erased is nobody to sell to: 409 ``member-erased``, judged on the member
+    row read here anyway (so a checkout refuses her before it holds or locks anything).
     """
     if member_id is not None:
-        member_id = members.get_member(session, member_id).id  # the survivor of any merge
+        member = members.get_member(session, member_id)  # the survivor of any merge
+        if member.status is MemberStatus.ERASED:
+            raise MemberErased(member.id)
+        member_id = member.id
     promotions = live_promotions(session, now, generation=reference_generation)
     coupons = coupon_offers(session, member_id, coupon_ids)
     # Only an offer scoped to categories looks at them: without one, none is read.

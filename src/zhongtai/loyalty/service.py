@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from zhongtai.loyalty.accounts import Booked, Source
 from zhongtai.loyalty.coupon_use import (
+    CouponsBack,
+    give_back_coupons,
     lock_coupon,
     redeem_coupon,
     release_coupons,
@@ -47,6 +49,7 @@ from zhongtai.loyalty.verify import VerifyReport, verify
 
 __all__ = [
     "Booked",
+    "CouponsBack",
     "ExpiryRun",
     "MaturingRun",
     "PointsBalance",
@@ -67,6 +70,7 @@ __all__ = [
     "earn_points",
     "expire_points",
     "get_earn_rule",
+    "give_back_coupons",
     "give_back_points",
     "issue_coupon",
     "list_earn_rules",

@@ -8,7 +8,18 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Executable, Table, Uuid, bindparam, select, update
+from sqlalchemy import (
+    Executable,
+    Select,
+    Table,
+    Uuid,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,6 +31,8 @@ from zhongtai.core.db import UTCDateTime
 from zhongtai.core.errors import Conflict, NotFound
 from zhongtai.core.ids import new_id
 from zhongtai.core.outbox import write_event
+from zhongtai.members.errors import MemberErased
+from zhongtai.members.models import Member, MemberStatus
 from zhongtai.orders.errors import QuoteExpired
 from zhongtai.orders.events import OrderCreated, OrderLineFacts
 from zhongtai.orders.kinds import (
@@ -66,10 +79,40 @@ def same_channel(caller: Principal, channel: SalesChannel) -> bool:
     return caller.channel.value == channel.value
 
 
+_MEMBERS: Table = Member.__table__  # type: ignore[assignment]
+
+
+def _person(member_id: Any, *within: Table, not_erased: bool = False) -> Select[Any]:
+    """The id and status of the person a quote's ``member_id`` stands for (herself, or her
+    survivor when it names a member merged into another), her row key-share-locked; with
+    ``not_erased``, only when she was not erased. ``within``: the tables of the statement this
+    one is a subquery of, which ``member_id`` refers to.
+
+    An erasure holds her row locked until it commits: a placing meeting one in flight waits
+    for it and then finds her erased; an erasure arriving after waits for the placing and then
+    finds her order under way (and refuses). Her row is locked before the quote's, the order
+    an erasure locks them in (it blanks her quotes), so the two never deadlock.
+    """
+    person, pointer = _MEMBERS.alias("person"), _MEMBERS.alias("pointer")
+    merged_into = (
+        select(pointer.c.merged_into_id)
+        .where(pointer.c.id == member_id)
+        .correlate(*within)
+        .scalar_subquery()
+    )
+    found = select(person.c.id, person.c.status).where(
+        person.c.id == func.coalesce(merged_into, member_id)
+    )
+    if not_erased:
+        found = found.where(person.c.status != MemberStatus.ERASED)
+    return found.correlate(*within).with_for_update(read=True, key_share=True)
+
+
 @lru_cache(maxsize=1)
 def _claim_statement() -> Executable:
-    """Mark an unplaced, unexpired quote of the caller's channels as the new order's, and read
-    it back, in one statement (built once).
+    """Mark an unplaced, unexpired quote of the caller's channels, made for nobody or for a
+    member who was not erased, as the new order's, and read it back, in one statement (built
+    once).
 
     A concurrent placing of the same quote waits for this row and then finds it claimed.
     """
@@ -82,6 +125,11 @@ def _claim_statement() -> Executable:
             quotes.c.order_id.is_(None),
             quotes.c.expires_at > now,
             quotes.c.channel.in_(bindparam("channels", expanding=True)),
+            # Made for nobody, or for someone not erased (one index lookup or two).
+            or_(
+                quotes.c.member_id.is_(None),
+                exists(_person(quotes.c.member_id, quotes, not_erased=True)),
+            ),
         )
         .values(order_id=bindparam("order_id", type_=Uuid()), updated_at=now)
         .returning(*quotes.c)
@@ -132,8 +180,12 @@ def _earlier_answer(
     session: Session, place: PlaceOrder, caller: Principal, now: datetime
 ) -> Placed | None:
     """Why the quote cannot become a new order, judged on the locked quote: 404, 409 for
-    another channel's quote or an expired one, or the order placed before (by this quote or
-    by the channel's order id). None: nothing stands in the way."""
+    another channel's quote, an expired one or one of a member erased since, or the order
+    placed before (by this quote or by the channel's order id). None: nothing stands in the
+    way."""
+    # Her row before the quote's, as the claim and an erasure lock them.
+    member_id = select(Quote.member_id).where(Quote.id == place.quote_id).scalar_subquery()
+    person = session.execute(_person(member_id)).first()
     quote = session.scalars(
         select(Quote).where(Quote.id == place.quote_id).with_for_update()
     ).one_or_none()
@@ -157,6 +209,8 @@ def _earlier_answer(
             "held. Ask for a new quote.",
             quote_id=str(quote.id),
         )
+    if person is not None and person.status is MemberStatus.ERASED:
+        raise MemberErased(person.id)
     return None
 
 
