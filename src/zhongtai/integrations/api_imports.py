@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, Query, Request, Response, status
@@ -10,12 +11,13 @@ from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
-from zhongtai.core.errors import InvalidInput
+from zhongtai.core.errors import Forbidden, InvalidInput
 from zhongtai.core.http.deps import app_settings, db_session
 from zhongtai.core.http.routing import api_router, request_body
 from zhongtai.core.http.security import current_principal
+from zhongtai.core.pagination import Page, PageParams, page_params
 from zhongtai.core.settings import Settings
-from zhongtai.integrations import imports
+from zhongtai.integrations import import_batches, imports
 from zhongtai.integrations.import_rules import BatchUnreadable, ImportKind, fingerprint, read_batch
 
 router = api_router(tags=["imports"])
@@ -26,6 +28,15 @@ NEEDS = {
     ImportKind.PRICES: Permission.PRICES_WRITE,
     ImportKind.STOCK: Permission.INVENTORY_ADJUST,
 }
+
+
+class BatchSummaryOut(BaseModel):
+    batch_id: str
+    kind: str
+    rows_total: int
+    rows_loaded: int
+    rows_rejected: int
+    loaded_at: datetime
 
 
 class BatchOut(BaseModel):
@@ -87,13 +98,46 @@ def send_batch(
     return _out(loaded.batch)
 
 
+@router.get("/imports/batches", response_model=Page[BatchSummaryOut])
+def list_batches(
+    kind: ImportKind | None = None,
+    principal: Principal = Depends(current_principal),
+    page: PageParams = Depends(page_params),
+    session: Session = Depends(db_session),
+) -> Page[BatchSummaryOut]:
+    """The loaded batches (without their reports), oldest first: of the kinds the caller may
+    send, and, for a caller bound to stores, only her stores' batches."""
+    if kind is not None:
+        principal.require(NEEDS[kind])
+    kinds = [k.value for k, needed in NEEDS.items() if principal.can(needed)]
+    if not kinds:
+        raise Forbidden("Reading import batches needs a permission to send them.")
+    rows, cursor = import_batches.list_batches(
+        session, principal, [kind.value] if kind else kinds, page
+    )
+    return Page(
+        items=[
+            BatchSummaryOut(
+                batch_id=b.batch_id,
+                kind=b.kind,
+                rows_total=b.rows_total,
+                rows_loaded=b.rows_loaded,
+                rows_rejected=b.rows_rejected,
+                loaded_at=b.loaded_at,
+            )
+            for b in rows
+        ],
+        next_cursor=cursor,
+    )
+
+
 @router.get("/imports/batches/{batch_id}", response_model=BatchOut)
 def read_batch_report(
     batch_id: str,
     principal: Principal = Depends(current_principal),
     session: Session = Depends(db_session),
 ) -> BatchOut:
-    """A loaded batch's reconciliation report."""
-    batch = imports.get_batch(session, batch_id)
+    """A loaded batch's reconciliation report. Another store's batch answers 404, as no batch."""
+    batch = import_batches.get_batch(session, batch_id, principal)
     principal.require(NEEDS[ImportKind(batch.kind)])
     return _out(batch)

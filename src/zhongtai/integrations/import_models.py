@@ -1,11 +1,13 @@
-"""Table of back-office import batches: what each batch loaded, and its reconciliation report."""
+"""Tables of back-office import batches: what each batch loaded, its reconciliation report, and
+the stores it belongs to."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhongtai.core.clock import utcnow
@@ -28,3 +30,18 @@ class ImportBatch(IdMixin, Base):
     report: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     actor: Mapped[str | None] = mapped_column(String(80))
     loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImportBatchStore(Base):
+    """One store a batch belongs to: the stores its rows name (a store-bound sender's own
+    stores when they name none of them). A caller bound to stores reads a batch only when all
+    of its stores are the caller's; a batch of no store (a product master from HQ) is HQ's."""
+
+    __tablename__ = "import_batch_stores"
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("import_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    store_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("locations.id"), primary_key=True, index=True
+    )

@@ -370,3 +370,17 @@ def check_stock_row(values: Mapping[str, Any]) -> StockRow | list[RowProblem]:
     if row.problems or location_code is None or sku_code is None or on_hand is None:
         return row.problems
     return StockRow(location_code, sku_code, on_hand)
+
+
+#: The column naming a store in a row of each kind (a product row names none).
+STORE_COLUMNS = {ImportKind.STOCK: "location_code", ImportKind.PRICES: "store_code"}
+
+
+def named_store_code(kind: ImportKind, values: Mapping[str, Any]) -> str | None:
+    """The store code a row names, read as the row's check reads it (None: none, or no code)."""
+    column = STORE_COLUMNS.get(kind)
+    if column is None:
+        return None
+    row = _Row({column: values.get(column)}, (column,))
+    code = row.text(column, required=False, max_length=32)
+    return None if row.problems else code

@@ -22,8 +22,9 @@ from zhongtai.catalog.models import Barcode, Category, Product, ProductKind, Sal
 from zhongtai.core import context
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel
-from zhongtai.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from zhongtai.core.errors import Conflict, DomainError, InvalidInput
 from zhongtai.core.ids import new_id
+from zhongtai.integrations import import_batches
 from zhongtai.integrations.import_models import ImportBatch
 from zhongtai.integrations.import_rules import (
     ImportKind,
@@ -35,6 +36,7 @@ from zhongtai.integrations.import_rules import (
     check_price_row,
     check_product_row,
     check_stock_row,
+    named_store_code,
 )
 from zhongtai.inventory.ledger import BALANCES
 from zhongtai.inventory.stock import adjust_stock, lock_stock_rows
@@ -242,6 +244,12 @@ def _lock_counted_stock(session: Session, rows: Sequence[RawRow], caller: Princi
             lock_stock_rows(session, location_id, chunk)
 
 
+def _named_locations(session: Session, kind: ImportKind, rows: Sequence[RawRow]) -> set[uuid.UUID]:
+    """The locations the rows name (whether or not the row loads): whose batch it is."""
+    codes = {code for raw in rows if (code := named_store_code(kind, raw.values))}
+    return set(_ids_by_code(session, Location.code, Location.id, codes).values())
+
+
 def _problems_of(error: DomainError) -> list[dict[str, str]]:
     if error.errors:
         return [
@@ -284,7 +292,8 @@ def load_batch(
             session.add(batch)
             session.flush()
     except IntegrityError:
-        return Loaded(_same_batch(session, batch_id, kind, fingerprint), created=False)
+        return Loaded(_same_batch(session, batch_id, kind, fingerprint, caller), created=False)
+    import_batches.record_stores(session, batch, caller, _named_locations(session, kind, rows))
     if kind is ImportKind.STOCK:
         _lock_counted_stock(session, rows, caller)
     load = _loader(kind, caller, batch_id, currency)
@@ -318,8 +327,18 @@ def load_batch(
     return Loaded(batch, created=True)
 
 
-def _same_batch(session: Session, batch_id: str, kind: ImportKind, fingerprint: str) -> ImportBatch:
-    earlier = get_batch(session, batch_id)
+def _same_batch(
+    session: Session, batch_id: str, kind: ImportKind, fingerprint: str, caller: Principal
+) -> ImportBatch:
+    """The first load of a batch sent again, to answer its report; a 409 for other content
+    under its id, or for an id another store's batch holds (whatever the content: the answer
+    tells nothing of that batch)."""
+    earlier = import_batches.find_batch(session, batch_id)
+    if earlier is None or not import_batches.readable(session, earlier, caller):
+        raise Conflict(
+            f"Batch id {batch_id} is taken; send your data under a new batch id.",
+            batch_id=batch_id,
+        )
     if earlier.fingerprint != fingerprint or earlier.kind != kind.value:
         raise Conflict(
             f"Batch {batch_id} was loaded before with other content; send new data under a "
@@ -327,12 +346,3 @@ def _same_batch(session: Session, batch_id: str, kind: ImportKind, fingerprint: 
             batch_id=batch_id,
         )
     return earlier
-
-
-def get_batch(session: Session, batch_id: str) -> ImportBatch:
-    batch = session.scalars(
-        select(ImportBatch).where(ImportBatch.batch_id == batch_id)
-    ).one_or_none()
-    if batch is None:
-        raise NotFound(f"No import batch {batch_id}.")
-    return batch

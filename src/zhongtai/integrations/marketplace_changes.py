@@ -24,12 +24,14 @@ from zhongtai.integrations.marketplace_models import (
     MarketplaceConnectionStore,
     MarketplaceStockPush,
 )
-from zhongtai.inventory import events as _inventory_events  # noqa: F401  (declares stock.changed)
+from zhongtai.inventory import events as _inventory_events  # noqa: F401  (declares the events)
 from zhongtai.inventory.ledger import BALANCES
+from zhongtai.inventory.models import ChannelAllocation
 from zhongtai.stores.models import Location, LocationKind
 
 PUSHES: Table = MarketplaceStockPush.__table__  # type: ignore[assignment]
 CONSUMER = "integrations.marketplace.stock_push"
+ALLOCATION_CONSUMER = "integrations.marketplace.allocation_push"
 _COLUMNS = ("connection_id", "location_id", "sku_id", "version", "pushed_version", "due_at")
 
 
@@ -129,6 +131,37 @@ def mark_all_stock(session: Session, connection_id: uuid.UUID) -> int:
     return _upsert(session, rows)
 
 
+def mark_channel_stock(session: Session, channel: str, location_id: uuid.UUID | None) -> int:
+    """The channel's allocation at a location changed (``None``: its chain-wide rule, which
+    governs the stores without a rule of their own): every SKU stocked there is dirty for each
+    active connection selling that channel from there. Returns how many rows were marked."""
+    now = utcnow()
+    where = [MarketplaceConnection.active.is_(True), MarketplaceConnection.channel == channel]
+    if location_id is not None:
+        where.append(BALANCES.c.location_id == location_id)
+    else:
+        where.append(
+            ~exists().where(
+                ChannelAllocation.channel == channel,
+                ChannelAllocation.location_id == BALANCES.c.location_id,
+            )
+        )
+    rows = (
+        select(
+            MarketplaceConnection.id,
+            BALANCES.c.location_id,
+            BALANCES.c.sku_id,
+            literal(1, PUSHES.c.version.type),
+            literal(0, PUSHES.c.pushed_version.type),
+            literal(now, PUSHES.c.due_at.type),
+        )
+        .select_from(MarketplaceConnection)
+        .join(BALANCES, covers(BALANCES.c.location_id))
+        .where(*where)
+    )
+    return _upsert(session, rows)
+
+
 def any_connection_active(session: Session) -> bool:
     """Whether some marketplace connection is active: without one, a stock change marks nothing.
 
@@ -151,3 +184,14 @@ def on_stock_changed(events: list[PublishedEvent], session: Session) -> None:
             for e in events
         ],
     )
+
+
+@on_events("allocation.changed", consumer=ALLOCATION_CONSUMER, only_if=any_connection_active)
+def on_allocation_changed(events: list[PublishedEvent], session: Session) -> None:
+    """What a channel may sell changed: its connections push the stores the rule governs, on
+    the same queue as stock changes (the sender reads the channel ATP under the rule of then)."""
+    for event in events:
+        location = event.payload.get("location_id")
+        mark_channel_stock(
+            session, str(event.payload["channel"]), uuid.UUID(str(location)) if location else None
+        )

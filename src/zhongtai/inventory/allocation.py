@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session, aliased
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import InvalidInput, NotFound
 from zhongtai.core.ids import new_id
+from zhongtai.core.outbox import record_event
 from zhongtai.inventory.checks import require_location
+from zhongtai.inventory.events import AllocationChanged
 from zhongtai.inventory.ledger import BALANCES
 from zhongtai.inventory.models import ChannelAllocation
 from zhongtai.inventory.rules import CHANNEL_PATTERN, Allocation, atp, channel_atp
@@ -42,7 +44,9 @@ def set_allocation(
     share_percent: int,
     keep_units: int,
 ) -> ChannelAllocation:
-    """Create or change the channel's rule for one location (or chain-wide), in one statement."""
+    """Create or change the channel's rule for one location (or chain-wide), in one statement,
+    and announce it (``allocation.changed``, in the same transaction) unless it was so already.
+    """
     check_channel(channel)
     if not 0 <= share_percent <= 100:
         raise InvalidInput.field("share_percent", "must be between 0 and 100")
@@ -72,18 +76,51 @@ def set_allocation(
         index_elements=elements,
         index_where=where,
         set_={"share_percent": share_percent, "keep_units": keep_units, "updated_at": now},
+        # A rule that is so already is left alone, and returns nothing: nothing to announce.
+        where=or_(
+            table.c.share_percent != stmt.excluded.share_percent,
+            table.c.keep_units != stmt.excluded.keep_units,
+        ),
     )
-    rule: ChannelAllocation = session.scalars(
+    rule: ChannelAllocation | None = session.scalars(
         select(ChannelAllocation).from_statement(stmt.returning(*table.c)),
         execution_options={"populate_existing": True},
+    ).one_or_none()
+    if rule is not None:
+        _announce(session, rule, removed=False)
+        return rule
+    same = ChannelAllocation.location_id
+    return session.scalars(
+        select(ChannelAllocation).where(
+            ChannelAllocation.channel == channel,
+            same.is_(None) if location_id is None else same == location_id,
+        )
     ).one()
-    return rule
+
+
+def _announce(session: Session, rule: ChannelAllocation, *, removed: bool) -> None:
+    """Record ``allocation.changed``: the marketplaces selling the channel push the stock of
+    the stores the rule governs again."""
+    record_event(
+        session,
+        AllocationChanged(
+            allocation_id=rule.id,
+            channel=rule.channel,
+            location_id=rule.location_id,
+            share_percent=None if removed else rule.share_percent,
+            keep_units=None if removed else rule.keep_units,
+        ),
+        aggregate_type="channel_allocation",
+        aggregate_id=rule.id,
+        store_id=rule.location_id,
+    )
 
 
 def remove_allocation(session: Session, allocation_id: uuid.UUID) -> None:
     rule = session.get(ChannelAllocation, allocation_id)
     if rule is None:
         raise NotFound(f"No channel allocation {allocation_id}.")
+    _announce(session, rule, removed=True)
     session.delete(rule)
     session.flush()
 

@@ -51,3 +51,21 @@ class StockDiscrepancyDetected(BaseModel):
     sku_id: uuid.UUID
     on_hand: int
     movement_id: uuid.UUID
+
+
+@event_type("allocation.changed")
+class AllocationChanged(BaseModel):
+    """What a sales channel may sell at a location changed: its allocation rule there (or its
+    chain-wide rule, ``location_id`` null, which governs every store without a rule of its own)
+    was set, changed or removed.
+
+    ``share_percent`` and ``keep_units`` are the rule now; both null when it was removed (the
+    channel's chain-wide rule, or else the whole ATP, governs again). Setting a rule to what it
+    already was announces nothing.
+    """
+
+    allocation_id: uuid.UUID
+    channel: str
+    location_id: uuid.UUID | None
+    share_percent: int | None
+    keep_units: int | None
