@@ -15,6 +15,7 @@ from zhongtai.core.audit_api import router as audit_router
 from zhongtai.core.auth.api import router as auth_router
 from zhongtai.core.auth.key_cache import VerifiedKeyCache
 from zhongtai.core.db import Database
+from zhongtai.core.http.body_limit import BodySizeLimitMiddleware
 from zhongtai.core.http.middleware import RequestContextMiddleware
 from zhongtai.core.http.problems import install_problem_handlers
 from zhongtai.core.http.routing import size_thread_pool
@@ -168,6 +169,12 @@ def create_app(
         else None
     )
     install_problem_handlers(app)
+    # The last added runs first: every answer, a refused body's too, carries its request id.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        bulk_max_bytes=settings.max_bulk_body_bytes,
+    )
     app.add_middleware(RequestContextMiddleware)
 
     @app.get("/healthz", tags=["ops"])

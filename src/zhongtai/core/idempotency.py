@@ -11,6 +11,12 @@ A route whose every effect lies in its transaction may bind the key *at commit* 
 commit, rather than an INSERT first and an UPDATE at the end. A duplicate then does the work
 too, but its INSERT meets the first's record (waiting for it on PostgreSQL); it rolls back
 everything it did and replays the first response. Still one effect, one statement fewer.
+
+A response holding a person's data is stored with its *subject* (``member:<id>``, see
+:func:`subject_of`), so that her erasure forgets it (:func:`forget_responses_about`): the key
+stays bound, so the request is never run twice, but its response, status and fingerprint are
+gone, and a retry answers 410 ``idempotency-key-forgotten``. A response stored after its
+subject's erasure committed is stored forgotten (:func:`erased_check`).
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from pydantic_core import PydanticCustomError
 from sqlalchemy import (
+    Index,
     Insert,
     LargeBinary,
     String,
@@ -33,6 +41,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -40,7 +49,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Base, IdMixin
-from zhongtai.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+from zhongtai.core.errors import DomainError, IdempotencyKeyInFlight, IdempotencyKeyReused
 from zhongtai.core.ids import new_id
 
 HEADER = "Idempotency-Key"
@@ -49,7 +58,16 @@ _KEY_SHAPE = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 class IdempotencyRecord(IdMixin, Base):
     __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("scope", "key"),)
+    __table_args__ = (
+        UniqueConstraint("scope", "key"),
+        # Only the few responses that concern someone: small whatever the traffic.
+        Index(
+            "ix_idempotency_records_subject",
+            "subject",
+            sqlite_where=text("subject IS NOT NULL"),
+            postgresql_where=text("subject IS NOT NULL"),
+        ),
+    )
 
     scope: Mapped[str] = mapped_column(String(128))
     key: Mapped[str] = mapped_column(String(255))
@@ -58,9 +76,90 @@ class IdempotencyRecord(IdMixin, Base):
     content_type: Mapped[str | None] = mapped_column(String(100))
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: Whom the response concerns (``member:<id>``): her erasure forgets it. None: nobody.
+    subject: Mapped[str | None] = mapped_column(String(80))
+    #: When the response was forgotten with its subject: the key stays bound, nothing else.
+    forgotten_at: Mapped[datetime | None]
 
 
 _RECORDS: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
+
+
+class IdempotencyKeyForgotten(DomainError):
+    """The key's response concerned someone since erased, and was forgotten with her."""
+
+    slug: ClassVar[str] = "idempotency-key-forgotten"
+    status: ClassVar[int] = 410
+    title: ClassVar[str] = "The response to this Idempotency-Key was forgotten"
+
+
+#: Per kind of subject (``member``), how to tell whether one was erased: ``(session, subject
+#: id) -> bool``, asked when a response concerning one is stored, under a lock her erasure
+#: takes too (so the response is stored before the erasure, which then forgets it, or after
+#: it, and then stored forgotten). Registered by the context owning the subjects.
+ErasedCheck = Callable[[Session, str], bool]
+ERASED_CHECKS: dict[str, ErasedCheck] = {}
+
+
+def erased_check(kind: str) -> Callable[[ErasedCheck], ErasedCheck]:
+    def register(check: ErasedCheck) -> ErasedCheck:
+        ERASED_CHECKS[kind] = check
+        return check
+
+    return register
+
+
+def subject_of(kind: str, subject_id: object) -> str:
+    """The subject column's value for one subject: ``member:<id>``."""
+    return f"{kind}:{subject_id}"
+
+
+def _erased(session: Session, subject: str) -> bool:
+    kind, _, subject_id = subject.partition(":")
+    check = ERASED_CHECKS.get(kind)
+    return check is not None and check(session, subject_id)
+
+
+def _forgotten() -> dict[str, Any]:
+    """What a forgotten record keeps: its scope, key and subject (the key stays bound). The
+    fingerprint goes too: a hash of the request, her phone in it, can be brute-forced."""
+    return {
+        "fingerprint": "",
+        "status_code": None,
+        "content_type": None,
+        "body": None,
+        "forgotten_at": utcnow(),
+    }
+
+
+def _response(
+    session: Session, status_code: int, content_type: str, body: bytes, subject: str | None
+) -> dict[str, Any]:
+    """The columns storing a response (forgotten at once if its subject was erased)."""
+    if subject is None:
+        return {"status_code": status_code, "content_type": content_type, "body": body}
+    if _erased(session, subject):
+        return {**_forgotten(), "subject": subject}
+    return {
+        "status_code": status_code,
+        "content_type": content_type,
+        "body": body,
+        "subject": subject,
+    }
+
+
+def forget_responses_about(session: Session, subjects: Sequence[str]) -> int:
+    """Forget the stored responses concerning any of ``subjects``, in the caller's
+    transaction (an erasure's): how many. Their keys stay bound, each answering 410
+    ``idempotency-key-forgotten`` from now on."""
+    if not subjects:
+        return 0
+    result = session.execute(
+        update(_RECORDS)
+        .where(_RECORDS.c.subject.in_(list(subjects)), _RECORDS.c.forgotten_at.is_(None))
+        .values(**_forgotten())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)
@@ -130,7 +229,12 @@ class PendingKey:
 
 
 def record_first_response(
-    session: Session, pending: PendingKey, status_code: int, content_type: str, body: bytes
+    session: Session,
+    pending: PendingKey,
+    status_code: int,
+    content_type: str,
+    body: bytes,
+    subject: str | None = None,
 ) -> bool:
     """Bind the key to this response in the request's transaction, just before it commits.
 
@@ -141,9 +245,7 @@ def record_first_response(
         "scope": pending.scope,
         "key": pending.key,
         "fingerprint": pending.fingerprint,
-        "status_code": status_code,
-        "content_type": content_type,
-        "body": body,
+        **_response(session, status_code, content_type, body, subject),
     }
     return _insert_unless_bound(session, record) is not None
 
@@ -188,6 +290,12 @@ def _refuse_or_replay(session: Session, scope: str, key: str, print_: str) -> No
         .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
         .execution_options(populate_existing=True)
     ).one()
+    if existing.forgotten_at is not None:
+        raise IdempotencyKeyForgotten(
+            f"The response to Idempotency-Key {key!r} concerned someone whose data has since "
+            "been erased, and was forgotten with it; the request it answered is not run again. "
+            "Send a new request under a new key."
+        )
     if existing.fingerprint != print_:
         raise IdempotencyKeyReused(
             f"Idempotency-Key {key!r} was already used for a different request "
@@ -206,13 +314,19 @@ def _refuse_or_replay(session: Session, scope: str, key: str, print_: str) -> No
 
 
 def record_response(
-    session: Session, claimed: ClaimedKey, status_code: int, content_type: str, body: bytes
+    session: Session,
+    claimed: ClaimedKey,
+    status_code: int,
+    content_type: str,
+    body: bytes,
+    subject: str | None = None,
 ) -> None:
-    """Store the response of the request that claimed the key, in its transaction."""
+    """Store the response of the request that claimed the key, in its transaction, with whom
+    it concerns (``subject``), if anyone."""
     session.execute(
         update(_RECORDS)
         .where(_RECORDS.c.id == claimed.id)
-        .values(status_code=status_code, content_type=content_type, body=body)
+        .values(**_response(session, status_code, content_type, body, subject))
     )
 
 

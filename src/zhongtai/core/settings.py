@@ -68,6 +68,21 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=True, description="JSON log lines (false: readable console).")
     idempotency_ttl_hours: int = Field(default=24, gt=0)
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="The largest request body a route accepts (1 MiB): a larger one is refused "
+        "with 413 request-too-large before its endpoint runs, or as soon as a streamed body "
+        "passes it, without reading the rest.",
+    )
+    max_bulk_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="The largest body of the bulk routes (`@accepts_bulk_body`: imports, the "
+        "POS offline batch upload). A 50,000-row product import is 10-27 MiB (CSV to "
+        "pretty-printed JSON), the largest POS batch the schema allows (500 sales of 200 "
+        "lines) under 14 MiB.",
+    )
     reservation_desk_workers: int = Field(
         default=2,
         gt=0,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
 from zhongtai.core.errors import Forbidden, InvalidInput
+from zhongtai.core.http.body_limit import accepts_bulk_body
 from zhongtai.core.http.deps import app_settings, db_session
 from zhongtai.core.http.routing import api_router, request_body
 from zhongtai.core.http.security import current_principal
@@ -65,6 +66,7 @@ def _out(batch: Any) -> BatchOut:
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "This batch id was loaded before: its first report."}},
 )
+@accepts_bulk_body
 def send_batch(
     kind: ImportKind,
     request: Request,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import Depends, Response, status
+from fastapi import Depends, Request, Response, status
 from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
@@ -14,10 +14,11 @@ from zhongtai.core.auth.roles import Permission
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import NotFound
 from zhongtai.core.http.deps import app_settings, db_session
-from zhongtai.core.http.routing import api_router
+from zhongtai.core.http.routing import api_router, replay_concerns
 from zhongtai.core.http.security import require
 from zhongtai.core.settings import Settings
 from zhongtai.members import service
+from zhongtai.members.hooks import member_subject
 from zhongtai.members.models import ConsentChannel
 from zhongtai.members.overview import member_overview
 from zhongtai.members.pii import PiiCipher, cipher_for
@@ -58,6 +59,11 @@ def _out(
     return _member_out(service.describe_member(session, cipher, member_id, may_see_pii=may_see_pii))
 
 
+def _hers(request: Request, member_id: uuid.UUID) -> None:
+    """The answer holds her data: a stored Idempotency-Key replay of it goes with her erasure."""
+    replay_concerns(request, member_subject(member_id))
+
+
 def _member_out(view: MemberView) -> MemberOut:
     m = view.member
     return MemberOut(
@@ -81,6 +87,7 @@ def _member_out(view: MemberView) -> MemberOut:
 @router.post("/members/identify", response_model=IdentifyOut)
 def identify_member(
     body: IdentifyIn,
+    request: Request,
     response: Response,
     principal: Principal = Depends(require(Permission.MEMBERS_WRITE)),
     cipher: PiiCipher = Depends(pii_cipher),
@@ -94,6 +101,7 @@ def identify_member(
         found = service.find_member_id(session, cipher, body.kind, body.value)
         if found is None:
             raise NotFound("No member has this identity.", kind=body.kind.value)
+        _hers(request, found)
         return IdentifyOut(created=False, member=_out(session, cipher, found))
     member, created = service.find_or_create_member(
         session,
@@ -106,6 +114,7 @@ def identify_member(
         birthday=body.birthday,
     )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    _hers(request, member.id)
     return IdentifyOut(created=created, member=_out(session, cipher, member.id))
 
 
@@ -152,12 +161,14 @@ def get_member_overview(
 def update_profile(
     member_id: uuid.UUID,
     body: ProfileIn,
+    request: Request,
     principal: Principal = Depends(require(Permission.MEMBERS_WRITE)),
     cipher: PiiCipher = Depends(pii_cipher),
     session: Session = Depends(db_session),
 ) -> MemberOut:
     """Change name, birthday, preferred store, sizes/preferences or tags (fields sent only)."""
     member = service.update_profile(session, member_id, **body.model_dump(exclude_unset=True))
+    _hers(request, member.id)
     return _out(session, cipher, member.id)
 
 
@@ -165,12 +176,14 @@ def update_profile(
 def link_identity(
     member_id: uuid.UUID,
     body: IdentityIn,
+    request: Request,
     principal: Principal = Depends(require(Permission.MEMBERS_WRITE)),
     cipher: PiiCipher = Depends(pii_cipher),
     session: Session = Depends(db_session),
 ) -> MemberOut:
     """Let one more identity find her; another member's identity is 409 identity-taken."""
     member = service.link_identity(session, cipher, member_id, body.kind, body.value)
+    _hers(request, member.id)
     return _out(session, cipher, member.id)
 
 
@@ -179,6 +192,7 @@ def set_consent(
     member_id: uuid.UUID,
     channel: ConsentChannel,
     body: ConsentIn,
+    request: Request,
     principal: Principal = Depends(require(Permission.MEMBERS_WRITE)),
     session: Session = Depends(db_session),
 ) -> ConsentOut:
@@ -186,6 +200,7 @@ def set_consent(
     consent = service.set_consent(
         session, member_id, channel, granted=body.granted, source=touchpoint(principal)
     )
+    _hers(request, member_id)
     return ConsentOut(**consent.__dict__)
 
 

@@ -10,6 +10,10 @@ overview (the member 360) it answers for.
 Registering here keeps the dependency one-way: members imports no other context, the others
 import members. A context is registered once its package is imported (each package's
 ``__init__`` imports its ``membership`` module; ``zhongtai.models`` imports every package).
+
+A route whose answer holds her personal data (her name, her masked phone, an order's contact)
+stores its Idempotency-Key replay as hers: ``replay_concerns(request, member_subject(id))``
+(``zhongtai.core.http.routing``). Her erasure forgets those replays with the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
+
+from zhongtai.core.idempotency import subject_of
 
 #: (session, merged_id, survivor_id) -> a JSON-able summary of what moved (kept in the trace).
 MergeStep = Callable[[Session, uuid.UUID, uuid.UUID], Any]
@@ -33,6 +39,16 @@ ExportSection = Callable[[Session, list[uuid.UUID]], Any]
 #: the section of her overview, validated against the section's model in members/schemas.py.
 #: A section reads a bounded number of statements, whatever her history holds (no N+1).
 OverviewSection = Callable[[Session, list[uuid.UUID], datetime], Any]
+
+#: The kind of subject of the stored Idempotency-Key responses that concern a member.
+MEMBER_SUBJECT = "member"
+
+
+def member_subject(member_id: uuid.UUID) -> str:
+    """Whom a stored Idempotency-Key response concerns, when it holds her data: her erasure
+    (under this id, or the id of anyone merged into her) forgets it."""
+    return subject_of(MEMBER_SUBJECT, member_id)
+
 
 MERGE_STEPS: dict[str, MergeStep] = {}
 ERASE_STEPS: dict[str, EraseStep] = {}

@@ -8,11 +8,12 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from zhongtai.core import idempotency
 from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import utcnow
 from zhongtai.core.outbox import record_event
 from zhongtai.members.events import MemberErased
-from zhongtai.members.hooks import ERASE_STEPS, EXPORT_SECTIONS
+from zhongtai.members.hooks import ERASE_STEPS, EXPORT_SECTIONS, MEMBER_SUBJECT, member_subject
 from zhongtai.members.identity import (
     get_member,
     identities_of,
@@ -95,7 +96,8 @@ def _str(value: uuid.UUID | None) -> str | None:
 
 def erase_member(session: Session, member_id: uuid.UUID) -> Member:
     """Forget the person, keep the pseudonym: identities deleted (the encrypted phone with
-    them), profile wiped, and every other context's personal data of her forgotten by its
+    them), profile wiped, the stored Idempotency-Key responses that concern her forgotten (a
+    retry of one answers 410), and every other context's personal data of her forgotten by its
     registered erasure step (:func:`zhongtai.members.hooks.erase_step`), all in this
     transaction and under her lock. Her id, points ledger and sales stay, so every figure still
     adds up; nothing links them to her any more. Erasing an erased member changes nothing."""
@@ -110,6 +112,9 @@ def erase_member(session: Session, member_id: uuid.UUID) -> Member:
     member.erased_at = utcnow()
     session.flush()
     forgotten = {name: step(session, ids) for name, step in sorted(ERASE_STEPS.items())}
+    forgotten["stored_replays"] = idempotency.forget_responses_about(
+        session, [member_subject(i) for i in ids]
+    )
     record_audit(
         session,
         "member.erased",
@@ -137,3 +142,13 @@ def _wipe(member: Member) -> None:
     member.preferred_store_id = None
     member.preferences = {}
     member.tags = []
+
+
+@idempotency.erased_check(MEMBER_SUBJECT)
+def _erased(session: Session, member_id: str) -> bool:
+    """Whether she was erased, asked as a response concerning her is stored, under the lock her
+    erasure takes (:func:`erase_member`): a response stored while an erasure runs waits for it
+    to commit and is then stored forgotten; an erasure arriving while the response is stored
+    waits for that transaction, then forgets the response with the rest."""
+    member = lock_member(session, uuid.UUID(member_id), allow_erased=True)
+    return member.status is MemberStatus.ERASED

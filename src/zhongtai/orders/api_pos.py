@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
 from zhongtai.core.errors import InvalidInput
+from zhongtai.core.http.body_limit import accepts_bulk_body
 from zhongtai.core.http.deps import db_session
 from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
@@ -77,6 +78,7 @@ def sell(
 
 
 @router.post("/pos/sales/batch", response_model=PosBatchOut)
+@accepts_bulk_body
 def upload_offline_sales(
     body: PosBatchIn, principal: Principal = SELL, session: Session = Depends(db_session)
 ) -> PosBatchOut:

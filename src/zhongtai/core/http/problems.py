@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhongtai.core.errors import PROBLEM_BASE, PROBLEM_CONTENT_TYPE, DomainError
+from zhongtai.core.http.body_limit import RequestBodyTooLarge
 from zhongtai.core.logging import get_logger
 
 log = get_logger("zhongtai.errors")
@@ -66,6 +67,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         "errors": errors,
     }
     return problem_response(body)
+
+
+async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestBodyTooLarge)
+    return problem_response(exc.to_problem(request.url.path), dict(exc.headers or {}))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -138,5 +144,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestBodyTooLarge, _body_too_large)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

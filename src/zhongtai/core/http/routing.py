@@ -24,6 +24,7 @@ from zhongtai.core import idempotency
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.db import Database
 from zhongtai.core.errors import IdempotencyKeyInFlight
+from zhongtai.core.http import body_limit
 from zhongtai.core.http.deps import MUTATING_METHODS, database, request_session
 from zhongtai.core.http.security import client_ip, optional_principal
 
@@ -146,8 +147,10 @@ class UnitOfWorkRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
+        bulk_body = body_limit.declares_bulk_body(self.endpoint)
 
         async def handle_in_transaction(request: Request) -> Response:
+            body_limit.admit(request.scope, bulk=bulk_body)  # before it waits for a slot
             async with request_slot(request):
                 return await _handle_in_transaction(request)
 
@@ -275,7 +278,8 @@ def _commit_request(request: Request, session: Session, response: Response) -> N
     """Commit a successful mutating request with its Idempotency-Key record (see _commit)."""
     record = getattr(request.state, "idempotency_record", None)
     redact = getattr(request.state, "replay_redactions", ())
-    _commit(session, record or _pending(request), response, redact)
+    subject = getattr(request.state, "replay_subject", None)
+    _commit(session, record or _pending(request), response, redact, subject)
 
 
 def _commit(
@@ -283,6 +287,7 @@ def _commit(
     key: idempotency.ClaimedKey | idempotency.PendingKey | None,
     response: Response,
     redact: tuple[str, ...],
+    subject: str | None = None,
 ) -> None:
     try:
         if key is not None:
@@ -293,9 +298,11 @@ def _commit(
                 "content-type", "application/json"
             )
             if isinstance(key, idempotency.ClaimedKey):
-                idempotency.record_response(session, key, response.status_code, content_type, body)
+                idempotency.record_response(
+                    session, key, response.status_code, content_type, body, subject
+                )
             elif not idempotency.record_first_response(
-                session, key, response.status_code, content_type, body
+                session, key, response.status_code, content_type, body, subject
             ):
                 # A duplicate bound the key first: undo this one, answer with that one's.
                 session.rollback()
@@ -344,6 +351,13 @@ def redact_on_replay(request: Request, *fields: str) -> None:
     answers the rest of the response with the field set to null.
     """
     request.state.replay_redactions = fields
+
+
+def replay_concerns(request: Request, subject: str) -> None:
+    """Store this request's Idempotency-Key response as concerning ``subject``
+    (:func:`zhongtai.core.idempotency.subject_of`): for a response holding a person's data, which
+    her erasure then forgets (:func:`zhongtai.core.idempotency.forget_responses_about`)."""
+    request.state.replay_subject = subject
 
 
 def api_router(**kwargs: Any) -> APIRouter:
