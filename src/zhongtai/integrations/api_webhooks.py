@@ -1,5 +1,5 @@
 """HTTP endpoints of webhook subscriptions and deliveries (HQ): subscribe, rotate the secret,
-list, re-drive."""
+deactivate and reactivate, list, re-drive."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from zhongtai.core.pagination import Page, PageParams, page_params
 from zhongtai.integrations import webhooks
 from zhongtai.integrations.models import DeliveryStatus
 from zhongtai.integrations.schemas import (
+    RedrivenStatus,
     RedriveResult,
     SecretRotation,
     WebhookDeliveryOut,
     WebhookSecretRotated,
     WebhookSubscriptionCreate,
     WebhookSubscriptionCreated,
+    WebhookSubscriptionDeactivated,
     WebhookSubscriptionOut,
 )
 from zhongtai.integrations.sealed_secrets import SecretSealer
@@ -118,23 +120,45 @@ def rotate_secret(
 
 
 @router.post(
-    "/webhooks/subscriptions/{subscription_id}/deactivate", response_model=WebhookSubscriptionOut
+    "/webhooks/subscriptions/{subscription_id}/deactivate",
+    response_model=WebhookSubscriptionDeactivated,
 )
 def deactivate_subscription(
     subscription_id: uuid.UUID, _: Principal = MANAGE, session: Session = Depends(db_session)
+) -> WebhookSubscriptionDeactivated:
+    """Stop sending to this subscription. Its pending deliveries end as `cancelled` (with a
+    `cancel_reason`); an attempt already under way finishes, and is `delivered` if it gets
+    through. Audited. Deactivating an inactive subscription changes nothing."""
+    deactivated = webhooks.deactivate_subscription(session, subscription_id)
+    out = WebhookSubscriptionOut.model_validate(deactivated.subscription).model_dump()
+    return WebhookSubscriptionDeactivated(**out, cancelled_deliveries=deactivated.cancelled)
+
+
+@router.post(
+    "/webhooks/subscriptions/{subscription_id}/reactivate", response_model=WebhookSubscriptionOut
+)
+def reactivate_subscription(
+    subscription_id: uuid.UUID, _: Principal = MANAGE, session: Session = Depends(db_session)
 ) -> WebhookSubscriptionOut:
-    """Stop sending to this subscription."""
+    """Send to this subscription again: the events published from now on. Its cancelled (and
+    dead) deliveries are sent again only when re-driven. Audited. Reactivating an active
+    subscription changes nothing."""
     return WebhookSubscriptionOut.model_validate(
-        webhooks.deactivate_subscription(session, subscription_id)
+        webhooks.reactivate_subscription(session, subscription_id)
     )
 
 
 @router.post("/webhooks/subscriptions/{subscription_id}/redrive", response_model=RedriveResult)
 def redrive_subscription(
-    subscription_id: uuid.UUID, _: Principal = MANAGE, session: Session = Depends(db_session)
+    subscription_id: uuid.UUID,
+    redriven: RedrivenStatus = Query(RedrivenStatus.DEAD, alias="status"),
+    _: Principal = MANAGE,
+    session: Session = Depends(db_session),
 ) -> RedriveResult:
-    """Send every dead delivery of this subscription again."""
-    return RedriveResult(redriven=webhooks.redrive_dead(session, subscription_id))
+    """Send every dead delivery of this subscription again (`?status=cancelled`: every
+    cancelled one). 409 while the subscription is inactive: reactivate it first."""
+    count = webhooks.redrive_all(session, subscription_id, DeliveryStatus(redriven.value))
+    return RedriveResult(redriven=count)
 
 
 @router.get("/webhooks/deliveries", response_model=Page[WebhookDeliveryOut])
@@ -156,5 +180,6 @@ def list_deliveries(
 def redrive_delivery(
     delivery_id: uuid.UUID, _: Principal = MANAGE, session: Session = Depends(db_session)
 ) -> WebhookDeliveryOut:
-    """Send a dead delivery again (409 unless it is dead)."""
+    """Send a dead or cancelled delivery again (409 unless it is one, or while its subscription
+    is inactive)."""
     return WebhookDeliveryOut.model_validate(webhooks.redrive_delivery(session, delivery_id))

@@ -22,7 +22,7 @@ from zhongtai.integrations.settings import EventSettings
 app = typer.Typer(add_completion=False)
 events_app = typer.Typer(
     name="events",
-    help="Upkeep of the event backbone: prune published events and delivered webhooks.",
+    help="Upkeep of the event backbone: prune published events and finished webhook deliveries.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -30,7 +30,7 @@ events_app = typer.Typer(
 
 @events_app.callback()
 def events_group() -> None:
-    """Upkeep of the event backbone: prune published events and delivered webhooks."""
+    """Upkeep of the event backbone: prune published events and finished webhook deliveries."""
 
 
 @events_app.command("prune")
@@ -43,7 +43,8 @@ def prune(
         ),
     ] = None,
 ) -> None:
-    """Delete published events and delivered webhook deliveries older than the retention.
+    """Delete published events, and delivered or cancelled webhook deliveries, older than the
+    retention.
 
     Never an unpublished event, nor a pending or dead delivery (nor the event it sends).
     The relay does the same every ZHONGTAI_EVENT_PRUNE_INTERVAL_SECONDS; this runs it now.

@@ -72,14 +72,19 @@ class WebhookSubscription(IdMixin, TimestampMixin, Base):
 class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
+    #: Every attempt failed; an operator may re-drive it.
     DEAD = "dead"
+    #: Ended unsent because its subscription was deactivated (``cancel_reason`` says so); an
+    #: operator may re-drive it once the subscription is active again.
+    CANCELLED = "cancelled"
 
 
 class WebhookDelivery(IdMixin, TimestampMixin, Base):
     """One event on its way to one subscription: attempts, the next try, the last error.
 
     A subscription's deliveries form one lane per aggregate (the event's aggregate type and id):
-    a lane goes out strictly in event order, lanes go out side by side.
+    a lane goes out strictly in event order, lanes go out side by side, and a lane has at most
+    one attempt in flight: the sender claims a delivery (``claim_id``) before it sends it.
     """
 
     __tablename__ = "webhook_deliveries"
@@ -98,6 +103,15 @@ class WebhookDelivery(IdMixin, TimestampMixin, Base):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        # The attempts in flight, by lane: a lane with one sends nothing else meanwhile.
+        Index(
+            "ix_webhook_deliveries_claims",
+            "subscription_id",
+            "aggregate_type",
+            "aggregate_id",
+            sqlite_where=text("claim_id IS NOT NULL"),
+            postgresql_where=text("claim_id IS NOT NULL"),
+        ),
     )
 
     subscription_id: Mapped[uuid.UUID] = mapped_column(
@@ -111,8 +125,16 @@ class WebhookDelivery(IdMixin, TimestampMixin, Base):
     status: Mapped[DeliveryStatus] = mapped_column(
         str_enum(DeliveryStatus), default=DeliveryStatus.PENDING
     )
+    #: Attempts started, each counted once, when the sender claims the delivery to send it.
     attempts: Mapped[int] = mapped_column(default=0)
+    #: When the next attempt may start; while an attempt is in flight, when its claim lapses.
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The claim of the attempt in flight (until ``next_attempt_at``), None when there is none.
+    #: Only that attempt's outcome is recorded, once; a claim that lapses (its sender stopped)
+    #: lets another sender try again.
+    claim_id: Mapped[uuid.UUID | None]
     delivered_at: Mapped[datetime | None]
     last_status_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: Why a cancelled delivery was ended unsent (e.g. its subscription was deactivated).
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))

@@ -11,8 +11,8 @@ holds back the later events of its aggregate until it succeeds.
 One relay delivers at a time: a lease row, renewed every pass, is taken over by another process
 only after it expires (a killed relay's successor waits at most ``lease_seconds``).
 
-Published events and delivered webhook deliveries are pruned once older than the retention
-(:func:`prune_history`); an event a pending or dead delivery still needs stays.
+Published events and delivered (or cancelled) webhook deliveries are pruned once older than the
+retention (:func:`prune_history`); an event a pending or dead delivery still needs stays.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, Update, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import Table, Update, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -289,8 +289,9 @@ def prune_chunk(
 ) -> tuple[Pruned, int | None]:
     """Prune among the ``limit`` oldest events published after ``after_published_seq``.
 
-    Of those published before ``before``: their delivered webhook deliveries go, then every
-    event with no delivery left (a pending or dead one keeps its event, which it still sends),
+    Of those published before ``before``: their delivered webhook deliveries go, and those
+    cancelled before ``before``, then every event with no delivery left (a pending, dead or
+    recently cancelled one keeps its event, which it still sends or may be re-driven to send),
     then the handlers' receipts of the events that went (nothing can replay those any more).
     The newest event by ``seq`` and by ``published_seq`` always stays, so neither numbering
     starts again below what consumers have seen. Returns what went and where the next chunk
@@ -318,7 +319,14 @@ def prune_chunk(
         delete(WebhookDelivery)
         .where(
             WebhookDelivery.event_id.in_(ids),
-            WebhookDelivery.status == DeliveryStatus.DELIVERED,
+            or_(
+                WebhookDelivery.status == DeliveryStatus.DELIVERED,
+                # Listed for the retention after it was cancelled, however old its event.
+                and_(
+                    WebhookDelivery.status == DeliveryStatus.CANCELLED,
+                    WebhookDelivery.updated_at < before,
+                ),
+            ),
         )
         .execution_options(**bulk)
     )
@@ -354,8 +362,8 @@ def prune_history(
     chunk: int = 1000,
     keep_going: Callable[[], bool] = lambda: True,
 ) -> Pruned:
-    """Prune what was published before ``before`` (events, and their delivered webhook
-    deliveries), a transaction per chunk so that on SQLite other writers wait for the lock a
+    """Prune what was published before ``before`` (events, and their delivered or cancelled
+    webhook deliveries), a transaction per chunk so that on SQLite other writers wait for the lock a
     chunk at a time; stops early once ``keep_going()`` says so. Returns how many rows went."""
     total, after = Pruned(), 0
     while keep_going():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 
@@ -46,6 +47,14 @@ class WebhookSubscriptionOut(BaseModel):
     )
 
 
+class WebhookSubscriptionDeactivated(WebhookSubscriptionOut):
+    """The subscription, inactive, and how many of its pending deliveries were cancelled."""
+
+    cancelled_deliveries: int = Field(
+        description="Pending deliveries ended by this deactivation (status `cancelled`)."
+    )
+
+
 class WebhookSubscriptionCreated(WebhookSubscriptionOut):
     secret: str | None = Field(
         description="The signing secret: shown once (null on an Idempotency-Key replay)."
@@ -82,7 +91,17 @@ class WebhookDeliveryOut(BaseModel):
     delivered_at: datetime | None
     last_status_code: int | None
     last_error: str | None
+    cancel_reason: str | None = Field(
+        description="Why a cancelled delivery ended unsent (its subscription was deactivated)."
+    )
+
+
+class RedrivenStatus(enum.StrEnum):
+    """The deliveries of a subscription that a re-drive sends again."""
+
+    DEAD = DeliveryStatus.DEAD.value
+    CANCELLED = DeliveryStatus.CANCELLED.value
 
 
 class RedriveResult(BaseModel):
-    redriven: int = Field(description="How many dead deliveries are pending again.")
+    redriven: int = Field(description="How many dead (or cancelled) deliveries are pending again.")

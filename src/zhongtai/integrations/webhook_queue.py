@@ -1,18 +1,18 @@
-"""Webhook delivery lanes: enqueue events per subscription, pick lane heads, record outcomes.
+"""Webhook delivery lanes: enqueue events per subscription, find the lane heads due to be sent.
 
 A lane is one subscription's deliveries of one aggregate (the event's aggregate type and id). A
 lane goes out strictly in event order: only its oldest pending delivery (its head) may be sent,
 and a head waiting for a retry holds its lane until it is delivered or dies. Lanes go out side by
-side, so a subscription is not limited to one request at a time.
+side, so a subscription is not limited to one request at a time, but a lane never has two
+attempts in flight: a lane with a claimed delivery (:mod:`webhook_attempts`, which claims heads
+and records how their attempts ended) has no head due until that attempt has ended.
 """
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import cache
 from typing import Any, cast
 
@@ -26,7 +26,6 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
-    update,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -35,21 +34,27 @@ from zhongtai.core.ids import new_id
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.integrations.handlers import PublishedEvent
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-from zhongtai.integrations.rules import backoff_seconds, subscription_matches
+from zhongtai.integrations.rules import subscription_matches
 from zhongtai.integrations.secret_rotation import SealedSigningSecrets
 
 # A literal, not a bound parameter: the planners of both engines use a partial index only when
 # they can see that the query's condition is the index's.
-_PENDING = literal_column(f"'{DeliveryStatus.PENDING.value}'", String())
+PENDING = literal_column(f"'{DeliveryStatus.PENDING.value}'", String())
 
 
 # The queue's statements run on the session's connection, as Core: at hundreds of deliveries a
 # second the ORM's per-statement work was a good part of the sender's CPU.
-_DELIVERIES = cast(Table, WebhookDelivery.__table__)
+DELIVERIES = cast(Table, WebhookDelivery.__table__)
 
 
 def enqueue_deliveries(session: Session, events: Sequence[PublishedEvent]) -> int:
-    """One pending delivery per (matching active subscription, event); returns how many."""
+    """One pending delivery per (matching active subscription, event); returns how many.
+
+    The active subscriptions are key-share locked until the caller commits (PostgreSQL), as the
+    deliveries' foreign key would lock them anyway: a deactivation, which locks its subscription
+    for update, waits for this transaction and then cancels what it queued, or is waited for and
+    leaves its subscription out. Either way no delivery is left pending for an inactive one.
+    """
     if not events:
         return 0
     connection = session.connection()
@@ -59,7 +64,9 @@ def enqueue_deliveries(session: Session, events: Sequence[PublishedEvent]) -> in
                 WebhookSubscription.id,
                 WebhookSubscription.event_types,
                 WebhookSubscription.store_ids,
-            ).where(WebhookSubscription.active.is_(True))
+            )
+            .where(WebhookSubscription.active.is_(True))
+            .with_for_update(read=True, key_share=True)
         )
     )
     now = utcnow()
@@ -85,7 +92,7 @@ def enqueue_deliveries(session: Session, events: Sequence[PublishedEvent]) -> in
         )
     ]
     if rows:
-        connection.execute(insert(_DELIVERIES), rows)
+        connection.execute(insert(DELIVERIES), rows)
     return len(rows)
 
 
@@ -98,8 +105,17 @@ class DueDelivery:
     url: str
     #: The subscription's signing secrets as stored (the sender opens them just before signing).
     secrets: SealedSigningSecrets
+    #: Attempts counted before this one.
     attempts: int
     event: PublishedEvent
+    #: The claim this attempt is made under (``webhook_attempts.claim_deliveries``); None while
+    #: it is only a candidate.
+    claim_id: uuid.UUID | None = None
+
+    @property
+    def lane(self) -> tuple[uuid.UUID, str, str]:
+        """The subscription and aggregate whose events go out one at a time, in order."""
+        return (self.subscription_id, self.event.aggregate_type, self.event.aggregate_id)
 
 
 def due_deliveries(
@@ -109,11 +125,13 @@ def due_deliveries(
     per_subscription: int,
     limit: int,
 ) -> list[DueDelivery]:
-    """Due lane heads of the active subscriptions, oldest event first.
+    """Due lane heads of the active subscriptions, oldest event first: the candidates to claim
+    (read only; :func:`webhook_attempts.claim_deliveries` makes sure of each before it is sent).
 
-    ``in_flight`` maps the deliveries being sent now to their subscriptions: they are not handed
-    out again, they still hold their lanes, and they count against ``per_subscription`` (the
-    lanes of one subscription sent at once). At most ``limit`` in all.
+    A lane with an attempt in flight (a live claim, whichever sender made it) has no due head.
+    ``in_flight`` maps the deliveries this sender is sending now to their subscriptions: they are
+    not handed out again, and they count against ``per_subscription`` (the lanes of one
+    subscription sent at once). At most ``limit`` in all.
     """
     busy: dict[uuid.UUID, int] = {}
     for subscription_id in in_flight.values():
@@ -159,7 +177,9 @@ def due_deliveries(
 
 @cache
 def _lane_heads() -> Any:
-    """A subscription's due pending deliveries with no older pending one in their lane.
+    """A subscription's due pending deliveries with no older pending one in their lane, and no
+    attempt in flight there (a claim that has not lapsed, of a delivery in any status: one
+    cancelled while in flight holds its lane until its attempt ends).
 
     Walks the subscription's pending deliveries in event order and stops after ``room`` heads:
     with many lanes the first pending rows are mostly heads, so a deep backlog costs little.
@@ -168,12 +188,13 @@ def _lane_heads() -> Any:
     """
     delivery = WebhookDelivery
     older = aliased(WebhookDelivery)
+    claimed = aliased(WebhookDelivery)
     return (
         select(delivery.id.label("delivery_id"), delivery.attempts, *EVENT_COLUMNS)
         .join(OutboxEvent, OutboxEvent.id == delivery.event_id)
         .where(
             delivery.subscription_id == bindparam("subscription_id"),
-            delivery.status == _PENDING,
+            delivery.status == PENDING,
             delivery.next_attempt_at <= bindparam("now"),
             delivery.id.not_in(bindparam("skip", expanding=True)),
             ~exists().where(
@@ -181,8 +202,17 @@ def _lane_heads() -> Any:
                     older.subscription_id == delivery.subscription_id,
                     older.aggregate_type == delivery.aggregate_type,
                     older.aggregate_id == delivery.aggregate_id,
-                    older.status == _PENDING,
+                    older.status == PENDING,
                     older.event_seq < delivery.event_seq,
+                )
+            ),
+            ~exists().where(
+                and_(
+                    claimed.subscription_id == delivery.subscription_id,
+                    claimed.aggregate_type == delivery.aggregate_type,
+                    claimed.aggregate_id == delivery.aggregate_id,
+                    claimed.claim_id.is_not(None),
+                    claimed.next_attempt_at > bindparam("now"),
                 )
             ),
         )
@@ -222,77 +252,3 @@ def event_of_row(row: Any) -> PublishedEvent:
         request_id=row.request_id,
         actor=row.actor,
     )
-
-
-@dataclass(frozen=True)
-class AttemptOutcome:
-    """How one attempt ended: ``error`` None means the receiver answered 2xx."""
-
-    delivery_id: uuid.UUID
-    attempts_before: int
-    status_code: int | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int
-    backoff_base: float
-    backoff_cap: float
-
-
-def record_outcomes(
-    session: Session, outcomes: Sequence[AttemptOutcome], policy: RetryPolicy
-) -> list[DeliveryStatus]:
-    """Record many attempts in one statement; returns each delivery's status after it.
-
-    A success is delivered; a failure is retried after backoff with jitter, or dead after the
-    last attempt. Only pending deliveries change, so a late outcome cannot undo a re-drive.
-    """
-    if not outcomes:
-        return []
-    now = utcnow()
-    rows: list[dict[str, Any]] = []
-    statuses: list[DeliveryStatus] = []
-    for outcome in outcomes:
-        attempt = outcome.attempts_before + 1
-        if outcome.error is None:
-            status, next_at, delivered_at = DeliveryStatus.DELIVERED, now, now
-        else:
-            status = (
-                DeliveryStatus.DEAD if attempt >= policy.max_attempts else DeliveryStatus.PENDING
-            )
-            delay = backoff_seconds(
-                attempt,
-                base=policy.backoff_base,
-                cap=policy.backoff_cap,
-                jitter=random.random(),  # noqa: S311 (spreading retries, not secrecy)
-            )
-            next_at, delivered_at = now + timedelta(seconds=delay), None
-        statuses.append(status)
-        rows.append(
-            {
-                "b_id": outcome.delivery_id,
-                "b_status": status,
-                "b_next": next_at,
-                "b_delivered": delivered_at,
-                "b_code": outcome.status_code,
-                "b_error": None if outcome.error is None else outcome.error[:2000],
-            }
-        )
-    table = _DELIVERIES
-    session.connection().execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.status == DeliveryStatus.PENDING)
-        .values(
-            status=bindparam("b_status"),
-            attempts=table.c.attempts + 1,
-            next_attempt_at=bindparam("b_next"),
-            delivered_at=bindparam("b_delivered"),
-            last_status_code=bindparam("b_code"),
-            last_error=bindparam("b_error"),
-            updated_at=now,
-        ),
-        rows,
-    )
-    return statuses

@@ -1,10 +1,12 @@
 """Sends due webhook deliveries: signed, in order per aggregate, many lanes at once.
 
-Each attempt runs as a task of its own with a timeout. A delivery stays "in flight" until its
-outcome is recorded, so neither it nor the next event of its aggregate is handed out meanwhile; a
-slow or failing endpoint holds only its own lanes. Outcomes that finish together are recorded in
-one transaction, and the sender picks new work as soon as attempts finish (or the relay enqueues
-some), not on a fixed poll.
+Each attempt runs as a task of its own with a timeout. The sender first claims the lane heads it
+is about to send (:mod:`webhook_attempts`): a claimed delivery stays "in flight" until its
+outcome is recorded, so neither it nor any other delivery of its lane is handed out meanwhile, by
+this sender or by another (a relay that takes the lease over while this one's attempts are still
+out); a slow or failing endpoint holds only its own lanes. Outcomes that finish together are
+recorded in one transaction, and the sender picks new work as soon as attempts finish (or the
+relay enqueues some), not on a fixed poll.
 
 Requests go out with aiohttp: at hundreds of deliveries a second its cost per request is a
 fraction of httpx's, which left the sender short of CPU on a small machine (see BENCHMARKS.md,
@@ -35,13 +37,14 @@ from zhongtai.integrations.rules import SIGNATURE_HEADER, signature_header
 from zhongtai.integrations.sealed_secrets import SecretSealer, SecretUnreadable
 from zhongtai.integrations.secret_rotation import signing_secrets
 from zhongtai.integrations.settings import EventSettings
-from zhongtai.integrations.webhook_queue import (
+from zhongtai.integrations.webhook_attempts import (
+    CLAIM_GRACE_SECONDS,
     AttemptOutcome,
-    DueDelivery,
     RetryPolicy,
-    due_deliveries,
+    claim_deliveries,
     record_outcomes,
 )
+from zhongtai.integrations.webhook_queue import DueDelivery, due_deliveries
 
 log = logging.getLogger(__name__)
 #: How much of a refusing answer's body is kept as the delivery's last error.
@@ -96,8 +99,12 @@ class WebhookSender:
         #: Resolves host names before the guard checks them (the system's, unless given).
         self.resolver = resolver
         self.clock = clock
-        #: delivery id -> subscription id, from the pick until the outcome is recorded.
+        #: How long a claim holds a delivery: the attempt's timeout and a grace to record it.
+        self.claim_seconds = settings.webhook_timeout_seconds + CLAIM_GRACE_SECONDS
+        #: delivery id -> subscription id, from the claim until the outcome is recorded.
         self.in_flight: dict[uuid.UUID, uuid.UUID] = {}
+        #: delivery id -> its lane, for the same deliveries.
+        self._lanes: dict[uuid.UUID, tuple[uuid.UUID, str, str]] = {}
         self._client: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._finished: list[AttemptOutcome] = []
@@ -114,15 +121,18 @@ class WebhookSender:
         self._wake.clear()
 
     async def run_once(self) -> int:
-        """Record the attempts that finished, then start one for each due lane head that fits;
-        returns how many it started."""
+        """Record the attempts that finished, then claim the due lane heads that fit and start
+        an attempt of each; returns how many it started."""
         await self.record_finished()
         room = self.settings.webhook_concurrency - len(self.in_flight)
         if room <= 0:
             return 0
-        due = await asyncio.to_thread(self._due, dict(self.in_flight), room)
+        due = await asyncio.to_thread(
+            self._claim, dict(self.in_flight), set(self._lanes.values()), room
+        )
         for item in due:
             self.in_flight[item.delivery_id] = item.subscription_id
+            self._lanes[item.delivery_id] = item.lane
             task = asyncio.create_task(self._attempt(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -157,6 +167,7 @@ class WebhookSender:
             raise
         for outcome in outcomes:
             self.in_flight.pop(outcome.delivery_id, None)
+            self._lanes.pop(outcome.delivery_id, None)
 
     async def drain(self) -> None:
         """Wait for the attempts in flight and record how they ended."""
@@ -165,7 +176,8 @@ class WebhookSender:
         try:
             await self.record_finished()
         except Exception:
-            # Unrecorded deliveries stay pending and are sent again: at least once.
+            # Unrecorded deliveries stay claimed until their claims lapse, then are sent again
+            # (at least once); their attempts were counted when claimed.
             log.exception("could not record the last webhook attempts")
 
     async def close(self) -> None:
@@ -174,13 +186,30 @@ class WebhookSender:
             await self._client.close()
             self._client = None
 
-    def _due(self, in_flight: dict[uuid.UUID, uuid.UUID], limit: int) -> list[DueDelivery]:
+    def _claim(
+        self,
+        in_flight: dict[uuid.UUID, uuid.UUID],
+        busy_lanes: set[tuple[uuid.UUID, str, str]],
+        limit: int,
+    ) -> list[DueDelivery]:
+        """Find due lane heads (a read, which is all an idle pass does), then claim them."""
         with self.reader() as session:
-            return due_deliveries(
+            candidates = due_deliveries(
                 session,
                 in_flight=in_flight,
                 per_subscription=self.settings.webhook_lanes_per_subscription,
                 limit=limit,
+            )
+        # This sender's own attempts hold their lanes even should their claims lapse meanwhile.
+        candidates = [c for c in candidates if c.lane not in busy_lanes]
+        if not candidates:
+            return []
+        with self.sessions() as session, session.begin():
+            return claim_deliveries(
+                session,
+                candidates,
+                max_attempts=self.policy.max_attempts,
+                claim_seconds=self.claim_seconds,
             )
 
     def _record(self, outcomes: list[AttemptOutcome]) -> None:
@@ -199,6 +228,8 @@ class WebhookSender:
         return self._client
 
     async def _attempt(self, due: DueDelivery) -> None:
+        if due.claim_id is None:
+            raise ValueError(f"delivery {due.delivery_id} is sent unclaimed")
         status_code: int | None = None
         try:
             status_code, error = await self._post(due)
@@ -215,7 +246,9 @@ class WebhookSender:
                 # the delivery in flight, holding its lane, forever.
                 log.exception("webhook attempt failed", extra={"delivery": str(due.delivery_id)})
                 error = f"{type(exc).__name__}: {exc}"
-        self._finished.append(AttemptOutcome(due.delivery_id, due.attempts, status_code, error))
+        self._finished.append(
+            AttemptOutcome(due.delivery_id, due.claim_id, due.attempts + 1, status_code, error)
+        )
         self._wake.set()
 
     async def _post(self, due: DueDelivery) -> tuple[int, str | None]:

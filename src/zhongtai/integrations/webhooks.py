@@ -8,10 +8,12 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
+from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
@@ -127,16 +129,122 @@ def list_subscriptions(
     return paginate(session, select(WebhookSubscription), [WebhookSubscription.id], page)
 
 
-def deactivate_subscription(session: Session, subscription_id: uuid.UUID) -> WebhookSubscription:
-    """Stop delivering to a subscription (its pending deliveries wait; nothing is sent)."""
-    subscription = get_subscription(session, subscription_id)
-    session.execute(
-        update(WebhookSubscription)
+#: The ``cancel_reason`` of the deliveries a deactivation ends.
+DEACTIVATED = "the subscription was deactivated"
+#: The statuses an operator re-drives: a delivery that ended without getting through.
+REDRIVABLE = (DeliveryStatus.DEAD, DeliveryStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Deactivated:
+    subscription: WebhookSubscription
+    #: How many pending deliveries it ended (cancelled).
+    cancelled: int
+
+
+def _locked(
+    session: Session, subscription_id: uuid.UUID, *, share: bool = False
+) -> WebhookSubscription:
+    """The subscription, locked until the transaction ends (on PostgreSQL): for update, or
+    ``share``-d (key share: a deactivation waits for it, as it waits for a deactivation)."""
+    subscription = session.scalars(
+        select(WebhookSubscription)
         .where(WebhookSubscription.id == subscription_id)
-        .values(active=False, updated_at=utcnow())
-    )
-    session.refresh(subscription)
+        .with_for_update(read=share, key_share=share)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if subscription is None:
+        raise NotFound(f"No webhook subscription {subscription_id}.")
     return subscription
+
+
+def deactivate_subscription(session: Session, subscription_id: uuid.UUID) -> Deactivated:
+    """Stop delivering to a subscription and end its pending deliveries (cancelled, with the
+    reason), so that nothing waits for a subscription that sends nothing and no lane stays held.
+
+    An attempt in flight finishes: if it gets through, its delivery is delivered after all;
+    either way it holds its lane until it has ended. The subscription is locked for update
+    first: the relay's enqueueing, a re-drive and the sender's claims of it key-share or
+    no-key-update lock it, so each runs wholly before this (whose later statements then see its
+    rows) or after (and sees the subscription inactive). Audited when it changes anything.
+    """
+    subscription = _locked(session, subscription_id)
+    was_active = subscription.active
+    now = utcnow()
+    if was_active:
+        subscription.active = False
+        subscription.updated_at = now
+        session.flush()
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == subscription_id,
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.CANCELLED, cancel_reason=DEACTIVATED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    cancelled = int(result.rowcount)  # type: ignore[attr-defined]
+    if was_active or cancelled:
+        record_audit(
+            session,
+            "webhook_subscription.deactivated",
+            "webhook_subscription",
+            subscription_id,
+            {"active": was_active},
+            {"active": False, "cancelled_deliveries": cancelled},
+        )
+    return Deactivated(subscription, cancelled)
+
+
+def reactivate_subscription(session: Session, subscription_id: uuid.UUID) -> WebhookSubscription:
+    """Deliver to a deactivated subscription again: the events published from now on. What was
+    cancelled stays cancelled unless an operator re-drives it. Audited; an active subscription
+    is left as it is."""
+    subscription = _locked(session, subscription_id)
+    if not subscription.active:
+        subscription.active = True
+        subscription.updated_at = utcnow()
+        session.flush()
+        record_audit(
+            session,
+            "webhook_subscription.reactivated",
+            "webhook_subscription",
+            subscription_id,
+            {"active": False},
+            {"active": True},
+        )
+    return subscription
+
+
+def _require_active(session: Session, subscription_id: uuid.UUID) -> None:
+    """409 unless the subscription is active: a delivery re-driven for an inactive one would
+    wait for nothing. Key-share locks it, so no deactivation slips in before the commit."""
+    if not _locked(session, subscription_id, share=True).active:
+        raise Conflict(
+            f"Webhook subscription {subscription_id} is inactive; reactivate it "
+            "(POST .../reactivate) before re-driving its deliveries.",
+            subscription_active=False,
+        )
+
+
+def _redrive_values() -> dict[str, object]:
+    """A re-driven delivery starts again: a fresh attempt count, due now, no claim or reason."""
+    now = utcnow()
+    return {
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "claim_id": None,
+        "cancel_reason": None,
+        "updated_at": now,
+    }
+
+
+def _not_in_flight() -> ColumnElement[bool]:
+    """A delivery cancelled while its attempt was in flight is not re-driven until that attempt
+    has ended (or its claim lapsed): its lane would have two requests open."""
+    return or_(WebhookDelivery.claim_id.is_(None), WebhookDelivery.next_attempt_at <= utcnow())
 
 
 def list_deliveries(
@@ -155,43 +263,61 @@ def list_deliveries(
 
 
 def redrive_delivery(session: Session, delivery_id: uuid.UUID) -> WebhookDelivery:
-    """Send a dead delivery again from a fresh attempt count; 409 unless it is dead."""
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == DeliveryStatus.DEAD)
-        .values(
-            status=DeliveryStatus.PENDING,
-            attempts=0,
-            next_attempt_at=utcnow(),
-            updated_at=utcnow(),
-        )
-    )
+    """Send a dead or cancelled delivery again from a fresh attempt count: it becomes its lane's
+    head again (before the lane's pending deliveries, after an attempt in flight). 409 unless it
+    is dead or cancelled (and its attempt, if one was in flight, has ended), or if its
+    subscription is inactive."""
     delivery = session.get(WebhookDelivery, delivery_id)
     if delivery is None:
         raise NotFound(f"No webhook delivery {delivery_id}.")
+    _require_active(session, delivery.subscription_id)
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status.in_(REDRIVABLE),
+            _not_in_flight(),
+        )
+        .values(_redrive_values())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(delivery)
     if not result.rowcount:  # type: ignore[attr-defined]
+        if delivery.status in REDRIVABLE:
+            raise Conflict(
+                f"Delivery {delivery_id} is {delivery.status.value} but its last attempt is "
+                "still in flight; re-drive it once that has ended.",
+                delivery_status=delivery.status.value,
+            )
         raise Conflict(
-            f"Delivery {delivery_id} is {delivery.status.value}; only dead ones are re-driven.",
+            f"Delivery {delivery_id} is {delivery.status.value}; only dead or cancelled ones "
+            "are re-driven.",
             delivery_status=delivery.status.value,
         )
-    session.refresh(delivery)
     return delivery
 
 
-def redrive_dead(session: Session, subscription_id: uuid.UUID) -> int:
-    """Send every dead delivery of a subscription again; returns how many."""
-    get_subscription(session, subscription_id)
+def redrive_all(
+    session: Session, subscription_id: uuid.UUID, status: DeliveryStatus = DeliveryStatus.DEAD
+) -> int:
+    """Send every dead (or every cancelled) delivery of a subscription again; returns how many.
+    409 if the subscription is inactive."""
+    if status not in REDRIVABLE:
+        raise InvalidInput.field("status", "only dead or cancelled deliveries are re-driven")
+    _require_active(session, subscription_id)
     result = session.execute(
         update(WebhookDelivery)
         .where(
             WebhookDelivery.subscription_id == subscription_id,
-            WebhookDelivery.status == DeliveryStatus.DEAD,
+            WebhookDelivery.status == status,
+            _not_in_flight(),
         )
-        .values(
-            status=DeliveryStatus.PENDING,
-            attempts=0,
-            next_attempt_at=utcnow(),
-            updated_at=utcnow(),
-        )
+        .values(_redrive_values())
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def redrive_dead(session: Session, subscription_id: uuid.UUID) -> int:
+    """Send every dead delivery of a subscription again; returns how many."""
+    return redrive_all(session, subscription_id, DeliveryStatus.DEAD)
