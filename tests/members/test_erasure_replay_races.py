@@ -127,3 +127,35 @@ def test_an_erasure_meeting_an_answer_in_flight_waits_for_it_then_forgets_it(
     )
 
     assert _stored(race_db, key) == (None, True)
+
+
+def test_two_answers_about_her_stored_at_once_by_holders_of_her_key_share_lock_both_commit(
+    race_db: Database,
+) -> None:
+    """Two orders of hers committing together each hold a key-share lock on her row (their
+    foreign key) when their answers are stored as hers: the check takes a share lock, which
+    both get; two row locks asked on top of those would deadlock."""
+    member_id = _member(race_db)
+    keys = [f"race-{next(_keys)}" for _ in range(2)]
+    both_hold_her = threading.Barrier(2, timeout=10)
+    failed: list[Exception] = []
+
+    def order_of_hers(key: str) -> None:
+        try:
+            with race_db.writer() as s, s.begin():
+                s.execute(
+                    text("SELECT id FROM members WHERE id = :id FOR KEY SHARE"), {"id": member_id}
+                )
+                both_hold_her.wait()
+                _answer(s, key, member_id)
+        except Exception as error:  # reported below, in the test's own thread
+            failed.append(error)
+
+    threads = [threading.Thread(target=order_of_hers, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert failed == []
+    assert [_stored(race_db, key)[1] for key in keys] == [False, False]

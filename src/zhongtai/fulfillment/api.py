@@ -24,7 +24,7 @@ from zhongtai.core.http.security import client_ip, require
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import courier, pickup, tasks, worklists
 from zhongtai.fulfillment.picking import LinePick, SubstituteAsked
-from zhongtai.orders.api_common import callback_url, providers_of
+from zhongtai.orders.api_common import callback_url, customers, providers_of
 from zhongtai.orders.lifecycle import get_order
 from zhongtai.orders.schemas import OrderOut
 
@@ -80,19 +80,25 @@ def store_queue(
 
 @router.post("/fulfillment/orders/{order_id}/accept", response_model=OrderOut)
 def accept(
-    order_id: uuid.UUID, principal: Principal = FULFIL, session: Session = Depends(db_session)
+    order_id: uuid.UUID,
+    request: Request,
+    principal: Principal = FULFIL,
+    session: Session = Depends(db_session),
 ) -> Any:
     """Take the order into the store's queue; its SLA clock starts."""
     _at_store(session, principal, order_id)
-    return tasks.accept_order(session, order_id)
+    return customers(request, tasks.accept_order(session, order_id))
 
 
 @router.post("/fulfillment/orders/{order_id}/start-picking", response_model=OrderOut)
 def start_picking(
-    order_id: uuid.UUID, principal: Principal = FULFIL, session: Session = Depends(db_session)
+    order_id: uuid.UUID,
+    request: Request,
+    principal: Principal = FULFIL,
+    session: Session = Depends(db_session),
 ) -> Any:
     _at_store(session, principal, order_id)
-    return tasks.start_picking(session, order_id)
+    return customers(request, tasks.start_picking(session, order_id))
 
 
 class PickLineOut(BaseModel):
@@ -199,7 +205,7 @@ def pack(
     """Close the pick and pack. Short picks are refunded at once; a similar substitute goes
     in only when the customer allowed it, never charged above the original."""
     _at_store(session, principal, order_id)
-    return tasks.pack_order(
+    packed = tasks.pack_order(
         session,
         order_id,
         picks=[
@@ -215,18 +221,21 @@ def pack(
         packages=body.packages,
         providers=providers_of(request).payments,
     )
+    return customers(request, packed)
 
 
 @router.post("/fulfillment/orders/{order_id}/ready", response_model=OrderOut)
 def ready_for_pickup(
     order_id: uuid.UUID,
+    request: Request,
     principal: Principal = FULFIL,
     session: Session = Depends(db_session),
     settings: Settings = Depends(app_settings),
 ) -> Any:
     """The packed order waits at the counter: the customer is told, with a pickup code."""
     _at_store(session, principal, order_id)
-    return pickup.make_ready_for_pickup(session, order_id, settings=settings)
+    ready = pickup.make_ready_for_pickup(session, order_id, settings=settings)
+    return customers(request, ready)
 
 
 class PickupIn(BaseModel):
@@ -253,7 +262,7 @@ def hand_over(
     # A refused try is counted in this transaction, which holds the order's row: committed
     # with the answer, so the next try (waiting for that row) counts it too.
     with committing_refusals(session, pickup.COUNTED_REFUSALS):
-        return pickup.hand_over_pickup(
+        handed = pickup.hand_over_pickup(
             session,
             clerk=principal,
             client_ip=client_ip(request),
@@ -262,6 +271,7 @@ def hand_over(
             code=body.code,
             qr_payload=body.qr_payload,
         )
+    return customers(request, handed)
 
 
 class DispatchOut(BaseModel):
@@ -332,20 +342,25 @@ class ShipIn(BaseModel):
 def ship(
     order_id: uuid.UUID,
     body: ShipIn,
+    request: Request,
     principal: Principal = FULFIL,
     session: Session = Depends(db_session),
 ) -> Any:
     """The parcel left with the carrier."""
     _at_store(session, principal, order_id)
-    return tasks.ship_order(
+    shipped = tasks.ship_order(
         session, order_id, carrier=body.carrier, tracking_number=body.tracking_number
     )
+    return customers(request, shipped)
 
 
 @router.post("/fulfillment/orders/{order_id}/delivered", response_model=OrderOut)
 def delivered(
-    order_id: uuid.UUID, principal: Principal = FULFIL, session: Session = Depends(db_session)
+    order_id: uuid.UUID,
+    request: Request,
+    principal: Principal = FULFIL,
+    session: Session = Depends(db_session),
 ) -> Any:
     """The carrier confirmed the parcel arrived."""
     _at_store(session, principal, order_id)
-    return tasks.confirm_delivery(session, order_id)
+    return customers(request, tasks.confirm_delivery(session, order_id))

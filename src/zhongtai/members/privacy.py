@@ -146,9 +146,24 @@ def _wipe(member: Member) -> None:
 
 @idempotency.erased_check(MEMBER_SUBJECT)
 def _erased(session: Session, member_id: str) -> bool:
-    """Whether she was erased, asked as a response concerning her is stored, under the lock her
-    erasure takes (:func:`erase_member`): a response stored while an erasure runs waits for it
-    to commit and is then stored forgotten; an erasure arriving while the response is stored
-    waits for that transaction, then forgets the response with the rest."""
-    member = lock_member(session, uuid.UUID(member_id), allow_erased=True)
-    return member.status is MemberStatus.ERASED
+    """Whether she was erased, asked as a response concerning her is stored, under a share
+    lock on her (surviving) row that her erasure's lock waits for (:func:`erase_member`): a
+    response stored while an erasure runs waits for it to commit and is then stored forgotten;
+    an erasure arriving while the response is stored waits for that transaction, then forgets
+    the response with the rest.
+
+    A share lock, not her row lock: two orders of hers committing at once each hold a key-share
+    lock on her row (their foreign key), and two row locks asked on top would deadlock.
+    A merged id's pointer row is never locked (as :func:`lock_member`).
+    """
+    target = get_member(session, uuid.UUID(member_id)).id  # the survivor of any merge
+    for _ in range(3):
+        row = session.execute(
+            select(Member.status, Member.merged_into_id)
+            .where(Member.id == target)
+            .with_for_update(read=True)
+        ).one()
+        if row.merged_into_id is None:
+            return bool(row.status is MemberStatus.ERASED)
+        target = row.merged_into_id  # merged while we waited: follow her
+    return lock_member(session, target, allow_erased=True).status is MemberStatus.ERASED

@@ -28,7 +28,7 @@ from zhongtai.fulfillment.models import CourierDispatch
 from zhongtai.fulfillment.pickup import pickup_ticket
 from zhongtai.integrations.api_stream import event_stream
 from zhongtai.integrations.stream import parse_last_event_id
-from zhongtai.orders.api_common import READ, ensure_may_see, providers_of
+from zhongtai.orders.api_common import READ, customers, ensure_may_see, providers_of
 from zhongtai.orders.kinds import OrderStatus, SalesChannel
 from zhongtai.orders.lifecycle import get_order
 from zhongtai.orders.models import Order, OrderStatusChange, Payment, Refund
@@ -139,9 +139,10 @@ def cancel_order(
     ensure_may_see(principal, order)
     if not (principal.can(Permission.ORDERS_PLACE) or principal.can(Permission.ORDERS_FULFIL)):
         principal.require(Permission.ORDERS_PLACE)
-    return cancellation.cancel_order(
+    cancelled = cancellation.cancel_order(
         session, order_id, reason=body.reason, providers=providers_of(request)
     )
+    return customers(request, cancelled)
 
 
 @router.get(

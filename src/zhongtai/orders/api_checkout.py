@@ -22,7 +22,7 @@ from zhongtai.core.http.routing import api_router, idempotent_at_commit, respond
 from zhongtai.members.pii import cipher_for
 from zhongtai.members.rules import mask_phone
 from zhongtai.orders import checkout, placing
-from zhongtai.orders.api_common import PLACE, sales_channel
+from zhongtai.orders.api_common import PLACE, customers, sales_channel
 from zhongtai.orders.models import Quote
 from zhongtai.orders.schemas import OrderOut, PlaceOrderIn, QuoteIn, QuoteOut
 
@@ -49,7 +49,7 @@ def create_quote(body: QuoteIn, request: Request, principal: Principal = PLACE) 
         ),
         caller=principal,
     )
-    return respond_now(request, QuoteOut, quote, status.HTTP_201_CREATED)
+    return respond_now(request, QuoteOut, customers(request, quote), status.HTTP_201_CREATED)
 
 
 def _own_quote(session: Session, principal: Principal, quote_id: uuid.UUID) -> Quote:
@@ -114,4 +114,4 @@ def place_order(body: PlaceOrderIn, request: Request, principal: Principal = PLA
         caller=principal,
     )
     created = status.HTTP_201_CREATED if placed.created else status.HTTP_200_OK
-    return respond_now(request, OrderOut, placed.order, created)
+    return respond_now(request, OrderOut, customers(request, placed.order), created)

@@ -8,19 +8,33 @@ provider helpers too.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from fastapi import Depends, Request
 
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission
 from zhongtai.core.errors import Forbidden, InvalidInput
+from zhongtai.core.http.routing import replay_concerns
 from zhongtai.core.http.security import require
 from zhongtai.core.settings import Settings
 from zhongtai.integrations.providers import Providers
+from zhongtai.members.hooks import member_subject
 from zhongtai.orders.kinds import SalesChannel
-from zhongtai.orders.models import Order
+from zhongtai.orders.models import Order, Quote
 
 READ = Depends(require(Permission.ORDERS_READ))
 PLACE = Depends(require(Permission.ORDERS_PLACE))
+
+Answer = TypeVar("Answer", Order, Quote)
+
+
+def customers(request: Request, answer: Answer) -> Answer:
+    """``answer``, an order or quote about to be answered: when it is a member's, its stored
+    Idempotency-Key replay (contact, address) is stored as hers, so her erasure forgets it."""
+    if answer.member_id is not None:
+        replay_concerns(request, member_subject(answer.member_id))
+    return answer
 
 
 def providers_of(request: Request) -> Providers:
