@@ -1,6 +1,6 @@
 """A member's checkout and order answers stored under an Idempotency-Key (how far she lives from
-each store, her contact name and masked phone) go with her erasure: a retry answers 410 idempotency-key-forgotten and
-runs nothing again. Answers about nobody's order are kept."""
+each store, her contact name and masked phone) go with her erasure: a retry answers 410
+idempotency-key-forgotten and runs nothing again. Answers about nobody's order are kept."""
 
 from __future__ import annotations
 
