@@ -110,6 +110,8 @@ class CouponVerdict:
     free_delivery: bool = False
     gift_sku_id: uuid.UUID | None = None
     gift_quantity: int = 0
+    #: A gift's: the lines whose cost counted toward its threshold (a return judges them).
+    counted: tuple[int, ...] = ()
 
 
 def coupon_verdict(
@@ -149,7 +151,12 @@ def coupon_verdict(
     if terms.kind is CouponKind.FREE_DELIVERY:
         return CouponVerdict(applied, free_delivery=True)
     if terms.kind is CouponKind.GIFT_ITEM:
-        return CouponVerdict(applied, gift_sku_id=terms.gift_sku_id, gift_quantity=terms.value)
+        return CouponVerdict(
+            applied,
+            gift_sku_id=terms.gift_sku_id,
+            gift_quantity=terms.value,
+            counted=tuple(covered),
+        )
     if terms.kind is CouponKind.FIXED_PRICE:
         units = [i for i in covered if lines[i].counted_in_units and nets[i] > 0]
         if not units:

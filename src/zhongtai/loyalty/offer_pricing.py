@@ -25,11 +25,18 @@ from zhongtai.orders.pricing_rules import (
 
 @dataclass(frozen=True)
 class Gift:
-    """What a gift coupon gives: ``quantity`` units of a SKU, free, because of ``source``."""
+    """What a gift coupon gives: ``quantity`` units of a SKU, free, because of ``source``.
+
+    ``threshold_fen`` and ``counted`` (each covered line's index and what it still cost when
+    the coupon judged the basket) are what earned the gift: a return that leaves less than
+    the threshold of those lines with the customer takes the gift's worth back
+    (``orders.gift_returns``)."""
 
     source: str
     sku_id: uuid.UUID
     quantity: int
+    threshold_fen: int = 0
+    counted: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,16 @@ def offer_discounts(
         used.append(coupon)
         free_delivery = free_delivery or verdict.free_delivery
         if verdict.gift_sku_id is not None:
-            gifts.append(Gift(coupon.source, verdict.gift_sku_id, verdict.gift_quantity))
+            counted = tuple((i, nets[i]) for i in verdict.counted)
+            gifts.append(
+                Gift(
+                    coupon.source,
+                    verdict.gift_sku_id,
+                    verdict.gift_quantity,
+                    coupon.terms.threshold_fen,
+                    counted,
+                )
+            )
         if verdict.discount is not None:
             discount = verdict.discount
             targets = list(discount.line_indexes or ())

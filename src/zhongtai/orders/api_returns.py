@@ -23,7 +23,8 @@ from zhongtai.fulfillment import courier
 from zhongtai.orders import returns
 from zhongtai.orders.api_common import providers_of
 from zhongtai.orders.models import Refund
-from zhongtai.orders.schemas import RefundOut, ReturnIn, ReturnOut
+from zhongtai.orders.return_schemas import ReturnIn, ReturnOut
+from zhongtai.orders.schemas import RefundOut
 
 router = api_router(tags=["orders"])
 

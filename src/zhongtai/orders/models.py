@@ -296,6 +296,10 @@ class OrderReturn(IdMixin, Base):
     lines: Mapped[list[OrderReturnLine]] = relationship(
         lazy="selectin", cascade="all, delete-orphan"
     )
+    #: What the return did about gifts whose threshold it touched (``orders.gift_returns``).
+    gift_adjustments: Mapped[list[ReturnGiftAdjustment]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="ReturnGiftAdjustment.position"
+    )
 
 
 class OrderReturnLine(Base):
@@ -313,6 +317,33 @@ class OrderReturnLine(Base):
     quantity: Mapped[int]
     condition: Mapped[ItemCondition] = mapped_column(str_enum(ItemCondition, length=16))
     refund: Mapped[int]
+
+
+class ReturnGiftAdjustment(Base):
+    """A gift's worth withheld from a return's refund (the goods kept no longer reach its
+    coupon's threshold and the gift stays with the customer), or given back (the gift came
+    back after its worth was withheld). The sum over a gift line's rows is what is withheld
+    for it now."""
+
+    __tablename__ = "order_return_gift_adjustments"
+    __table_args__ = (CheckConstraint("amount <> 0", name="amount_not_zero"),)
+
+    return_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("order_returns.id", ondelete="CASCADE"), primary_key=True
+    )
+    gift_line_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("order_lines.id"), primary_key=True, index=True
+    )
+    #: The gift's place among the order's gifts (the answer lists them so).
+    position: Mapped[int]
+    coupon_id: Mapped[uuid.UUID]
+    gift_sku_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("skus.id"))
+    #: The coupon's threshold and what the goods that earned the gift are worth to it now.
+    threshold_fen: Mapped[int]
+    kept_fen: Mapped[int]
+    #: Withheld from this return's refund (positive) or given back with it (negative).
+    amount: Mapped[int]
+    why: Mapped[str] = mapped_column(String(400))
 
 
 class PosTerminal(IdMixin, TimestampMixin, Base):

@@ -17,12 +17,13 @@ from zhongtai.core.auth.principal import Principal
 from zhongtai.core.errors import InvalidInput
 from zhongtai.inventory.rules import Line
 from zhongtai.loyalty.coupon_rules import CouponKind
+from zhongtai.loyalty.offer_pricing import Gift
 from zhongtai.loyalty.promotion_rules import Explanation
 from zhongtai.loyalty.service import (
     coupon_kinds,
     offers_for_basket,
 )
-from zhongtai.orders.gifts import NO_GIFTS, gifts_for_order
+from zhongtai.orders.gifts import NO_GIFTS, GiftsAdded, gifts_for_order
 from zhongtai.orders.kinds import PRICE_CHANNEL, FulfillmentType, LineKind
 from zhongtai.orders.pricing_rules import (
     BasketLine,
@@ -159,7 +160,40 @@ def price_quote(
         ],
         "free_delivery": offers.free_delivery,
     }
+    if added.lines:
+        summary["gifts"] = _gifts_given(offers.gifts, added, len(basket), priced_basket, idle)
     return PricedQuote(rows, priced_basket, currency, summary, added.held)
+
+
+def _gifts_given(
+    gifts: Sequence[Gift],
+    added: GiftsAdded,
+    first: int,
+    priced: PricedBasket,
+    idle: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """What earned each gift given, kept with the order (its ``offers``) for its returns: the
+    gift's line (index into the lines), what it was worth, the coupon's threshold and what
+    each line counted toward it (``orders.gift_returns``)."""
+    terms = {g.source: g for g in gifts}
+    given = []
+    for j, gift_line in enumerate(added.lines):
+        gift = terms[gift_line.source]
+        if gift_line.source in idle:
+            continue
+        given.append(
+            {
+                "source": gift.source,
+                "coupon_id": gift.source.removeprefix("coupon:"),
+                "line": first + j,
+                "sku_id": str(gift.sku_id),
+                "quantity": gift.quantity,
+                "worth": priced.lines[first + j].amount,
+                "threshold_fen": gift.threshold_fen,
+                "counted": [[i, fen] for i, fen in gift.counted],
+            }
+        )
+    return given
 
 
 def _explained(e: Explanation, idle: str | None) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Returns anywhere: goods of any order come back at any store, in part or whole; resellable
 goods go back on that store's shelf, damaged ones are written off, and the money goes back to
-the original tenders, never more than was paid."""
+the original tenders, never more than was paid (less a gift's worth when the goods kept no
+longer earn it: ``orders.returned_gifts``)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from zhongtai.orders.models import (
     RefundReason,
 )
 from zhongtai.orders.refunds import refund_order
+from zhongtai.orders.returned_gifts import settle_gifts
 from zhongtai.orders.rules import return_refund, returnable_quantity
 from zhongtai.stores.models import Location, LocationKind
 
@@ -224,6 +226,10 @@ def return_goods(
                 refund=refund,
             )
         )
+    # A gift whose threshold the goods kept no longer reach costs its worth, taken from this
+    # refund; one that came back after that is given back (orders.gift_returns).
+    gifts = settle_gifts(session, order, total)
+    total -= sum(x.amount for x in gifts)
     order_return = OrderReturn(
         id=new_id(),
         order_id=order.id,
@@ -233,6 +239,7 @@ def return_goods(
         reason=reason,
         actor=context.actor.get(),
         lines=rows,
+        gift_adjustments=gifts,
     )
     session.add(order_return)
     session.flush()

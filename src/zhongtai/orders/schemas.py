@@ -19,7 +19,7 @@ from zhongtai.orders.kinds import (
     SubstitutionPreference,
     TenderType,
 )
-from zhongtai.orders.models import ItemCondition, PaymentStatus, RefundReason
+from zhongtai.orders.models import PaymentStatus, RefundReason
 
 Quantity = Field(gt=0, le=10_000_000, description="Units (grams for weighed goods).")
 Fen = Field(ge=0, le=10**12, description="Amount in fen (分).")
@@ -223,35 +223,6 @@ class CancelIn(BaseModel):
     reason: str = Field(min_length=1, max_length=200, examples=["customer changed their mind"])
 
 
-class ReturnLineIn(BaseModel):
-    line_id: uuid.UUID
-    quantity: int = Quantity
-    condition: ItemCondition = ItemCondition.RESELLABLE
-    substitute: bool = Field(
-        default=False,
-        description="True: units of the substitute the store sent for this line come back.",
-    )
-
-
-class ReturnIn(BaseModel):
-    reference: str = Field(
-        min_length=1, max_length=128, description="Your id of this return; a retry is harmless."
-    )
-    store_id: uuid.UUID = Field(description="Where the goods came back (any store).")
-    lines: list[ReturnLineIn] = Field(min_length=1, max_length=200)
-    reason: str | None = Field(default=None, max_length=200)
-
-
-class ReturnLineOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    order_line_id: uuid.UUID
-    substitute: bool
-    quantity: int
-    condition: ItemCondition
-    refund: int
-
-
 class RefundOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -261,20 +232,6 @@ class RefundOut(BaseModel):
     amount: int
     reason: RefundReason
     occurred_at: datetime
-
-
-class ReturnOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    order_id: uuid.UUID
-    reference: str
-    store_id: uuid.UUID
-    refund_total: int
-    reason: str | None
-    occurred_at: datetime
-    lines: list[ReturnLineOut]
-    refunds: list[RefundOut] = Field(default_factory=list)
 
 
 class TimelineEntryOut(BaseModel):
