@@ -214,6 +214,7 @@ def test_a_right_password_waiting_for_the_fifth_wrong_one_is_refused_once_that_o
                     fifth,
                     username,
                     "wrong-guess-5",
+                    reader=server.db.reader,
                     client_ip=addresses[LIMIT - 1],
                     settings=SETTINGS,
                 )
@@ -269,8 +270,9 @@ def test_unknown_keys_sent_at_once_from_one_address_get_fewer_than_the_limit_ans
 def test_on_a_sqlite_file_many_wrong_passwords_at_once_get_at_most_the_limit_judged(
     sqlite_server: LiveServer,
 ) -> None:
-    """SQLite has one writer at a time: a login's transaction holds the database's write lock
-    from its first statement, so the tries queue there, and none waits on another's lock."""
+    """SQLite has one writer at a time: a login's transaction, begun once its password is
+    checked, holds the database's write lock from its first statement, so the tries are judged
+    one after another there, and none waits on another's lock."""
     clients = 12
     username = staff_user(sqlite_server.db)
     addresses = [fresh_address() for _ in range(clients)]

@@ -25,7 +25,7 @@ from zhongtai.core.auth.schemas import (
     TokenResponse,
 )
 from zhongtai.core.errors import Forbidden
-from zhongtai.core.http.deps import app_settings, db_session
+from zhongtai.core.http.deps import app_settings, database, db_session
 from zhongtai.core.http.routing import (
     api_router,
     committing_refusals,
@@ -47,11 +47,18 @@ def login(
     counted; too many for the username or from the address answer 429, the right password too."""
     settings = app_settings(request)
     ip = client_ip(request)
-    # A failed try is counted in this transaction, which holds the locks of the username and
-    # the address: committed with the answer, so the next try (waiting for them) counts it too.
+    # The password is checked before this request's transaction begins (on SQLite, no write
+    # lock is held for the hash); the try is then judged and a failure counted in it, under the
+    # locks of the username and the address: committed with the answer, so the next try
+    # (waiting for them) counts it too.
     with committing_refusals(session, service.COUNTED_REFUSALS):
         user = service.log_in(
-            session, body.username, body.password, client_ip=ip, settings=settings
+            session,
+            body.username,
+            body.password,
+            reader=database(request).reader,
+            client_ip=ip,
+            settings=settings,
         )
     issued = service.open_session(
         session,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Uuid, column, select, table
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from zhongtai.core.audit import record_audit
 from zhongtai.core.auth import credentials, throttle
@@ -171,22 +171,36 @@ COUNTED_REFUSALS: tuple[type[DomainError], ...] = (WrongCredentials,)
 
 
 def log_in(
-    session: Session, username: str, password: str, *, client_ip: str, settings: Settings
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    reader: sessionmaker[Session],
+    client_ip: str,
+    settings: Settings,
 ) -> StaffUser:
     """The active user with this username and password, judged against the throttle: after
     ``login_max_failures`` failures for the username within the window, or four times that
     from the address, every try answers 429 (:class:`TooManyAttempts`), the right password too.
 
-    A wrong try is counted (see :data:`COUNTED_REFUSALS`) under the locks of the username and
-    the address, taken before the count it is judged by is read: tries racing it queue there
-    and each sees the ones before it, so no more than the limit is ever judged. The slow
-    password hash is checked before the locks, so tries do not queue behind each other's hash,
-    and after a first look at the count, so a locked username costs no hash.
+    In two steps, so that no transaction is open while the slow password hash is computed
+    (see :mod:`zhongtai.core.auth.throttle`):
+
+    1. in a ``reader`` session, closed before the hash: a first look at the count (a locked
+       username costs no hash) and the stored hash, checked against the password. An unknown
+       username is checked against a stand-in hash, at the same cost.
+    2. in ``session``, the caller's writer transaction, which must not have begun: the try is
+       judged under the locks of the username and the address (:func:`throttle.hold_tries`; on
+       SQLite the write lock its first statement takes), by the count read under them and the
+       user as she stands then: a password changed meanwhile, or a user deactivated, refuses
+       the try. A wrong try is counted there (see :data:`COUNTED_REFUSALS`): tries racing it
+       queue on the locks and each sees the ones before it, so no more than the limit is ever
+       judged.
     """
 
-    def ensure_not_throttled() -> None:
+    def ensure_not_throttled(in_session: Session) -> None:
         throttle.ensure_not_throttled(
-            session,
+            in_session,
             kind=LOGIN,
             subject=username,
             client_ip=client_ip,
@@ -195,11 +209,14 @@ def log_in(
             window=timedelta(seconds=settings.login_failure_window_seconds),
         )
 
-    ensure_not_throttled()
-    user = check_password(session, username, password)
+    with reader() as look:
+        ensure_not_throttled(look)
+        checked = look.scalar(select(StaffUser.password_hash).where(StaffUser.username == username))
+    right = credentials.verify_password(checked, password)
     throttle.hold_tries(session, kind=LOGIN, subject=username, client_ip=client_ip)
-    ensure_not_throttled()
-    if user is None:
+    ensure_not_throttled(session)
+    user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+    if not right or user is None or not user.is_active or user.password_hash != checked:
         throttle.count_failure(
             session,
             kind=LOGIN,

@@ -9,6 +9,18 @@ it. Two ways keep it so here:
 - or the failure is committed first, in a transaction of its own, and the count read after
   (:func:`record_failure`, then :func:`ensure_not_throttled`): the k-th failure to commit reads
   at least k (unknown API keys, whose request may hold only a read-only session).
+
+A login's slow work, its password hash (tens to hundreds of milliseconds), is done before its
+judging transaction begins, in no transaction at all: on SQLite that transaction holds the
+store's one write lock (BEGIN IMMEDIATE), which every till sale and order waits for; on
+PostgreSQL it holds the advisory locks of the username and the address, and a connection. The
+hash's verdict judges nothing until the transaction rechecks the count under the locks, so a
+try checked while the limit was reached elsewhere still answers 429, and the limit stays exact
+on both databases with one short write transaction per login, the same on both. (Reserving
+the try first, as a provisional failure committed before the hash and settled after, would be
+exact too, but costs a second write transaction per login.) Tries that arrive together each
+pay a hash until the limit's failures are committed; the first look at the count, before the
+hash, spares it to those that come after.
 """
 
 from __future__ import annotations
@@ -69,7 +81,8 @@ def hold_tries(session: Session, *, kind: str, subject: str, client_ip: str) -> 
 
     On PostgreSQL: advisory locks on the subject and the address, whether or not the subject
     names a row (an unknown username is locked like a known one, so both answer alike). On
-    SQLite the caller's writer transaction holds the database's one write lock already.
+    SQLite the caller's writer transaction holds the database's one write lock already, from
+    its first statement: do slow work (a password hash) before that.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
