@@ -12,14 +12,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from tests.integrations.events import PriceTagged
 from tests.integrations.relaying import relay_and_send
-from tests.integrations.tag_receiver import TagReceiver, tag_receiver
+from tests.integrations.tag_receiver import TagReceiver
+from tests.integrations.tag_subscriptions import SEALER, receiving_tags, subscribe, tag_price
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
-from zhongtai.core.outbox import record_event
-from zhongtai.core.settings import Settings
-from zhongtai.integrations import webhooks
 from zhongtai.integrations.models import (
     DeliveryStatus,
     RelayLease,
@@ -28,7 +25,6 @@ from zhongtai.integrations.models import (
 )
 from zhongtai.integrations.relay import Relay
 from zhongtai.integrations.settings import EventSettings
-from zhongtai.integrations.targets import TargetGuard
 from zhongtai.integrations.webhook_attempts import NEVER_REPORTED, AttemptOutcome
 from zhongtai.integrations.webhook_sender import WebhookSender
 
@@ -39,34 +35,12 @@ SETTINGS = EventSettings(
     webhook_timeout_seconds=30,
     webhook_allow_private_targets=True,  # the receiver is on loopback
 )
-SEALER = webhooks.webhook_secrets(
-    Settings(secret_key="webhook-handover-tests-0123456789abcdef")  # type: ignore[arg-type]
-)
 
 
 @pytest.fixture
 def receiver(db: Database) -> Iterator[TagReceiver]:
-    with tag_receiver() as r:
+    with receiving_tags(db) as r:
         yield r
-    with db.writer() as s, s.begin():
-        s.execute(update(WebhookSubscription).values(active=False))
-
-
-def _subscribe(db: Database, url: str) -> WebhookSubscription:
-    with db.writer() as s, s.begin():
-        sub, _ = webhooks.create_subscription(
-            s,
-            url=url,
-            event_types=["test.price_tagged"],
-            guard=TargetGuard(allow_private=True),
-            sealer=SEALER,
-        )
-    return sub
-
-
-def _tag(db: Database, aggregate: str, tag: str) -> None:
-    with db.writer() as s, s.begin():
-        record_event(s, PriceTagged(tag=tag), aggregate_type="tag", aggregate_id=aggregate)
 
 
 def _delivery(db: Database, sub: WebhookSubscription) -> WebhookDelivery:
@@ -89,8 +63,8 @@ def test_a_delivery_in_flight_when_the_lease_passes_is_attempted_and_counted_onc
 ) -> None:
     receiver.stalled.add("H-0")
     receiver.failures_left["H-0"] = 1
-    sub = _subscribe(db, receiver.url)
-    _tag(db, "H", "H-0")
+    sub = subscribe(db, receiver.url)
+    tag_price(db, "H", "H-0")
     old = Relay(db.writer, holder="relay-old", lease_seconds=60)
     new = Relay(db.writer, holder="relay-new", lease_seconds=60)
 
@@ -158,8 +132,8 @@ class LosesTheCommitsAnswer(WebhookSender):
 
 def test_an_outcome_written_twice_is_counted_once(db: Database, receiver: TagReceiver) -> None:
     receiver.failures_left["W-0"] = 1
-    sub = _subscribe(db, receiver.url)
-    _tag(db, "W", "W-0")
+    sub = subscribe(db, receiver.url)
+    tag_price(db, "W", "W-0")
 
     async def run() -> None:
         sender = LosesTheCommitsAnswer(db.writer, SETTINGS, sealer=SEALER)
@@ -194,8 +168,8 @@ def test_an_attempt_whose_sender_stopped_counts_and_its_late_report_changes_noth
     db: Database, receiver: TagReceiver
 ) -> None:
     receiver.stalled.add("L-0")
-    sub = _subscribe(db, receiver.url)
-    _tag(db, "L", "L-0")
+    sub = subscribe(db, receiver.url)
+    tag_price(db, "L", "L-0")
 
     async def run() -> None:
         stopped = WebhookSender(db.writer, SETTINGS, sealer=SEALER)
@@ -231,8 +205,8 @@ def test_a_lost_last_attempt_ends_the_delivery_dead_unless_it_reports_success_la
     db: Database, receiver: TagReceiver
 ) -> None:
     receiver.stalled.add("Z-0")
-    sub = _subscribe(db, receiver.url)
-    _tag(db, "Z", "Z-0")
+    sub = subscribe(db, receiver.url)
+    tag_price(db, "Z", "Z-0")
     one_attempt = SETTINGS.model_copy(update={"webhook_max_attempts": 1})
 
     async def run() -> None:

@@ -15,18 +15,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from tests.integrations.events import PriceTagged
 from tests.integrations.relaying import publish_all, relay_and_send
-from tests.integrations.tag_receiver import TagReceiver, tag_receiver
+from tests.integrations.tag_receiver import TagReceiver
+from tests.integrations.tag_subscriptions import SEALER, receiving_tags, subscribe, tag_price
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
-from zhongtai.core.outbox import OutboxEvent, record_event
-from zhongtai.core.settings import Settings
+from zhongtai.core.outbox import OutboxEvent
 from zhongtai.integrations import webhooks
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from zhongtai.integrations.relay import Relay, prune_history
 from zhongtai.integrations.settings import EventSettings
-from zhongtai.integrations.targets import TargetGuard
 from zhongtai.integrations.webhook_sender import WebhookSender
 
 SETTINGS = EventSettings(
@@ -36,34 +34,12 @@ SETTINGS = EventSettings(
     webhook_timeout_seconds=30,
     webhook_allow_private_targets=True,  # the receiver is on loopback
 )
-SEALER = webhooks.webhook_secrets(
-    Settings(secret_key="webhook-reactivation-tests-0123456789abcdef")  # type: ignore[arg-type]
-)
 
 
 @pytest.fixture
 def receiver(db: Database) -> Iterator[TagReceiver]:
-    with tag_receiver() as r:
+    with receiving_tags(db) as r:
         yield r
-    with db.writer() as s, s.begin():
-        s.execute(update(WebhookSubscription).values(active=False))
-
-
-def _subscribe(db: Database, url: str) -> WebhookSubscription:
-    with db.writer() as s, s.begin():
-        sub, _ = webhooks.create_subscription(
-            s,
-            url=url,
-            event_types=["test.price_tagged"],
-            guard=TargetGuard(allow_private=True),
-            sealer=SEALER,
-        )
-    return sub
-
-
-def _tag(db: Database, aggregate: str, tag: str) -> None:
-    with db.writer() as s, s.begin():
-        record_event(s, PriceTagged(tag=tag), aggregate_type="tag", aggregate_id=aggregate)
 
 
 def _by_tag(db: Database, sub: WebhookSubscription) -> dict[str, WebhookDelivery]:
@@ -122,18 +98,18 @@ def _idle_passes(db: Database, passes: int = 5) -> int:
 def test_a_reactivated_subscription_gets_only_new_events_and_its_cancelled_ones_on_redrive(
     db: Database, receiver: TagReceiver
 ) -> None:
-    sub = _subscribe(db, receiver.url)
-    _tag(db, "A", "A-0")
-    _tag(db, "A", "A-1")
+    sub = subscribe(db, receiver.url)
+    tag_price(db, "A", "A-0")
+    tag_price(db, "A", "A-1")
     publish_all(db)
     assert _deactivate(db, sub) == 2
     statuses = {tag: d.status for tag, d in _by_tag(db, sub).items()}
     assert statuses == {"A-0": DeliveryStatus.CANCELLED, "A-1": DeliveryStatus.CANCELLED}
 
-    _tag(db, "A", "A-during")  # published while inactive: never queued for it
+    tag_price(db, "A", "A-during")  # published while inactive: never queued for it
     assert _idle_passes(db) == 0
     _reactivate(db, sub)
-    _tag(db, "A", "A-after")
+    tag_price(db, "A", "A-after")
     _send(db, lambda: receiver.tags("A") == ["A-after"])
     assert receiver.started == ["A-after"]
     assert set(_by_tag(db, sub)) == {"A-0", "A-1", "A-after"}
@@ -150,10 +126,10 @@ def test_a_delivery_in_flight_at_deactivation_ends_as_its_attempt_did(
 ) -> None:
     receiver.stalled.update({"ok-0", "bad-0"})
     receiver.failures_left["bad-0"] = 1
-    sub = _subscribe(db, receiver.url)
-    _tag(db, "ok", "ok-0")
-    _tag(db, "bad", "bad-0")
-    _tag(db, "ok", "ok-1")  # waits behind ok-0 in its lane
+    sub = subscribe(db, receiver.url)
+    tag_price(db, "ok", "ok-0")
+    tag_price(db, "bad", "bad-0")
+    tag_price(db, "ok", "ok-1")  # waits behind ok-0 in its lane
 
     async def run() -> None:
         sender = WebhookSender(db.writer, SETTINGS, sealer=SEALER)
@@ -163,7 +139,7 @@ def test_a_delivery_in_flight_at_deactivation_ends_as_its_attempt_did(
         assert _deactivate(db, sub) == 3
         # Reactivated at once: the lane whose request is still open sends nothing meanwhile.
         _reactivate(db, sub)
-        _tag(db, "ok", "ok-2")
+        tag_price(db, "ok", "ok-2")
         await _publish(db)
         for _ in range(5):
             assert await sender.run_once() == 0
@@ -198,9 +174,9 @@ async def _until(condition: Callable[[], bool], limit_s: float = 30) -> None:
 def test_cancelled_deliveries_are_pruned_once_cancelled_longer_than_the_retention(
     db: Database, receiver: TagReceiver
 ) -> None:
-    sub = _subscribe(db, receiver.url)
+    sub = subscribe(db, receiver.url)
     for tag in ("P-0", "Q-0", "R-0"):
-        _tag(db, tag[0], tag)
+        tag_price(db, tag[0], tag)
     publish_all(db)
     deliveries = _by_tag(db, sub)
     with db.writer() as s, s.begin():
@@ -223,7 +199,7 @@ def test_cancelled_deliveries_are_pruned_once_cancelled_longer_than_the_retentio
             .where(WebhookDelivery.id == deliveries["R-0"].id)
             .values(updated_at=then)
         )
-    _tag(db, "N", "N-newest")  # the newest event always stays: let it be another one
+    tag_price(db, "N", "N-newest")  # the newest event always stays: let it be another one
     publish_all(db)
     prune_history(db.writer, before=utcnow() - timedelta(days=30))
     left = _by_tag(db, sub)

@@ -15,16 +15,13 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select, update
 
-from tests.integrations.events import PriceTagged
 from tests.integrations.relaying import publish_all, relay_and_send
-from tests.integrations.tag_receiver import TagReceiver, tag_receiver
+from tests.integrations.tag_receiver import TagReceiver
+from tests.integrations.tag_subscriptions import SEALER, receiving_tags, subscribe, tag_price
 from zhongtai.core.db import Database
-from zhongtai.core.outbox import record_event
-from zhongtai.core.settings import Settings
 from zhongtai.integrations import webhooks
 from zhongtai.integrations.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from zhongtai.integrations.settings import EventSettings
-from zhongtai.integrations.targets import TargetGuard
 from zhongtai.integrations.webhook_attempts import claim_deliveries
 from zhongtai.integrations.webhook_queue import DueDelivery, due_deliveries
 from zhongtai.integrations.webhook_sender import WebhookSender
@@ -37,35 +34,12 @@ SETTINGS = EventSettings(
     webhook_lanes_per_subscription=8,
     webhook_allow_private_targets=True,  # the receiver is on loopback
 )
-SEALER = webhooks.webhook_secrets(
-    Settings(secret_key="webhook-redrive-lane-tests-0123456789abcdef")  # type: ignore[arg-type]
-)
 
 
 @pytest.fixture
 def receiver(db: Database) -> Iterator[TagReceiver]:
-    with tag_receiver() as r:
+    with receiving_tags(db) as r:
         yield r
-    # Later tests' events are not queued for this test's (gone) endpoint.
-    with db.writer() as s, s.begin():
-        s.execute(update(WebhookSubscription).values(active=False))
-
-
-def _subscribe(db: Database, url: str) -> WebhookSubscription:
-    with db.writer() as s, s.begin():
-        sub, _ = webhooks.create_subscription(
-            s,
-            url=url,
-            event_types=["test.price_tagged"],
-            guard=TargetGuard(allow_private=True),
-            sealer=SEALER,
-        )
-    return sub
-
-
-def _tag(db: Database, aggregate: str, tag: str) -> None:
-    with db.writer() as s, s.begin():
-        record_event(s, PriceTagged(tag=tag), aggregate_type="tag", aggregate_id=aggregate)
 
 
 def _deliveries(db: Database, sub: WebhookSubscription) -> list[WebhookDelivery]:
@@ -83,8 +57,8 @@ def test_a_redriven_dead_head_waits_while_the_next_delivery_of_its_lane_is_in_fl
     db: Database, receiver: TagReceiver
 ) -> None:
     receiver.failures_left["R-0"] = 1
-    sub = _subscribe(db, receiver.url)
-    _tag(db, "R", "R-0")
+    sub = subscribe(db, receiver.url)
+    tag_price(db, "R", "R-0")
 
     async def run() -> None:
         sender = WebhookSender(db.writer, SETTINGS, sealer=SEALER)
@@ -94,7 +68,7 @@ def test_a_redriven_dead_head_waits_while_the_next_delivery_of_its_lane_is_in_fl
         [dead] = _deliveries(db, sub)
         # The lane's next event goes out and is held open by the receiver.
         receiver.stalled.add("R-1")
-        _tag(db, "R", "R-1")
+        tag_price(db, "R", "R-1")
         await relay_and_send(db, sender, lambda: receiver.requests("R-1") == 1)
         with db.writer() as s, s.begin():
             webhooks.redrive_delivery(s, dead.id)
@@ -118,11 +92,11 @@ def test_concurrent_senders_and_redrives_never_open_two_requests_of_one_lane(
     db: Database, receiver: TagReceiver
 ) -> None:
     receiver.delay_s = 0.03
-    sub = _subscribe(db, receiver.url)
+    sub = subscribe(db, receiver.url)
     lanes = [f"C{n}" for n in range(12)]
     for n in range(3):
         for lane in lanes:
-            _tag(db, lane, f"{lane}-{n}")
+            tag_price(db, lane, f"{lane}-{n}")
     publish_all(db)
     # Each lane's first delivery died before the senders start; operators re-drive them while
     # four senders claim at once.
@@ -189,9 +163,9 @@ def test_concurrent_senders_and_redrives_never_open_two_requests_of_one_lane(
 def test_a_claim_of_a_redriven_head_waits_for_a_concurrent_claim_of_its_lane(
     db: Database, receiver: TagReceiver
 ) -> None:
-    sub = _subscribe(db, receiver.url)
-    _tag(db, "X", "X-0")
-    _tag(db, "X", "X-1")
+    sub = subscribe(db, receiver.url)
+    tag_price(db, "X", "X-0")
+    tag_price(db, "X", "X-1")
     publish_all(db)
     head, following = _deliveries(db, sub)
     with db.writer() as s, s.begin():
