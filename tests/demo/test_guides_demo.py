@@ -29,7 +29,7 @@ from zhongtai.demo.guides import build_guide_world
 from zhongtai.demo.history_loader import build_demo_history
 from zhongtai.demo.orders_history import history_window
 from zhongtai.demo.tour import tour_panel
-from zhongtai.guides.attribution import attribute_completed_order, reverse_for_return
+from zhongtai.guides.attribution import attribute_completed_order
 from zhongtai.guides.binding_rules import BindingSource
 from zhongtai.guides.ledger import mature_commission
 from zhongtai.guides.models import (
@@ -45,6 +45,7 @@ from zhongtai.guides.models import (
     ShareVisit,
     WeComContact,
 )
+from zhongtai.guides.reversals import reverse_for_return
 from zhongtai.members.models import ConsentChannel, ConsentRecord
 from zhongtai.orders.kinds import SalesChannel
 from zhongtai.orders.models import Order, OrderReturn

@@ -1,6 +1,6 @@
 """Crediting sales to guides: when an order completes, each line is attributed by the rule
 (selling guide, share link, bound guide) and the guide's commission is booked pending until
-the return window closes; returns take it back in proportion."""
+the return window closes; returns take it back in proportion (``guides.reversals``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.categories import sku_category_lineages
@@ -28,12 +28,10 @@ from zhongtai.guides.commission_rules import (
     CommissionRule,
     choose_rule,
     commission_for_line,
-    reversal_for_return,
 )
 from zhongtai.guides.events import GuideSaleAttributed
 from zhongtai.guides.ledger import book_entry, booking_month, describe_rule
 from zhongtai.guides.models import (
-    CommissionEntry,
     CommissionKind,
     CommissionRuleRecord,
     CommissionStatus,
@@ -44,7 +42,7 @@ from zhongtai.guides.models import (
 from zhongtai.guides.program import program_terms
 from zhongtai.guides.roster import standings
 from zhongtai.orders.kinds import SalesChannel
-from zhongtai.orders.models import Order, OrderLine, OrderReturn, OrderReturnLine
+from zhongtai.orders.models import Order, OrderLine
 
 
 def _touches(
@@ -228,96 +226,4 @@ def attribute_completed_order(
             store_id=guides[guide_id].home_store_id,
             occurred_at=at,
         )
-    return made
-
-
-def _refunded_earlier(
-    session: Session, order_return: OrderReturn, line_ids: set[uuid.UUID]
-) -> dict[uuid.UUID, int]:
-    """What the lines' returns before this one refunded (ordered by time, then id: the same
-    order every time, so the returns' slices never overlap)."""
-    earlier = or_(
-        OrderReturn.occurred_at < order_return.occurred_at,
-        and_(
-            OrderReturn.occurred_at == order_return.occurred_at,
-            OrderReturn.id < order_return.id,
-        ),
-    )
-    rows = session.execute(
-        select(OrderReturnLine.order_line_id, func.sum(OrderReturnLine.refund))
-        .join(OrderReturn, OrderReturn.id == OrderReturnLine.return_id)
-        .where(OrderReturnLine.order_line_id.in_(line_ids), earlier)
-        .group_by(OrderReturnLine.order_line_id)
-    )
-    return {line_id: int(total or 0) for line_id, total in rows}
-
-
-def reverse_for_return(
-    session: Session, order_return: OrderReturn, *, at: datetime
-) -> list[CommissionEntry]:
-    """Take commission back for the returned lines, in proportion to what was refunded.
-
-    A reversal of commission still pending nets out before it is paid (same month, same
-    payable time); of commission already payable, it is deducted on the current statement."""
-    # A line may come back twice in one return: its own units and its substitute's.
-    refunds: dict[uuid.UUID, int] = {}
-    for line in order_return.lines:
-        refunds[line.order_line_id] = refunds.get(line.order_line_id, 0) + line.refund
-    attributions = list(
-        session.scalars(
-            select(LineAttribution)
-            .where(LineAttribution.order_line_id.in_(refunds))
-            .with_for_update()
-            .order_by(LineAttribution.order_line_id)
-        )
-    )
-    earlier = _refunded_earlier(session, order_return, set(refunds))
-    made: list[CommissionEntry] = []
-    for attribution in attributions:
-        line_id, net = attribution.order_line_id, attribution.net_amount
-        # This return's slice of the line's refunds, from the return history rather than the
-        # running total: a redelivered event finds the same slice and the same ledger entry.
-        before = min(net, earlier.get(line_id, 0))
-        after = min(net, earlier.get(line_id, 0) + refunds[line_id])
-        attribution.refunded_amount = max(attribution.refunded_amount, after)
-        refund = after - before
-        if refund <= 0:
-            continue
-        earned = session.scalar(
-            select(CommissionEntry).where(
-                CommissionEntry.kind == CommissionKind.EARNED,
-                CommissionEntry.source_ref == f"line:{attribution.order_line_id}",
-            )
-        )
-        if earned is None:
-            continue
-        taken = reversal_for_return(earned.amount, attribution.net_amount, before, refund)
-        if taken <= 0:
-            continue
-        pending = earned.status is CommissionStatus.PENDING
-        guide = session.get(Guide, attribution.guide_id)
-        assert guide is not None
-        made.append(
-            book_entry(
-                session,
-                guide=guide,
-                kind=CommissionKind.REVERSED,
-                amount=-taken,
-                month=earned.month if pending else booking_month(session, at, guide.home_store_id),
-                status=earned.status,
-                payable_at=earned.payable_at if pending else at,
-                source_ref=f"return:{order_return.id}:{attribution.order_line_id}",
-                attribution_id=attribution.id,
-                order_id=attribution.order_id,
-                rule_id=earned.rule_id,
-                reason=f"Return {order_return.reference}: {yuan(refund)} refunded, "
-                f"{yuan(taken)} of commission taken back",
-                details={
-                    "refund": refund,
-                    "refunded_before": before,
-                    "return_id": str(order_return.id),
-                },
-            )
-        )
-    session.flush()
     return made

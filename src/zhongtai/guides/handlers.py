@@ -8,9 +8,10 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from zhongtai.guides.attribution import attribute_completed_order, reverse_for_return
+from zhongtai.guides.attribution import attribute_completed_order
 from zhongtai.guides.binding import touch_member
 from zhongtai.guides.binding_rules import BindingSource
+from zhongtai.guides.reversals import reverse_for_return
 from zhongtai.integrations.handlers import PublishedEvent, on_event
 from zhongtai.members.identity import get_member
 from zhongtai.members.models import MemberStatus

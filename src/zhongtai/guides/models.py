@@ -180,7 +180,8 @@ class LineAttribution(IdMixin, Base):
     sku_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("skus.id"))
     #: What the customer paid for the line (after discounts and short-pick refunds), fen.
     net_amount: Mapped[int]
-    #: Refunded by returns so far (commission is taken back in proportion).
+    #: Refunded by returns so far, net of a gift's worth withheld from them while the customer
+    #: keeps the gift (commission is taken back in proportion: ``guides.refund_rules``).
     refunded_amount: Mapped[int] = mapped_column(default=0)
     attributed_at: Mapped[datetime]
 
