@@ -191,3 +191,31 @@ def test_the_base_price_is_changed_on_the_sku(
     assert price_of(client, sku.id, admin) == 1200
     r = client.patch(f"/api/v1/catalog/skus/{sku.id}", json={"base_price": 1.5}, headers=admin)
     assert r.status_code == 422, "money is integer fen"
+
+
+def test_moments_given_in_shanghai_time_are_answered_in_utc_as_listed(
+    client: TestClient, factory: Factory, catalog: CatalogFactory
+) -> None:
+    """Timestamps are returned in UTC (api-conventions): the created override and the price's
+    `at` used to echo the caller's +08:00 while the list answered UTC for the same moments."""
+    admin = factory.staff_headers(Role.HQ_ADMIN)
+    sku = catalog.sku(base_price=1000)
+    body = {
+        "price": 888,
+        "valid_from": "2030-01-01T00:00:00+08:00",
+        "valid_to": "2030-01-02T00:00:00+08:00",
+    }
+    r = client.post(prices_url(sku.id), json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert (created["valid_from"], created["valid_to"]) == (
+        "2029-12-31T16:00:00Z",
+        "2030-01-01T16:00:00Z",
+    )
+    listed = client.get(prices_url(sku.id), headers=admin).json()["items"]
+    assert [(o["valid_from"], o["valid_to"]) for o in listed] == [
+        (created["valid_from"], created["valid_to"])
+    ]
+    params = {"at": "2030-01-01T00:00:00+08:00"}
+    r = client.get(f"/api/v1/catalog/skus/{sku.id}/price", params=params, headers=admin)
+    assert (r.json()["price"]["amount"], r.json()["at"]) == (888, "2029-12-31T16:00:00Z")

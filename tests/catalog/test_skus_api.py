@@ -99,3 +99,21 @@ def test_retrying_a_product_creation_with_its_idempotency_key_creates_it_once(
     assert first.status_code == second.status_code == 201
     assert second.headers["Idempotent-Replayed"] == "true"
     assert second.json()["id"] == first.json()["id"]
+
+
+def test_attaching_a_barcode_the_sku_carries_again_answers_it_and_changes_nothing(
+    client: TestClient, factory: Factory, catalog: CatalogFactory
+) -> None:
+    """A retried attach whose first answer was lost (no Idempotency-Key) used to get 409
+    `already-exists`, as if another SKU carried the code; the route promises 409 only then."""
+    admin = factory.staff_headers(Role.HQ_ADMIN)
+    sku = catalog.sku()
+    code = new_ean13()
+    answers = [
+        client.post(f"{sku_url(sku.id)}/barcodes", json={"code": code}, headers=admin)
+        for _ in range(2)
+    ]
+    assert [r.status_code for r in answers] == [201, 201], answers[1].text
+    assert answers[0].json() == answers[1].json() == {"code": code, "symbology": "ean13"}
+    carried = [b["code"] for b in client.get(sku_url(sku.id), headers=admin).json()["barcodes"]]
+    assert carried.count(code) == 1

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import Factory
 from tests.stores.conftest import MakeCategory
-from zhongtai.core.auth.roles import Role
+from zhongtai.core.auth.roles import Channel, Role
 from zhongtai.stores import service
 from zhongtai.stores.models import Capability, Location
 
@@ -149,3 +149,35 @@ def test_a_badly_named_feature_is_a_422(client: TestClient, factory: Factory) ->
     r = client.get(CHECK, params={"feature": "DROP TABLE", "store_id": str(store.id)}, headers=hq)
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "query.feature"
+
+
+def test_store_staff_listing_pilot_rules_see_no_other_stores_rules(
+    client: TestClient, factory: Factory
+) -> None:
+    """Lists are filtered to a store-bound caller's stores (api-conventions): the rule of
+    another store (its id, whether it pilots a feature) used to be listed to every clerk."""
+    mine, other = factory.location(region="静安区"), factory.location(region="静安区")
+    hq = factory.staff_headers(Role.HQ_ADMIN)
+    for body in (
+        {"scope": "store", "scope_value": str(mine.id), "enabled": True},
+        {"scope": "store", "scope_value": str(other.id), "enabled": False},
+        {"scope": "region", "scope_value": "静安区", "enabled": True},
+        {"scope": "chain", "enabled": False},
+    ):
+        r = client.put(RULES, json={"feature": "staff_list_test", **body}, headers=hq)
+        assert r.status_code == 200, r.text
+    params = {"feature": "staff_list_test"}
+
+    def listed(headers: dict[str, str]) -> set[str]:
+        r = client.get(RULES, params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        return {rule["scope_value"] for rule in r.json()["items"]}
+
+    assert listed(hq) == {str(mine.id), str(other.id), "静安区", "*"}
+    manager = factory.staff_headers(Role.STORE_MANAGER, [mine])
+    assert listed(manager) == {str(mine.id), "静安区", "*"}
+    assert listed(factory.api_key_headers(Channel.POS, store=other)) == {
+        str(other.id),
+        "静安区",
+        "*",
+    }

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 from fastapi import Depends, Query, status
-from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog import service
 from zhongtai.catalog.schemas import (
     BarcodeLookupOut,
+    Moment,
     PriceOverrideCreate,
     PriceOverrideOut,
     SkuPriceOut,
@@ -91,7 +91,7 @@ def sku_price(
     sku_id: uuid.UUID,
     store_id: uuid.UUID | None = _STORE,
     channel: Channel | None = _CHANNEL,
-    at: AwareDatetime | None = Query(None, description="Default: now."),
+    at: Moment | None = Query(None, description="Default: now."),
     principal: Principal = Depends(require(Permission.CATALOG_READ)),
     session: Session = Depends(db_session),
 ) -> SkuPriceOut:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import Depends, Query, Request, status
+from fastapi import Depends, Path, Query, Request, status
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog import service
@@ -26,6 +27,7 @@ from zhongtai.core.http.deps import app_settings, db_session
 from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params
+from zhongtai.core.text import PlainText
 
 router = api_router(tags=["catalog: products"])
 
@@ -33,7 +35,7 @@ router = api_router(tags=["catalog: products"])
 @router.get("/catalog/products", response_model=Page[ProductOut])
 def list_products(
     category_id: uuid.UUID | None = Query(None, description="Includes every category below."),
-    q: str | None = Query(
+    q: PlainText | None = Query(
         None,
         min_length=1,
         max_length=100,
@@ -159,7 +161,7 @@ def add_barcode(
 @router.delete("/catalog/skus/{sku_id}/barcodes/{code}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_barcode(
     sku_id: uuid.UUID,
-    code: str,
+    code: Annotated[PlainText, Path(max_length=32, description="The barcode to detach.")],
     _: Principal = Depends(require(Permission.CATALOG_WRITE)),
     session: Session = Depends(db_session),
 ) -> None:

@@ -33,7 +33,7 @@ from zhongtai.catalog.rules import (
 )
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel
-from zhongtai.core.clock import utcnow
+from zhongtai.core.clock import as_utc, utcnow
 from zhongtai.core.db import UTCDateTime
 from zhongtai.core.errors import InvalidInput, NotFound
 from zhongtai.stores.models import Location
@@ -289,7 +289,7 @@ def plan_barcode_lookup(
     except InvalidBarcode as bad:
         raise InvalidInput.field("code", str(bad)) from None
     audience = price_audience(caller, store_id=store_id, channel=channel)
-    moment = at or utcnow()
+    moment = as_utc(at) if at is not None else utcnow()
     label = read_scale_label(code) if symbology is Symbology.INTERNAL else None
     codes = [code, label.template] if label else [code]
     statement, params = _priced_statement_for(audience, moment, codes=codes)
@@ -354,7 +354,7 @@ def sku_price(
 ) -> PricedSku:
     """The price of a SKU for a store and channel at a moment (default: now), in one statement."""
     audience = price_audience(caller, store_id=store_id, channel=channel)
-    moment = at or utcnow()
+    moment = as_utc(at) if at is not None else utcnow()
     rows = _priced_rows(session, audience, moment, sku_id=sku_id)
     if not rows:
         raise NotFound(f"No SKU {sku_id}.")
@@ -377,7 +377,7 @@ def sku_prices(
     once); an unknown SKU answers 404 like :func:`sku_price`.
     """
     audience = price_audience(caller, store_id=store_id, channel=channel)
-    moment = at or utcnow()
+    moment = as_utc(at) if at is not None else utcnow()
     wanted = list(dict.fromkeys(sku_ids))
     if not wanted:
         return {}

@@ -13,7 +13,7 @@ from zhongtai.catalog.skus import get_sku
 from zhongtai.core.audit import record_audit
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel
-from zhongtai.core.clock import utcnow
+from zhongtai.core.clock import as_utc, utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound, StoreOutOfScope
 from zhongtai.core.pagination import PageParams, paginate
 from zhongtai.stores.models import Location, LocationKind
@@ -58,7 +58,9 @@ def add_price_override(
             raise InvalidInput.field(
                 "store_id", f"{store.code} is a {store.kind.value}, not a store"
             )
-    start = valid_from if valid_from is not None else utcnow()
+    # In UTC from here on, as stored: the answer then shows what a later read of it will.
+    start = as_utc(valid_from) if valid_from is not None else utcnow()
+    valid_to = as_utc(valid_to) if valid_to is not None else None
     if valid_to is not None and valid_to <= start:
         raise InvalidInput.field("valid_to", f"must be later than valid_from ({start.isoformat()})")
     override = PriceOverride(

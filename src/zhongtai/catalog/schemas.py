@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -16,6 +16,7 @@ from zhongtai.catalog.rules import validate_barcode as _validate_barcode
 from zhongtai.catalog.skus import NewSku
 from zhongtai.core.auth.roles import Channel
 from zhongtai.core.money import Money
+from zhongtai.core.text import NoteText, PlainText
 
 _CODE = re.compile(r"[\x21-\x7e]+")
 MAX_PRICE_FEN = 1_000_000_000  # ten million yuan: far above any shelf price, inside INTEGER
@@ -43,18 +44,35 @@ BarcodeCode = Annotated[
 ]
 Code = Annotated[str, AfterValidator(_code), Field(min_length=1, max_length=64)]
 Fen = Annotated[int, Field(ge=0, le=MAX_PRICE_FEN, description="Integer fen (分).")]
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _within_calendar(value: datetime) -> datetime:
+    """A moment that exists in UTC too (``0001-01-01T00:00+08:00`` does not: a 500 when
+    stored or compared), within any price window anyone will set."""
+    try:
+        inside = EARLIEST <= value.astimezone(UTC) < LATEST
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise ValueError(f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_within_calendar)]
 
 
 class CategoryCreate(BaseModel):
     code: Annotated[str, AfterValidator(_code)] = Field(
         min_length=1, max_length=32, examples=["fruit"]
     )
-    name: str = Field(min_length=1, max_length=100, examples=["水果"])
+    name: PlainText = Field(min_length=1, max_length=100, examples=["水果"])
     parent_id: uuid.UUID | None = Field(default=None, description="null or absent: a root.")
 
 
 class CategoryUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: PlainText | None = Field(default=None, min_length=1, max_length=100)
     parent_id: uuid.UUID | None = Field(
         default=None, description="Move under this category; null: to the root; absent: stay."
     )
@@ -85,10 +103,10 @@ class CategoryNodeOut(CategoryOut):
 
 class SkuCreate(BaseModel):
     code: Code
-    name: str = Field(min_length=1, max_length=200)
-    size: str | None = Field(default=None, min_length=1, max_length=32)
-    colour: str | None = Field(default=None, min_length=1, max_length=32)
-    attributes: dict[str, str] = Field(default_factory=dict, max_length=50)
+    name: PlainText = Field(min_length=1, max_length=200)
+    size: PlainText | None = Field(default=None, min_length=1, max_length=32)
+    colour: PlainText | None = Field(default=None, min_length=1, max_length=32)
+    attributes: dict[PlainText, PlainText] = Field(default_factory=dict, max_length=50)
     base_price: Fen = Field(description="Fen per `price_per` units.")
     price_per: int | None = Field(
         default=None,
@@ -105,35 +123,35 @@ class SkuCreate(BaseModel):
 
 class ProductCreate(BaseModel):
     code: Code
-    name: str = Field(min_length=1, max_length=200)
-    brand: str | None = Field(default=None, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=200)
+    brand: PlainText | None = Field(default=None, max_length=100)
     category_id: uuid.UUID
     kind: ProductKind = ProductKind.STANDARD
     unit: SaleUnit = Field(default=SaleUnit.PIECE, description="piece, or gram for weighed goods")
     shelf_life_days: int | None = Field(
         default=None, ge=1, le=36_500, description="Required for kind=fresh."
     )
-    description: str | None = Field(default=None, max_length=4000)
+    description: NoteText | None = Field(default=None, max_length=4000)
     skus: list[SkuCreate] = Field(min_length=1, max_length=200)
 
 
 class ProductUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    brand: str | None = Field(default=None, max_length=100)
+    name: PlainText | None = Field(default=None, min_length=1, max_length=200)
+    brand: PlainText | None = Field(default=None, max_length=100)
     category_id: uuid.UUID | None = None
     kind: ProductKind | None = None
     shelf_life_days: int | None = Field(default=None, ge=1, le=36_500)
-    description: str | None = Field(default=None, max_length=4000)
+    description: NoteText | None = Field(default=None, max_length=4000)
     is_active: bool | None = None
 
     check_not_null = field_validator("name", "category_id", "kind", "is_active")(_not_null)
 
 
 class SkuUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    size: str | None = Field(default=None, min_length=1, max_length=32)
-    colour: str | None = Field(default=None, min_length=1, max_length=32)
-    attributes: dict[str, str] | None = Field(default=None, max_length=50)
+    name: PlainText | None = Field(default=None, min_length=1, max_length=200)
+    size: PlainText | None = Field(default=None, min_length=1, max_length=32)
+    colour: PlainText | None = Field(default=None, min_length=1, max_length=32)
+    attributes: dict[PlainText, PlainText] | None = Field(default=None, max_length=50)
     base_price: Fen | None = None
     is_active: bool | None = None
 
@@ -213,9 +231,9 @@ class PriceOverrideCreate(BaseModel):
     price: Fen = Field(description="Fen per the SKU's `price_per` units.")
     store_id: uuid.UUID | None = Field(default=None, description="null: every store.")
     channel: Channel | None = Field(default=None, description="null: every channel.")
-    valid_from: AwareDatetime | None = Field(default=None, description="Default: now.")
-    valid_to: AwareDatetime | None = Field(default=None, description="Exclusive; null: open.")
-    reason: str | None = Field(default=None, max_length=200, examples=["周末促销"])
+    valid_from: Moment | None = Field(default=None, description="Default: now.")
+    valid_to: Moment | None = Field(default=None, description="Exclusive; null: open.")
+    reason: PlainText | None = Field(default=None, max_length=200, examples=["周末促销"])
 
 
 class PriceOverrideOut(BaseModel):

@@ -204,21 +204,44 @@ def update_sku(
 
 
 def add_barcode(session: Session, sku_id: uuid.UUID, code: str) -> Barcode:
-    """Attach another barcode to a SKU; a code belongs to one SKU only (else 409)."""
+    """Attach another barcode to a SKU; a code belongs to one SKU only: another SKU's code
+    answers 409. Attaching a code the SKU already carries changes nothing and answers it, so
+    that a retried attach (its first answer lost) succeeds like the first."""
     try:
         symbology = validate_barcode(code)
     except InvalidBarcode as bad:
         raise InvalidInput.field("code", str(bad)) from None
     sku = get_sku(session, sku_id)
+    carried = next((b for b in sku.barcodes if b.code == code), None)
+    if carried is not None:
+        return carried
 
     def write() -> Barcode:
         barcode = Barcode(code=code, sku_id=sku.id, symbology=symbology.value)
         session.add(barcode)
         return barcode
 
-    barcode = write_unique(session, write, lambda: taken_code(session, barcodes=[code]))
+    def explain() -> AlreadyExists | None:
+        owner = session.scalar(select(Barcode.sku_id).where(Barcode.code == code))
+        if owner == sku.id:
+            return _AlreadyCarried(code)
+        return taken_code(session, barcodes=[code])
+
+    try:
+        barcode = write_unique(session, write, explain)
+    except _AlreadyCarried:  # attached by a twin request that committed meanwhile
+        carried = session.get(Barcode, code)
+        assert carried is not None  # explain() just found it, in this transaction
+        return carried
     session.expire(sku, ["barcodes"])
     return barcode
+
+
+class _AlreadyCarried(AlreadyExists):
+    """The barcode to attach is the SKU's own already: not an error for the caller."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"Barcode {code} is this SKU's already.", code=code)
 
 
 def remove_barcode(session: Session, sku_id: uuid.UUID, code: str) -> None:

@@ -15,6 +15,7 @@ from zhongtai.core.http.deps import db_session
 from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params
+from zhongtai.core.text import PlainText
 from zhongtai.stores import service, service_hours
 from zhongtai.stores.api_pilot import router as pilot_router
 from zhongtai.stores.models import Capability, Location, LocationKind
@@ -31,6 +32,7 @@ from zhongtai.stores.schemas import (
     LocationDetail,
     LocationOut,
     LocationUpdate,
+    Moment,
     OpenOut,
 )
 
@@ -48,7 +50,7 @@ def _hours(location: Location) -> list[HoursSpan]:
 @router.get("/stores", response_model=Page[LocationOut], tags=["stores"])
 def list_stores(
     kind: LocationKind | None = None,
-    region: str | None = None,
+    region: PlainText | None = Query(None, max_length=64),
     capability: Capability | None = Query(None, description="Only locations offering it."),
     principal: Principal = Depends(require(Permission.STORES_READ)),
     page: PageParams = Depends(page_params),
@@ -190,7 +192,7 @@ def remove_capability(
 @router.get("/stores/{store_id}/open", response_model=OpenOut, tags=["stores"])
 def is_open(
     store_id: uuid.UUID,
-    at: datetime | None = Query(None, description="ISO 8601 with offset; default now."),
+    at: Moment | None = Query(None, description="ISO 8601 with offset; default now."),
     principal: Principal = Depends(require(Permission.STORES_READ)),
     session: Session = Depends(db_session),
 ) -> OpenOut:

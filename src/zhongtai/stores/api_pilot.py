@@ -28,12 +28,14 @@ router = api_router()
 @router.get("/pilot/rules", response_model=Page[PilotRuleOut], tags=["pilot"])
 def list_rules(
     feature: str | None = Query(None, pattern=FEATURE),
-    _: Principal = Depends(require(Permission.STORES_READ)),
+    principal: Principal = Depends(require(Permission.STORES_READ)),
     page: PageParams = Depends(page_params),
     session: Session = Depends(db_session),
 ) -> Page[PilotRuleOut]:
-    """Pilot rules by feature."""
-    rows, cursor = service_pilot.list_pilot_rules(session, page, feature=feature)
+    """Pilot rules by feature; store staff and POS keys see no other store's rules."""
+    rows, cursor = service_pilot.list_pilot_rules(
+        session, page, feature=feature, store_ids=principal.store_ids
+    )
     return Page(items=[PilotRuleOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 

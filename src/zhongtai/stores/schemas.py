@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -17,6 +18,7 @@ from pydantic import (
     computed_field,
 )
 
+from zhongtai.core.text import PlainText
 from zhongtai.stores.models import Capability, LocationKind, LocationStatus, PilotScope
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -40,41 +42,64 @@ ClockTime = Annotated[
 
 FEATURE = r"^[a-z][a-z0-9_.]{1,63}$"
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _within_calendar(value: datetime) -> datetime:
+    """A moment the opening-hours reckoning can work around: weeks either side of it must
+    exist on the calendar (year 1 or 9999 would overflow into a 500)."""
+    if value.tzinfo is None:
+        return value  # the service answers for a missing offset, naming the field
+    try:
+        inside = EARLIEST <= value.astimezone(UTC) < LATEST
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise ValueError(f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+    return value
+
+
+Moment = Annotated[datetime, AfterValidator(_within_calendar)]
+
 
 class LocationCreate(BaseModel):
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", examples=["SH001"])
-    name: str = Field(min_length=1, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=100)
     kind: LocationKind = LocationKind.STORE
-    region: str = Field(min_length=1, max_length=64, examples=["华东"])
-    city: str = Field(min_length=1, max_length=64)
-    address: str = Field(min_length=1, max_length=255)
+    region: PlainText = Field(min_length=1, max_length=64, examples=["华东"])
+    city: PlainText = Field(min_length=1, max_length=64)
+    address: PlainText = Field(min_length=1, max_length=255)
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
-    timezone: str = Field(
+    timezone: PlainText = Field(
         min_length=1, max_length=64, description="IANA time zone", examples=["Asia/Shanghai"]
     )
-    phone: str | None = Field(default=None, max_length=32)
+    phone: PlainText | None = Field(default=None, max_length=32)
 
 
 class LocationUpdate(BaseModel):
     code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: PlainText | None = Field(default=None, min_length=1, max_length=100)
     kind: LocationKind | None = None
     status: LocationStatus | None = None
-    region: str | None = Field(default=None, min_length=1, max_length=64)
-    city: str | None = Field(default=None, min_length=1, max_length=64)
-    address: str | None = Field(default=None, min_length=1, max_length=255)
+    region: PlainText | None = Field(default=None, min_length=1, max_length=64)
+    city: PlainText | None = Field(default=None, min_length=1, max_length=64)
+    address: PlainText | None = Field(default=None, min_length=1, max_length=255)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
-    phone: str | None = Field(default=None, max_length=32)
+    timezone: PlainText | None = Field(default=None, min_length=1, max_length=64)
+    phone: PlainText | None = Field(default=None, max_length=32)
 
 
 class CapabilityIn(BaseModel):
     delivery_radius_m: int | None = Field(
-        default=None, gt=0, description="Required for delivery: how far riders go, in metres."
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="Required for delivery: how far riders go, in metres.",
     )
-    services: list[str] | None = Field(
+    services: list[PlainText] | None = Field(
         default=None,
         max_length=50,
         description="Required for in_store_services, e.g. ['fish_cleaning', 'alterations'].",
@@ -139,7 +164,7 @@ class ExceptionIn(BaseModel):
     closed: bool = False
     opens_at: ClockTime | None = None
     closes_at: ClockTime | None = None
-    note: str | None = Field(default=None, max_length=200, examples=["春节 Spring Festival"])
+    note: PlainText | None = Field(default=None, max_length=200, examples=["春节 Spring Festival"])
 
 
 class ExceptionOut(BaseModel):
@@ -173,13 +198,13 @@ class OpenOut(BaseModel):
 class PilotRuleIn(BaseModel):
     feature: str = Field(pattern=FEATURE, examples=["delivery"])
     scope: PilotScope
-    scope_value: str | None = Field(
+    scope_value: PlainText | None = Field(
         default=None,
         max_length=64,
         description="'*' or empty for chain; a region name; a store id; a category id.",
     )
     enabled: bool
-    note: str | None = Field(default=None, max_length=200)
+    note: PlainText | None = Field(default=None, max_length=200)
 
 
 class PilotRuleOut(BaseModel):

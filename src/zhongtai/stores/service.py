@@ -37,7 +37,7 @@ _UPDATABLE = frozenset(
         "phone",
     }
 )
-_REQUIRED = frozenset(_UPDATABLE - {"phone", "status"})
+_REQUIRED = frozenset(_UPDATABLE - {"phone"})  # all but the phone may be changed, not nulled
 
 
 def check_coordinates(latitude: float, longitude: float) -> None:
@@ -99,8 +99,14 @@ def create_location(
     )
 
 
-def get_location(session: Session, location_id: uuid.UUID) -> Location:
-    location = session.get(Location, location_id)
+def get_location(session: Session, location_id: uuid.UUID, *, lock: bool = False) -> Location:
+    """The location (404 if none). ``lock``: hold its row until the transaction ends, so that
+    writers replacing what hangs off it (its weekly hours) take turns (PostgreSQL; SQLite
+    writers take turns anyway)."""
+    if lock:
+        location = session.get(Location, location_id, with_for_update=True, populate_existing=True)
+    else:
+        location = session.get(Location, location_id)
     if location is None:
         raise NotFound(f"No location {location_id}.", location_id=str(location_id))
     return location
@@ -181,8 +187,10 @@ def set_capability(
     """Give a location a capability, or change its radius or services.
 
     Delivery needs a radius in metres; in-store services need the list of services offered.
+    The location's row is locked first, so that a second PUT at once (a retry) waits for the
+    first and then changes its row, rather than failing on it.
     """
-    get_location(session, location_id)
+    get_location(session, location_id, lock=True)
     if capability is Capability.DELIVERY:
         if delivery_radius_m is None or delivery_radius_m <= 0:
             raise InvalidInput.field("delivery_radius_m", "delivery needs a radius in metres > 0")

@@ -46,8 +46,12 @@ def _describe(span: WeeklySpan) -> str:
 def set_weekly_hours(
     session: Session, location_id: uuid.UUID, spans: Sequence[WeeklySpan]
 ) -> Location:
-    """Replace all weekly spans of a location. Spans may not overlap anywhere in the week."""
-    location = get_location(session, location_id)
+    """Replace all weekly spans of a location. Spans may not overlap anywhere in the week.
+
+    The location's row is locked first: a second replacement at once (a retry, two managers)
+    waits for the first and then replaces its spans, instead of inserting beside them.
+    """
+    location = get_location(session, location_id, lock=True)
     for index, span in enumerate(spans):
         if not 0 <= span.weekday <= 6:
             raise InvalidInput.field(f"spans.{index}.weekday", "must be 0 (Monday) to 6 (Sunday)")

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -75,12 +75,24 @@ def scope_value_for(session: Session, scope: PilotScope, value: str | None) -> s
 
 
 def list_pilot_rules(
-    session: Session, page: PageParams, *, feature: str | None = None
+    session: Session,
+    page: PageParams,
+    *,
+    feature: str | None = None,
+    store_ids: Collection[uuid.UUID] | None = None,
 ) -> tuple[list[PilotRule], str | None]:
-    """One page of pilot rules, by feature, then scope."""
+    """One page of pilot rules, by feature, then scope. ``store_ids`` (a store-bound caller's
+    stores) leaves out the rules of other stores; chain, region and category rules stay."""
     stmt = select(PilotRule)
     if feature is not None:
         stmt = stmt.where(PilotRule.feature == feature)
+    if store_ids is not None:
+        stmt = stmt.where(
+            or_(
+                PilotRule.scope != PilotScope.STORE,
+                PilotRule.scope_value.in_([str(store_id) for store_id in store_ids]),
+            )
+        )
     keys = [PilotRule.feature, PilotRule.scope_value, PilotRule.id]
     return paginate(session, stmt, keys, page)
 
