@@ -174,6 +174,16 @@ def test_a_coupon_template_without_an_end_is_refused_naming_the_field(
     assert refused.json()["errors"][0]["field"] == "valid_days"
 
 
+def test_a_coupon_template_that_has_already_ended_is_refused_naming_the_field(
+    client: TestClient, factory: Factory
+) -> None:
+    body = {"code": "OVER", "name": "x", "kind": "amount_off", "value": 100}
+    body |= {"valid_from": "2020-01-01T00:00:00+08:00", "valid_until": "2020-02-01T00:00:00+08:00"}
+    refused = client.post("/api/v1/coupon-templates", json=body, headers=_hq(factory))
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "valid_until"
+
+
 def test_a_till_pricing_a_gift_coupon_learns_which_gift_and_how_many_to_add_free(
     client: TestClient, chain: Chain, make_member: MakeMember, session: Session
 ) -> None:

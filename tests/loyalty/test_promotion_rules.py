@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -327,3 +328,25 @@ def test_a_promotion_that_does_not_apply_changes_nothing(
     )  # fmt: skip
     with_it = price_with_offers(lines, [*promotions, elsewhere], context)
     assert with_it.basket == price_with_offers(lines, promotions, context).basket
+
+
+def test_a_basket_of_millions_of_units_is_priced_without_a_list_of_every_unit() -> None:
+    """A checkout line may be 10,000,000 units (grams): buy-N-get-M and bundles count them in
+    runs, so pricing it allocates next to nothing (one tuple per unit was a gigabyte)."""
+    b2g1 = Promotion("b2g1", "买二送一", PromotionKind.BUY_N_GET_M, buy=2, get=1)
+    any3 = Promotion(
+        "any3", "任选3件99元", PromotionKind.BUNDLE_PRICE, bundle_quantity=3, bundle_price_fen=99
+    )
+    basket = [line(MILK, 1_000, 1_000_000), line(YOGURT, 600, 500_001)]
+    tracemalloc.start()
+    try:
+        free = apply_promotions(basket, [b2g1], APP).discounts[0].amount
+        bundled = apply_promotions(basket, [any3], APP).discounts[0].amount
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 1,500,001 units: 500,000 free, the cheapest (all 500,001 yogurts but one).
+    assert free == 500_000 * 600
+    # 500,000 bundles of the dearest 1,500,000 units: 1,000,000 milks and 500,000 yogurts.
+    assert bundled == 1_000_000 * 1_000 + 500_000 * 600 - 500_000 * 99
+    assert peak < 1_000_000

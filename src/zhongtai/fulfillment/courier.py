@@ -11,16 +11,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
-from zhongtai.core.errors import Conflict, NotFound
+from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import replayable_id
 from zhongtai.core.logging import get_logger
 from zhongtai.core.outbox import record_event
+from zhongtai.core.text import has_control_characters
 from zhongtai.fulfillment.events import CourierUpdated
 from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus, FulfillmentTask
 from zhongtai.fulfillment.tasks import hand_over_goods
 from zhongtai.integrations.couriers.provider import (
     CourierService,
     CourierStatus,
+    CourierUpdate,
     DispatchRequest,
     GeoPoint,
 )
@@ -38,6 +40,8 @@ _ACTIVE = (
     DispatchStatus.ARRIVED_AT_STORE,
     DispatchStatus.PICKED_UP,
 )
+#: The highest sequence a dispatch keeps (a 32-bit column on PostgreSQL).
+_MAX_SEQUENCE = 2**31 - 1
 
 
 def dispatch_courier(
@@ -161,6 +165,7 @@ def apply_courier_callback(
     """Apply a signed status callback once (a repeated or older one changes nothing): picked
     up ships the stock and sends the order out; delivered completes it."""
     update = courier.parse_callback(headers, body)
+    _check_update(update)
     of_ref = select(CourierDispatch).where(
         CourierDispatch.provider == courier.name,
         CourierDispatch.courier_ref == update.courier_ref,
@@ -210,6 +215,25 @@ def apply_courier_callback(
         store_id=order.store_id,
     )
     return dispatch
+
+
+def _check_update(update: CourierUpdate) -> None:
+    """Refuse, naming the field, what a signed callback may still get wrong and the database
+    would not take: a sequence past what a dispatch keeps (it would also make every later
+    callback look stale), a moment without a time zone, text with NUL or control characters."""
+    if not 1 <= update.sequence <= _MAX_SEQUENCE:
+        raise InvalidInput.field("sequence", f"from 1 to {_MAX_SEQUENCE}")
+    if update.occurred_at.utcoffset() is None:
+        raise InvalidInput.field("occurred_at", "give a time zone offset, e.g. Z or +08:00")
+    if not update.courier_ref or len(update.courier_ref) > 128:
+        raise InvalidInput.field("courier_ref", "1 to 128 characters")
+    for field, text in (
+        ("courier_ref", update.courier_ref),
+        ("rider_name", update.rider_name),
+        ("rider_phone", update.rider_phone),
+    ):
+        if text is not None and has_control_characters(text):
+            raise InvalidInput.field(field, "must not contain control characters (NUL, ...)")
 
 
 def _after_cancellation(dispatch: CourierDispatch, order: Order, status: CourierStatus) -> None:

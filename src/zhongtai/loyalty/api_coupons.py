@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
+from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import InvalidInput
 from zhongtai.core.http.deps import db_session
 from zhongtai.core.http.routing import api_router
 from zhongtai.core.http.security import require
@@ -47,6 +49,10 @@ def create_coupon_template(
     session: Session = Depends(db_session),
 ) -> CouponTemplateOut:
     """A kind of coupon: what it gives, where, for how long, what it combines with, how many."""
+    until = body.valid_until
+    if until is not None and until.utcoffset() is not None and until <= utcnow():
+        # Its coupons could never be given out (a date without an offset is refused below).
+        raise InvalidInput.field("valid_until", "must be in the future")
     template = coupons.create_template(
         session,
         code=body.code,

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from zhongtai.core.text import PlainText
 from zhongtai.loyalty.multiplier_rules import MAX_MULTIPLIER_PCT, EarnRuleDraft, EarnRuleKind
 from zhongtai.orders.kinds import SalesChannel
 
@@ -18,7 +19,7 @@ class EarnRuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: EarnRuleKind
-    name: str = Field(min_length=1, max_length=100, examples=["双11 积分翻倍"])
+    name: PlainText = Field(min_length=1, max_length=100, examples=["双11 积分翻倍"])
     multiplier_pct: int = Field(
         ge=0,
         le=MAX_MULTIPLIER_PCT,

@@ -15,7 +15,7 @@ from zhongtai.core.errors import InvalidInput
 from zhongtai.loyalty import rules
 from zhongtai.loyalty.accounts import Booked, Source, lock_account
 from zhongtai.loyalty.earn_rules import multipliers_for_sale
-from zhongtai.loyalty.ledger import DEFAULT_VALIDITY, earn_points
+from zhongtai.loyalty.ledger import DEFAULT_VALIDITY, MAX_ADJUST_POINTS, earn_points
 from zhongtai.loyalty.multiplier_rules import applied_multipliers, category_rates, winning_campaign
 from zhongtai.loyalty.tier_rules import DEFAULT_TIERS
 from zhongtai.loyalty.tiers import current_tier
@@ -35,11 +35,13 @@ def earn_for_sale(
     at: datetime | None = None,
     valid_for: timedelta = DEFAULT_VALIDITY,
     pending_until: datetime | None = None,
+    reported: bool = False,
 ) -> Booked:
     """Credit what the sale earns: the base rate, each line's nearest category rule, the
     winning campaign and her tier's multiplier, recorded on the entry (a replayed sale changes
     nothing); a sale that lifts her spend over a threshold upgrades her at once. With
-    ``pending_until`` the points wait until then (the sale's return window).
+    ``pending_until`` the points wait until then (the sale's return window). A sale a
+    touchpoint ``reported`` beyond ``rules.MAX_SALE_FEN`` or ``MAX_ADJUST_POINTS`` is 422.
 
     Campaigns are matched to where and when she bought: ``channel`` (None when the touchpoint
     does not say: only campaigns open to every channel), ``store_id``, and ``bought_at`` (an
@@ -63,6 +65,14 @@ def earn_for_sale(
         campaign_multiplier_pct=rules.PCT if campaign is None else campaign.multiplier_pct,
     )
     earning = rules.points_for_sale(lines, tenders, policy)
+    if reported and (earning.basis_fen > rules.MAX_SALE_FEN or earning.points > MAX_ADJUST_POINTS):
+        # A touchpoint's figures far beyond any sale (and what the ledger's columns hold):
+        # refused, not a 500.
+        raise InvalidInput.field(
+            "lines",
+            f"a sale of at most {rules.MAX_SALE_FEN} fen, "
+            f"earning at most {MAX_ADJUST_POINTS} points",
+        )
     return earn_points(
         session,
         member,
@@ -125,4 +135,5 @@ def earn_for_reported_sale(
         at=now,
         valid_for=valid_for,
         pending_until=now + pending_for if pending_for > timedelta(0) else None,
+        reported=True,
     )

@@ -6,16 +6,24 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from zhongtai.core.text import PlainText
 from zhongtai.loyalty.coupon_rules import CouponKind
 from zhongtai.loyalty.models import CouponStatus
 from zhongtai.loyalty.promotion_rules import PromotionKind, Reason, Scope
+from zhongtai.loyalty.rules import MAX_SALE_FEN
 from zhongtai.loyalty.schemas import SOURCE_ID, SaleSource
 from zhongtai.loyalty.tier_rules import Tier
 from zhongtai.orders.kinds import LineKind, SalesChannel
 
 CODE = r"^[A-Za-z0-9_-]{1,32}$"
+#: The most a coupon's figures may be (fen, percent, units, coupons): kept in the 32-bit
+#: columns of PostgreSQL.
+COUPON_MAX = 100_000_000
+#: As the checkout takes them (orders' ``Quantity`` and ``Fen``).
+MAX_QUANTITY = 10_000_000
+MAX_FEN = 10**12
 
 
 class ScopeIn(BaseModel):
@@ -64,7 +72,7 @@ class PromotionTermsIn(BaseModel):
 
 class PromotionIn(BaseModel):
     code: str = Field(pattern=CODE)
-    name: str = Field(min_length=1, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=100)
     kind: PromotionKind = Field(
         description="percent_off, amount_off (terms.threshold_fen optional), tiered_amount_off "
         "(满减 terms.tiers), buy_n_get_m (terms.buy, terms.get), second_item_percent "
@@ -77,8 +85,8 @@ class PromotionIn(BaseModel):
     exclusive: bool = Field(
         default=False, description="Never combined with another promotion on the same line."
     )
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
     active: bool = True
 
 
@@ -102,16 +110,17 @@ class PromotionOut(BaseModel):
 
 class CouponTemplateIn(BaseModel):
     code: str = Field(pattern=CODE)
-    name: str = Field(min_length=1, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=100)
     kind: CouponKind
     value: int = Field(
         default=0,
         ge=0,
+        le=COUPON_MAX,
         description="Fen off (amount_off), percent (percent_off), the fixed price in fen "
         "(fixed_price), the gift's quantity (gift_item); 0 for free_delivery.",
     )
-    threshold_fen: int = Field(default=0, ge=0)
-    cap_fen: int | None = Field(default=None, ge=1)
+    threshold_fen: int = Field(default=0, ge=0, le=COUPON_MAX)
+    cap_fen: int | None = Field(default=None, ge=1, le=COUPON_MAX)
     gift_sku_id: uuid.UUID | None = None
     scope: ScopeIn = Field(default_factory=ScopeIn)
     valid_from: datetime | None = None
@@ -121,7 +130,7 @@ class CouponTemplateIn(BaseModel):
     stacks_with_coupons: bool = False
     restore_on_full_return: bool = True
     claim_code: str | None = Field(default=None, pattern=CODE)
-    total_limit: int | None = Field(default=None, ge=1)
+    total_limit: int | None = Field(default=None, ge=1, le=COUPON_MAX)
     per_member_limit: int = Field(default=1, ge=1, le=1_000)
 
 
@@ -199,10 +208,16 @@ class RedeemCouponIn(BaseModel):
     source_type: SaleSource
     source_id: str = Field(pattern=SOURCE_ID, description="The order id; used once.")
     discount_fen: int | None = Field(
-        default=None, ge=0, description="What the checkout priced for it (preferred)."
+        default=None,
+        ge=0,
+        le=COUPON_MAX,
+        description="What the checkout priced for it (preferred).",
     )
     order_fen: int | None = Field(
-        default=None, ge=0, description="Without discount_fen: the order to work it out on."
+        default=None,
+        ge=0,
+        le=MAX_SALE_FEN,
+        description="Without discount_fen: the order to work it out on.",
     )
     reference: str | None = Field(
         default=None, pattern=r"^[\x21-\x7e]{1,80}$", description="The checkout that locked it."
@@ -211,9 +226,11 @@ class RedeemCouponIn(BaseModel):
 
 class OfferLineIn(BaseModel):
     sku_id: uuid.UUID | None = None
-    unit_price: int = Field(ge=0, description="Fen per price_per units (the shelf price).")
-    price_per: int = Field(default=1, ge=1)
-    quantity: int = Field(ge=1)
+    unit_price: int = Field(
+        ge=0, le=MAX_FEN, description="Fen per price_per units (the shelf price)."
+    )
+    price_per: int = Field(default=1, ge=1, le=MAX_QUANTITY)
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
     kind: LineKind = LineKind.GOODS
 
 

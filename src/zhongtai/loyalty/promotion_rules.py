@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -229,10 +229,21 @@ def window_refusal(
 
 
 def _units(lines: Sequence[OfferLine], targets: Sequence[int]) -> list[tuple[int, int]]:
-    """Every unit of the target lines as (unit price, line index), dearest first."""
-    units = [(lines[i].unit_price, i) for i in targets for _ in range(lines[i].quantity)]
-    units.sort(key=lambda u: (-u[0], u[1]))
-    return units
+    """The units of the target lines as runs of (unit price, how many), dearest first. Runs,
+    not one item per unit: a line may be millions of units (grams of weighed goods)."""
+    runs = sorted((-lines[i].unit_price, i) for i in targets)
+    return [(-price, lines[i].quantity) for price, i in runs]
+
+
+def _dearest(runs: Iterable[tuple[int, int]], n: int) -> int:
+    """What the first ``n`` units of ``runs`` cost together."""
+    total = 0
+    for price, count in runs:
+        if n <= 0:
+            break
+        taken = min(count, n)
+        total, n = total + taken * price, n - taken
+    return total
 
 
 @dataclass(frozen=True)
@@ -278,18 +289,20 @@ def _saving(
             return _Saving(refused=Reason.NOT_ENOUGH_ITEMS)
         return _Saving(sum(per_line.values()), per_line)
     units = _units(lines, targets)
+    count = sum(n for _, n in units)
     if kind is PromotionKind.BUY_N_GET_M:
+        # The cheapest units of each group are the free ones.
         group = promotion.buy + promotion.get
-        if group <= 0 or len(units) < group:
+        if group <= 0 or count < group:
             return _Saving(refused=Reason.NOT_ENOUGH_ITEMS)
-        free = len(units) // group * promotion.get
-        return _Saving(sum(price for price, _ in units[len(units) - free :]))
+        free = count // group * promotion.get
+        return _Saving(_dearest(reversed(units), free))
     # BUNDLE_PRICE: the dearest units make the bundles (the customer's best deal).
     size = promotion.bundle_quantity
-    if size <= 0 or len(units) < size:
+    if size <= 0 or count < size:
         return _Saving(refused=Reason.NOT_ENOUGH_ITEMS)
-    bundles = len(units) // size
-    in_bundles = sum(price for price, _ in units[: bundles * size])
+    bundles = count // size
+    in_bundles = _dearest(units, bundles * size)
     return _Saving(max(0, in_bundles - bundles * promotion.bundle_price_fen))
 
 

@@ -11,6 +11,9 @@ from enum import StrEnum
 
 FEN_PER_YUAN = 100
 PCT = 100  # multipliers are integer percentages: 150 = ×1.5; no floats anywhere
+#: The largest sale points are booked for (fen, ¥10m): its amount, and the points it earns, are
+#: kept in the 32-bit columns of PostgreSQL.
+MAX_SALE_FEN = 1_000_000_000
 
 
 class TenderKind(StrEnum):

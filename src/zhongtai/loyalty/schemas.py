@@ -8,8 +8,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zhongtai.core.text import PlainText
 from zhongtai.loyalty.models import EntryKind, SourceType
-from zhongtai.loyalty.rules import TenderKind
+from zhongtai.loyalty.rules import MAX_SALE_FEN, TenderKind
 from zhongtai.loyalty.tier_rules import Tier
 from zhongtai.orders.kinds import SalesChannel
 
@@ -24,13 +25,15 @@ class SaleSource(StrEnum):
 
 
 class SaleLineIn(BaseModel):
-    net_fen: int = Field(ge=0, description="The line's amount after discounts, in fen.")
+    net_fen: int = Field(
+        ge=0, le=MAX_SALE_FEN, description="The line's amount after discounts, in fen."
+    )
     category_id: uuid.UUID | None = None
 
 
 class TenderIn(BaseModel):
     kind: TenderKind
-    amount_fen: int = Field(ge=0)
+    amount_fen: int = Field(ge=0, le=MAX_SALE_FEN)
 
 
 class EarnIn(BaseModel):
@@ -65,14 +68,16 @@ class EarnedBy(BaseModel):
 class ReverseIn(BaseModel):
     return_id: str = Field(pattern=SOURCE_ID, description="The return; booked once.")
     earned_by: EarnedBy
-    returned_fen: int = Field(gt=0, description="The amount refunded for the returned goods.")
+    returned_fen: int = Field(
+        gt=0, le=MAX_SALE_FEN, description="The amount refunded for the returned goods."
+    )
     store_id: uuid.UUID | None = None
 
 
 class AdjustIn(BaseModel):
     reference: str = Field(pattern=SOURCE_ID, description="Your reference; booked once.")
     points: int = Field(description="Positive to credit, negative to debit; not 0.")
-    reason: str = Field(min_length=1, max_length=255)
+    reason: PlainText = Field(min_length=1, max_length=255)
 
 
 class TierMultiplierOut(BaseModel):
