@@ -3,6 +3,7 @@ all the way to completed, the riders and the wallet calling the server back on t
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,7 +58,10 @@ def test_a_burst_of_simulated_orders_reaches_completed_on_the_till_pickup_and_de
 
     assert tally.failed == 0, [line for line in said if "failed:" in line]
     assert tally.placed >= 20 and tally.completed + tally.cancelled == tally.placed
-    assert any(line.startswith("[00:05] placed") for line in said)
+    # A progress line every 5 s of the 12 s burst, then the final one; the clock on a line is
+    # when it was printed, which a loaded machine can push a second or two past its due time.
+    progress = [line for line in said if re.match(r"\[\d\d:\d\d\] placed \d+", line)]
+    assert len(progress) >= 3, said
     with server.db.reader() as session:
         placed = session.scalars(select(Order).where(Order.placed_at >= began)).all()
     finished = Counter(o.fulfillment_type for o in placed if o.status is OrderStatus.COMPLETED)
