@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests import pg
 from tests.catalog.conftest import CatalogFactory
-from tests.conftest import BACKEND
 from tests.factories import Factory
+from tests.migrating import database_at
 from zhongtai.core import migrate
 from zhongtai.core.db import Database, create_db_engine
 from zhongtai.core.ids import new_id
@@ -28,13 +27,7 @@ _LINKS = sa.table(
 
 @pytest.fixture
 def url_before(tmp_path: Path) -> Iterator[str]:
-    if BACKEND == "postgresql":
-        with pg.temporary_database("zt_import_stores") as url:
-            migrate.upgrade(url, BEFORE)
-            yield url
-    else:
-        url = f"sqlite:///{tmp_path / 'import-stores.db'}"
-        migrate.upgrade(url, BEFORE)
+    with database_at(BEFORE, tmp_path, "import_stores") as url:
         yield url
 
 

@@ -14,15 +14,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests import pg
 from tests.catalog.conftest import CatalogFactory
-from tests.conftest import BACKEND
 from tests.factories import Factory
 from tests.integrations.receiver import Receiver
 from tests.integrations.relaying import relay_and_send
+from tests.migrating import database_at, marketplace_connections
 from zhongtai.core import migrate
 from zhongtai.core.clock import utcnow
-from zhongtai.core.db import Database, UTCDateTime, create_db_engine
+from zhongtai.core.db import Database, create_db_engine
 from zhongtai.core.settings import get_settings
 from zhongtai.integrations import marketplace
 from zhongtai.integrations.marketplace_sender import StockPushSender
@@ -34,19 +33,7 @@ BEFORE = "0014_quotes_by_member"
 SEALED = "0015_marketplace_secrets_sealed"
 
 # The connections table as it was before secrets were sealed.
-_CLEAR = sa.table(
-    "marketplace_connections",
-    sa.column("id", sa.Uuid()),
-    sa.column("name", sa.String()),
-    sa.column("channel", sa.String()),
-    sa.column("endpoint_url", sa.String()),
-    sa.column("secret", sa.String()),
-    sa.column("all_stores", sa.Boolean()),
-    sa.column("min_interval_ms", sa.Integer()),
-    sa.column("active", sa.Boolean()),
-    sa.column("created_at", UTCDateTime()),
-    sa.column("updated_at", UTCDateTime()),
-)
+_CLEAR = marketplace_connections(sa.column("secret", sa.String()))
 _SEALED = sa.table(
     "marketplace_connections",
     sa.column("id", sa.Uuid()),
@@ -56,13 +43,7 @@ _SEALED = sa.table(
 
 @pytest.fixture
 def url_before_sealing(tmp_path: Path) -> Iterator[str]:
-    if BACKEND == "postgresql":
-        with pg.temporary_database("zt_mk_secrets") as url:
-            migrate.upgrade(url, BEFORE)
-            yield url
-    else:
-        url = f"sqlite:///{tmp_path / 'marketplace-secrets.db'}"
-        migrate.upgrade(url, BEFORE)
+    with database_at(BEFORE, tmp_path, "mk_secrets") as url:
         yield url
 
 

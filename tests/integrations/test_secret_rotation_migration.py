@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests import pg
-from tests.conftest import BACKEND
+from tests.migrating import database_at, marketplace_connections, webhook_subscriptions
 from zhongtai.core import migrate
 from zhongtai.core.clock import utcnow
-from zhongtai.core.db import Database, UTCDateTime, create_db_engine
+from zhongtai.core.db import Database, create_db_engine
 from zhongtai.core.settings import get_settings
 from zhongtai.integrations import marketplace, webhooks
 
@@ -25,42 +24,13 @@ ADDED = {"previous_secret_sealed", "previous_secret_expires_at"}
 TABLES = ("webhook_subscriptions", "marketplace_connections")
 
 # Both tables as they were before rotation.
-_SUBSCRIPTIONS = sa.table(
-    "webhook_subscriptions",
-    sa.column("id", sa.Uuid()),
-    sa.column("url", sa.String()),
-    sa.column("description", sa.String()),
-    sa.column("event_types", sa.JSON()),
-    sa.column("store_ids", sa.JSON()),
-    sa.column("secret_sealed", sa.LargeBinary()),
-    sa.column("active", sa.Boolean()),
-    sa.column("created_at", UTCDateTime()),
-    sa.column("updated_at", UTCDateTime()),
-)
-_CONNECTIONS = sa.table(
-    "marketplace_connections",
-    sa.column("id", sa.Uuid()),
-    sa.column("name", sa.String()),
-    sa.column("channel", sa.String()),
-    sa.column("endpoint_url", sa.String()),
-    sa.column("secret_sealed", sa.LargeBinary()),
-    sa.column("all_stores", sa.Boolean()),
-    sa.column("min_interval_ms", sa.Integer()),
-    sa.column("active", sa.Boolean()),
-    sa.column("created_at", UTCDateTime()),
-    sa.column("updated_at", UTCDateTime()),
-)
+_SUBSCRIPTIONS = webhook_subscriptions(sa.column("secret_sealed", sa.LargeBinary()))
+_CONNECTIONS = marketplace_connections(sa.column("secret_sealed", sa.LargeBinary()))
 
 
 @pytest.fixture
 def url_before_rotation(tmp_path: Path) -> Iterator[str]:
-    if BACKEND == "postgresql":
-        with pg.temporary_database("zt_rotation") as url:
-            migrate.upgrade(url, BEFORE)
-            yield url
-    else:
-        url = f"sqlite:///{tmp_path / 'secret-rotation.db'}"
-        migrate.upgrade(url, BEFORE)
+    with database_at(BEFORE, tmp_path, "rotation") as url:
         yield url
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests import pg
-from tests.conftest import BACKEND
+from tests.migrating import database_at, webhook_subscriptions
 from zhongtai.core import migrate
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import UTCDateTime, create_db_engine
@@ -20,18 +19,7 @@ from zhongtai.core.db import UTCDateTime, create_db_engine
 BEFORE = "0024_idempotency_subjects"
 CANCELLING = "0025_webhook_cancel_claims"
 
-_SUBSCRIPTIONS = sa.table(
-    "webhook_subscriptions",
-    sa.column("id", sa.Uuid()),
-    sa.column("url", sa.String()),
-    sa.column("description", sa.String()),
-    sa.column("event_types", sa.JSON()),
-    sa.column("store_ids", sa.JSON()),
-    sa.column("secret_sealed", sa.LargeBinary()),
-    sa.column("active", sa.Boolean()),
-    sa.column("created_at", UTCDateTime()),
-    sa.column("updated_at", UTCDateTime()),
-)
+_SUBSCRIPTIONS = webhook_subscriptions(sa.column("secret_sealed", sa.LargeBinary()))
 _DELIVERIES = sa.table(
     "webhook_deliveries",
     sa.column("id", sa.Uuid()),
@@ -51,13 +39,7 @@ _DELIVERIES = sa.table(
 
 @pytest.fixture
 def url_before(tmp_path: Path) -> Iterator[str]:
-    if BACKEND == "postgresql":
-        with pg.temporary_database("zt_cancel") as url:
-            migrate.upgrade(url, BEFORE)
-            yield url
-    else:
-        url = f"sqlite:///{tmp_path / 'cancel.db'}"
-        migrate.upgrade(url, BEFORE)
+    with database_at(BEFORE, tmp_path, "cancel") as url:
         yield url
 
 

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests import pg
-from tests.conftest import BACKEND
+from tests.migrating import database_at, webhook_subscriptions
 from zhongtai.core import migrate
 from zhongtai.core.clock import utcnow
-from zhongtai.core.db import UTCDateTime, create_db_engine
+from zhongtai.core.db import create_db_engine
 from zhongtai.core.settings import get_settings
 from zhongtai.integrations.webhooks import webhook_secrets
 
@@ -22,18 +21,7 @@ BEFORE = "0011_points_earn_rules"
 HARDENED = "0012_webhook_hardening"
 
 # The subscriptions table as it was before secrets were sealed.
-_CLEAR = sa.table(
-    "webhook_subscriptions",
-    sa.column("id", sa.Uuid()),
-    sa.column("url", sa.String()),
-    sa.column("description", sa.String()),
-    sa.column("event_types", sa.JSON()),
-    sa.column("store_ids", sa.JSON()),
-    sa.column("secret", sa.String()),
-    sa.column("active", sa.Boolean()),
-    sa.column("created_at", UTCDateTime()),
-    sa.column("updated_at", UTCDateTime()),
-)
+_CLEAR = webhook_subscriptions(sa.column("secret", sa.String()))
 _SEALED = sa.table(
     "webhook_subscriptions",
     sa.column("id", sa.Uuid()),
@@ -43,13 +31,7 @@ _SEALED = sa.table(
 
 @pytest.fixture
 def url_before_hardening(tmp_path: Path) -> Iterator[str]:
-    if BACKEND == "postgresql":
-        with pg.temporary_database("zt_secrets") as url:
-            migrate.upgrade(url, BEFORE)
-            yield url
-    else:
-        url = f"sqlite:///{tmp_path / 'secrets.db'}"
-        migrate.upgrade(url, BEFORE)
+    with database_at(BEFORE, tmp_path, "secrets") as url:
         yield url
 
 
