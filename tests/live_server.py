@@ -30,16 +30,17 @@ def _free_port() -> int:
 
 
 @contextmanager
-def live_server(database_url: str, *, secret: str) -> Iterator[LiveServer]:
+def live_server(database_url: str, *, secret: str, pool_size: int = 40) -> Iterator[LiveServer]:
+    """The app on uvicorn in a thread; ``pool_size`` connections (and as many request slots)."""
     settings = Settings(
         database_url=database_url,
         secret_key=secret,  # type: ignore[arg-type]
         log_json=False,
         log_level="WARNING",
-        db_pool_size=40,
+        db_pool_size=pool_size,
         db_max_overflow=10,
     )
-    db = Database.connect(database_url, pool_size=40, max_overflow=10)
+    db = Database.connect(database_url, pool_size=pool_size, max_overflow=10)
     app = create_app(settings, db=db)
     port = _free_port()
     config = uvicorn.Config(

@@ -4,15 +4,18 @@ again after it (the pool's overflow is for background work)."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import event, text
 
+from tests.live_server import live_server
 from zhongtai.app import create_app
 from zhongtai.core.db import Database
 from zhongtai.core.http.deps import request_session
@@ -20,6 +23,7 @@ from zhongtai.core.http.routing import api_router
 from zhongtai.core.settings import Settings
 
 POOL, OVERFLOW, CLIENTS = 3, 2, 12
+SECRET = "request-slots-test-secret-0123456789abcdef"
 
 
 class Gauge:
@@ -75,3 +79,27 @@ def test_requests_in_their_endpoints_at_once_never_outnumber_the_pool(
     assert gauge.most == POOL
     if db.engine.dialect.name == "postgresql":  # SQLite's engine pools by its own rules
         assert len(opened) == POOL
+
+
+def test_a_slow_upload_waits_for_its_body_without_holding_a_slot(database_url: str) -> None:
+    """A till on a poor line sends its batch over seconds: the one slot of this server stays
+    free for others meanwhile, and the upload is answered once its body has arrived."""
+    body = b'{"reference": "slow-till", "lines": []}'
+    with live_server(database_url, secret=SECRET, pool_size=1) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as upload:
+            upload.sendall(
+                b"POST /api/v1/orders HTTP/1.1\r\nHost: zhongtai\r\n"
+                b"Content-Type: application/json\r\nIdempotency-Key: slow-upload-0001\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body[:10]
+            )
+            time.sleep(0.3)  # the server has the head and part of the body, and waits
+            began = time.monotonic()
+            meanwhile = httpx.get(f"{server.url}/api/v1/stores", timeout=10)
+            waited = time.monotonic() - began
+            assert meanwhile.status_code == 401  # it ran: no credentials, refused at once
+            assert waited < 5, waited
+            upload.sendall(body[10:])
+            answer = upload.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 401"), answer  # the upload ran in its turn, then

@@ -19,6 +19,8 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from zhongtai.core import idempotency
 from zhongtai.core.auth.principal import Principal
@@ -151,6 +153,8 @@ class UnitOfWorkRoute(APIRoute):
 
         async def handle_in_transaction(request: Request) -> Response:
             body_limit.admit(request.scope, bulk=bulk_body)  # before it waits for a slot
+            if request.method in MUTATING_METHODS:
+                await _received_body(request)
             async with request_slot(request):
                 return await _handle_in_transaction(request)
 
@@ -191,6 +195,17 @@ class UnitOfWorkRoute(APIRoute):
             return response
 
         return handle_in_transaction
+
+
+async def _received_body(request: Request) -> None:
+    """Take the whole body in before the request waits for a slot: a client sending it slowly
+    (a till on a poor line, a large import) then holds no slot, connection or thread while its
+    bytes trickle in. The endpoint reads the body kept on the request."""
+    try:
+        await request.body()
+    except ClientDisconnect:
+        # What FastAPI answers when the body cannot be read; nobody is left to read it.
+        raise HTTPException(400, "The request body did not arrive in full.") from None
 
 
 def request_slot(request: Request) -> asyncio.Semaphore | contextlib.nullcontext[None]:
