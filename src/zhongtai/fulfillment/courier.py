@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhongtai.core.clock import utcnow
+from zhongtai.core.clock import as_utc, utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import replayable_id
 from zhongtai.core.logging import get_logger
@@ -42,6 +42,23 @@ _ACTIVE = (
 )
 #: The highest sequence a dispatch keeps (a 32-bit column on PostgreSQL).
 _MAX_SEQUENCE = 2**31 - 1
+_FINAL = (DispatchStatus.DELIVERED, DispatchStatus.FAILED)
+#: The steps a platform's callback may take a dispatch to, by where it is: only forward. Steps
+#: may be skipped (a callback lost or still on its way: "delivered" implies the pickup);
+#: delivered and failed end it. A rider called off is news again only with the parcel.
+_NEXT_STEPS: dict[DispatchStatus, frozenset[CourierStatus]] = {
+    DispatchStatus.REQUESTED: frozenset(CourierStatus),
+    DispatchStatus.ASSIGNED: frozenset(CourierStatus) - {CourierStatus.ASSIGNED},
+    DispatchStatus.ARRIVED_AT_STORE: frozenset(
+        {CourierStatus.PICKED_UP, CourierStatus.DELIVERED, CourierStatus.FAILED}
+    ),
+    DispatchStatus.PICKED_UP: frozenset({CourierStatus.DELIVERED, CourierStatus.FAILED}),
+    DispatchStatus.DELIVERED: frozenset(),
+    DispatchStatus.FAILED: frozenset(),
+    DispatchStatus.CANCELLED: frozenset(
+        {CourierStatus.PICKED_UP, CourierStatus.DELIVERED, CourierStatus.FAILED}
+    ),
+}
 
 
 def dispatch_courier(
@@ -162,8 +179,11 @@ def apply_courier_callback(
     headers: Mapping[str, str],
     body: bytes,
 ) -> CourierDispatch:
-    """Apply a signed status callback once (a repeated or older one changes nothing): picked
-    up ships the stock and sends the order out; delivered completes it."""
+    """Apply a signed status callback once: picked up ships the stock and sends the order out;
+    delivered completes it. A stale one -- repeated, older than the last applied, or a step that
+    is not forward of where the dispatch is (an earlier step, anything after it ended) -- is
+    acknowledged and changes nothing. The moment it reports is kept between the booking and now.
+    """
     update = courier.parse_callback(headers, body)
     _check_update(update)
     of_ref = select(CourierDispatch).where(
@@ -181,23 +201,27 @@ def apply_courier_callback(
     if update.sequence <= dispatch.last_sequence:
         log.info("courier.callback_stale", dispatch_id=str(dispatch.id), seq=update.sequence)
         return dispatch
+    if update.status not in _NEXT_STEPS[dispatch.status]:
+        _out_of_step(dispatch, update)
+        return dispatch
     dispatch.last_sequence = update.sequence
     if update.rider_name or update.rider_phone:
         dispatch.rider = {"name": update.rider_name, "phone": update.rider_phone}
     if order.status is OrderStatus.CANCELLED:
         _after_cancellation(dispatch, order, update.status)
         return dispatch
+    occurred_at = _moment_kept(session, dispatch, update)
     dispatch.status = DispatchStatus(update.status.value)
     if update.status in (CourierStatus.PICKED_UP, CourierStatus.DELIVERED):
-        _out_for_delivery(session, order)
+        _out_for_delivery(session, order, occurred_at)
     if update.status is CourierStatus.DELIVERED:
-        dispatch.delivered_at = update.occurred_at
+        dispatch.delivered_at = occurred_at
         move_order(
             session,
             order.id,
             OrderStatus.COMPLETED,
             note="delivered by rider",
-            completed_at=update.occurred_at,
+            completed_at=occurred_at,
         )
     record_event(
         session,
@@ -208,13 +232,54 @@ def apply_courier_callback(
             provider=courier.name,
             status=update.status.value,
             rider_name=update.rider_name,
-            occurred_at=update.occurred_at,
+            occurred_at=occurred_at,
         ),
         aggregate_type="order",
         aggregate_id=order.id,
         store_id=order.store_id,
     )
     return dispatch
+
+
+def _out_of_step(dispatch: CourierDispatch, update: CourierUpdate) -> None:
+    """A newer callback whose step is not forward of the dispatch's is stale all the same: its
+    number takes nothing either, so a genuine step numbered below it still applies. After the
+    delivery ended it contradicts the end (a parcel failed after delivery, collected by a rider
+    who gave up): logged for the store to look into, the recorded end stands."""
+    facts = {
+        "dispatch_id": str(dispatch.id),
+        "seq": update.sequence,
+        "status": update.status.value,
+        "dispatch_status": dispatch.status.value,
+    }
+    if dispatch.status in _FINAL:
+        log.warning("courier.callback_after_the_end", **facts)
+    else:
+        log.info("courier.callback_out_of_step", **facts)
+
+
+def _moment_kept(session: Session, dispatch: CourierDispatch, update: CourierUpdate) -> datetime:
+    """When a step happened, as the platform says, kept between when it can have happened --
+    no earlier than the booking and the parcel's handover, no later than now -- so that no
+    order completes in the future and no delivery takes a negative time. A moment moved is
+    logged with what the platform claimed (a platform clock that runs wrong)."""
+    claimed = as_utc(update.occurred_at)
+    handed_over = session.scalar(
+        select(func.max(FulfillmentTask.handed_over_at)).where(
+            FulfillmentTask.order_id == dispatch.order_id
+        )
+    )
+    earliest = max(as_utc(dispatch.created_at), as_utc(handed_over or dispatch.created_at))
+    kept = min(max(claimed, earliest), utcnow())
+    if kept != claimed:
+        log.warning(
+            "courier.moment_out_of_range",
+            dispatch_id=str(dispatch.id),
+            seq=update.sequence,
+            claimed=claimed.isoformat(),
+            kept=kept.isoformat(),
+        )
+    return kept
 
 
 def _check_update(update: CourierUpdate) -> None:
@@ -252,10 +317,11 @@ def _after_cancellation(dispatch: CourierDispatch, order: Order, status: Courier
     )
 
 
-def _out_for_delivery(session: Session, order: Order) -> None:
-    """The parcel left with the rider (a 'delivered' arriving before 'picked up' implies it)."""
+def _out_for_delivery(session: Session, order: Order, at: datetime) -> None:
+    """The parcel left with the rider at ``at`` (a 'delivered' arriving before 'picked up'
+    implies it, at the latest when delivered)."""
     order, moved = move_order(
         session, order.id, OrderStatus.OUT_FOR_DELIVERY, note="rider collected"
     )
     if moved:
-        hand_over_goods(session, order)
+        hand_over_goods(session, order, now=at)

@@ -5,7 +5,9 @@ notifications: ``Zhongtai-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of f"{
 under the secret shared with the platform; ``parse_callback`` refuses a bad signature or a
 timestamp more than 300 s from now. A dispatch moves assigned → arrived_at_store → picked_up →
 delivered, or ends in failed; ``sequence`` grows by one per update of that dispatch, so a receiver
-ignores an update older than the one it has applied. Rider names and phones arrive masked.
+ignores an update older than the one it has applied, and one that is no step forward (an earlier
+step, anything after delivered or failed). ``occurred_at`` is the platform's clock: a receiver
+keeps it between the booking and its own now. Rider names and phones arrive masked.
 """
 
 from __future__ import annotations
