@@ -82,7 +82,8 @@ def end_price_override(
     session: Session = Depends(db_session),
 ) -> None:
     """End an override now. One that has applied keeps its row with `valid_to` = now, so the
-    price history stays; one that has not started yet is withdrawn. Already ended: 409."""
+    price history stays; one that has not started yet is withdrawn. Already ended: 409;
+    withdrawn: 404. Of clients ending one at once, one does; the others get the same answers."""
     service.end_price_override(session, override_id, caller=principal)
 
 

@@ -129,8 +129,12 @@ def end_price_override(
 
     One that has started is ended (``valid_to`` set to now) and kept, so what was charged when
     stays on record; one that has not started yet never applied and is withdrawn (deleted,
-    returns None). One already ended answers 409. Both writes are conditional on the window,
-    so a concurrent change cannot make them wrong.
+    returns None). One already ended answers 409, one withdrawn 404.
+
+    Both writes are conditional on the window and on the end being still the one read: of
+    clients ending the same override at once, one ends it and the others answer what they
+    would have after it, even one whose "now" came before the winner's (on a row that looks
+    open at that moment, the window alone would let it end the override a second time).
     """
     override = session.get(PriceOverride, override_id)
     if override is None:
@@ -138,11 +142,19 @@ def end_price_override(
     _ensure_may_price(caller, override.store_id)
     before = _audited(override)
     now = at or utcnow()
+    as_read = (
+        PriceOverride.valid_to.is_(None)
+        if override.valid_to is None
+        else PriceOverride.valid_to == override.valid_to
+    )
     ended = session.execute(
         update(PriceOverride)
         .where(
             PriceOverride.id == override_id,
-            PriceOverride.valid_from <= now,
+            as_read,
+            # One starting exactly now has charged nothing yet: it is withdrawn below (an end
+            # equal to its start would also break the window's order).
+            PriceOverride.valid_from < now,
             or_(PriceOverride.valid_to.is_(None), PriceOverride.valid_to > now),
         )
         .values(valid_to=now)
@@ -161,7 +173,7 @@ def end_price_override(
         return override
     withdrawn = session.execute(
         delete(PriceOverride)
-        .where(PriceOverride.id == override_id, PriceOverride.valid_from > now)
+        .where(PriceOverride.id == override_id, as_read, PriceOverride.valid_from >= now)
         .execution_options(synchronize_session="fetch")
     )
     if withdrawn.rowcount:  # type: ignore[attr-defined]
@@ -175,5 +187,11 @@ def end_price_override(
             store_id=before["store_id"],  # type: ignore[arg-type]
         )
         return None
-    ended_at = override.valid_to.isoformat() if override.valid_to else "?"
+    # Ended before this call, or by another client since it read the override: say which.
+    current = session.execute(
+        select(PriceOverride.valid_to).where(PriceOverride.id == override_id)
+    ).one_or_none()
+    if current is None:
+        raise NotFound(f"No price override {override_id}.")
+    ended_at = current.valid_to.isoformat() if current.valid_to is not None else "?"
     raise Conflict(f"The price override {override_id} already ended at {ended_at}.")

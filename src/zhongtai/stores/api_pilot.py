@@ -86,6 +86,7 @@ def stores(
     principal: Principal = Depends(require(Permission.STORES_READ)),
     session: Session = Depends(db_session),
 ) -> PilotStoresOut:
-    """The active locations where a feature is on (within the caller's stores)."""
+    """The active stores where a feature is on (within the caller's stores); warehouses and
+    DCs are never listed."""
     found = service_pilot.stores_with(session, feature, category_id, within=principal.store_ids)
     return PilotStoresOut(feature=feature, category_id=category_id, store_ids=found)

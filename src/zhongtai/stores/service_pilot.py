@@ -20,6 +20,7 @@ from zhongtai.stores.models import (
     Capability,
     Location,
     LocationCapability,
+    LocationKind,
     LocationStatus,
     PilotRule,
     PilotScope,
@@ -68,9 +69,21 @@ def scope_value_for(session: Session, scope: PilotScope, value: str | None) -> s
             raise InvalidInput.field("scope_value", f"no location is in region {value!r}")
         return value
     target = _uuid_value(scope, value)
-    model: type[Location] | type[Category] = Location if scope is PilotScope.STORE else Category
-    if session.scalar(select(model.id).where(model.id == target)) is None:
-        raise InvalidInput.field("scope_value", f"no {scope.value} {target}")
+    if scope is PilotScope.CATEGORY:
+        if session.scalar(select(Category.id).where(Category.id == target)) is None:
+            raise InvalidInput.field("scope_value", f"no category {target}")
+        return str(target)
+    found = session.execute(
+        select(Location.code, Location.kind).where(Location.id == target)
+    ).one_or_none()
+    if found is None:
+        raise InvalidInput.field("scope_value", f"no store {target}")
+    # Warehouses and DCs are never asked about pilot features (nor listed as pilot stores):
+    # a rule naming one would be accepted and never apply.
+    if found.kind is not LocationKind.STORE:
+        raise InvalidInput.field(
+            "scope_value", f"{found.code} is a {found.kind.value}, not a store"
+        )
     return str(target)
 
 
@@ -165,11 +178,12 @@ def is_enabled(
 ) -> Decision:
     """Whether a feature is on for a store (and a category), and which rule decided.
 
-    A capability (pickup, delivery, ...) also needs the store to physically offer it.
+    A capability (pickup, delivery, ...) also needs the store to physically offer it. A
+    warehouse or DC is no store: nothing is on there, as :func:`stores_with` says too.
     """
     lineage = category_lineage(session, category_id) if category_id is not None else []
     capability = _CAPABILITIES.get(feature)
-    stmt = select(Location.region, Location.status).where(Location.id == store_id)
+    stmt = select(Location.region, Location.status, Location.kind).where(Location.id == store_id)
     if capability is not None:
         stmt = stmt.add_columns(LocationCapability.location_id).outerjoin(
             LocationCapability,
@@ -182,7 +196,9 @@ def is_enabled(
     if found is None:
         raise NotFound(f"No location {store_id}.", location_id=str(store_id))
     row: tuple[Any, ...] = tuple(found)
-    region, status = row[0], row[1]
+    region, status, kind = row[0], row[1], row[2]
+    if kind is not LocationKind.STORE:
+        return Decision(False, f"location {store_id} is a {kind.value}, not a store")
     if status is not LocationStatus.ACTIVE:
         return Decision(False, f"location {store_id} is closed")
     decision = pilot_decision(
@@ -194,7 +210,7 @@ def is_enabled(
     )
     if capability is None:
         return decision
-    return require_capability(decision, feature=feature, has_capability=row[2] is not None)
+    return require_capability(decision, feature=feature, has_capability=row[3] is not None)
 
 
 def stores_with(
@@ -204,14 +220,17 @@ def stores_with(
     *,
     within: Collection[uuid.UUID] | None = None,
 ) -> list[uuid.UUID]:
-    """The active locations where a feature is on (for the category, when given), by code.
+    """The active stores where a feature is on (for the category, when given), by code.
+    Warehouses and DCs are not stores: pilot features are never on there.
 
     ``within`` limits the answer to some locations (a caller's stores).
     """
     lineage = category_lineage(session, category_id) if category_id is not None else []
     switches = _switches(session, feature)
     capability = _CAPABILITIES.get(feature)
-    stmt = select(Location.id, Location.region).where(Location.status == LocationStatus.ACTIVE)
+    stmt = select(Location.id, Location.region).where(
+        Location.kind == LocationKind.STORE, Location.status == LocationStatus.ACTIVE
+    )
     if within is not None:
         stmt = stmt.where(Location.id.in_(within))
     if capability is not None:
