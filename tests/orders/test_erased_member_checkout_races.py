@@ -120,7 +120,7 @@ def test_a_placing_meeting_her_erasure_in_flight_waits_for_it_and_is_refused(
         assert s.scalar(select(Member.status).where(Member.id == member_id)) is (
             MemberStatus.ERASED
         )
-    assert stock_of(race_db, store_id, sku_id) == (5, 1)  # the quote's own hold, nothing more
+    assert stock_of(race_db, store_id, sku_id) == (5, 0)  # her erasure let go of the quote's hold
 
 
 @pytest.mark.postgres_only

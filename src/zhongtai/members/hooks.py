@@ -67,7 +67,8 @@ def merge_step(name: str) -> Callable[[MergeStep], MergeStep]:
 def erase_step(name: str) -> Callable[[EraseStep], EraseStep]:
     """Register the context's part of a member's erasure under ``name``: it deletes or blanks
     the personal data the context holds of her, and keeps what the books need (amounts,
-    dates, stores) under her pseudonymous id."""
+    dates, stores) under her pseudonymous id; or lets go of what was kept for her alone (the
+    stock her open checkout quotes held). Steps run in the order of their names."""
 
     def register(step: EraseStep) -> EraseStep:
         ERASE_STEPS[name] = step

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Select, Table, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core import idempotency
 from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import utcnow
+from zhongtai.core.errors import NotFound
 from zhongtai.core.outbox import record_event
 from zhongtai.members.events import MemberErased
 from zhongtai.members.hooks import ERASE_STEPS, EXPORT_SECTIONS, MEMBER_SUBJECT, member_subject
@@ -97,7 +98,8 @@ def _str(value: uuid.UUID | None) -> str | None:
 def erase_member(session: Session, member_id: uuid.UUID) -> Member:
     """Forget the person, keep the pseudonym: identities deleted (the encrypted phone with
     them), profile wiped, the stored Idempotency-Key responses that concern her forgotten (a
-    retry of one answers 410), and every other context's personal data of her forgotten by its
+    retry of one answers 410), and every other context's personal data of her forgotten (and
+    what it kept for her alone let go of, as the stock her open checkout quotes held) by its
     registered erasure step (:func:`zhongtai.members.hooks.erase_step`), all in this
     transaction and under her lock. Her id, points ledger and sales stay, so every figure still
     adds up; nothing links them to her any more. Erasing an erased member changes nothing."""
@@ -156,14 +158,30 @@ def _erased(session: Session, member_id: str) -> bool:
     lock on her row (their foreign key), and two row locks asked on top would deadlock.
     A merged id's pointer row is never locked (as :func:`lock_member`).
     """
-    target = get_member(session, uuid.UUID(member_id)).id  # the survivor of any merge
+    asked = uuid.UUID(member_id)
     for _ in range(3):
-        row = session.execute(
-            select(Member.status, Member.merged_into_id)
-            .where(Member.id == target)
-            .with_for_update(read=True)
-        ).one()
+        row = session.execute(_judged(asked)).one_or_none()
+        if row is None:
+            raise NotFound(f"No member {asked}.", member_id=str(asked))
         if row.merged_into_id is None:
             return bool(row.status is MemberStatus.ERASED)
-        target = row.merged_into_id  # merged while we waited: follow her
-    return lock_member(session, target, allow_erased=True).status is MemberStatus.ERASED
+        asked = row.merged_into_id  # merged while we waited: follow her
+    return lock_member(session, asked, allow_erased=True).status is MemberStatus.ERASED
+
+
+_MEMBERS: Table = Member.__table__  # type: ignore[assignment]
+
+
+def _judged(member_id: uuid.UUID) -> Select[Any]:
+    """The status and merge pointer of the survivor of ``member_id`` (herself if never
+    merged), her row share-locked, in one statement: the pointer row is read in a subquery,
+    which locks nothing (merges move pointers one hop, so the pointer names the survivor)."""
+    person, pointer = _MEMBERS.alias("person"), _MEMBERS.alias("pointer")
+    merged_into = (
+        select(pointer.c.merged_into_id).where(pointer.c.id == member_id).scalar_subquery()
+    )
+    return (
+        select(person.c.status, person.c.merged_into_id)
+        .where(person.c.id == func.coalesce(merged_into, member_id))
+        .with_for_update(read=True)
+    )

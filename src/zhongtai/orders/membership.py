@@ -1,6 +1,6 @@
 """How orders follow the member: moved to the survivor of a merge, listed in her data export,
-summed up per channel in her overview (the member 360), and her contact details forgotten when
-she is erased."""
+summed up per channel in her overview (the member 360), and her contact details forgotten and
+the stock her open quotes held let go of when she is erased."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict
+from zhongtai.inventory.order_holds import lock_holds_and_stock
+from zhongtai.inventory.reservations import get_reservation, in_lock_order, release_reservation
 from zhongtai.members.hooks import erase_step, export_section, merge_step, overview_section
 from zhongtai.orders.kinds import OrderStatus, SalesChannel
 from zhongtai.orders.models import Order, Quote
@@ -229,3 +232,37 @@ def forget_order_contacts(session: Session, member_ids: list[uuid.UUID]) -> dict
         "orders": orders.rowcount,  # type: ignore[attr-defined]
         "quotes": quotes.rowcount,  # type: ignore[attr-defined]
     }
+
+
+@erase_step("released_quotes")
+def release_open_quotes(session: Session, member_ids: list[uuid.UUID]) -> int:
+    """Her open quotes (not placed, not expired) let go of the stock they hold, now, in her
+    erasure's transaction: nobody can place them any more (a placing refuses her, 409
+    ``member-erased``), so their stock is available again at once rather than when the holds
+    run out. A quote she placed is an order, and keeps its stock. How many quotes let go.
+
+    Locks in the order the use cases take them: her row (the erasure's, which a placing waits
+    for before it claims a quote), her open quotes, their holds, then all their stock by
+    (location, SKU), before any balance changes. Letting go of the quotes one after the other
+    would lock one quote's stock after another's, against the order a checkout holding both
+    SKUs locks them in.
+    """
+    open_quotes = session.execute(
+        select(Quote.id, Quote.reservation_ids)
+        .where(
+            Quote.member_id.in_(member_ids),
+            Quote.order_id.is_(None),
+            Quote.expires_at > utcnow(),
+        )
+        .order_by(Quote.id)
+        .with_for_update()
+    ).all()
+    holds = in_lock_order(session, [h for quote in open_quotes for h in quote.reservation_ids])
+    stock: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for reservation_id in holds:
+        reservation = get_reservation(session, reservation_id)
+        stock.setdefault(reservation.location_id, set()).update(x.sku_id for x in reservation.lines)
+    lock_holds_and_stock(session, holds, stock)
+    for reservation_id in holds:
+        release_reservation(session, reservation_id)
+    return len(open_quotes)
