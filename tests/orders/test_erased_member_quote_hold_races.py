@@ -52,6 +52,7 @@ SPARE = 4
 #: Quotes each shopper asks for, one after the other.
 TRIES = 3
 _phones = itertools.count(13700000001)
+_shops = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -75,16 +76,17 @@ def _shop(db: Database, on_hand: int) -> Shop:
         upsert_pilot_rule(
             s, feature="pickup", scope=PilotScope.CHAIN, scope_value="*", enabled=True
         )
-        category = catalog.create_category(s, code="QHOLD", name="race", parent_id=None)
+        code = f"QHOLD{next(_shops)}"
+        category = catalog.create_category(s, code=code, name="race", parent_id=None)
         product = catalog.create_product(
             s,
-            code="QHOLD",
+            code=code,
             name="热卖",
             category_id=category.id,
             kind=ProductKind.STANDARD,
             unit=SaleUnit.PIECE,
             currency="CNY",
-            skus=[catalog.NewSku(code=f"QHOLD-{i}", name=str(i), base_price=1000) for i in (0, 1)],
+            skus=[catalog.NewSku(code=f"{code}-{i}", name=str(i), base_price=1000) for i in (0, 1)],
         )
         low, high = sorted(sku.id for sku in product.skus)
         inventory.receive_stock(
@@ -219,3 +221,47 @@ def test_each_quote_ends_placed_or_let_go_and_no_unit_is_held_twice(race_db: Dat
     assert stock_of(race_db, shop.store_id, shop.high) == (MEMBERS + SPARE, expected)
     assert held == expected, "the balance's reserved is the sum of the active holds"
     assert expected <= MEMBERS + SPARE, "no unit held twice"
+
+
+def test_quotes_asked_while_she_is_erased_end_refused_or_let_go_and_nobody_deadlocks(
+    race_db: Database,
+) -> None:
+    """Her quotes asked at the moment of her erasure: a quote that went first holds its stock
+    until the erasure lets go of it; one that came after is refused as hers no more. A quote
+    reads her row before it holds stock, as the erasure locks her row before it lets go of
+    stock: neither waits for the other while holding what the other wants."""
+    shop = _shop(race_db, on_hand=2 * MEMBERS)
+    with race_db.writer() as s, s.begin():
+        ids = [
+            members.find_or_create_member(
+                s, CIPHER, IdentityKind.PHONE, str(next(_phones)), via="app"
+            )[0].id
+            for _ in range(MEMBERS)
+        ]
+
+    def work(i: int) -> object:
+        member_id = ids[i // 2]
+        try:
+            if i % 2 == 0:
+                with race_db.writer() as s, s.begin():
+                    return members.erase_member(s, member_id).status
+            return _quote(race_db, shop, [shop.low, shop.high], member_id).id
+        except MemberErased as refused:
+            return refused
+
+    outcomes = all_at_once(2 * MEMBERS, work)
+
+    quoted = 0
+    for n, member_id in enumerate(ids):
+        erasure, asked = outcomes[2 * n], outcomes[2 * n + 1]
+        assert erasure is MemberStatus.ERASED, erasure
+        if isinstance(asked, uuid.UUID):  # the quote went first: the erasure let go of it
+            assert _hold_status(race_db, asked) is ReservationStatus.RELEASED
+            assert _released_quotes(race_db, member_id) == 1
+            quoted += 1
+        else:
+            assert isinstance(asked, MemberErased), asked
+            assert _released_quotes(race_db, member_id) == 0
+    assert stock_of(race_db, shop.store_id, shop.low) == (2 * MEMBERS, 0)
+    assert stock_of(race_db, shop.store_id, shop.high) == (2 * MEMBERS, 0)
+    print(f"{quoted} of {MEMBERS} quotes went before their erasure")  # both kinds, usually

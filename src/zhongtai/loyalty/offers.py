@@ -150,7 +150,8 @@ def offers_for_basket(
     row read here anyway (so a checkout refuses her before it holds or locks anything).
     """
     if member_id is not None:
-        member = members.get_member(session, member_id)  # the survivor of any merge
+        # The survivor of any merge, her row key-shared before the checkout holds any stock.
+        member = members.get_member(session, member_id, key_share=True)
         if member.status is MemberStatus.ERASED:
             raise MemberErased(member.id)
         member_id = member.id

@@ -178,8 +178,18 @@ def link_identity(
     return member
 
 
-def get_member(session: Session, member_id: uuid.UUID) -> Member:
-    """The member by id; a merged member's id answers her survivor (404 when unknown)."""
+def get_member(session: Session, member_id: uuid.UUID, *, key_share: bool = False) -> Member:
+    """The member by id; a merged member's id answers her survivor (404 when unknown).
+
+    ``key_share``: her row (and a merged id's) is read as it stands and share-locked for its
+    key until the transaction ends, as a row referring to her would lock it anyway. A sale to
+    her reads her so before it holds any stock: her erasure or merge, which lock her row and
+    then what is kept for her, then either waits for the sale (and finds what it made) or goes
+    first (and the sale reads her as erased or merged), and never waits in the opposite order.
+    It conflicts with nothing else (points and profile changes lock her row for no key update).
+    """
+    if key_share:
+        return _key_shared(session, member_id)
     member = session.get(Member, member_id)
     if member is None:
         raise NotFound(f"No member {member_id}.", member_id=str(member_id))
@@ -188,6 +198,23 @@ def get_member(session: Session, member_id: uuid.UUID) -> Member:
         assert survivor is not None  # foreign key
         return survivor
     return member
+
+
+def _key_shared(session: Session, member_id: uuid.UUID) -> Member:
+    target = member_id
+    for _ in range(3):
+        member = session.scalars(
+            select(Member)
+            .where(Member.id == target)
+            .with_for_update(read=True, key_share=True)
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if member is None:
+            raise NotFound(f"No member {member_id}.", member_id=str(member_id))
+        if member.merged_into_id is None:
+            return member
+        target = member.merged_into_id  # a merged id: her survivor
+    raise NotFound(f"No member {member_id}.", member_id=str(member_id))
 
 
 def lock_member(session: Session, member_id: uuid.UUID, *, allow_erased: bool = False) -> Member:
