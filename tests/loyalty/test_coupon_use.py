@@ -105,8 +105,8 @@ def test_an_order_returned_in_full_gives_its_coupon_back_unless_the_template_say
     )
     for coupon in (kept, lost):
         service.redeem_coupon(session, coupon.id, _order("ORDER-9"), discount_fen=1_000)
-    assert service.restore_coupons_of(session, "ORDER-9") == [kept.id]
-    assert service.restore_coupons_of(session, "ORDER-9") == []
+    assert service.restore_coupons_of(session, _order("ORDER-9")) == [kept.id]
+    assert service.restore_coupons_of(session, _order("ORDER-9")) == []
     session.refresh(kept)
     assert (kept.status, kept.redeemed_source_id) == (CouponStatus.AVAILABLE, None)
     service.redeem_coupon(session, kept.id, _order("ORDER-10"), discount_fen=1_000)
@@ -131,9 +131,9 @@ def test_an_order_coming_back_gives_no_coupon_back_to_a_member_erased_meanwhile(
     members.merge_members(session, member.id, duplicate.id)
     members.erase_member(session, member.id)
 
-    returned = service.give_back_coupons(session, duplicate.id, "ORDER-11")
+    returned = service.give_back_coupons(session, duplicate.id, _order("ORDER-11"))
     assert (returned.restored, returned.forfeited) == ([], [used.id])
-    cancelled = service.give_back_coupons(session, member.id, "ORDER-11", cancelled=True)
+    cancelled = service.give_back_coupons(session, member.id, _order("ORDER-11"), cancelled=True)
     assert (cancelled.restored, cancelled.forfeited) == ([], sorted([used.id, never_back.id]))
     for coupon in (used, never_back):
         session.refresh(coupon)
@@ -147,7 +147,7 @@ def test_an_order_coming_back_gives_its_coupons_back_to_a_member_not_erased(
     member = make_member()
     coupon = coupons.issue_coupon(session, _template(session).id, member.id)
     service.redeem_coupon(session, coupon.id, _order("ORDER-12"), discount_fen=1_000)
-    back = service.give_back_coupons(session, member.id, "ORDER-12")
+    back = service.give_back_coupons(session, member.id, _order("ORDER-12"))
     assert (back.restored, back.forfeited) == ([coupon.id], [])
     session.refresh(coupon)
     assert coupon.status is CouponStatus.AVAILABLE
@@ -241,3 +241,83 @@ def test_free_delivery_needs_no_value(session: Session) -> None:
         valid_days=30,
     )
     assert template.kind is CouponKind.FREE_DELIVERY
+
+
+def test_a_cancelled_order_gives_back_only_its_own_coupons_not_a_pos_sales_of_the_same_number(
+    session: Session, make_member: MakeMember
+) -> None:
+    """A store's till and the app number their sales apart: the same string may name a POS sale
+    and an order, and only the order's coupons come back when it is cancelled."""
+    member = make_member()
+    at_the_till = coupons.issue_coupon(session, _template(session).id, member.id)
+    in_the_app = coupons.issue_coupon(session, _template(session, "T10-APP").id, member.id)
+    sale = service.Source(SourceType.POS_SALE, "SH001-0042")
+    service.redeem_coupon(session, at_the_till.id, sale, discount_fen=1_000)
+    service.redeem_coupon(session, in_the_app.id, _order("SH001-0042"), discount_fen=1_000)
+
+    order = _order("SH001-0042")
+    assert service.restore_coupons_of(session, order, cancelled=True) == [in_the_app.id]
+    session.refresh(at_the_till)
+    assert (at_the_till.status, at_the_till.redeemed_source_type) == (
+        CouponStatus.REDEEMED,
+        SourceType.POS_SALE,
+    )
+    assert service.restore_coupons_of(session, sale, cancelled=True) == [at_the_till.id]
+
+
+def test_an_erased_members_order_forfeits_only_its_own_coupons_not_a_pos_sales_of_the_same_number(
+    session: Session, make_member: MakeMember
+) -> None:
+    member = make_member()
+    at_the_till = coupons.issue_coupon(session, _template(session).id, member.id)
+    in_the_app = coupons.issue_coupon(session, _template(session, "T10-APP").id, member.id)
+    service.redeem_coupon(
+        session, at_the_till.id, service.Source(SourceType.POS_SALE, "SH001-0043"), discount_fen=1
+    )
+    service.redeem_coupon(session, in_the_app.id, _order("SH001-0043"), discount_fen=1_000)
+    members.erase_member(session, member.id)
+
+    back = service.give_back_coupons(session, member.id, _order("SH001-0043"), cancelled=True)
+    assert (back.restored, back.forfeited) == ([], [in_the_app.id])
+
+
+def test_the_coupon_history_names_the_kind_of_source_that_gave_it_back(
+    session: Session, make_member: MakeMember
+) -> None:
+    """The restore is written against the same source its redemption was, kind included."""
+    coupon = coupons.issue_coupon(session, _template(session).id, make_member().id)
+    service.redeem_coupon(session, coupon.id, _order("ORDER-13"), discount_fen=1_000)
+    service.restore_coupons_of(session, _order("ORDER-13"), cancelled=True)
+    uses = session.execute(
+        select(CouponUse.action, CouponUse.reference)
+        .where(CouponUse.coupon_id == coupon.id, CouponUse.action != CouponAction.ISSUE)
+        .order_by(CouponUse.id)
+    ).all()
+    assert [tuple(use) for use in uses] == [
+        (CouponAction.REDEEM, "order:ORDER-13"),
+        (CouponAction.RESTORE, "order:ORDER-13"),
+    ]
+
+
+def test_a_till_sale_that_is_an_order_too_gives_back_the_coupons_redeemed_under_either_name(
+    session: Session, make_member: MakeMember
+) -> None:
+    """A till redeems a coupon tender for its sale (``pos_sale`` under the order's id); the
+    order's return names both, and the history says which one each coupon came back from."""
+    member = make_member()
+    tendered = coupons.issue_coupon(session, _template(session).id, member.id)
+    priced = coupons.issue_coupon(session, _template(session, "T10-QUOTE").id, member.id)
+    till_sale = service.Source(SourceType.POS_SALE, "0197-till-order")
+    service.redeem_coupon(session, tendered.id, till_sale, discount_fen=1_000)
+    service.redeem_coupon(session, priced.id, _order("0197-till-order"), discount_fen=1_000)
+
+    back = service.give_back_coupons(session, member.id, _order("0197-till-order"), till_sale)
+    assert sorted(back.restored) == sorted([tendered.id, priced.id])
+    restores = session.execute(
+        select(CouponUse.coupon_id, CouponUse.reference).where(
+            CouponUse.action == CouponAction.RESTORE
+        )
+    ).all()
+    assert sorted(tuple(use) for use in restores) == sorted(
+        [(tendered.id, "pos_sale:0197-till-order"), (priced.id, "order:0197-till-order")]
+    )

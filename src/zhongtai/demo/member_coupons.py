@@ -318,7 +318,7 @@ class CouponCampaigns:
         if back is None and returned_in_full_at is not None and held.restores:
             back = returned_in_full_at
         if back is not None and row["expires_at"] > back:
-            self._use(row, CouponAction.RESTORE, str(order_id), back)
+            self._use(row, CouponAction.RESTORE, reference, back)
             row.update(
                 status=CouponStatus.AVAILABLE,
                 redeemed_at=None,

@@ -237,12 +237,14 @@ def redeem_coupon(
     return coupon
 
 
-def _restorable(source_id: str, at: datetime, cancelled: bool) -> list[Any]:
-    conditions = [
-        Coupon.status == CouponStatus.REDEEMED,
-        Coupon.redeemed_source_id == source_id,
-        Coupon.expires_at > at,
-    ]
+def _redeemed_by(source: Source) -> Any:
+    """Redeemed by this very source: its kind as well as its id, as a sale a till reported and
+    an order (or any two kinds of source) may carry the same number."""
+    return and_(Coupon.redeemed_source_type == source.type, Coupon.redeemed_source_id == source.id)
+
+
+def _restorable(at: datetime, cancelled: bool) -> list[Any]:
+    conditions = [Coupon.status == CouponStatus.REDEEMED, Coupon.expires_at > at]
     if not cancelled:
         restorable = select(CouponTemplate.id).where(CouponTemplate.restore_on_full_return)
         conditions.append(Coupon.template_id.in_(restorable))
@@ -250,30 +252,38 @@ def _restorable(source_id: str, at: datetime, cancelled: bool) -> list[Any]:
 
 
 def restore_coupons_of(
-    session: Session, source_id: str, *, at: datetime | None = None, cancelled: bool = False
+    session: Session,
+    source: Source,
+    *same_sale: Source,
+    at: datetime | None = None,
+    cancelled: bool = False,
 ) -> list[uuid.UUID]:
     """An order returned in full gives its coupons back, when their template says so and they
     are still valid; a ``cancelled`` order gives back every coupon still valid (it never
-    happened). The ids restored; restoring twice restores nothing the second time."""
+    happened). Only the coupons ``source`` redeemed, or ``same_sale``, other names of the same
+    sale (a till's sale that is an order too); another kind of source with the same id keeps its
+    own. The ids restored; restoring twice restores nothing the second time."""
     at = at or utcnow()
-    conditions = _restorable(source_id, at, cancelled)
-    restored = list(
-        session.scalars(
-            update(Coupon)
-            .where(*conditions)
-            .values(
-                status=CouponStatus.AVAILABLE,
-                redeemed_at=None,
-                redeemed_source_type=None,
-                redeemed_source_id=None,
-                discount_fen=None,
+    restored: list[uuid.UUID] = []
+    for redeemer in (source, *same_sale):
+        back = list(
+            session.scalars(
+                update(Coupon)
+                .where(_redeemed_by(redeemer), *_restorable(at, cancelled))
+                .values(
+                    status=CouponStatus.AVAILABLE,
+                    redeemed_at=None,
+                    redeemed_source_type=None,
+                    redeemed_source_id=None,
+                    discount_fen=None,
+                )
+                .returning(Coupon.id)
+                .execution_options(synchronize_session=False)
             )
-            .returning(Coupon.id)
-            .execution_options(synchronize_session=False)
         )
-    )
-    for coupon_id in restored:
-        note_use(session, coupon_id, CouponAction.RESTORE, source_id, at=at)
+        for coupon_id in back:
+            note_use(session, coupon_id, CouponAction.RESTORE, str(redeemer), at=at)
+        restored.extend(back)
     return restored
 
 
@@ -289,15 +299,15 @@ class CouponsBack:
 def give_back_coupons(
     session: Session,
     member_id: uuid.UUID,
-    source_id: str,
-    *,
+    source: Source,
+    *same_sale: Source,
     at: datetime | None = None,
     cancelled: bool = False,
 ) -> CouponsBack:
-    """:func:`restore_coupons_of` for an order of ``member_id`` (or of a member merged into her),
-    unless she was erased: a person who no longer exists is given nothing back. The coupons
-    then stay used, as her erasure left every coupon of hers as it was and makes none for her;
-    they are answered as ``forfeited`` for the caller to record why (as
+    """:func:`restore_coupons_of` for a sale (an order) of ``member_id`` (or of a member merged
+    into her), unless she was erased: a person who no longer exists is given nothing back. The
+    coupons then stay used, as her erasure left every coupon of hers as it was and makes none
+    for her; they are answered as ``forfeited`` for the caller to record why (as
     ``ledger.give_back_points`` leaves forfeited points to its caller).
 
     Decided under her lock, so an erasure racing the return lands before it (forfeited) or
@@ -306,8 +316,10 @@ def give_back_coupons(
     at = at or utcnow()
     member = members.lock_member(session, member_id, allow_erased=True)
     if member.status is not MemberStatus.ERASED:
-        return CouponsBack(restore_coupons_of(session, source_id, at=at, cancelled=cancelled), [])
+        restored = restore_coupons_of(session, source, *same_sale, at=at, cancelled=cancelled)
+        return CouponsBack(restored, [])
+    redeemed = or_(*(_redeemed_by(redeemer) for redeemer in (source, *same_sale)))
     kept = session.scalars(
-        select(Coupon.id).where(*_restorable(source_id, at, cancelled)).order_by(Coupon.id)
+        select(Coupon.id).where(redeemed, *_restorable(at, cancelled)).order_by(Coupon.id)
     ).all()
     return CouponsBack([], list(kept))

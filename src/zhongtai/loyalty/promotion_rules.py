@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from zhongtai.catalog.rules import price_for_quantity
+from zhongtai.loyalty.multibuy_rules import bundle_saving, free_units_saving, unit_runs
 from zhongtai.orders.kinds import LineKind
 from zhongtai.orders.pricing_rules import BasketLine, Discount, allocate_discount
 
@@ -228,24 +229,6 @@ def window_refusal(
     return None
 
 
-def _units(lines: Sequence[OfferLine], targets: Sequence[int]) -> list[tuple[int, int]]:
-    """The units of the target lines as runs of (unit price, how many), dearest first. Runs,
-    not one item per unit: a line may be millions of units (grams of weighed goods)."""
-    runs = sorted((-lines[i].unit_price, i) for i in targets)
-    return [(-price, lines[i].quantity) for price, i in runs]
-
-
-def _dearest(runs: Iterable[tuple[int, int]], n: int) -> int:
-    """What the first ``n`` units of ``runs`` cost together."""
-    total = 0
-    for price, count in runs:
-        if n <= 0:
-            break
-        taken = min(count, n)
-        total, n = total + taken * price, n - taken
-    return total
-
-
 @dataclass(frozen=True)
 class _Saving:
     total: int = 0
@@ -288,22 +271,12 @@ def _saving(
         if not per_line:
             return _Saving(refused=Reason.NOT_ENOUGH_ITEMS)
         return _Saving(sum(per_line.values()), per_line)
-    units = _units(lines, targets)
-    count = sum(n for _, n in units)
+    runs = unit_runs((lines[i].unit_price, lines[i].quantity) for i in targets)
     if kind is PromotionKind.BUY_N_GET_M:
-        # The cheapest units of each group are the free ones.
-        group = promotion.buy + promotion.get
-        if group <= 0 or count < group:
-            return _Saving(refused=Reason.NOT_ENOUGH_ITEMS)
-        free = count // group * promotion.get
-        return _Saving(_dearest(reversed(units), free))
-    # BUNDLE_PRICE: the dearest units make the bundles (the customer's best deal).
-    size = promotion.bundle_quantity
-    if size <= 0 or count < size:
-        return _Saving(refused=Reason.NOT_ENOUGH_ITEMS)
-    bundles = count // size
-    in_bundles = _dearest(units, bundles * size)
-    return _Saving(max(0, in_bundles - bundles * promotion.bundle_price_fen))
+        saved = free_units_saving(runs, promotion.buy, promotion.get)
+    else:  # BUNDLE_PRICE
+        saved = bundle_saving(runs, promotion.bundle_quantity, promotion.bundle_price_fen)
+    return _Saving(refused=Reason.NOT_ENOUGH_ITEMS) if saved is None else _Saving(saved)
 
 
 def apply_promotions(
@@ -381,41 +354,3 @@ def apply_promotions(
             Explanation(promotion.source, promotion.name, Reason.APPLIED, amount, touched)
         )
     return Offers(tuple(discounts), tuple(verdicts), tuple(nets))
-
-
-def promotion_problems(promotion: Promotion) -> list[tuple[str, str]]:
-    """What is wrong with a promotion's definition, as (field, message); empty when sound."""
-    kind = promotion.kind
-    problems: list[tuple[str, str]] = []
-    if kind is PromotionKind.PERCENT_OFF and not 0 < promotion.percent <= PCT:
-        problems.append(("terms.percent", "a percentage off from 1 to 100"))
-    if kind is PromotionKind.SECOND_ITEM_PERCENT and not 0 <= promotion.percent < PCT:
-        problems.append(("terms.percent", "the second item's price in percent, 0 to 99"))
-    if kind is PromotionKind.AMOUNT_OFF and promotion.amount_fen <= 0:
-        problems.append(("terms.amount_fen", "must be 1 fen or more"))
-    if kind is PromotionKind.TIERED_AMOUNT_OFF:
-        if not promotion.tiers:
-            problems.append(("terms.tiers", "give at least one [threshold_fen, off_fen] tier"))
-        for n, (threshold, off) in enumerate(promotion.tiers):
-            if not 0 < off <= threshold:
-                problems.append(
-                    (f"terms.tiers[{n}]", "the amount off is 1 fen up to its threshold")
-                )
-    if kind is PromotionKind.BUY_N_GET_M and (promotion.buy < 1 or promotion.get < 1):
-        problems.append(("terms.buy", "buy and get are both 1 or more"))
-    if kind is PromotionKind.BUNDLE_PRICE:
-        if promotion.bundle_quantity < 2:
-            problems.append(("terms.bundle_quantity", "a bundle has 2 items or more"))
-        if promotion.bundle_price_fen <= 0:
-            problems.append(("terms.bundle_price_fen", "must be 1 fen or more"))
-    if kind is PromotionKind.MEMBER_PRICE and not promotion.member_prices:
-        problems.append(("terms.member_prices", "name at least one SKU and its member price"))
-    if any(price < 0 for _, price in promotion.member_prices):
-        problems.append(("terms.member_prices", "prices are 0 fen or more"))
-    if promotion.threshold_fen < 0:
-        problems.append(("terms.threshold_fen", "must be 0 or more"))
-    if promotion.cap_fen is not None and promotion.cap_fen <= 0:
-        problems.append(("terms.cap_fen", "must be 1 fen or more (or none)"))
-    if promotion.starts_at and promotion.ends_at and promotion.ends_at <= promotion.starts_at:
-        problems.append(("ends_at", "must be after starts_at"))
-    return problems

@@ -17,6 +17,7 @@ from zhongtai.core.reference import ReferenceCache
 from zhongtai.core.unique import write_unique
 from zhongtai.loyalty import promotion_rules as rules
 from zhongtai.loyalty.models import Promotion
+from zhongtai.loyalty.promotion_terms import promotion_problems
 from zhongtai.loyalty.scopes import scope_from_json, scope_to_json
 
 #: The terms each kind reads; stored as a JSON document on the promotion.
@@ -94,7 +95,7 @@ def _apply(row: Promotion, definition: PromotionDefinition) -> None:
     row.starts_at = definition.starts_at
     row.ends_at = definition.ends_at
     row.active = definition.active
-    problems = rules.promotion_problems(as_rule(row))
+    problems = promotion_problems(as_rule(row))
     if problems:
         field, message = problems[0]
         raise InvalidInput(

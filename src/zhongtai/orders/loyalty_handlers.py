@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 from zhongtai.core.audit import record_audit
 from zhongtai.core.settings import get_settings
 from zhongtai.integrations.handlers import PublishedEvent, on_event
+from zhongtai.loyalty.accounts import Source
 from zhongtai.loyalty.coupon_use import give_back_coupons, release_coupons, restore_coupons_of
+from zhongtai.loyalty.models import SourceType
 from zhongtai.loyalty.settings import loyalty_settings
 from zhongtai.members.errors import MemberErased
-from zhongtai.orders.kinds import OrderStatus
+from zhongtai.orders.kinds import OrderStatus, SalesChannel
 from zhongtai.orders.lifecycle import get_order
 from zhongtai.orders.models import Order
 from zhongtai.orders.points import earn_for_order, reverse_for_return
@@ -65,16 +67,26 @@ def coupons_for_cancelled_order(event: PublishedEvent, session: Session) -> None
         release_coupons(session, f"quote:{order.quote_id}", at=event.occurred_at)
 
 
+def _redeemed_as(order: Order) -> list[Source]:
+    """What its coupons were redeemed as: the order when it was paid, and for a till's sale also
+    the sale under the order's id (a till redeems a coupon tender itself, as ``pos_sale``)."""
+    sources = [Source(SourceType.ORDER, str(order.id))]
+    if order.channel is SalesChannel.POS:
+        sources.append(Source(SourceType.POS_SALE, str(order.id)))
+    return sources
+
+
 def _coupons_back(session: Session, order: Order, *, cancelled: bool, at: datetime) -> None:
     """Give the coupons the order used back to its member (all still valid when it was
     cancelled, those whose template says so when it was returned in full). A member erased
     since gets none: they stay used, and the audit log records them as forfeited against the
     order, as ``points.forfeited`` records points a refund could not give back. Her lock is
     taken before any coupon row, as a merge takes them."""
+    redeemed_as = _redeemed_as(order)
     if order.member_id is None:
-        restore_coupons_of(session, str(order.id), at=at, cancelled=cancelled)
+        restore_coupons_of(session, *redeemed_as, at=at, cancelled=cancelled)
         return
-    back = give_back_coupons(session, order.member_id, str(order.id), at=at, cancelled=cancelled)
+    back = give_back_coupons(session, order.member_id, *redeemed_as, at=at, cancelled=cancelled)
     if not back.forfeited:
         return
     facts = {
