@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from zhongtai.catalog.lookup import BarcodeHit, PricedSku
 from zhongtai.catalog.models import PriceOverride, Product, ProductKind, SaleUnit, Sku, Symbology
@@ -15,6 +15,7 @@ from zhongtai.catalog.rules import EffectivePrice, OverrideStatus, PriceScope, o
 from zhongtai.catalog.rules import validate_barcode as _validate_barcode
 from zhongtai.catalog.skus import NewSku
 from zhongtai.core.auth.roles import Channel
+from zhongtai.core.moments import Moment as Moment  # re-exported for the price endpoints
 from zhongtai.core.money import Money
 from zhongtai.core.text import NoteText, PlainText
 
@@ -44,23 +45,6 @@ BarcodeCode = Annotated[
 ]
 Code = Annotated[str, AfterValidator(_code), Field(min_length=1, max_length=64)]
 Fen = Annotated[int, Field(ge=0, le=MAX_PRICE_FEN, description="Integer fen (分).")]
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
-
-def _within_calendar(value: datetime) -> datetime:
-    """A moment that exists in UTC too (``0001-01-01T00:00+08:00`` does not: a 500 when
-    stored or compared), within any price window anyone will set."""
-    try:
-        inside = EARLIEST <= value.astimezone(UTC) < LATEST
-    except OverflowError:
-        inside = False
-    if not inside:
-        raise ValueError(f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
-    return value
-
-
-Moment = Annotated[AwareDatetime, AfterValidator(_within_calendar)]
 
 
 class CategoryCreate(BaseModel):

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from zhongtai.catalog.schemas import MAX_PRICE_FEN
+from zhongtai.core.moments import calendar_moment
 from zhongtai.core.text import has_control_characters
 
 MAX_ROWS = 50_000
@@ -258,10 +259,12 @@ class _Row:
         except ValueError:
             self.problems.append(RowProblem(name, "must be a time like 2026-11-26T08:00:00+08:00"))
             return None
-        if moment.tzinfo is None:
-            self.problems.append(RowProblem(name, "must include a UTC offset"))
+        try:
+            # As the price API takes one: an offset, and a year every later reckoning survives.
+            return calendar_moment(moment)
+        except ValueError as refused:
+            self.problems.append(RowProblem(name, str(refused)))
             return None
-        return moment
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Annotated, Any
 
 from pydantic import (
@@ -18,6 +18,7 @@ from pydantic import (
     computed_field,
 )
 
+from zhongtai.core.moments import calendar_moment
 from zhongtai.core.text import PlainText
 from zhongtai.stores.models import Capability, LocationKind, LocationStatus, PilotScope
 
@@ -42,25 +43,15 @@ ClockTime = Annotated[
 
 FEATURE = r"^[a-z][a-z0-9_.]{1,63}$"
 
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+def _calendar_moment_or_no_offset(value: datetime) -> datetime:
+    """The calendar check every moment passes (:func:`calendar_moment`); one without an offset
+    goes on to the opening-hours service, which refuses it naming ``at`` as it always has."""
+    return value if value.tzinfo is None else calendar_moment(value)
 
 
-def _within_calendar(value: datetime) -> datetime:
-    """A moment the opening-hours reckoning can work around: weeks either side of it must
-    exist on the calendar (year 1 or 9999 would overflow into a 500)."""
-    if value.tzinfo is None:
-        return value  # the service answers for a missing offset, naming the field
-    try:
-        inside = EARLIEST <= value.astimezone(UTC) < LATEST
-    except OverflowError:
-        inside = False
-    if not inside:
-        raise ValueError(f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
-    return value
-
-
-Moment = Annotated[datetime, AfterValidator(_within_calendar)]
+#: The moment ``/stores/{id}/open`` is asked about.
+Moment = Annotated[datetime, AfterValidator(_calendar_moment_or_no_offset)]
 
 
 class LocationCreate(BaseModel):
