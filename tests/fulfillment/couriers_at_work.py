@@ -1,10 +1,12 @@
 """Builders of the courier callback tests: a packed delivery with a rider booked through the API,
 the fleet's callbacks forwarded as the platform POSTs them, and callbacks a platform could send
-that the simulated fleet never does (a moment from a skewed clock, a step out of its journey)."""
+that the simulated fleet never does (a moment from a skewed clock, a step out of its journey),
+and a call-off the platform took in a transaction of ours that was then lost."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +17,9 @@ from sqlalchemy.orm import Session
 from tests.orders.conftest import Chain, ok
 from tests.orders.test_delivery_journey import _packed_delivery
 from zhongtai.core.clock import as_utc
+from zhongtai.core.db import Database
 from zhongtai.core.outbox import OutboxEvent
+from zhongtai.fulfillment import cancellation
 from zhongtai.fulfillment.models import CourierDispatch
 from zhongtai.integrations.providers import Providers
 from zhongtai.integrations.signed_callbacks import SignedCallback, sign_callback
@@ -37,6 +41,25 @@ def packed_and_booked(client: TestClient, chain: Chain, providers: Providers) ->
     """A packed delivery of two units with a rider booked (nothing called back yet)."""
     _, order = _packed_delivery(client, chain, providers, 2)
     return order, book_rider(client, chain, order)
+
+
+def cancel(client: TestClient, chain: Chain, order: Any, key: str | None = None) -> Any:
+    """The store cancels the order through the API (with an Idempotency-Key when given)."""
+    return client.post(
+        f"/api/v1/orders/{order['id']}/cancel",
+        json={"reason": "customer changed their mind"},
+        headers={**chain.clerk, **({"Idempotency-Key": key} if key else {})},
+    )
+
+
+def call_off_lost(db: Database, order: Any, providers: Providers) -> None:
+    """Cancel the order as the API does -- the platform takes the call-off -- and then lose the
+    transaction: a later step of the request failed, or the process died before its commit."""
+    with db.writer() as s:
+        cancellation.cancel_order(
+            s, uuid.UUID(order["id"]), reason="customer changed their mind", providers=providers
+        )
+        s.rollback()
 
 
 def post(client: TestClient, callback: SignedCallback) -> int:

@@ -1,5 +1,27 @@
-"""Instant delivery by rider: book a courier for a packed order and follow its signed status
-callbacks; the rider collecting the parcel ships the stock, delivery completes the order."""
+"""Instant delivery by rider: book a courier for a packed order, call it off, and follow its signed
+status callbacks; the rider collecting the parcel ships the stock, delivery completes the order.
+
+Booking a rider and calling one off are HTTP calls to the platform made inside the request's
+transaction, so the platform may act on a call whose transaction is then lost (a later step of the
+request fails, a conflict, the process dies before the commit). Nothing undoes such a call; both
+are made so that doing the same thing again converges on one state the two sides agree on:
+
+- A booking sends the dispatch's id as the platform's idempotency key, made from the order's
+  dispatches so far: a booking retried after its transaction was lost books the same rider.
+- Calling off is harmless to repeat at the platform, and a job the platform does not know is as
+  good as called off: no rider comes for it, no callback follows. A cancel retried after its
+  transaction was lost (with the same Idempotency-Key or none: a key is bound only by a commit)
+  calls off again and ends the dispatch.
+- Asking for a rider while a dispatch is on asks the platform where its job stands. A job it
+  still has is the booking under way, answered again. One it cancelled or does not know ends our
+  dispatch (cancelled; logged as ``courier.job_ended_at_platform``) and a new rider is booked:
+  an order whose cancel failed after the platform took the call-off gets a rider when the store
+  books again, rather than waiting for one who was called off and whose callbacks never come.
+
+Callbacks stay the platform's word on a job's progress: asking fills only the gap they cannot, a
+job ended without one. Whatever ends a dispatch holds the order's row, then the dispatch's, as
+callbacks take them, so concurrent retries queue one behind the other instead of booking twice.
+"""
 
 from __future__ import annotations
 
@@ -64,7 +86,9 @@ _NEXT_STEPS: dict[DispatchStatus, frozenset[CourierStatus]] = {
 def dispatch_courier(
     session: Session, order_id: uuid.UUID, *, courier: CourierService, callback_url: str
 ) -> CourierDispatch:
-    """Book a rider for a packed delivery order; asking again answers the booking under way."""
+    """Book a rider for a packed delivery order; asking again answers the booking under way if
+    its platform still has the job, else ends it and books anew. A booking with another platform
+    than ``courier`` is answered as it stands: only its own platform could say otherwise."""
     order = get_order(session, order_id, for_update=True)
     if order.fulfillment_type is not FulfillmentType.DELIVERY:
         raise Conflict(f"Order {order.number} is not a delivery order.", order_id=str(order.id))
@@ -74,9 +98,11 @@ def dispatch_courier(
             order_id=str(order.id),
             order_status=order.status.value,
         )
-    existing = _active_dispatch(session, order.id)
+    existing = _active_dispatch(session, order.id, for_update=True)
     if existing is not None:
-        return existing
+        if existing.provider != courier.name or _still_on_the_job(existing, courier):
+            return existing
+        _ended_at_the_platform(order, existing)
     store = session.get(Location, order.store_id)
     address = order.address or {}
     if store is None or "latitude" not in address:
@@ -100,6 +126,26 @@ def dispatch_courier(
     dispatch.courier_ref = ticket.courier_ref
     dispatch.estimated_delivery_at = ticket.delivered_at
     return dispatch
+
+
+def _still_on_the_job(dispatch: CourierDispatch, courier: CourierService) -> bool:
+    """Whether the platform still has the dispatch's job: not called off, and known to it. A job
+    it has moved on (a rider assigned, even one delivered) is on: its callbacks tell the rest."""
+    job = courier.job(dispatch.courier_ref) if dispatch.courier_ref else None
+    return job is not None and not job.cancelled
+
+
+def _ended_at_the_platform(order: Order, dispatch: CourierDispatch) -> None:
+    """The platform ended the job without a word back (a call-off it took in a transaction of
+    ours that was lost, a job it cancelled or forgot): no rider is coming, so neither is our
+    dispatch. Logged for the store, whose rider never came."""
+    dispatch.status = DispatchStatus.CANCELLED
+    log.warning(
+        "courier.job_ended_at_platform",
+        dispatch_id=str(dispatch.id),
+        order_id=str(order.id),
+        courier_ref=dispatch.courier_ref,
+    )
 
 
 def _booking_id(session: Session, order: Order, provider: str) -> uuid.UUID:
@@ -128,7 +174,8 @@ def _packed_at(session: Session, order_id: uuid.UUID) -> datetime:
 
 def call_off_rider(session: Session, order: Order, couriers: Providers) -> None:
     """Call off the rider booked for an order about to be cancelled (none booked: nothing to
-    do). A rider who already has the parcel makes it a 409: the goods are on their way."""
+    do). A rider who already has the parcel makes it a 409: the goods are on their way. A job
+    the platform called off already, or does not know, ends the dispatch all the same."""
     dispatch = _active_dispatch(session, order.id, for_update=True)
     if dispatch is not None:
         _call_off(order, dispatch, couriers.courier(dispatch.provider))
@@ -142,8 +189,14 @@ def _call_off(order: Order, dispatch: CourierDispatch, courier: CourierService) 
             order_id=str(order.id),
             dispatch_status=dispatch.status.value,
         )
+    if dispatch.courier_ref is None:
+        _ended_at_the_platform(order, dispatch)
+        return
     try:
-        courier.cancel(dispatch.courier_ref or "")
+        courier.cancel(dispatch.courier_ref)
+    except NotFound:
+        _ended_at_the_platform(order, dispatch)
+        return
     except Conflict as refused:
         raise Conflict(
             f"Order {order.number} can no longer be cancelled: {refused.detail}",

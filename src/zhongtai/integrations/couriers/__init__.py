@@ -2,6 +2,7 @@
 
 from zhongtai.integrations.couriers.provider import (
     COURIER_JOURNEY,
+    CourierJob,
     CourierService,
     CourierStatus,
     CourierUpdate,
@@ -15,6 +16,7 @@ from zhongtai.integrations.signed_callbacks import CallbackRejected
 __all__ = [
     "COURIER_JOURNEY",
     "CallbackRejected",
+    "CourierJob",
     "CourierService",
     "CourierStatus",
     "CourierUpdate",

@@ -102,6 +102,17 @@ class CourierUpdate:
     failure_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class CourierJob:
+    """Where a booked job stands at the platform, asked for rather than called back: a receiver
+    asks when what it recorded may have parted from the platform's (its call-off taken, then
+    its own transaction lost), since no callback ever follows a job called off."""
+
+    courier_ref: str
+    status: CourierStatus | None  # the last step; None until a rider accepts the job
+    cancelled: bool  # called off: no rider comes, no callback follows
+
+
 class CourierService(Protocol):
     """A delivery platform (a third-party instant-delivery service, the simulated fleet)."""
 
@@ -113,7 +124,13 @@ class CourierService(Protocol):
         ...
 
     def cancel(self, courier_ref: str) -> None:
-        """Call the rider off; allowed until the parcel is picked up, harmless when repeated."""
+        """Call the rider off; allowed until the parcel is picked up (after it: ``Conflict``),
+        harmless when repeated (a job already called off answers as the first time did).
+        A job the platform does not know raises ``NotFound``."""
+        ...
+
+    def job(self, courier_ref: str) -> CourierJob | None:
+        """Where the job stands now; None when the platform knows no such job."""
         ...
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> CourierUpdate:

@@ -30,6 +30,7 @@ from zhongtai.core.clock import as_utc, utcnow
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.integrations.couriers.provider import (
     COURIER_JOURNEY,
+    CourierJob,
     CourierStatus,
     CourierUpdate,
     DispatchRequest,
@@ -186,6 +187,13 @@ class SimulatedCourierFleet(SignedCallbackProvider):
                     "only before picking the parcel up"
                 )
             delivery.cancelled = True
+
+    def job(self, courier_ref: str) -> CourierJob | None:
+        with self._lock:
+            delivery = self._by_ref.get(courier_ref)
+            if delivery is None:
+                return None
+            return CourierJob(courier_ref, delivery.status, delivery.cancelled)
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> CourierUpdate:
         return self._read_callback(headers, body, _UPDATE, "a courier status callback")
