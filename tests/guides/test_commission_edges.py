@@ -19,9 +19,8 @@ from tests.guides.test_binding_and_commission import (  # noqa: F401 (fixture)
     on_commission,
 )
 from tests.members.conftest import MakeMember
-from tests.orders.conftest import NEARBY, Chain, ok, pay_by_wallet, place, quote
+from tests.orders.conftest import NEARBY, Chain, deliver_parcel, ok, pay_by_wallet, place, quote
 from tests.orders.returning import return_line
-from tests.orders.test_returns import _deliver
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.guides import binding, commission
@@ -86,7 +85,7 @@ def test_a_share_link_opened_after_the_order_credits_nobody_with_it(
     current = binding.current_binding(session, member.id)
     assert current is not None and current.guide_id == guide.id
 
-    _deliver(client, chain, order, {})
+    deliver_parcel(client, chain, order["id"])
     relay(test_db)
 
     credited = ok(client.get(f"/api/v1/orders/{order['id']}/guide-attribution", headers=chain.hq))
@@ -126,7 +125,7 @@ def test_a_per_item_rule_pays_for_the_items_handed_over_not_those_ordered(
         similar = chain.similar_sku(chain.skus[0], price=800)
         pick["substitute"] = {"sku_id": str(similar.id), "quantity": substitutes}
 
-    _deliver(client, chain, order, {"picks": [pick]})
+    deliver_parcel(client, chain, order["id"], {"picks": [pick]})
     relay(test_db)
 
     assert _entries(session, guide) == [("earned", commission_fen, "pending")]

@@ -16,9 +16,9 @@ from tests.guides.conftest import EnrollGuide, GuideAtWork, relay
 from tests.guides.test_binding_and_commission import _entries
 from tests.guides.test_commission_edges import _redeliver_returns
 from tests.members.conftest import MakeMember
-from tests.orders.conftest import NEARBY, Chain, pay_by_wallet, place, quote
-from tests.orders.test_gift_coupon_returns import GIFT, _gift_coupon, _return
-from tests.orders.test_returns import _deliver
+from tests.orders.conftest import NEARBY, Chain, deliver_parcel, pay_by_wallet, place, quote
+from tests.orders.gifting import GIFT, gift_coupon
+from tests.orders.returning import return_lines
 from zhongtai.catalog.models import Product, Sku
 from zhongtai.core.db import Database
 from zhongtai.guides import commission
@@ -40,7 +40,7 @@ def _sold_by_guide_with_gift(
     """The guide places a parcel of ``lines`` for her customer with a gift coupon (one unit of
     the chain's third SKU, 10.00, from 20.00 unless ``gift`` says otherwise); it is paid by
     wallet and delivered: the completed order."""
-    coupon = _gift_coupon(session, member, chain.skus[2], **gift)
+    coupon = gift_coupon(session, member, chain.skus[2], **gift)
     body = {
         "fulfillment_type": "ship",
         "address": NEARBY,
@@ -52,7 +52,7 @@ def _sold_by_guide_with_gift(
     assert q["offers"]["gifts"], q["offers"]
     order = place(client, chain.app, q["id"], guide_id=str(guide.id))
     pay_by_wallet(client, providers, chain.app, order["id"])
-    return _deliver(client, chain, order, {})
+    return deliver_parcel(client, chain, order["id"])
 
 
 def _reversals(session: Session, guide: GuideAtWork) -> dict[str, int]:
@@ -99,7 +99,7 @@ def test_a_return_below_the_gifts_threshold_takes_commission_back_on_the_net_ref
     assert _entries(session, guide) == [("earned", 300, "pending")]
 
     # Two of three back: 20.00 of goods, 10.00 of it withheld for the gift she keeps.
-    back = _return(client, chain, order, (0, 2))
+    back = return_lines(client, chain, order, (0, 2))
     assert (back["lines"][0]["refund"], back["refund_total"]) == (2000, 1000)
     relay(test_db)
 
@@ -134,13 +134,13 @@ def test_the_gift_returned_later_takes_back_the_commission_on_what_is_given_back
         client, chain, providers, session, member, guide, chain.basket(3)
     )
     line = order["lines"][0]["id"]
-    assert _return(client, chain, order, (0, 2))["refund_total"] == 1000
+    assert return_lines(client, chain, order, (0, 2))["refund_total"] == 1000
     relay(test_db)
     assert _reversals(session, guide) == {line: -100}
 
     # The gift comes back: the 10.00 withheld is refunded now, and the commission on it goes
     # with it, booked on the line it was withheld from (the gift line itself earned nothing).
-    gift_back = _return(client, chain, order, (GIFT, 1))
+    gift_back = return_lines(client, chain, order, (GIFT, 1))
     assert gift_back["refund_total"] == 1000
     relay(test_db)
     assert _reversals(session, guide) == {line: -200}
@@ -153,7 +153,7 @@ def test_the_gift_returned_later_takes_back_the_commission_on_what_is_given_back
     assert (given.amount, given.details["gift_given_back"]) == (-100, 1000)
 
     # The last unit: the whole commission is taken back, never more, whatever is redelivered.
-    _return(client, chain, order, (0, 1))
+    return_lines(client, chain, order, (0, 1))
     relay(test_db)
     _redeliver_returns(session, order["id"])
     assert _reversals(session, guide) == {line: -300}
@@ -194,14 +194,14 @@ def test_the_withheld_worth_is_spread_over_the_returned_lines_at_each_lines_rate
 
     # One of each back: 20.00 refunded by the lines, 10.00 kept for the gift, the rest
     # refunded: 5.00 of each line's 10.00, at 10 % and 20 %.
-    back = _return(client, chain, order, (0, 1), (1, 1))
+    back = return_lines(client, chain, order, (0, 1), (1, 1))
     assert back["refund_total"] == 1000
     relay(test_db)
     first, other = order["lines"][0]["id"], order["lines"][1]["id"]
     assert _reversals(session, guide) == {first: -50, other: -100}
 
     # The gift back: the withheld 10.00 comes back to the same lines in the same shares.
-    _return(client, chain, order, (GIFT, 1))
+    return_lines(client, chain, order, (GIFT, 1))
     relay(test_db)
     assert _reversals(session, guide) == {first: -100, other: -200}
     assert (_refunded(session, first), _refunded(session, other)) == (1000, 1000)

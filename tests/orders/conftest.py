@@ -153,6 +153,21 @@ def store_step(
     )
 
 
+def deliver_parcel(
+    client: TestClient, chain: Chain, order_id: str, pack: Any = None, tracking: str | None = None
+) -> Any:
+    """A paid parcel order accepted, picked, packed (as ``pack`` says; all of it by default),
+    shipped and delivered by the chain's clerk: the completed order."""
+    for step in ("accept", "start-picking"):
+        store_step(client, chain.clerk, order_id, step)
+    store_step(client, chain.clerk, order_id, "pack", {} if pack is None else pack)
+    shipment = {"carrier": "SF", "tracking_number": tracking or new_id()}
+    store_step(client, chain.clerk, order_id, "ship", shipment)
+    done = store_step(client, chain.clerk, order_id, "delivered")
+    assert done["status"] == "completed", done
+    return done
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 

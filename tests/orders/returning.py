@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.orders.conftest import ok
+from tests.orders.conftest import Chain, new_id, ok
 
 
 def return_line(
@@ -40,4 +40,22 @@ def return_line(
             headers=headers,
         ),
         201,
+    )
+
+
+def return_lines(
+    client: TestClient,
+    chain: Chain,
+    order: Mapping[str, Any],
+    *back: tuple[int, int],
+    reference: str | None = None,
+    status: int = 201,
+) -> Any:
+    """Bring back ``(line index, quantity)`` pairs of ``order`` at the chain's store, through
+    its clerk (resellable); the return as answered (``status``)."""
+    lines = [{"line_id": order["lines"][i]["id"], "quantity": q} for i, q in back]
+    body = {"reference": reference or new_id(), "store_id": str(chain.store.id), "lines": lines}
+    return ok(
+        client.post(f"/api/v1/orders/{order['id']}/returns", json=body, headers=chain.clerk),
+        status,
     )

@@ -13,7 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.members.conftest import MakeMember
-from tests.orders.conftest import NEARBY, Chain, new_id, ok, pay_by_wallet, place, quote, store_step
+from tests.orders.conftest import (
+    NEARBY,
+    Chain,
+    deliver_parcel,
+    new_id,
+    ok,
+    pay_by_wallet,
+    place,
+    quote,
+)
 from zhongtai.core.audit import AuditEntry
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
@@ -154,12 +163,7 @@ def test_returning_goods_of_an_order_paid_partly_in_points_of_an_erased_member_r
     member: Member,
 ) -> None:
     order = _paid_partly_in_points(client, chain, providers, member)
-    for step in ("accept", "start-picking", "pack"):
-        store_step(client, chain.clerk, order["id"], step, {} if step == "pack" else None)
-    store_step(
-        client, chain.clerk, order["id"], "ship", {"carrier": "SF", "tracking_number": new_id()}
-    )
-    assert store_step(client, chain.clerk, order["id"], "delivered")["status"] == "completed"
+    deliver_parcel(client, chain, order["id"])
     relay(test_db)  # she earns on the money she paid
     _erase(session, member)
 

@@ -14,45 +14,26 @@ from tests.members.conftest import MakeMember
 from tests.orders.conftest import (
     NEARBY,
     Chain,
-    new_id,
+    deliver_parcel,
     ok,
     pay_by_wallet,
     place,
     quote,
     store_step,
 )
+from tests.orders.gifting import coupon_status, gift_coupon
 from tests.orders.returning import return_line
 from zhongtai.catalog.models import Sku
 from zhongtai.core.db import Database
 from zhongtai.integrations.providers import Providers
 from zhongtai.integrations.relay import Relay
-from zhongtai.loyalty import coupons
-from zhongtai.loyalty.coupon_rules import CouponKind, CouponTerms
-from zhongtai.loyalty.models import Coupon, CouponStatus
+from zhongtai.loyalty.models import CouponStatus
 from zhongtai.orders.pricing_rules import (
     BasketLine,
     Discount,
     GiftLine,
     price_with_gifts,
 )
-
-
-def _gift_coupon(
-    session: Session, member: Any, gift: Sku, *, units: int = 1, threshold: int = 2000
-) -> Any:
-    terms = CouponTerms(CouponKind.GIFT_ITEM, units, threshold_fen=threshold, gift_sku_id=gift.id)
-    template = coupons.create_template(
-        session, code=f"GIFT-{new_id()[:8]}", name="满20送", terms=terms, valid_days=30
-    )
-    coupon = coupons.issue_coupon(session, template.id, member.id)
-    session.commit()
-    return coupon
-
-
-def _status(session: Session, coupon: Any) -> CouponStatus:
-    held = session.get(Coupon, coupon.id, populate_existing=True)
-    assert held is not None
-    return held.status
 
 
 def _reserved(chain: Chain, sku: Sku) -> int:
@@ -112,7 +93,7 @@ def test_a_gift_coupon_adds_its_gift_free_held_with_the_basket_and_is_used_for_i
 ) -> None:
     member = make_member()
     gift = chain.skus[2]
-    coupon = _gift_coupon(session, member, gift, units=2)
+    coupon = gift_coupon(session, member, gift, units=2)
     q = quote(client, chain.app, _checkout(chain, member, coupon, chain.basket(3)))
     # 3 x 10.00 paid; two gifts worth 10.00 each, all of it taken off by the coupon.
     assert (q["subtotal"], q["discount_total"], q["total"]) == (5000, 2000, 3000)
@@ -122,7 +103,7 @@ def test_a_gift_coupon_adds_its_gift_free_held_with_the_basket_and_is_used_for_i
     [verdict] = q["offers"]["explanations"]
     assert verdict["applied"] and verdict["amount"] == 2000
     assert _reserved(chain, gift) == 2
-    assert _status(session, coupon) is CouponStatus.LOCKED
+    assert coupon_status(session, coupon) is CouponStatus.LOCKED
 
     order = place(client, chain.app, q["id"])
     assert order["total"] == 3000
@@ -131,7 +112,7 @@ def test_a_gift_coupon_adds_its_gift_free_held_with_the_basket_and_is_used_for_i
         (str(gift.id), 2, 0),
     ]
     pay_by_wallet(client, providers, chain.app, order["id"])
-    assert _status(session, coupon) is CouponStatus.REDEEMED
+    assert coupon_status(session, coupon) is CouponStatus.REDEEMED
 
 
 def test_a_gift_the_store_has_none_of_is_not_added_and_the_coupon_stays_the_members(
@@ -139,7 +120,7 @@ def test_a_gift_the_store_has_none_of_is_not_added_and_the_coupon_stays_the_memb
 ) -> None:
     member = make_member()
     gift = chain.similar_sku(chain.skus[0], on_hand=0)
-    coupon = _gift_coupon(session, member, gift)
+    coupon = gift_coupon(session, member, gift)
     q = quote(client, chain.app, _checkout(chain, member, coupon, chain.basket(3)))
     assert [x["sku_id"] for x in q["lines"]] == [str(chain.skus[0].id)]
     assert q["total"] == 3000
@@ -148,7 +129,7 @@ def test_a_gift_the_store_has_none_of_is_not_added_and_the_coupon_stays_the_memb
     assert not verdict["applied"]
     assert "out of stock at this store" in verdict["why"]
     assert "stays the member's" in verdict["why"]
-    assert _status(session, coupon) is CouponStatus.AVAILABLE
+    assert coupon_status(session, coupon) is CouponStatus.AVAILABLE
 
 
 def test_a_basket_below_the_threshold_gets_no_gift_and_holds_none(
@@ -156,11 +137,11 @@ def test_a_basket_below_the_threshold_gets_no_gift_and_holds_none(
 ) -> None:
     member = make_member()
     gift = chain.skus[2]
-    coupon = _gift_coupon(session, member, gift, threshold=5000)
+    coupon = gift_coupon(session, member, gift, threshold=5000)
     q = quote(client, chain.app, _checkout(chain, member, coupon, chain.basket(3)))
     assert [x["sku_id"] for x in q["lines"]] == [str(chain.skus[0].id)]
     assert _reserved(chain, gift) == 0
-    assert _status(session, coupon) is CouponStatus.AVAILABLE
+    assert coupon_status(session, coupon) is CouponStatus.AVAILABLE
 
 
 def test_a_gift_of_a_sku_in_the_basket_is_its_own_free_line_held_with_the_bought_units(
@@ -168,7 +149,7 @@ def test_a_gift_of_a_sku_in_the_basket_is_its_own_free_line_held_with_the_bought
 ) -> None:
     member = make_member()
     gift = chain.skus[2]
-    coupon = _gift_coupon(session, member, gift)
+    coupon = gift_coupon(session, member, gift)
     q = quote(client, chain.app, _checkout(chain, member, coupon, chain.basket(2, 0, 1)))
     assert [(x["sku_id"], x["quantity"], x["net_amount"]) for x in q["lines"]] == [
         (str(chain.skus[0].id), 2, 2000),
@@ -184,13 +165,13 @@ def test_a_gift_is_not_given_from_the_units_the_basket_itself_takes(
 ) -> None:
     member = make_member()
     gift = chain.similar_sku(chain.skus[0], on_hand=1)
-    coupon = _gift_coupon(session, member, gift)
+    coupon = gift_coupon(session, member, gift)
     lines = [*chain.basket(2), {"sku_id": str(gift.id), "quantity": 1}]
     q = quote(client, chain.app, _checkout(chain, member, coupon, lines))
     assert [x["quantity"] for x in q["lines"]] == [2, 1]
     assert q["offers"]["coupons"] == []
     assert _reserved(chain, gift) == 1
-    assert _status(session, coupon) is CouponStatus.AVAILABLE
+    assert coupon_status(session, coupon) is CouponStatus.AVAILABLE
 
 
 def test_a_gift_comes_back_onto_the_shelf_refunding_nothing(
@@ -202,14 +183,9 @@ def test_a_gift_comes_back_onto_the_shelf_refunding_nothing(
 ) -> None:
     member = make_member()
     gift = chain.skus[2]
-    coupon = _gift_coupon(session, member, gift)
+    coupon = gift_coupon(session, member, gift)
     order = _paid(client, chain, providers, member, coupon, chain.basket(3), kind="ship")
-    for step in ("accept", "start-picking", "pack"):
-        store_step(client, chain.clerk, order["id"], step, {} if step == "pack" else None)
-    store_step(
-        client, chain.clerk, order["id"], "ship", {"carrier": "SF", "tracking_number": new_id()}
-    )
-    done = store_step(client, chain.clerk, order["id"], "delivered")
+    done = deliver_parcel(client, chain, order["id"])
     assert _on_hand(chain, gift) == 9
     back = return_line(client, done, chain.clerk, store_id=chain.store.id, line=1)
     assert back["refund_total"] == 0
@@ -228,9 +204,9 @@ def test_cancelling_an_order_with_a_gift_frees_the_gift_and_gives_the_coupon_bac
 ) -> None:
     member = make_member()
     gift = chain.skus[2]
-    coupon = _gift_coupon(session, member, gift)
+    coupon = gift_coupon(session, member, gift)
     order = _paid(client, chain, providers, member, coupon, chain.basket(3))
-    assert _status(session, coupon) is CouponStatus.REDEEMED
+    assert coupon_status(session, coupon) is CouponStatus.REDEEMED
     cancelled = ok(
         client.post(
             f"/api/v1/orders/{order['id']}/cancel",
@@ -241,7 +217,7 @@ def test_cancelling_an_order_with_a_gift_frees_the_gift_and_gives_the_coupon_bac
     assert (cancelled["status"], cancelled["refunded_amount"]) == ("cancelled", 3000)
     assert _reserved(chain, gift) == 0
     asyncio.run(Relay(test_db.writer, holder="gift-test").run_once())  # loyalty hears of it
-    assert _status(session, coupon) is CouponStatus.AVAILABLE
+    assert coupon_status(session, coupon) is CouponStatus.AVAILABLE
 
 
 def test_a_gift_short_picked_beside_bought_units_of_its_sku_keeps_those_units_held(
@@ -253,7 +229,7 @@ def test_a_gift_short_picked_beside_bought_units_of_its_sku_keeps_those_units_he
 ) -> None:
     member = make_member()
     gift = chain.skus[2]
-    coupon = _gift_coupon(session, member, gift)
+    coupon = gift_coupon(session, member, gift)
     order = _paid(client, chain, providers, member, coupon, chain.basket(2, 0, 1))
     store_step(client, chain.clerk, order["id"], "accept")
     store_step(client, chain.clerk, order["id"], "start-picking")

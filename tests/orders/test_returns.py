@@ -12,7 +12,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.factories import Factory
-from tests.orders.conftest import NEARBY, Chain, new_id, ok, pay_by_wallet, place, quote, store_step
+from tests.orders.conftest import (
+    NEARBY,
+    Chain,
+    deliver_parcel,
+    new_id,
+    ok,
+    pay_by_wallet,
+    place,
+    quote,
+    store_step,
+)
 from tests.races import all_at_once, race_database, stock_of
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.models import ProductKind, SaleUnit, Sku
@@ -40,19 +50,6 @@ def _paid_parcel(
     return order
 
 
-def _deliver(client: TestClient, chain: Chain, order: Any, pack: dict[str, Any]) -> Any:
-    """Pick, pack (as ``pack`` says), ship and deliver: the completed order."""
-    store_step(client, chain.clerk, order["id"], "accept")
-    store_step(client, chain.clerk, order["id"], "start-picking")
-    store_step(client, chain.clerk, order["id"], "pack", pack)
-    store_step(
-        client, chain.clerk, order["id"], "ship", {"carrier": "SF", "tracking_number": new_id()}
-    )
-    done = store_step(client, chain.clerk, order["id"], "delivered")
-    assert done["status"] == "completed"
-    return done
-
-
 def _return(
     client: TestClient, chain: Chain, order: Any, lines: list[dict[str, Any]], status: int = 201
 ) -> Any:
@@ -76,10 +73,10 @@ def test_returning_the_picked_units_of_a_substituted_line_refunds_only_what_they
     # for the substitutes, 4.00 refunded at the pack.
     similar = chain.similar_sku(chain.skus[0], price=800)
     substitute = {"sku_id": str(similar.id), "quantity": 2}
-    done = _deliver(
+    done = deliver_parcel(
         client,
         chain,
-        order,
+        order["id"],
         {"picks": [{"line_id": line["id"], "picked": 1, "substitute": substitute}]},
     )
     assert done["lines"][0]["short_refund"] == 400
@@ -99,10 +96,10 @@ def _substituted(client: TestClient, chain: Chain, providers: Providers) -> tupl
     line = order["lines"][0]
     similar = chain.similar_sku(chain.skus[0], price=800)
     substitute = {"sku_id": str(similar.id), "quantity": 2}
-    _deliver(
+    deliver_parcel(
         client,
         chain,
-        order,
+        order["id"],
         {"picks": [{"line_id": line["id"], "picked": 1, "substitute": substitute}]},
     )
     return order, line, similar
@@ -170,7 +167,7 @@ def test_one_return_brings_back_a_line_and_its_substitute_and_a_line_without_one
         "returned"
     )
     plain = _paid_parcel(client, chain, providers, chain.basket(1))
-    _deliver(client, chain, plain, {})
+    deliver_parcel(client, chain, plain["id"])
     refused = _return(
         client,
         chain,
@@ -186,7 +183,9 @@ def test_returning_the_rest_of_a_short_picked_line_refunds_only_what_was_paid(
 ) -> None:
     order = _paid_parcel(client, chain, providers, chain.basket(3))
     line = order["lines"][0]
-    done = _deliver(client, chain, order, {"picks": [{"line_id": line["id"], "picked": 2}]})
+    done = deliver_parcel(
+        client, chain, order["id"], {"picks": [{"line_id": line["id"], "picked": 2}]}
+    )
     assert done["refunded_amount"] == 1000  # the unit never picked, refunded at the pack
 
     first = _return(client, chain, order, [{"line_id": line["id"], "quantity": 1}])
@@ -209,7 +208,7 @@ def test_a_parcel_split_over_two_stores_comes_back_whole_in_one_return(
     chain.stock.receive(second, chain.skus[0], 10)
     order = _paid_parcel(client, chain, providers, chain.basket(15))
     assert [x["sku_id"] for x in order["lines"]] == [str(chain.skus[0].id)] * 2
-    _deliver(client, chain, order, {})
+    deliver_parcel(client, chain, order["id"])
     shelf = chain.stock.balance(chain.store, chain.skus[0])
     assert shelf is not None
     before = shelf.on_hand
@@ -275,7 +274,8 @@ def test_a_try_on_order_sells_nothing_so_nothing_of_it_comes_back_against_it(
 def test_a_return_reference_sent_again_answers_the_first_return_once(
     client: TestClient, chain: Chain, providers: Providers
 ) -> None:
-    order = _deliver(client, chain, _paid_parcel(client, chain, providers, chain.basket(2)), {})
+    order = _paid_parcel(client, chain, providers, chain.basket(2))
+    order = deliver_parcel(client, chain, order["id"])
     body = {
         "reference": new_id(),
         "store_id": str(chain.store.id),
@@ -294,7 +294,8 @@ def test_a_return_reference_sent_again_answers_the_first_return_once(
 def test_a_return_reference_used_again_for_other_lines_is_refused_and_refunds_nothing(
     client: TestClient, chain: Chain, providers: Providers
 ) -> None:
-    order = _deliver(client, chain, _paid_parcel(client, chain, providers, chain.basket(2)), {})
+    order = _paid_parcel(client, chain, providers, chain.basket(2))
+    order = deliver_parcel(client, chain, order["id"])
     reference, line = new_id(), order["lines"][0]["id"]
     url = f"/api/v1/orders/{order['id']}/returns"
     store = str(chain.store.id)
@@ -313,7 +314,8 @@ def test_a_return_reference_used_again_for_other_lines_is_refused_and_refunds_no
 def test_a_clerk_of_another_store_learns_nothing_of_a_return_by_its_reference(
     client: TestClient, chain: Chain, providers: Providers
 ) -> None:
-    order = _deliver(client, chain, _paid_parcel(client, chain, providers, chain.basket(1)), {})
+    order = _paid_parcel(client, chain, providers, chain.basket(1))
+    order = deliver_parcel(client, chain, order["id"])
     body = {
         "reference": new_id(),
         "store_id": str(chain.store.id),
