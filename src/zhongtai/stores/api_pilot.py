@@ -45,7 +45,10 @@ def put_rule(
     _: Principal = Depends(require(Permission.PILOT_WRITE)),
     session: Session = Depends(db_session),
 ) -> PilotRuleOut:
-    """Turn a feature on or off for the chain, a region, a store or a category (upsert)."""
+    """Turn a feature on or off for the chain, a region, a store or a category (upsert).
+
+    Creating or changing a rule is audited (``pilot_rule.created``, ``pilot_rule.changed``);
+    a PUT of the rule as it stands changes nothing and leaves no entry."""
     rule = service_pilot.upsert_pilot_rule(session, **body.model_dump())
     return PilotRuleOut.model_validate(rule)
 
@@ -56,6 +59,7 @@ def delete_rule(
     _: Principal = Depends(require(Permission.PILOT_WRITE)),
     session: Session = Depends(db_session),
 ) -> None:
+    """Remove a rule (audited as ``pilot_rule.deleted``); a rule already gone answers 404."""
     service_pilot.delete_pilot_rule(session, rule_id)
 
 

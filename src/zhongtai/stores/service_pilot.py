@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import Category
 from zhongtai.catalog.service import category_lineage
+from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import InvalidInput, NotFound
 from zhongtai.core.ids import new_id
@@ -62,11 +63,18 @@ def scope_value_for(session: Session, scope: PilotScope, value: str | None) -> s
             raise InvalidInput.field("scope_value", "must be '*' or empty for the chain scope")
         return CHAIN_SCOPE_VALUE
     if scope is PilotScope.REGION:
+        # A region rule switches the region's stores: one of only warehouses and DCs has none
+        # for it to apply to. A closed store counts, so that a rule can await its reopening.
         if (
             not value
-            or session.scalar(select(Location.id).where(Location.region == value).limit(1)) is None
+            or session.scalar(
+                select(Location.id)
+                .where(Location.region == value, Location.kind == LocationKind.STORE)
+                .limit(1)
+            )
+            is None
         ):
-            raise InvalidInput.field("scope_value", f"no location is in region {value!r}")
+            raise InvalidInput.field("scope_value", f"no store is in region {value!r}")
         return value
     target = _uuid_value(scope, value)
     if scope is PilotScope.CATEGORY:
@@ -110,18 +118,46 @@ def list_pilot_rules(
     return paginate(session, stmt, keys, page)
 
 
-def _upsert(session: Session, values: dict[str, Any]) -> Any:
+def _facts(rule: PilotRule) -> dict[str, Any]:
+    """What an audit entry keeps of a rule: what it switches, where, and why."""
+    return {
+        "feature": rule.feature,
+        "scope": rule.scope,
+        "scope_value": rule.scope_value,
+        "enabled": rule.enabled,
+        "note": rule.note,
+    }
+
+
+def _audit(
+    session: Session,
+    action: str,
+    rule: PilotRule,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    # A store's rule is filed under the store, beside the store's other audited changes.
+    store_id = uuid.UUID(rule.scope_value) if rule.scope is PilotScope.STORE else None
+    record_audit(session, action, "pilot_rule", rule.id, before, after, store_id=store_id)
+
+
+def _insert_unless_there(session: Session, values: dict[str, Any]) -> PilotRule | None:
+    """INSERT the rule, or nothing when one of its feature, scope and value exists (once
+    committed: PostgreSQL waits for another transaction inserting it)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(PilotRule).values(**values)
-    return stmt.on_conflict_do_update(
-        index_elements=[PilotRule.feature, PilotRule.scope, PilotRule.scope_value],
-        set_={
-            "enabled": stmt.excluded.enabled,
-            "note": stmt.excluded.note,
-            "updated_at": stmt.excluded.updated_at,
-        },
+    stmt = (
+        insert(PilotRule)
+        .values(**values)
+        .on_conflict_do_nothing(
+            index_elements=[PilotRule.feature, PilotRule.scope, PilotRule.scope_value]
+        )
+        .returning(PilotRule)
     )
+    rule: PilotRule | None = session.scalars(
+        stmt, execution_options={"populate_existing": True}
+    ).one_or_none()
+    return rule
 
 
 def upsert_pilot_rule(
@@ -133,35 +169,65 @@ def upsert_pilot_rule(
     enabled: bool,
     note: str | None = None,
 ) -> PilotRule:
-    """Create or change the rule of (feature, scope, scope value) in one statement."""
+    """Create or change the rule of (feature, scope, scope value), auditing the change.
+
+    An existing rule is read locked: clients putting it at once change it one after another,
+    and each audit entry's "before" is what that change replaced. A PUT that changes nothing
+    writes nothing (no audit entry, the same ``updated_at``).
+    """
     check_feature(feature)
     value = scope_value_for(session, scope, scope_value)
-    now = utcnow()
-    stmt = _upsert(
-        session,
-        {
-            "id": new_id(),
-            "feature": feature,
-            "scope": scope,
-            "scope_value": value,
-            "enabled": enabled,
-            "note": note,
-            "created_at": now,
-            "updated_at": now,
-        },
+    same_rule = select(PilotRule).where(
+        PilotRule.feature == feature, PilotRule.scope == scope, PilotRule.scope_value == value
     )
-    rule: PilotRule = session.scalars(
-        stmt.returning(PilotRule), execution_options={"populate_existing": True}
-    ).one()
-    return rule
+    # Each turn of the loop follows another client's committed change: the insert lost to
+    # one creating the rule, or the locked read found it deleted meanwhile.
+    while True:
+        rule = session.scalars(
+            same_rule.with_for_update(), execution_options={"populate_existing": True}
+        ).one_or_none()
+        if rule is not None:
+            if (rule.enabled, rule.note) == (enabled, note):
+                return rule
+            before = _facts(rule)
+            rule.enabled, rule.note, rule.updated_at = enabled, note, utcnow()
+            session.flush()
+            _audit(session, "pilot_rule.changed", rule, before, _facts(rule))
+            return rule
+        now = utcnow()
+        created = _insert_unless_there(
+            session,
+            {
+                "id": new_id(),
+                "feature": feature,
+                "scope": scope,
+                "scope_value": value,
+                "enabled": enabled,
+                "note": note,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        if created is not None:
+            _audit(session, "pilot_rule.created", created, None, _facts(created))
+            return created
 
 
 def delete_pilot_rule(session: Session, rule_id: uuid.UUID) -> None:
-    rule = session.get(PilotRule, rule_id)
+    """Delete a rule, auditing what it was.
+
+    One DELETE judged by the row it returns: of clients deleting the same rule at once, the
+    others wait for the one whose statement removed it, then find nothing and answer 404.
+    """
+    rule = session.scalars(
+        delete(PilotRule)
+        .where(PilotRule.id == rule_id)
+        .returning(PilotRule)
+        .execution_options(synchronize_session="fetch")
+    ).one_or_none()
     if rule is None:
         raise NotFound(f"No pilot rule {rule_id}.")
-    session.delete(rule)
-    session.flush()
+    _audit(session, "pilot_rule.deleted", rule, _facts(rule), None)
 
 
 def _switches(session: Session, feature: str) -> list[PilotSwitch]:
