@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -25,6 +26,8 @@ from tests.factories import TEST_SECRET
 from tests.live_server import LiveServer, live_server
 from tests.pg import temporary_database
 from zhongtai.core import migrate
+from zhongtai.core.auth import service as auth
+from zhongtai.core.auth.roles import Role
 from zhongtai.core.db import Database
 from zhongtai.inventory.models import StockBalance
 
@@ -55,6 +58,22 @@ def race_server(prefix: str) -> Iterator[LiveServer]:
         migrate.upgrade(url)
         with live_server(url, secret=TEST_SECRET) as server:
             yield server
+
+
+def hq_admin_headers(db: Database, username: str) -> dict[str, str]:
+    """A new HQ admin ``username``, signed in for an hour: the headers of her requests."""
+    with db.writer() as s, s.begin():
+        user = auth.create_staff_user(
+            s,
+            username=username,
+            display_name="admin",
+            role=Role.HQ_ADMIN,
+            password="correct-horse-battery",
+        )
+        issued = auth.open_session(
+            s, user, secret=TEST_SECRET, ttl=timedelta(hours=1), client_ip=None
+        )
+    return {"Authorization": f"Bearer {issued.access_token}"}
 
 
 def all_at_once(clients: int, work: Callable[[int], Outcome]) -> list[Outcome]:

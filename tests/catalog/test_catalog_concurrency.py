@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
 from tests.catalog.conftest import new_ean13
-from tests.factories import TEST_SECRET
 from tests.live_server import LiveServer
-from tests.races import MANY_CONNECTIONS, race_server, requests_at_once
+from tests.races import MANY_CONNECTIONS, hq_admin_headers, race_server, requests_at_once
 from zhongtai.catalog import service
 from zhongtai.catalog.models import Barcode, Category
-from zhongtai.core.auth import service as auth
-from zhongtai.core.auth.roles import Role
 
 pytestmark = MANY_CONNECTIONS
 CLIENTS = 16
@@ -30,18 +26,7 @@ def server() -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def admin(server: LiveServer) -> dict[str, str]:
-    with server.db.writer() as s, s.begin():
-        user = auth.create_staff_user(
-            s,
-            username="catalog-admin",
-            display_name="admin",
-            role=Role.HQ_ADMIN,
-            password="correct-horse-battery",
-        )
-        issued = auth.open_session(
-            s, user, secret=TEST_SECRET, ttl=timedelta(hours=1), client_ip=None
-        )
-    return {"Authorization": f"Bearer {issued.access_token}"}
+    return hq_admin_headers(server.db, "catalog-admin")
 
 
 def test_sixteen_products_racing_for_one_barcode_one_wins_the_rest_get_409(

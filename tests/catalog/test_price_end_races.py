@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.catalog.conftest import HQ
-from tests.factories import TEST_SECRET
 from tests.live_server import LiveServer
 from tests.races import (
     MANY_CONNECTIONS,
+    hq_admin_headers,
     race_server,
     requests_at_once,
     until_another_backend_waits_for_a_lock,
@@ -26,8 +26,6 @@ from zhongtai.catalog import service
 from zhongtai.catalog.models import PriceOverride, ProductKind, SaleUnit
 from zhongtai.catalog.service import NewSku
 from zhongtai.core.audit import AuditEntry
-from zhongtai.core.auth import service as auth
-from zhongtai.core.auth.roles import Role
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import Conflict, NotFound
 
@@ -43,18 +41,7 @@ def server() -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def admin(server: LiveServer) -> dict[str, str]:
-    with server.db.writer() as s, s.begin():
-        user = auth.create_staff_user(
-            s,
-            username="price-admin",
-            display_name="admin",
-            role=Role.HQ_ADMIN,
-            password="correct-horse-battery",
-        )
-        issued = auth.open_session(
-            s, user, secret=TEST_SECRET, ttl=timedelta(hours=1), client_ip=None
-        )
-    return {"Authorization": f"Bearer {issued.access_token}"}
+    return hq_admin_headers(server.db, "price-admin")
 
 
 def _override(server: LiveServer, valid_from: datetime) -> uuid.UUID:

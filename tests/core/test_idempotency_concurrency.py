@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import TEST_SECRET
 from tests.live_server import LiveServer
-from tests.races import MANY_CONNECTIONS, race_server, requests_at_once
-from zhongtai.core.auth import service as auth
+from tests.races import MANY_CONNECTIONS, hq_admin_headers, race_server, requests_at_once
 from zhongtai.core.auth.models import ApiKey
-from zhongtai.core.auth.roles import Role
 from zhongtai.core.db import Database
 
 pytestmark = MANY_CONNECTIONS
@@ -28,20 +26,7 @@ def server() -> Iterator[LiveServer]:
 
 
 def _admin_headers(db: Database) -> dict[str, str]:
-    from datetime import timedelta
-
-    with db.writer() as s, s.begin():
-        user = auth.create_staff_user(
-            s,
-            username=f"admin-{threading.get_ident()}-{id(s)}",
-            display_name="admin",
-            role=Role.HQ_ADMIN,
-            password="correct-horse-battery",
-        )
-        issued = auth.open_session(
-            s, user, secret=TEST_SECRET, ttl=timedelta(hours=1), client_ip=None
-        )
-    return {"Authorization": f"Bearer {issued.access_token}"}
+    return hq_admin_headers(db, f"admin-{threading.get_ident()}-{uuid.uuid4().hex[:8]}")
 
 
 def _post_all(

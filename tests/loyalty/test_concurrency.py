@@ -13,11 +13,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.factories import TEST_SECRET
 from tests.live_server import LiveServer
-from tests.races import MANY_CONNECTIONS, all_at_once, race_server, requests_at_once
+from tests.races import (
+    MANY_CONNECTIONS,
+    all_at_once,
+    hq_admin_headers,
+    race_server,
+    requests_at_once,
+)
 from zhongtai.core.auth import service as auth
-from zhongtai.core.auth.roles import Channel, Role
+from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import DomainError
 from zhongtai.core.settings import Settings
@@ -221,17 +226,7 @@ def test_one_merge_sent_by_many_clients_at_once_happens_once(
     with server.db.writer() as s, s.begin():
         fund = loyalty.Source(SourceType.CAMPAIGN, "merge-fund")
         loyalty.earn_points(s, uuid.UUID(duplicate), fund, 70)
-        user = auth.create_staff_user(
-            s,
-            username="merge-admin",
-            display_name="admin",
-            role=Role.HQ_ADMIN,
-            password="correct-horse-battery",
-        )
-        issued = auth.open_session(
-            s, user, secret=TEST_SECRET, ttl=timedelta(hours=1), client_ip=None
-        )
-    hq = {"Authorization": f"Bearer {issued.access_token}"}
+    hq = hq_admin_headers(server.db, "merge-admin")
     url = f"{server.url}/api/v1/members/{survivor}/merge"
     body = {"merged_member_id": duplicate}
     responses = requests_at_once([lambda c: c.post(url, json=body, headers=hq)] * CLIENTS)

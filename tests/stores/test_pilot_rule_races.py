@@ -7,24 +7,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from tests.factories import TEST_SECRET
 from tests.live_server import LiveServer
 from tests.races import (
     MANY_CONNECTIONS,
+    hq_admin_headers,
     race_server,
     requests_at_once,
     until_another_backend_waits_for_a_lock,
 )
 from zhongtai.core.audit import AuditEntry
-from zhongtai.core.auth import service as auth
-from zhongtai.core.auth.roles import Role
 from zhongtai.core.errors import NotFound
 from zhongtai.stores import service, service_pilot
 from zhongtai.stores.models import LocationKind, PilotRule, PilotScope
@@ -41,18 +38,7 @@ def server() -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def admin(server: LiveServer) -> dict[str, str]:
-    with server.db.writer() as s, s.begin():
-        user = auth.create_staff_user(
-            s,
-            username="pilot-admin",
-            display_name="admin",
-            role=Role.HQ_ADMIN,
-            password="correct-horse-battery",
-        )
-        issued = auth.open_session(
-            s, user, secret=TEST_SECRET, ttl=timedelta(hours=1), client_ip=None
-        )
-    return {"Authorization": f"Bearer {issued.access_token}"}
+    return hq_admin_headers(server.db, "pilot-admin")
 
 
 def _store(server: LiveServer) -> uuid.UUID:
