@@ -15,6 +15,9 @@ from zhongtai.catalog.models import ProductKind, SaleUnit, Symbology
 from zhongtai.core.auth.roles import Channel
 
 IN_STORE_PREFIX = "2"
+#: The highest price a SKU or an override may carry: ten million yuan, far above any shelf
+#: price and inside a 32-bit INTEGER column.
+MAX_PRICE_FEN = 1_000_000_000
 _DIGITS = re.compile(r"[0-9]+")
 
 

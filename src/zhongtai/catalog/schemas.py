@@ -11,7 +11,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from zhongtai.catalog.lookup import BarcodeHit, PricedSku
 from zhongtai.catalog.models import PriceOverride, Product, ProductKind, SaleUnit, Sku, Symbology
-from zhongtai.catalog.rules import EffectivePrice, OverrideStatus, PriceScope, override_status
+from zhongtai.catalog.rules import (
+    MAX_PRICE_FEN,
+    EffectivePrice,
+    OverrideStatus,
+    PriceScope,
+    override_status,
+)
 from zhongtai.catalog.rules import validate_barcode as _validate_barcode
 from zhongtai.catalog.skus import NewSku
 from zhongtai.core.auth.roles import Channel
@@ -20,7 +26,6 @@ from zhongtai.core.money import Money
 from zhongtai.core.text import NoteText, PlainText
 
 _CODE = re.compile(r"[\x21-\x7e]+")
-MAX_PRICE_FEN = 1_000_000_000  # ten million yuan: far above any shelf price, inside INTEGER
 
 
 def _barcode(code: str) -> str:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from zhongtai.catalog.schemas import MAX_PRICE_FEN
+from zhongtai.catalog.rules import MAX_PRICE_FEN
 from zhongtai.core.moments import calendar_moment
 from zhongtai.core.text import has_control_characters
 
