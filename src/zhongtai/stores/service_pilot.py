@@ -14,7 +14,7 @@ from zhongtai.catalog.models import Category
 from zhongtai.catalog.service import category_lineage
 from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import utcnow
-from zhongtai.core.errors import InvalidInput, NotFound
+from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
 from zhongtai.core.pagination import PageParams, paginate
 from zhongtai.stores.models import (
@@ -182,7 +182,7 @@ def upsert_pilot_rule(
     )
     # Each turn of the loop follows another client's committed change: the insert lost to
     # one creating the rule, or the locked read found it deleted meanwhile.
-    while True:
+    for _ in range(3):
         rule = session.scalars(
             same_rule.with_for_update(), execution_options={"populate_existing": True}
         ).one_or_none()
@@ -211,6 +211,10 @@ def upsert_pilot_rule(
         if created is not None:
             _audit(session, "pilot_rule.created", created, None, _facts(created))
             return created
+    raise Conflict(
+        f"The {feature} rule for {scope.value} {value} kept changing under this request; "
+        "send it again."
+    )
 
 
 def delete_pilot_rule(session: Session, rule_id: uuid.UUID) -> None:
