@@ -16,14 +16,34 @@ ADMIN_URL = os.environ.get(
 
 
 @contextmanager
-def temporary_database(prefix: str) -> Iterator[str]:
+def temporary_database(prefix: str, *, template: str | None = None) -> Iterator[str]:
+    """An empty database (or a copy of ``template``) named after ``prefix``, dropped after."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    create(name, template)
+    try:
+        yield url_of(name)
+    finally:
+        drop(name)
+
+
+def create(name: str, template: str | None = None) -> None:
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+            copy = f' TEMPLATE "{template}"' if template else ""
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     finally:
+        admin.dispose()
+
+
+def drop(name: str) -> None:
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
         admin.dispose()
+
+
+def url_of(name: str) -> str:
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)

@@ -22,10 +22,9 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from tests.factories import TEST_SECRET
+from tests import migrated
+from tests.factories import TEST_SECRET, password_hash
 from tests.live_server import LiveServer, live_server
-from tests.pg import temporary_database
-from zhongtai.core import migrate
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.roles import Role
 from zhongtai.core.db import Database
@@ -42,8 +41,7 @@ MANY_CONNECTIONS = [pytest.mark.postgres_only, pytest.mark.xdist_group("postgres
 def race_database(prefix: str, *, pool_size: int) -> Iterator[Database]:
     """A fresh migrated database on the server, reached through ``pool_size`` connections and
     no overflow: a client finding them all taken waits for one, as behind an API process."""
-    with temporary_database(prefix) as url:
-        migrate.upgrade(url)
+    with migrated.postgres_database(prefix) as url:
         database = Database.connect(url, pool_size=pool_size, max_overflow=0)
         try:
             yield database
@@ -54,10 +52,11 @@ def race_database(prefix: str, *, pool_size: int) -> Iterator[Database]:
 @contextmanager
 def race_server(prefix: str) -> Iterator[LiveServer]:
     """The API served by uvicorn on a fresh migrated database, for races over real HTTP."""
-    with temporary_database(prefix) as url:
-        migrate.upgrade(url)
-        with live_server(url, secret=TEST_SECRET) as server:
-            yield server
+    with (
+        migrated.postgres_database(prefix) as url,
+        live_server(url, secret=TEST_SECRET) as server,
+    ):
+        yield server
 
 
 def hq_admin_headers(db: Database, username: str) -> dict[str, str]:
@@ -69,6 +68,7 @@ def hq_admin_headers(db: Database, username: str) -> dict[str, str]:
             display_name="admin",
             role=Role.HQ_ADMIN,
             password="correct-horse-battery",
+            password_hash=password_hash("correct-horse-battery"),
         )
         issued = auth.open_session(
             s, user, secret=TEST_SECRET, ttl=timedelta(hours=1), client_ip=None

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from tests import migrated
 from tests.core.test_throttle_concurrency import (
     LOGGED_IN,
     api_on,
@@ -29,9 +30,7 @@ from tests.core.test_throttle_concurrency import (
 )
 from tests.factories import TEST_PASSWORD, Factory
 from tests.live_server import LiveServer
-from tests.pg import temporary_database
 from tests.races import MANY_CONNECTIONS
-from zhongtai.core import migrate
 from zhongtai.core.auth import credentials
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.models import StaffUser
@@ -72,18 +71,15 @@ class HeldPasswordChecks:
 def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The API on a migrated SQLite file, each writer beginning IMMEDIATE on a connection of its
     own, as in production."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('login_hash') / 'zhongtai.db'}"
-    migrate.upgrade(url)
+    url = migrated.sqlite_file(tmp_path_factory.mktemp("login_hash") / "zhongtai.db")
     with api_on(url) as srv:
         yield srv
 
 
 @pytest.fixture(scope="module")
 def pg_server() -> Iterator[LiveServer]:
-    with temporary_database("zt_login_hash") as url:
-        migrate.upgrade(url)
-        with api_on(url) as srv:
-            yield srv
+    with migrated.postgres_database("zt_login_hash") as url, api_on(url) as srv:
+        yield srv
 
 
 def another_clerk(db: Database) -> None:

@@ -23,12 +23,11 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select, text
 
+from tests import migrated
 from tests.factories import TEST_PASSWORD, TEST_SECRET
 from tests.live_server import LiveServer
-from tests.pg import temporary_database
 from tests.races import MANY_CONNECTIONS, all_at_once, until_another_backend_waits_for_a_lock
 from zhongtai.app import create_app
-from zhongtai.core import migrate
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.models import AuthFailure
 from zhongtai.core.auth.roles import Role
@@ -83,18 +82,15 @@ def api_on(url: str) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
-    with temporary_database("zt_login_race") as url:
-        migrate.upgrade(url)
-        with api_on(url) as srv:
-            yield srv
+    with migrated.postgres_database("zt_login_race") as url, api_on(url) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
 def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The API on a migrated SQLite file: each writer begins IMMEDIATE on a connection of its
     own, as in production (not the test suite's one shared connection)."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('login_race') / 'zhongtai.db'}"
-    migrate.upgrade(url)
+    url = migrated.sqlite_file(tmp_path_factory.mktemp("login_race") / "zhongtai.db")
     with api_on(url) as srv:
         yield srv
 

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from tests import pg
+from tests import migrated
 from tests.conftest import BACKEND
-from zhongtai.core import migrate
 from zhongtai.core.auth import credentials
 from zhongtai.core.db import Database
 from zhongtai.core.settings import Settings
@@ -59,8 +58,7 @@ def loaded_demo_database(
 ) -> Iterator[str]:
     """A database of its own (PostgreSQL when the run uses it) holding the chain, committed;
     phones sealed and points kept by ``settings`` (default: the process's)."""
-    with _database(directory) as url:
-        migrate.upgrade(url)
+    with _migrated_database(directory) as url:
         hasher = credentials._hasher
         # Staff passwords are hashed one by one: cheap parameters keep the load quick.
         credentials._hasher = PasswordHasher(time_cost=1, memory_cost=64)
@@ -96,9 +94,9 @@ def history_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextmanager
-def _database(directory: Path) -> Iterator[str]:
+def _migrated_database(directory: Path) -> Iterator[str]:
     if BACKEND == "postgresql":
-        with pg.temporary_database("zt_demo") as url:
+        with migrated.postgres_database("zt_demo") as url:
             yield url
     else:
-        yield f"sqlite:///{directory / 'demo-chain.db'}"
+        yield migrated.sqlite_file(directory / "demo-chain.db")

@@ -19,6 +19,7 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import func, select, text
 
+from tests import migrated
 from tests.fulfillment.orders_at_work import order_being_picked
 from tests.races import (
     MANY_CONNECTIONS,
@@ -27,7 +28,6 @@ from tests.races import (
     stock_of,
     until_another_backend_waits_for_a_lock,
 )
-from zhongtai.core import migrate
 from zhongtai.core.auth.models import AuthFailure
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission, Role
@@ -64,8 +64,7 @@ def pg() -> Iterator[Database]:
 def sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     """A migrated SQLite file reached as the API reaches it: writers begin IMMEDIATE, one at a
     time, each on a connection of its own (not the test suite's one shared connection)."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('pickup_race') / 'zhongtai.db'}"
-    migrate.upgrade(url)
+    url = migrated.sqlite_file(tmp_path_factory.mktemp("pickup_race") / "zhongtai.db")
     database = Database.connect(url)
     yield database
     database.dispose()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import Factory
+from tests.factories import Factory, password_hash
 from tests.races import MANY_CONNECTIONS, all_at_once, race_database
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.roles import Role
@@ -52,6 +52,7 @@ def _store_with_guides(db: Database, guides: int) -> tuple[uuid.UUID, list[uuid.
                 display_name="guide",
                 role=Role.GUIDE,
                 password="race-password-123",
+                password_hash=password_hash("race-password-123"),
                 store_ids=[store.id],
             )
             ids.append(roster.enroll_guide(s, staff.id).staff_id)

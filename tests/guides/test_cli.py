@@ -8,15 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from zhongtai.core import migrate
+from tests import migrated
 from zhongtai.core.settings import get_settings
 from zhongtai.guides.cli import app
 
 
 @pytest.fixture
 def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate.upgrade(url)
+    url = migrated.sqlite_file(tmp_path / "cli.db")
     monkeypatch.setenv("ZHONGTAI_DATABASE_URL", url)
     get_settings.cache_clear()
     yield url

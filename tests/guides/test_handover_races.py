@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from tests.factories import Factory
+from tests.factories import Factory, password_hash
 from tests.races import all_at_once, race_database
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.roles import Role
@@ -53,6 +53,7 @@ def _guides(db: Database, count: int) -> list[uuid.UUID]:
                 display_name="guide",
                 role=Role.GUIDE,
                 password="race-password-123",
+                password_hash=password_hash("race-password-123"),
                 store_ids=[store.id],
             )
             ids.append(roster.enroll_guide(s, staff.id).staff_id)

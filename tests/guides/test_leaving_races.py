@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from tests.factories import Factory
+from tests.factories import Factory, password_hash
 from tests.races import race_database, until_another_backend_waits_for_a_lock
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.roles import Role
@@ -61,6 +61,7 @@ def _guides(db: Database, count: int) -> list[uuid.UUID]:
                 display_name="guide",
                 role=Role.GUIDE,
                 password="race-password-123",
+                password_hash=password_hash("race-password-123"),
                 store_ids=[store.id],
             )
             ids.append(roster.enroll_guide(s, staff.id, wecom_userid=f"wx-{staff.id}").staff_id)

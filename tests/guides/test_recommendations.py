@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from tests import migrated
 from tests.factories import Factory
 from tests.inventory.conftest import StockFactory
 from tests.members.conftest import MakeMember, new_phone
 from zhongtai.catalog.models import Sku
-from zhongtai.core import migrate
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission
 from zhongtai.core.db import Database
@@ -290,8 +290,7 @@ def test_the_build_checks_itself_on_members_last_orders_and_keeps_a_blend(
 
 @pytest.fixture
 def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate.upgrade(url)
+    url = migrated.sqlite_file(tmp_path / "cli.db")
     monkeypatch.setenv("ZHONGTAI_DATABASE_URL", url)
     get_settings.cache_clear()
     database = Database.connect(url)

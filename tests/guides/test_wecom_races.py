@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from tests.factories import TEST_SECRET, Factory
+from tests.factories import TEST_SECRET, Factory, password_hash
 from tests.live_server import LiveServer
 from tests.races import MANY_CONNECTIONS, all_at_once, race_server, requests_at_once
 from zhongtai.core.auth import service as auth
@@ -94,6 +94,7 @@ def _guide_and_member(db: Database) -> tuple[str, uuid.UUID, str]:
             display_name="guide",
             role=Role.GUIDE,
             password="race-password-123",
+            password_hash=password_hash("race-password-123"),
             store_ids=[store.id],
         )
         roster.enroll_guide(s, staff.id, wecom_userid=f"wx-race-{n}")

@@ -8,23 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from tests import pg
+from tests import migrated
 from tests.conftest import BACKEND
 from tests.integrations.receiver import Receiver, http_receiver
-from zhongtai.core import migrate
 from zhongtai.core.db import Database
 
 
 @pytest.fixture(scope="module")
 def own_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if BACKEND == "postgresql":
-        with pg.temporary_database("zt_events") as url:
-            migrate.upgrade(url)
+        with migrated.postgres_database("zt_events") as url:
             yield url
     else:
         path: Path = tmp_path_factory.mktemp("events") / "events.db"
-        url = f"sqlite:///{path}"
-        migrate.upgrade(url)
+        url = migrated.sqlite_file(path)
         yield url
 
 

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
+from tests import migrated
 from tests.integrations.events import PriceTagged, ShelfCounted
 from tests.integrations.relaying import publish_all
-from zhongtai.core import migrate
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import OutboxEvent, record_event
@@ -224,8 +224,7 @@ def test_a_follower_relay_leaves_pruning_to_the_leader(test_db: Database) -> Non
 
 @pytest.fixture
 def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'prune.db'}"
-    migrate.upgrade(url)
+    url = migrated.sqlite_file(tmp_path / "prune.db")
     monkeypatch.setenv("ZHONGTAI_DATABASE_URL", url)
     get_settings.cache_clear()
     database = Database.connect(url)

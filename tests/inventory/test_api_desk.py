@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests import migrated
 from tests.factories import Factory
 from tests.inventory.conftest import StockFactory
 from zhongtai.app import create_app
-from zhongtai.core import migrate
 from zhongtai.core.auth.roles import Channel
 from zhongtai.core.db import Database
 from zhongtai.core.settings import Settings
@@ -30,8 +30,7 @@ Basket = dict[str, Any]
 @pytest.fixture(scope="module")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path: Path = tmp_path_factory.mktemp("desk") / "zhongtai.db"
-    url = f"sqlite:///{path}"
-    migrate.upgrade(url)
+    url = migrated.sqlite_file(path)
     return url
 
 

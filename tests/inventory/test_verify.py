@@ -11,9 +11,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
+from tests import migrated
 from tests.factories import Factory
 from tests.inventory.conftest import StockFactory, line
-from zhongtai.core import migrate
 from zhongtai.core.db import Database
 from zhongtai.core.settings import get_settings
 from zhongtai.inventory import service
@@ -39,8 +39,7 @@ def test_verify_names_a_balance_that_drifted_from_its_ledger(
 
 @pytest.fixture
 def cli_db(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'verify.db'}"
-    migrate.upgrade(url)
+    url = migrated.sqlite_file(tmp_path / "verify.db")
     get_settings.cache_clear()
     db = Database.connect(url)
     yield db

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from zhongtai.core import migrate
+from tests import migrated
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.settings import Settings, get_settings
@@ -23,8 +23,7 @@ from zhongtai.members.models import IdentityKind
 
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate.upgrade(url)
+    url = migrated.sqlite_file(tmp_path / "cli.db")
     monkeypatch.setenv("ZHONGTAI_DATABASE_URL", url)
     get_settings.cache_clear()
     database = Database.connect(url)

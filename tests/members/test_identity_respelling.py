@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from tests import migrated
 from tests.members.conftest import MakeMember
-from zhongtai.core import migrate
 from zhongtai.core.audit import AuditEntry
 from zhongtai.core.db import Database
 from zhongtai.core.settings import Settings, get_settings
@@ -125,8 +125,7 @@ def test_without_apply_nothing_changes(
 
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate.upgrade(url)
+    url = migrated.sqlite_file(tmp_path / "cli.db")
     monkeypatch.setenv("ZHONGTAI_DATABASE_URL", url)
     get_settings.cache_clear()
     database = Database.connect(url)
