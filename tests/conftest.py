@@ -13,14 +13,14 @@ from pathlib import Path
 
 import hypothesis
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests import pg
+from tests import migrated
 from tests.factories import Factory
-from zhongtai.app import create_app
-from zhongtai.core import migrate
+from zhongtai.app import routed_app, run_on
 from zhongtai.core.db import Database, create_db_engine
 from zhongtai.core.settings import Settings
 from zhongtai.integrations.couriers.simulated import SimulatedCourierFleet
@@ -41,7 +41,9 @@ def pytest_report_header() -> str:
     return f"zhongtai database backend: {BACKEND}"
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _check_groups_hold(config, items)
     if BACKEND == "postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL: run with ZHONGTAI_TEST_DB=postgresql")
@@ -50,16 +52,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def _check_groups_hold(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a worker of ``--dist loadgroup``, every test of an ``xdist_group`` must carry its
+    group (pytest-xdist marks it in the test's id), or the many-connection races would run side
+    by side and exhaust the server's connections: stop at once rather than fail at random."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        raise pytest.UsageError(
+            f"pytest-xdist did not group {len(lost)} tests marked xdist_group (first: "
+            f"{lost[0]}); this pytest and pytest-xdist do not work together: see pyproject.toml"
+        )
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if BACKEND == "postgresql":
-        with pg.temporary_database("zt_test") as url:
-            migrate.upgrade(url)
+        with migrated.postgres_database("zt_test") as url:
             yield url
     else:
         path: Path = tmp_path_factory.mktemp("db") / "zhongtai-test.db"
-        url = f"sqlite:///{path}"
-        migrate.upgrade(url)
+        url = migrated.sqlite_file(path)
         yield url
 
 
@@ -130,12 +144,21 @@ def providers(settings: Settings) -> Iterator[Providers]:
     built.close()
 
 
-@pytest.fixture
-def app(settings: Settings, test_db: Database, providers: Providers):  # type: ignore[no-untyped-def]
-    return create_app(settings, db=test_db, providers=providers, desk_db=test_db)
+@pytest.fixture(scope="session")
+def routed(settings: Settings) -> FastAPI:
+    """The API's routes, built once: FastAPI prepares each route on an app's first requests,
+    which would otherwise be most of a short test's time."""
+    return routed_app(settings)
 
 
 @pytest.fixture
-def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def app(routed: FastAPI, settings: Settings, test_db: Database, providers: Providers) -> FastAPI:
+    """The API running on this test's database and providers, with fresh state."""
+    run_on(routed, settings, test_db, providers=providers, desk_db=test_db)
+    return routed
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver") as c:
         yield c

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
+from starlette.datastructures import State
 
 from zhongtai import __version__
 from zhongtai.catalog.api import router as catalog_router
@@ -93,57 +95,117 @@ def create_app(
     reservation desk its connections (by default a pool of its own on the settings' database;
     tests whose sessions share one connection pass that database)."""
     settings = settings or get_settings()
+    app = routed_app(settings)
+    run_on(app, settings, db, providers=providers, desk_db=desk_db)
+    return app
+
+
+@dataclass
+class _Runtime:
+    """What an app runs on, set by :func:`run_on` and used by its lifespan."""
+
+    settings: Settings
+    database: Database
+    owns_db: bool
+    providers: Providers
+    owns_providers: bool
+    desk_db: Database | None
+    wecom_directory: WeComDirectory | None
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runtime: _Runtime = app.state.runtime
+    settings, database = runtime.settings, runtime.database
+    size_thread_pool(settings.db_pool_size)
+    # The embedded default relays events inside the server (an app handed a database by its
+    # caller, as in tests, runs none: the caller decides).
+    stop = asyncio.Event()
+    backbone = None
+    events = EventSettings()
+    if runtime.owns_db and events.relay_in_process:
+        backbone = asyncio.create_task(run_event_backbone(database, settings, events, stop))
+    app.state.event_backbone = backbone
+    # The desk holds stock on connections of its own, so that a rush on the request pool never
+    # makes it (and every request waiting for it) queue for a connection.
+    desk_database = runtime.desk_db or Database.connect(
+        settings.database_url, pool_size=settings.reservation_desk_workers, max_overflow=0
+    )
+    app.state.reservation_desk = desk = ReservationDesk(
+        desk_database, workers=settings.reservation_desk_workers
+    )
+    jobs = [
+        asyncio.create_task(run_periodically(database, job, stop))
+        for job in housekeeping_jobs(settings, runtime.providers)
+        if runtime.owns_db
+    ]
+    yield
+    stop.set()
+    if backbone is not None:
+        await backbone
+    await asyncio.gather(*jobs)
+    await asyncio.to_thread(desk.close)  # finishes what has queued
+    if runtime.desk_db is None:
+        desk_database.dispose()
+    if runtime.owns_providers:
+        runtime.providers.close()
+    if runtime.wecom_directory is not None:
+        runtime.wecom_directory.close()
+    if runtime.owns_db:
+        database.dispose()
+
+
+def run_on(
+    app: FastAPI,
+    settings: Settings,
+    db: Database | None = None,
+    *,
+    providers: Providers | None = None,
+    desk_db: Database | None = None,
+) -> None:
+    """Give a routed app (:func:`routed_app`) what it runs on: its database, providers, caches
+    and request slots, replacing whatever it ran on before (its state and dependency
+    overrides start afresh). The routes are built once; FastAPI prepares each route on an
+    app's first requests, which costs more than most requests, so the tests route one app
+    and run it on each test's database in turn."""
     configure_logging(settings.log_level, json=settings.log_json)
     database = db or Database.connect(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )
-    owns_db = db is None
-    events = EventSettings()
+    wecom = wecom_settings()
+    app.state = State()
+    app.dependency_overrides.clear()
+    app.state.settings = settings
+    # One connection per request in its endpoint, each kept open: overflow connections are
+    # closed as soon as they come back to a full pool, so requests running on them would open
+    # a PostgreSQL backend (cold caches, every statement planned again) per burst of load.
+    app.state.request_slots = asyncio.Semaphore(settings.db_pool_size)
+    app.state.db = database
     # Payment and courier providers call back over HTTP; a caller may bring its own (tests).
-    owns_providers = providers is None
-    providers = providers or built_in_providers(settings)
+    app.state.providers = built = providers or built_in_providers(settings)
+    app.state.api_key_cache = VerifiedKeyCache(settings.api_key_cache_seconds)
+    app.state.wecom = wecom
+    app.state.wecom_directory = directory = (
+        WeComDirectory(wecom.corp_id, wecom.secret.get_secret_value(), base_url=wecom.api_base_url)
+        if wecom.corp_id and wecom.secret
+        else None
+    )
+    app.state.runtime = _Runtime(
+        settings=settings,
+        database=database,
+        owns_db=db is None,
+        providers=built,
+        owns_providers=providers is None,
+        desk_db=desk_db,
+        wecom_directory=directory,
+    )
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        size_thread_pool(slots)
-        # The embedded default relays events inside the server (an app handed a database by
-        # its caller, as in tests, runs none: the caller decides).
-        stop = asyncio.Event()
-        backbone = None
-        if owns_db and events.relay_in_process:
-            backbone = asyncio.create_task(run_event_backbone(database, settings, events, stop))
-        app.state.event_backbone = backbone
-        # The desk holds stock on connections of its own, so that a rush on the request pool
-        # never makes it (and every request waiting for it) queue for a connection.
-        owns_desk_db = desk_db is None
-        desk_database = desk_db or Database.connect(
-            settings.database_url, pool_size=settings.reservation_desk_workers, max_overflow=0
-        )
-        app.state.reservation_desk = desk = ReservationDesk(
-            desk_database, workers=settings.reservation_desk_workers
-        )
-        jobs = [
-            asyncio.create_task(run_periodically(database, job, stop))
-            for job in housekeeping_jobs(settings, providers)
-            if owns_db
-        ]
-        yield
-        stop.set()
-        if backbone is not None:
-            await backbone
-        await asyncio.gather(*jobs)
-        await asyncio.to_thread(desk.close)  # finishes what has queued
-        if owns_desk_db:
-            desk_database.dispose()
-        if owns_providers:
-            providers.close()
-        if wecom_directory is not None:
-            wecom_directory.close()
-        if owns_db:
-            database.dispose()
 
+def routed_app(settings: Settings) -> FastAPI:
+    """What the API serves: its routes, error handlers and middleware (body limits from
+    ``settings``), not yet running on anything (:func:`run_on`)."""
     app = FastAPI(
         title="Zhongtai API",
         version=__version__,
@@ -151,22 +213,7 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        lifespan=lifespan,
-    )
-    app.state.settings = settings
-    # One connection per request in its endpoint, each kept open: overflow connections are
-    # closed as soon as they come back to a full pool, so requests running on them would open
-    # a PostgreSQL backend (cold caches, every statement planned again) per burst of load.
-    slots = settings.db_pool_size
-    app.state.request_slots = asyncio.Semaphore(slots)
-    app.state.db = database
-    app.state.providers = providers
-    app.state.api_key_cache = VerifiedKeyCache(settings.api_key_cache_seconds)
-    app.state.wecom = wecom = wecom_settings()
-    app.state.wecom_directory = wecom_directory = (
-        WeComDirectory(wecom.corp_id, wecom.secret.get_secret_value(), base_url=wecom.api_base_url)
-        if wecom.corp_id and wecom.secret
-        else None
+        lifespan=_lifespan,
     )
     install_problem_handlers(app)
     # The last added runs first: every answer, a refused body's too, carries its request id.
