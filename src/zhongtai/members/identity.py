@@ -201,20 +201,7 @@ def get_member(session: Session, member_id: uuid.UUID, *, key_share: bool = Fals
 
 
 def _key_shared(session: Session, member_id: uuid.UUID) -> Member:
-    target = member_id
-    for _ in range(3):
-        member = session.scalars(
-            select(Member)
-            .where(Member.id == target)
-            .with_for_update(read=True, key_share=True)
-            .execution_options(populate_existing=True)
-        ).one_or_none()
-        if member is None:
-            raise NotFound(f"No member {member_id}.", member_id=str(member_id))
-        if member.merged_into_id is None:
-            return member
-        target = member.merged_into_id  # a merged id: her survivor
-    raise NotFound(f"No member {member_id}.", member_id=str(member_id))
+    return _locked_following_merges(session, member_id, member_id, key_share=True)
 
 
 def lock_member(session: Session, member_id: uuid.UUID, *, allow_erased: bool = False) -> Member:
@@ -239,18 +226,30 @@ def lock_member(session: Session, member_id: uuid.UUID, *, allow_erased: bool = 
 
 def _lock_survivor(session: Session, member_id: uuid.UUID) -> Member:
     """Follow a merged id to her survivor and lock that row (again if a merge moved her while
-    we waited for the lock)."""
-    target = get_member(session, member_id).id
+    we waited for the lock). The merged row itself is read, not locked."""
+    survivor = get_member(session, member_id).id
+    return _locked_following_merges(session, survivor, member_id, key_share=False)
+
+
+def _locked_following_merges(
+    session: Session, start: uuid.UUID, member_id: uuid.UUID, *, key_share: bool
+) -> Member:
+    """Lock the row ``start`` (``FOR KEY SHARE`` or ``FOR UPDATE``) and, while the row read is
+    a pointer (merged, perhaps while we waited), the row it points to; three hops at most.
+    404 naming ``member_id`` when a row is gone or the pointers keep moving."""
+    target = start
     for _ in range(3):
         member = session.scalars(
             select(Member)
             .where(Member.id == target)
-            .with_for_update()
+            .with_for_update(read=key_share, key_share=key_share)
             .execution_options(populate_existing=True)
-        ).one()
+        ).one_or_none()
+        if member is None:
+            break
         if member.merged_into_id is None:
             return member
-        target = member.merged_into_id  # merged while we waited for the lock
+        target = member.merged_into_id
     raise NotFound(f"No member {member_id}.", member_id=str(member_id))
 
 
