@@ -25,6 +25,7 @@ from zhongtai.core.jobs import PeriodicJob, run_periodically
 from zhongtai.core.logging import configure_logging
 from zhongtai.core.settings import Settings, get_settings
 from zhongtai.fulfillment.api import router as fulfillment_router
+from zhongtai.fulfillment.courier_watch import courier_watch
 from zhongtai.fulfillment.sla import flag_sla_breaches
 from zhongtai.guides.api import router as guides_router
 from zhongtai.guides.api_commission import router as guide_commission_router
@@ -76,6 +77,7 @@ def housekeeping_jobs(settings: Settings, providers: Providers) -> list[Periodic
         reservation_sweeper(every),
         unpaid_order_sweeper(every, providers.payments),
         PeriodicJob("sla-clock", every, flag_sla_breaches),
+        courier_watch(every, providers, settings.courier_quiet_minutes),
         PeriodicJob("commission-maturing", every, mature_commission_now),
         PeriodicJob("points-maturing", every, mature_points_now),
         # Hourly: each store's list for its local day appears soon after local midnight.

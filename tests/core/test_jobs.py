@@ -107,7 +107,7 @@ def test_a_failing_run_is_logged_and_the_loop_goes_on_until_stopped(test_db: Dat
     assert len(runs) >= 3
 
 
-def test_serve_sweeps_holds_unpaid_orders_sla_clocks_commission_points_and_tasks_unless_off(
+def test_serve_sweeps_holds_unpaid_orders_sla_clocks_riders_commission_points_and_tasks_unless_off(
     settings: Settings, providers: Providers
 ) -> None:
     names = [j.name for j in housekeeping_jobs(settings, providers)]
@@ -115,9 +115,12 @@ def test_serve_sweeps_holds_unpaid_orders_sla_clocks_commission_points_and_tasks
         "reservation-sweeper",
         "unpaid-order-sweeper",
         "sla-clock",
+        "courier-watch",
         "commission-maturing",
         "points-maturing",
         "guide-tasks",
     ]
     off = settings.model_copy(update={"reservation_sweep_seconds": 0})
     assert housekeeping_jobs(off, providers) == []
+    unwatched = settings.model_copy(update={"courier_quiet_minutes": 0})
+    assert "courier-watch" not in [j.name for j in housekeeping_jobs(unwatched, providers)]

@@ -11,6 +11,7 @@ the change locks the aggregate's row (which every state change does).
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ def event_type(name: str, *, version: int = 1) -> Callable[[type[P]], type[P]]:
         EVENT_TYPES[name] = EventType(
             name=name,
             version=version,
-            description=(model.__doc__ or "").strip(),
+            description=inspect.cleandoc(model.__doc__ or ""),
             payload=model,
         )
         model.__event_type__ = name  # type: ignore[attr-defined]

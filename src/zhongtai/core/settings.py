@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         description="Connections of the reservation desk, which holds the stock of concurrent "
         "POST /inventory/reservations in batches, one transaction and commit each.",
     )
+    courier_quiet_minutes: float = Field(
+        default=10,
+        ge=0,
+        description="How long a booked rider's job may go without a callback, before the parcel "
+        "is picked up, until `serve` asks the platform where it stands, and books a rider again "
+        "in place of a job the platform dropped without a word (0: never asks).",
+    )
     reservation_sweep_seconds: float = Field(
         default=30,
         ge=0,

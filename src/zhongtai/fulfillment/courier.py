@@ -100,9 +100,9 @@ def dispatch_courier(
         )
     existing = _active_dispatch(session, order.id, for_update=True)
     if existing is not None:
-        if existing.provider != courier.name or _still_on_the_job(existing, courier):
+        if existing.provider != courier.name or still_on_the_job(existing, courier):
             return existing
-        _ended_at_the_platform(order, existing)
+        ended_at_the_platform(order, existing)
     store = session.get(Location, order.store_id)
     address = order.address or {}
     if store is None or "latitude" not in address:
@@ -125,17 +125,18 @@ def dispatch_courier(
     )
     dispatch.courier_ref = ticket.courier_ref
     dispatch.estimated_delivery_at = ticket.delivered_at
+    dispatch.callback_url = callback_url
     return dispatch
 
 
-def _still_on_the_job(dispatch: CourierDispatch, courier: CourierService) -> bool:
+def still_on_the_job(dispatch: CourierDispatch, courier: CourierService) -> bool:
     """Whether the platform still has the dispatch's job: not called off, and known to it. A job
     it has moved on (a rider assigned, even one delivered) is on: its callbacks tell the rest."""
     job = courier.job(dispatch.courier_ref) if dispatch.courier_ref else None
     return job is not None and not job.cancelled
 
 
-def _ended_at_the_platform(order: Order, dispatch: CourierDispatch) -> None:
+def ended_at_the_platform(order: Order, dispatch: CourierDispatch) -> None:
     """The platform ended the job without a word back (a call-off it took in a transaction of
     ours that was lost, a job it cancelled or forgot): no rider is coming, so neither is our
     dispatch. Logged for the store, whose rider never came."""
@@ -190,12 +191,12 @@ def _call_off(order: Order, dispatch: CourierDispatch, courier: CourierService) 
             dispatch_status=dispatch.status.value,
         )
     if dispatch.courier_ref is None:
-        _ended_at_the_platform(order, dispatch)
+        ended_at_the_platform(order, dispatch)
         return
     try:
         courier.cancel(dispatch.courier_ref)
     except NotFound:
-        _ended_at_the_platform(order, dispatch)
+        ended_at_the_platform(order, dispatch)
         return
     except Conflict as refused:
         raise Conflict(

@@ -33,3 +33,19 @@ class CourierUpdated(BaseModel):
     status: str
     rider_name: str | None
     occurred_at: datetime
+
+
+@event_type("fulfillment.courier_job_lost")
+class CourierJobLost(BaseModel):
+    """The platform no longer had a booked rider's job -- called off or forgotten without a word
+    back -- as the courier watch found when the job had gone quiet: the dispatch ended, and a
+    rider was booked again in its place (``rebooked_dispatch_id``), or, when booking again
+    failed, the store must book one (None)."""
+
+    dispatch_id: uuid.UUID
+    order_id: uuid.UUID
+    store_id: uuid.UUID
+    provider: str
+    courier_ref: str | None
+    rebooked_dispatch_id: uuid.UUID | None
+    detected_at: datetime

@@ -91,6 +91,8 @@ class CourierDispatch(IdMixin, TimestampMixin, Base):
     """A delivery handed to a courier service, followed through its signed status callbacks."""
 
     __tablename__ = "courier_dispatches"
+    #: The courier watch's question: which booked jobs have been quiet longest.
+    __table_args__ = (Index("ix_courier_dispatches_status_updated_at", "status", "updated_at"),)
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), index=True)
     provider: Mapped[str] = mapped_column(String(32))
@@ -103,3 +105,8 @@ class CourierDispatch(IdMixin, TimestampMixin, Base):
     rider: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     estimated_delivery_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+    #: Where the platform was told to call back: a rider booked again in its place is told the
+    #: same (None for dispatches booked before it was kept).
+    callback_url: Mapped[str | None] = mapped_column(String(1024))
+    #: When the courier watch last found the job, quiet, still on at the platform.
+    checked_at: Mapped[datetime | None]
