@@ -63,6 +63,7 @@ def test_a_delivery_dated_in_the_future_completes_the_order_when_the_callback_ar
     delivered = courier_events(session, order["id"])[-1]
     assert delivered["status"] == "delivered"
     assert moment(delivered["occurred_at"]) == moment(done["completed_at"])
+    assert moment(delivered["reported_at"]) == claimed  # what the platform said, for the store
 
 
 def test_a_delivery_dated_before_its_rider_was_booked_counts_from_the_booking(
@@ -87,9 +88,11 @@ def test_a_delivery_dated_before_its_rider_was_booked_counts_from_the_booking(
     assert completed_at == booked_at
     assert moment(done["placed_at"]) <= completed_at
     assert [h and moment(h) for h in _handed_over_at(session, order["id"])] == [booked_at]
-    assert [moment(e["occurred_at"]) for e in courier_events(session, order["id"])][-2:] == [
-        booked_at,
-        booked_at,
+    events = courier_events(session, order["id"])[-2:]
+    assert [moment(e["occurred_at"]) for e in events] == [booked_at, booked_at]
+    assert [moment(e["reported_at"]) for e in events] == [
+        moment("2020-01-01T08:00:00+08:00"),
+        moment("2020-01-01T08:30:00+08:00"),
     ]
 
 

@@ -287,6 +287,7 @@ def apply_courier_callback(
             status=update.status.value,
             rider_name=update.rider_name,
             occurred_at=occurred_at,
+            reported_at=as_utc(update.occurred_at),
         ),
         aggregate_type="order",
         aggregate_id=order.id,

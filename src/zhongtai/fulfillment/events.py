@@ -33,6 +33,10 @@ class CourierUpdated(BaseModel):
     status: str
     rider_name: str | None
     occurred_at: datetime
+    #: The moment the platform reported. ``occurred_at`` is that moment kept between the booking
+    #: and the callback's arrival, so the two differ only when the platform's clock runs wrong
+    #: (None in events recorded before this field).
+    reported_at: datetime | None = None
 
 
 @event_type("fulfillment.courier_job_lost")
