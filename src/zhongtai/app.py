@@ -25,6 +25,7 @@ from zhongtai.core.jobs import PeriodicJob, run_periodically
 from zhongtai.core.logging import configure_logging
 from zhongtai.core.settings import Settings, get_settings
 from zhongtai.fulfillment.api import router as fulfillment_router
+from zhongtai.fulfillment.api_couriers import router as couriers_router
 from zhongtai.fulfillment.courier_watch import courier_watch
 from zhongtai.fulfillment.sla import flag_sla_breaches
 from zhongtai.guides.api import router as guides_router
@@ -244,6 +245,7 @@ def routed_app(settings: Settings) -> FastAPI:
         returns_router,
         pos_router,
         fulfillment_router,
+        couriers_router,
         inventory_router,
         members_router,
         points_router,

@@ -1,5 +1,5 @@
 """HTTP endpoints of the store's work on orders: queue, accept, pick, pack, ready, pickup by
-code, rider booking and its callbacks, shipping."""
+code, shipping (riders: :mod:`zhongtai.fulfillment.api_couriers`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -18,13 +18,12 @@ from zhongtai.core.http.routing import (
     api_router,
     committing_refusals,
     idempotent_at_commit,
-    request_body,
 )
 from zhongtai.core.http.security import client_ip, require
 from zhongtai.core.settings import Settings
-from zhongtai.fulfillment import courier, pickup, tasks, worklists
+from zhongtai.fulfillment import pickup, tasks, worklists
 from zhongtai.fulfillment.picking import LinePick, SubstituteAsked
-from zhongtai.orders.api_common import callback_url, customers, providers_of
+from zhongtai.orders.api_common import customers, providers_of
 from zhongtai.orders.lifecycle import get_order
 from zhongtai.orders.schemas import OrderOut
 
@@ -272,65 +271,6 @@ def hand_over(
             qr_payload=body.qr_payload,
         )
     return customers(request, handed)
-
-
-class DispatchOut(BaseModel):
-    id: uuid.UUID
-    order_id: uuid.UUID
-    provider: str
-    courier_ref: str | None
-    status: str
-    estimated_delivery_at: datetime | None
-
-
-class DispatchIn(BaseModel):
-    provider: str = Field(default="simulated", max_length=32)
-
-
-@router.post(
-    "/fulfillment/orders/{order_id}/dispatch",
-    response_model=DispatchOut,
-    status_code=status.HTTP_201_CREATED,
-)
-def dispatch(
-    order_id: uuid.UUID,
-    body: DispatchIn,
-    request: Request,
-    principal: Principal = FULFIL,
-    session: Session = Depends(db_session),
-    settings: Settings = Depends(app_settings),
-) -> DispatchOut:
-    """Book a rider for a packed delivery order; the rider's progress arrives as signed
-    callbacks (collected: out for delivery; delivered: completed)."""
-    _at_store(session, principal, order_id)
-    booked = courier.dispatch_courier(
-        session,
-        order_id,
-        courier=providers_of(request).courier(body.provider),
-        callback_url=callback_url(request, settings, f"/couriers/callbacks/{body.provider}"),
-    )
-    return DispatchOut(
-        id=booked.id,
-        order_id=booked.order_id,
-        provider=booked.provider,
-        courier_ref=booked.courier_ref,
-        status=booked.status.value,
-        estimated_delivery_at=booked.estimated_delivery_at,
-    )
-
-
-@router.post("/couriers/callbacks/{provider}", status_code=status.HTTP_204_NO_CONTENT)
-def courier_callback(
-    provider: str,
-    request: Request,
-    body: bytes = Depends(request_body),
-    session: Session = Depends(db_session),
-) -> Response:
-    """Where courier platforms report the rider's progress (signed; stale ones are ignored)."""
-    courier.apply_courier_callback(
-        session, providers_of(request).courier(provider), dict(request.headers), body
-    )
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 class ShipIn(BaseModel):

@@ -182,6 +182,27 @@ def call_off_rider(session: Session, order: Order, couriers: Providers) -> None:
         _call_off(order, dispatch, couriers.courier(dispatch.provider))
 
 
+def call_off_for_another(
+    session: Session, order_id: uuid.UUID, couriers: Providers
+) -> CourierDispatch:
+    """Call off the rider booked for a packed delivery order that stays on sale: the store books
+    again, perhaps on another platform (the rider is late, the platform slow to find one). A
+    rider who has the parcel makes it a 409, as does an order with no rider booked. The dispatch
+    called off, now cancelled."""
+    order = get_order(session, order_id, for_update=True)
+    if order.fulfillment_type is not FulfillmentType.DELIVERY:
+        raise Conflict(f"Order {order.number} is not a delivery order.", order_id=str(order.id))
+    dispatch = _active_dispatch(session, order.id, for_update=True)
+    if dispatch is None:
+        raise Conflict(
+            f"Order {order.number} has no rider booked to call off.",
+            order_id=str(order.id),
+            order_status=order.status.value,
+        )
+    _call_off(order, dispatch, couriers.courier(dispatch.provider))
+    return dispatch
+
+
 def _call_off(order: Order, dispatch: CourierDispatch, courier: CourierService) -> None:
     if dispatch.status is DispatchStatus.PICKED_UP:
         raise Conflict(
