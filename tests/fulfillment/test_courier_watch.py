@@ -59,14 +59,16 @@ def _dispatches(session: Session, order: Any) -> list[CourierDispatch]:
 
 
 def _lost_jobs(session: Session, order: Any) -> list[dict[str, Any]]:
-    return list(
-        session.scalars(
-            select(OutboxEvent.payload).where(
-                OutboxEvent.type == "fulfillment.courier_job_lost",
-                OutboxEvent.aggregate_id == order["id"],
-            )
+    """The order's ``fulfillment.courier_job_lost`` payloads, each filed under its store (whose
+    consoles follow the store's events)."""
+    rows = session.execute(
+        select(OutboxEvent.payload, OutboxEvent.store_id).where(
+            OutboxEvent.type == "fulfillment.courier_job_lost",
+            OutboxEvent.aggregate_id == order["id"],
         )
-    )
+    ).all()
+    assert all(str(store_id) == order["store_id"] for _, store_id in rows)
+    return [payload for payload, _ in rows]
 
 
 def test_a_quiet_job_the_platform_dropped_ends_and_a_rider_is_booked_again_calling_back_alike(

@@ -106,6 +106,7 @@ def look_after_a_quiet_job(
         ),
         aggregate_type="order",
         aggregate_id=order.id,
+        store_id=order.store_id,
     )
     return 1
 
