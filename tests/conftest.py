@@ -1,5 +1,7 @@
-"""Test fixtures: one database per run (SQLite file or a PostgreSQL database of its own),
-migrated with the real Alembic chain, and a rollback per test.
+"""Test fixtures: one database per test process (SQLite file or a PostgreSQL database of its
+own), migrated with the real Alembic chain (copied from the process's template,
+``tests/migrated.py``), and a rollback per test. The API's routes are built once per process
+and run on each test's database (``routed`` / ``app``).
 
 Choose the engine with ZHONGTAI_TEST_DB=sqlite (default) or ZHONGTAI_TEST_DB=postgresql;
 the PostgreSQL server is ZHONGTAI_TEST_POSTGRES_URL (a maintenance database to connect to).
