@@ -12,7 +12,7 @@ from sqlalchemy import text
 from tests.fulfillment.orders_at_work import order_being_picked
 from tests.races import MANY_CONNECTIONS, race_database, until_another_backend_waits_for_a_lock
 from zhongtai.core.db import Database
-from zhongtai.fulfillment import courier, tasks
+from zhongtai.fulfillment import courier, courier_callbacks, tasks
 from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus
 from zhongtai.integrations.couriers.simulated import SimulatedCourierFleet
 from zhongtai.integrations.payments.sandbox import SandboxPaymentGateway
@@ -45,7 +45,9 @@ def test_a_rider_callback_waits_for_the_order_before_it_locks_the_dispatch(
 
     def call_back() -> DispatchStatus:
         with db.writer() as s, s.begin():
-            return courier.apply_courier_callback(s, fleet, assigned.headers, assigned.body).status
+            return courier_callbacks.apply_courier_callback(
+                s, fleet, assigned.headers, assigned.body
+            ).status
 
     # A cancellation locks the order's row, then its dispatch's.
     with db.engine.connect() as cancelling, ThreadPoolExecutor(1) as platform:

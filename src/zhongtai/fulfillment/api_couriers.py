@@ -16,7 +16,7 @@ from zhongtai.core.http.deps import app_settings, db_session
 from zhongtai.core.http.routing import api_router, request_body
 from zhongtai.core.http.security import require
 from zhongtai.core.settings import Settings
-from zhongtai.fulfillment import courier
+from zhongtai.fulfillment import courier, courier_callbacks
 from zhongtai.fulfillment.models import CourierDispatch
 from zhongtai.orders.api_common import callback_url, providers_of
 from zhongtai.orders.lifecycle import get_order
@@ -101,7 +101,7 @@ def courier_callback(
     session: Session = Depends(db_session),
 ) -> Response:
     """Where courier platforms report the rider's progress (signed; stale ones are ignored)."""
-    courier.apply_courier_callback(
+    courier_callbacks.apply_courier_callback(
         session, providers_of(request).courier(provider), dict(request.headers), body
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
