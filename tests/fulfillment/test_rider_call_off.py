@@ -89,3 +89,23 @@ def test_calling_off_with_no_rider_booked_is_a_409_that_changes_nothing(
     assert ok(_call_off(client, chain, order))["status"] == "cancelled"
     assert _call_off(client, chain, order).status_code == 409  # called off already
     assert book_rider(client, chain, order)["courier_ref"] != booked["courier_ref"]
+
+
+def test_a_rider_called_off_who_collects_the_parcel_anyway_sends_it_out_and_the_next_is_called_off(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order, first = packed_and_booked(client, chain, providers)
+    fleet_of(providers).advance(first["courier_ref"])
+    forward(client, providers, first["courier_ref"], 1)
+    ok(_call_off(client, chain, order))
+    second = book_rider(client, chain, order)
+
+    # The platform took the call-off, yet its rider collected the parcel all the same.
+    collected = rewritten(providers, first["courier_ref"], 1, sequence=2, status="picked_up")
+    assert post(client, collected) == 204
+
+    assert _order(client, chain, order)["status"] == "out_for_delivery"
+    assert dispatch_row(session, first["courier_ref"]).status is DispatchStatus.PICKED_UP
+    # No second rider rides out for a parcel that left: hers is called off at her platform.
+    assert dispatch_row(session, second["courier_ref"]).status is DispatchStatus.CANCELLED
+    assert fleet_of(providers).job(second["courier_ref"]).cancelled

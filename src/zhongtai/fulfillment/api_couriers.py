@@ -101,7 +101,8 @@ def courier_callback(
     session: Session = Depends(db_session),
 ) -> Response:
     """Where courier platforms report the rider's progress (signed; stale ones are ignored)."""
+    couriers = providers_of(request)
     courier_callbacks.apply_courier_callback(
-        session, providers_of(request).courier(provider), dict(request.headers), body
+        session, couriers.courier(provider), dict(request.headers), body, couriers=couriers
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -154,7 +154,7 @@ def call_off_rider(session: Session, order: Order, couriers: Providers) -> None:
     the platform called off already, or does not know, ends the dispatch all the same."""
     dispatch = _active_dispatch(session, order.id, for_update=True)
     if dispatch is not None:
-        _call_off(order, dispatch, couriers.courier(dispatch.provider))
+        call_off_dispatch(order, dispatch, couriers.courier(dispatch.provider))
 
 
 def call_off_for_another(
@@ -174,11 +174,13 @@ def call_off_for_another(
             order_id=str(order.id),
             order_status=order.status.value,
         )
-    _call_off(order, dispatch, couriers.courier(dispatch.provider))
+    call_off_dispatch(order, dispatch, couriers.courier(dispatch.provider))
     return dispatch
 
 
-def _call_off(order: Order, dispatch: CourierDispatch, courier: CourierService) -> None:
+def call_off_dispatch(order: Order, dispatch: CourierDispatch, courier: CourierService) -> None:
+    """Call off the dispatch's rider at her platform and end it (a job the platform does not know
+    ends it all the same); 409 once she has the parcel."""
     if dispatch.status is DispatchStatus.PICKED_UP:
         raise Conflict(
             f"The rider picked order {order.number} up; it can no longer be cancelled, "
@@ -212,6 +214,24 @@ def delivery_failed(session: Session, order_id: uuid.UUID) -> bool:
         .limit(1)
     ).first()
     return last is DispatchStatus.FAILED
+
+
+def other_active_dispatches(
+    session: Session, order_id: uuid.UUID, but: uuid.UUID
+) -> list[CourierDispatch]:
+    """The order's dispatches still on besides ``but``, locked."""
+    return list(
+        session.scalars(
+            select(CourierDispatch)
+            .where(
+                CourierDispatch.order_id == order_id,
+                CourierDispatch.status.in_(_ACTIVE),
+                CourierDispatch.id != but,
+            )
+            .order_by(CourierDispatch.id)
+            .with_for_update()
+        )
+    )
 
 
 def _active_dispatch(

@@ -13,14 +13,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import as_utc, utcnow
-from zhongtai.core.errors import InvalidInput, NotFound
+from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.logging import get_logger
 from zhongtai.core.outbox import record_event
 from zhongtai.core.text import has_control_characters
+from zhongtai.fulfillment.courier import call_off_dispatch, other_active_dispatches
 from zhongtai.fulfillment.events import CourierUpdated
 from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus, FulfillmentTask
 from zhongtai.fulfillment.tasks import hand_over_goods
 from zhongtai.integrations.couriers.provider import CourierService, CourierStatus, CourierUpdate
+from zhongtai.integrations.providers import Providers
 from zhongtai.orders.kinds import OrderStatus
 from zhongtai.orders.lifecycle import get_order, move_order
 from zhongtai.orders.models import Order
@@ -53,12 +55,17 @@ def apply_courier_callback(
     courier: CourierService,
     headers: Mapping[str, str],
     body: bytes,
+    *,
+    couriers: Providers | None = None,
 ) -> CourierDispatch:
     """Apply a signed status callback once: picked up ships the stock and sends the order out;
     delivered completes it. A stale one -- repeated, older than the last applied, or a step that
     is not forward of where the dispatch is (an earlier step, anything after it ended) -- is
     acknowledged and changes nothing. The moment it reports is kept between the booking and now.
-    """
+
+    A rider called off who collects the parcel anyway has it: the order goes out with her, and a
+    rider booked since in her place is called off (at her platform, among ``couriers``; by
+    default ``courier``'s own)."""
     update = courier.parse_callback(headers, body)
     _check_update(update)
     of_ref = select(CourierDispatch).where(
@@ -86,8 +93,12 @@ def apply_courier_callback(
         _after_cancellation(dispatch, order, update.status)
         return dispatch
     occurred_at = _moment_kept(session, dispatch, update)
+    called_off = dispatch.status is DispatchStatus.CANCELLED
     dispatch.status = DispatchStatus(update.status.value)
     if update.status in (CourierStatus.PICKED_UP, CourierStatus.DELIVERED):
+        if called_off:
+            own = Providers(couriers={courier.name: courier})
+            _call_off_the_next(session, order, dispatch, couriers or own)
         _out_for_delivery(session, order, occurred_at)
     if update.status is CourierStatus.DELIVERED:
         dispatch.delivered_at = occurred_at
@@ -115,6 +126,31 @@ def apply_courier_callback(
         store_id=order.store_id,
     )
     return dispatch
+
+
+def _call_off_the_next(
+    session: Session, order: Order, collected: CourierDispatch, couriers: Providers
+) -> None:
+    """The parcel left with a rider who had been called off: the riders booked in her place
+    would come for nothing. Each is called off (logged); one the platform will not call off
+    (already on the way with nothing to carry) is logged for the store."""
+    for other in other_active_dispatches(session, order.id, but=collected.id):
+        try:
+            call_off_dispatch(order, other, couriers.courier(other.provider))
+        except (Conflict, NotFound) as refused:
+            log.warning(
+                "courier.next_rider_not_called_off",
+                dispatch_id=str(other.id),
+                order_id=str(order.id),
+                why=str(refused),
+            )
+            continue
+        log.warning(
+            "courier.parcel_taken_by_rider_called_off",
+            dispatch_id=str(collected.id),
+            called_off_dispatch_id=str(other.id),
+            order_id=str(order.id),
+        )
 
 
 def _out_of_step(dispatch: CourierDispatch, update: CourierUpdate) -> None:
