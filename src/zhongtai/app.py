@@ -105,12 +105,10 @@ def create_app(
 
 @dataclass
 class _Runtime:
-    """What an app runs on, set by :func:`run_on` and used by its lifespan."""
+    """What an app's lifespan closes or opens beside ``app.state``'s settings, database and
+    providers: which of them it owns, and the desk's and WeCom's, set by :func:`run_on`."""
 
-    settings: Settings
-    database: Database
     owns_db: bool
-    providers: Providers
     owns_providers: bool
     desk_db: Database | None
     wecom_directory: WeComDirectory | None
@@ -119,7 +117,9 @@ class _Runtime:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime: _Runtime = app.state.runtime
-    settings, database = runtime.settings, runtime.database
+    settings: Settings = app.state.settings
+    database: Database = app.state.db
+    providers: Providers = app.state.providers
     size_thread_pool(settings.db_pool_size)
     # The embedded default relays events inside the server (an app handed a database by its
     # caller, as in tests, runs none: the caller decides).
@@ -139,7 +139,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     jobs = [
         asyncio.create_task(run_periodically(database, job, stop))
-        for job in housekeeping_jobs(settings, runtime.providers)
+        for job in housekeeping_jobs(settings, providers)
         if runtime.owns_db
     ]
     yield
@@ -151,7 +151,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if runtime.desk_db is None:
         desk_database.dispose()
     if runtime.owns_providers:
-        runtime.providers.close()
+        providers.close()
     if runtime.wecom_directory is not None:
         runtime.wecom_directory.close()
     if runtime.owns_db:
@@ -187,7 +187,7 @@ def run_on(
     app.state.request_slots = asyncio.Semaphore(settings.db_pool_size)
     app.state.db = database
     # Payment and courier providers call back over HTTP; a caller may bring its own (tests).
-    app.state.providers = built = providers or built_in_providers(settings)
+    app.state.providers = providers or built_in_providers(settings)
     app.state.api_key_cache = VerifiedKeyCache(settings.api_key_cache_seconds)
     app.state.wecom = wecom
     app.state.wecom_directory = directory = (
@@ -196,10 +196,7 @@ def run_on(
         else None
     )
     app.state.runtime = _Runtime(
-        settings=settings,
-        database=database,
         owns_db=db is None,
-        providers=built,
         owns_providers=providers is None,
         desk_db=desk_db,
         wecom_directory=directory,

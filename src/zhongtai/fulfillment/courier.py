@@ -29,7 +29,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
@@ -220,24 +220,18 @@ def other_active_dispatches(
     session: Session, order_id: uuid.UUID, but: uuid.UUID
 ) -> list[CourierDispatch]:
     """The order's dispatches still on besides ``but``, locked."""
-    return list(
-        session.scalars(
-            select(CourierDispatch)
-            .where(
-                CourierDispatch.order_id == order_id,
-                CourierDispatch.status.in_(_ACTIVE),
-                CourierDispatch.id != but,
-            )
-            .order_by(CourierDispatch.id)
-            .with_for_update()
-        )
-    )
+    others = _active(order_id).where(CourierDispatch.id != but).order_by(CourierDispatch.id)
+    return list(session.scalars(others.with_for_update()))
 
 
 def _active_dispatch(
     session: Session, order_id: uuid.UUID, *, for_update: bool = False
 ) -> CourierDispatch | None:
-    query = select(CourierDispatch).where(
+    query = _active(order_id)
+    return session.scalars(query.with_for_update() if for_update else query).first()
+
+
+def _active(order_id: uuid.UUID) -> Select[CourierDispatch]:
+    return select(CourierDispatch).where(
         CourierDispatch.order_id == order_id, CourierDispatch.status.in_(_ACTIVE)
     )
-    return session.scalars(query.with_for_update() if for_update else query).first()
