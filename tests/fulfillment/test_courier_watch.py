@@ -1,9 +1,12 @@
-"""The courier watch asks the platform after a booked rider's job that has gone quiet, and books a
-rider again in place of a job the platform dropped without a word back; a job still on is left
-to its callbacks, and asked after again only once it has been quiet again."""
+"""The courier watch asks the platform after a booked rider's job that has gone quiet: it catches
+up on a step whose callback never came, and books a rider again in place of a job the platform
+dropped without a word back; a job still on is left to its callbacks, and asked after again
+only once it has been quiet again."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -17,9 +20,11 @@ from sqlalchemy.orm import Session
 from tests.catalog.conftest import catalog as catalog  # the order tests' fixtures
 from tests.fulfillment.couriers_at_work import (
     book_rider,
+    courier_events,
     dispatch_row,
     fleet_of,
     forward,
+    moment,
     packed_and_booked,
 )
 from tests.orders.conftest import Chain, ok
@@ -123,18 +128,162 @@ def test_a_job_heard_of_within_the_quiet_spell_is_not_asked_after(
     assert dispatch_row(session, booked["courier_ref"]).status is DispatchStatus.REQUESTED
 
 
-def test_a_rider_holding_the_parcel_is_not_watched(
+def _order(client: TestClient, chain: Chain, order: Any) -> Any:
+    return ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
+
+
+def test_a_delivered_callback_that_never_came_completes_the_order_at_the_platforms_moment(
     client: TestClient, chain: Chain, providers: Providers, session: Session
 ) -> None:
-    _, booked = packed_and_booked(client, chain, providers)
+    order, booked = packed_and_booked(client, chain, providers)
+    ref = booked["courier_ref"]
     fleet = fleet_of(providers)
-    for _ in range(3):  # assigned, at the store, picked up
-        fleet.advance(booked["courier_ref"])
-    forward(client, providers, booked["courier_ref"], 1, 2, 3)
-    assert dispatch_row(session, booked["courier_ref"]).status is DispatchStatus.PICKED_UP
-    _quiet(session, booked["courier_ref"], minutes=60)
+    for _ in range(4):  # assigned, at the store, picked up, delivered
+        fleet.advance(ref)
+    forward(client, providers, ref, 1, 2, 3)  # the platform gave up sending "delivered"
+    _quiet(session, ref, minutes=60)
 
+    assert _watch(session, providers) == 1
+
+    row = dispatch_row(session, ref)
+    assert (row.status, row.last_sequence) == (DispatchStatus.DELIVERED, 4)
+    delivered = fleet.job(ref).last_update
+    assert moment(row.delivered_at) == moment(delivered.occurred_at)
+    done = _order(client, chain, order)
+    assert done["status"] == "completed"
+    assert [e["status"] for e in courier_events(session, order["id"])] == [
+        "assigned",
+        "arrived_at_store",
+        "picked_up",
+        "delivered",
+    ]
+    # The callback, if it ever comes, is stale: acknowledged, nothing recorded twice.
+    forward(client, providers, ref, 4)
+    assert len(courier_events(session, order["id"])) == 4
+    assert _watch(session, providers) == 0  # ended: not watched any more
+
+
+def test_a_picked_up_callback_that_never_came_sends_the_order_out(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order, booked = packed_and_booked(client, chain, providers)
+    ref = booked["courier_ref"]
+    fleet = fleet_of(providers)
+    for _ in range(3):
+        fleet.advance(ref)
+    forward(client, providers, ref, 1, 2)
+    _quiet(session, ref)
+
+    assert _watch(session, providers) == 1
+
+    row = dispatch_row(session, ref)
+    assert (row.status, row.last_sequence) == (DispatchStatus.PICKED_UP, 3)
+    assert _order(client, chain, order)["status"] == "out_for_delivery"
+    forward(client, providers, ref, 3)  # late and stale
+    fleet.advance(ref)
+    forward(client, providers, ref, 4)  # the journey goes on by its callbacks
+    assert _order(client, chain, order)["status"] == "completed"
+    assert _lost_jobs(session, order) == []
+
+
+def test_a_failed_delivery_whose_callback_never_came_is_caught_up(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order, booked = packed_and_booked(client, chain, providers)
+    ref = booked["courier_ref"]
+    fleet = fleet_of(providers)
+    for _ in range(3):
+        fleet.advance(ref)
+    fleet.fail(ref)
+    forward(client, providers, ref, 1, 2, 3)
+    _quiet(session, ref, minutes=30)
+
+    assert _watch(session, providers) == 1
+
+    assert dispatch_row(session, ref).status is DispatchStatus.FAILED
+    assert courier_events(session, order["id"])[-1]["status"] == "failed"
+
+
+def test_a_rider_on_her_way_with_the_parcel_is_left_to_her_callbacks(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order, booked = packed_and_booked(client, chain, providers)
+    ref = booked["courier_ref"]
+    fleet = fleet_of(providers)
+    for _ in range(3):
+        fleet.advance(ref)
+    forward(client, providers, ref, 1, 2, 3)
+    _quiet(session, ref, minutes=60)
+
+    assert _watch(session, providers) == 1
+    row = dispatch_row(session, ref)
+    assert row.status is DispatchStatus.PICKED_UP and row.checked_at is not None
+    assert _watch(session, providers) == 0  # looked at just now
+    assert _order(client, chain, order)["status"] == "out_for_delivery"
+    assert len(courier_events(session, order["id"])) == 3
+
+
+def test_a_job_the_platform_forgot_after_pickup_is_logged_for_the_store_not_booked_again(
+    client: TestClient,
+    chain: Chain,
+    providers: Providers,
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    order, booked = packed_and_booked(client, chain, providers)
+    ref = booked["courier_ref"]
+    fleet = fleet_of(providers)
+    for _ in range(3):
+        fleet.advance(ref)
+    forward(client, providers, ref, 1, 2, 3)
+    monkeypatch.setattr(fleet, "job", lambda courier_ref: None)
+    _quiet(session, ref, minutes=60)
+
+    with caplog.at_level(logging.WARNING):
+        assert _watch(session, providers) == 1
+
+    assert "courier.job_gone_with_parcel" in caplog.text
+    [row] = _dispatches(session, order)
+    assert row.status is DispatchStatus.PICKED_UP and row.checked_at is not None
+    assert _lost_jobs(session, order) == []
+    assert _order(client, chain, order)["status"] == "out_for_delivery"
+
+
+def test_a_step_the_database_would_not_take_is_logged_and_the_watch_goes_on(
+    client: TestClient,
+    chain: Chain,
+    providers: Providers,
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    order, booked = packed_and_booked(client, chain, providers)
+    ref = booked["courier_ref"]
+    fleet = fleet_of(providers)
+    for _ in range(4):
+        fleet.advance(ref)
+    forward(client, providers, ref, 1, 2, 3)
+    job = fleet.job(ref)
+    assert job.last_update is not None
+    # A platform whose status answer has lost its time zone.
+    naive = dataclasses.replace(
+        job.last_update, occurred_at=job.last_update.occurred_at.replace(tzinfo=None)
+    )
+    monkeypatch.setattr(
+        fleet, "job", lambda courier_ref: dataclasses.replace(job, last_update=naive)
+    )
+    _quiet(session, ref, minutes=60)
+
+    with caplog.at_level(logging.WARNING):
+        assert _watch(session, providers) == 1
+
+    assert "courier.catch_up_failed" in caplog.text
+    row = dispatch_row(session, ref)
+    assert (row.status, row.last_sequence) == (DispatchStatus.PICKED_UP, 3)
+    assert row.checked_at is not None
     assert _watch(session, providers) == 0
+    assert _order(client, chain, order)["status"] == "out_for_delivery"
 
 
 def test_a_platform_that_cannot_be_reached_is_asked_again_after_another_quiet_spell(

@@ -1,6 +1,7 @@
 """On PostgreSQL, courier watches of several API processes and a store booking again, all at once
 for one dropped job, book one rider: whoever locks the order first ends the dispatch and books,
-the others find the dispatch moved and the new booking under way."""
+the others find the dispatch moved and the new booking under way. Watches catching up on a
+"delivered" whose callback comes after all, at the same moment, complete the order once."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tests.fulfillment.orders_at_work import order_being_picked
 from tests.races import MANY_CONNECTIONS, all_at_once, race_database
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.outbox import OutboxEvent
-from zhongtai.fulfillment import courier, tasks
+from zhongtai.fulfillment import courier, courier_callbacks, tasks
 from zhongtai.fulfillment.courier_watch import look_after_a_quiet_job
 from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus
 from zhongtai.integrations.couriers.simulated import SimulatedCourierFleet
@@ -79,4 +80,58 @@ def test_watches_and_a_store_booking_again_at_once_for_a_dropped_job_book_one_ri
     riders = fleet._by_ref.values()
     assert sorted(d.cancelled for d in riders) == [False, True]
     assert fleet.advance(booked.courier_ref).status == "assigned"
+    fleet.close()
+
+
+def test_watches_and_the_late_delivered_callback_at_once_complete_the_order_once(
+    db: Database, gateway: SandboxPaymentGateway
+) -> None:
+    fleet = SimulatedCourierFleet("race-fleet", auto=False)
+    couriers = Providers(couriers={fleet.name: fleet})
+    order_id = order_being_picked(db, gateway, FulfillmentType.DELIVERY, "CATCHUP").order_id
+    with db.writer() as s, s.begin():
+        tasks.pack_order(s, order_id, providers={"sandbox": gateway})
+        ref = courier.dispatch_courier(
+            s, order_id, courier=fleet, callback_url=CALLBACK
+        ).courier_ref
+    assert ref is not None
+    for _ in range(4):  # assigned, at the store, picked up, delivered
+        fleet.advance(ref)
+    *heard, delivered = fleet.signed_callbacks(ref)
+    with db.writer() as s, s.begin():
+        for callback in heard:
+            courier_callbacks.apply_courier_callback(s, fleet, callback.headers, callback.body)
+        s.execute(
+            update(CourierDispatch)
+            .where(CourierDispatch.courier_ref == ref)
+            .values(updated_at=utcnow() - timedelta(minutes=30))
+        )
+
+    def watch_or_call_back(i: int) -> None:
+        with db.writer() as s, s.begin():
+            if i == 0:
+                courier_callbacks.apply_courier_callback(
+                    s, fleet, delivered.headers, delivered.body
+                )
+            else:
+                look_after_a_quiet_job(s, couriers=couriers, quiet_for=timedelta(minutes=10))
+
+    all_at_once(WATCHES + 1, watch_or_call_back)
+
+    with db.reader() as s:
+        [dispatch] = s.scalars(
+            select(CourierDispatch).where(CourierDispatch.order_id == order_id)
+        ).all()
+        assert (dispatch.status, dispatch.last_sequence) == (DispatchStatus.DELIVERED, 4)
+        counts = dict(
+            s.execute(
+                select(OutboxEvent.type, func.count())
+                .where(
+                    OutboxEvent.aggregate_id == str(order_id),
+                    OutboxEvent.type.in_(("order.completed", "fulfillment.courier_updated")),
+                )
+                .group_by(OutboxEvent.type)
+            ).all()
+        )
+        assert counts == {"order.completed": 1, "fulfillment.courier_updated": 4}
     fleet.close()

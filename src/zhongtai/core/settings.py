@@ -92,9 +92,9 @@ class Settings(BaseSettings):
     courier_quiet_minutes: float = Field(
         default=10,
         ge=0,
-        description="How long a booked rider's job may go without a callback, before the parcel "
-        "is picked up, until `serve` asks the platform where it stands, and books a rider again "
-        "in place of a job the platform dropped without a word (0: never asks).",
+        description="How long a booked rider's job may go without a callback until `serve` "
+        "asks the platform where it stands: it applies a step whose callback never came, and "
+        "books a rider again in place of a job dropped before pickup (0: never asks).",
     )
     reservation_sweep_seconds: float = Field(
         default=30,

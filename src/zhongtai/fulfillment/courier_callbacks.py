@@ -1,6 +1,7 @@
-"""A rider's progress as the courier platform reports it, in signed status callbacks: picked
-up ships the stock and sends the order out, delivered completes it. Each callback is applied
-once and only as a step forward; the moment it reports is kept between the booking and now.
+"""A rider's progress as the courier platform reports it, in signed status callbacks (or, for
+a callback that never came, as :mod:`zhongtai.fulfillment.courier_watch` reads it from the
+platform): picked up ships the stock and sends the order out, delivered completes it. Each step
+is applied once and only forward; the moment it reports is kept between the booking and now.
 Booking and calling riders off: :mod:`zhongtai.fulfillment.courier`.
 """
 
@@ -58,15 +59,27 @@ def apply_courier_callback(
     *,
     couriers: Providers | None = None,
 ) -> CourierDispatch:
-    """Apply a signed status callback once: picked up ships the stock and sends the order out;
-    delivered completes it. A stale one -- repeated, older than the last applied, or a step that
-    is not forward of where the dispatch is (an earlier step, anything after it ended) -- is
-    acknowledged and changes nothing. The moment it reports is kept between the booking and now.
+    """Verify a signed status callback and apply it once (:func:`apply_courier_update`)."""
+    update = courier.parse_callback(headers, body)
+    return apply_courier_update(session, courier, update, couriers=couriers)
+
+
+def apply_courier_update(
+    session: Session,
+    courier: CourierService,
+    update: CourierUpdate,
+    *,
+    couriers: Providers | None = None,
+) -> CourierDispatch:
+    """Apply a platform's step once, as its callback says it: picked up ships the stock and
+    sends the order out; delivered completes it. A stale one -- repeated, older than the last
+    applied, or a step that is not forward of where the dispatch is (an earlier step, anything
+    after it ended) -- is acknowledged and changes nothing. The moment it reports is kept
+    between the booking and now.
 
     A rider called off who collects the parcel anyway has it: the order goes out with her, and a
     rider booked since in her place is called off (at her platform, among ``couriers``; by
     default ``courier``'s own)."""
-    update = courier.parse_callback(headers, body)
     _check_update(update)
     of_ref = select(CourierDispatch).where(
         CourierDispatch.provider == courier.name,

@@ -1,14 +1,23 @@
 """The courier watch: `serve` asks the platform after a booked rider's job that has gone quiet,
-and books a rider again in place of a job the platform dropped without a word back.
+catches up on a step whose callback never came, and books a rider again in place of a job the
+platform dropped without a word back.
 
 A platform says nothing when it ends a job itself, or when it took a call-off whose transaction
 of ours was then lost (see :mod:`zhongtai.fulfillment.courier`): the dispatch still looks booked,
 and the packed order waits for a rider who never comes, until someone books or cancels again.
-The watch closes that gap without waiting for a person: a dispatch not yet picked up whose row
-has not changed for ``quiet_for`` (no callback, no earlier look) is asked after. A job still on
-is left to its callbacks (``checked_at`` set, so it is asked again only after another quiet
-spell); a job gone ends the dispatch, books a new rider told to call back where the first was,
-and records ``fulfillment.courier_job_lost``.
+And a platform that gives up resending a callback leaves an order packed while its parcel is on
+the way, or out for delivery long after the customer has it. The watch closes both gaps without
+waiting for a person: a dispatch not yet ended whose row has not changed for ``quiet_for`` (no
+callback, no earlier look) is asked after.
+
+- A step the platform reports that we never applied (its sequence past the dispatch's) is
+  applied as its callback would have been, at the moment the platform gives; the callback, if
+  it ever comes, is then stale.
+- A job gone before the parcel left ends the dispatch, books a new rider told to call back
+  where the first was, and records ``fulfillment.courier_job_lost``. A job the platform no
+  longer knows once its rider has the parcel cannot be booked again: it is logged for the store.
+- Otherwise the job is left to its callbacks (``checked_at`` set, so it is asked again only
+  after another quiet spell).
 
 One dispatch per transaction, locking the order's row, then the dispatch's, as booking and
 callbacks do: watches in several processes, a callback and a store booking again at the same
@@ -29,19 +38,25 @@ from zhongtai.core.errors import DomainError
 from zhongtai.core.jobs import PeriodicJob
 from zhongtai.core.logging import get_logger
 from zhongtai.core.outbox import record_event
-from zhongtai.fulfillment.courier import dispatch_courier, ended_at_the_platform, still_on_the_job
+from zhongtai.fulfillment.courier import dispatch_courier, ended_at_the_platform
+from zhongtai.fulfillment.courier_callbacks import apply_courier_update
 from zhongtai.fulfillment.events import CourierJobLost
 from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus
-from zhongtai.integrations.couriers.provider import CourierService
+from zhongtai.integrations.couriers.provider import CourierJob, CourierService
 from zhongtai.integrations.providers import Providers
 from zhongtai.orders.lifecycle import get_order
 from zhongtai.orders.models import Order
 
 log = get_logger("zhongtai.fulfillment")
 
-#: Jobs a platform can end without a word: a rider holding the parcel cannot be called off, and
-#: her job ends with a callback (delivered or failed).
-_WATCHED = (DispatchStatus.REQUESTED, DispatchStatus.ASSIGNED, DispatchStatus.ARRIVED_AT_STORE)
+#: Jobs a platform can end without a word: a rider holding the parcel cannot be called off.
+_BEFORE_PICKUP = (
+    DispatchStatus.REQUESTED,
+    DispatchStatus.ASSIGNED,
+    DispatchStatus.ARRIVED_AT_STORE,
+)
+#: Jobs whose next callback may be lost: every one not yet ended.
+_WATCHED = (*_BEFORE_PICKUP, DispatchStatus.PICKED_UP)
 
 
 def courier_watch(every_seconds: float, couriers: Providers, quiet_minutes: float) -> PeriodicJob:
@@ -83,12 +98,21 @@ def look_after_a_quiet_job(
         return 1  # it moved while we waited for its order: a callback, a booking, another watch
     try:
         courier = couriers.courier(dispatch.provider)
-        on = still_on_the_job(dispatch, courier)
+        job = courier.job(dispatch.courier_ref) if dispatch.courier_ref else None
     except Exception:  # the platform down or no longer configured: asked again next quiet spell
         log.exception("courier.watch_failed", dispatch_id=str(dispatch.id), order_id=str(order.id))
         dispatch.checked_at = now
         return 1
-    if on:
+    _catch_up(session, dispatch, job, courier, couriers)
+    gone = job is None or job.cancelled
+    if not gone or dispatch.status not in _BEFORE_PICKUP:
+        if gone and dispatch.status is DispatchStatus.PICKED_UP:
+            log.warning(
+                "courier.job_gone_with_parcel",
+                dispatch_id=str(dispatch.id),
+                order_id=str(order.id),
+                courier_ref=dispatch.courier_ref,
+            )
         dispatch.checked_at = now
         return 1
     ended_at_the_platform(order, dispatch)
@@ -109,6 +133,47 @@ def look_after_a_quiet_job(
         store_id=order.store_id,
     )
     return 1
+
+
+def _catch_up(
+    session: Session,
+    dispatch: CourierDispatch,
+    job: CourierJob | None,
+    courier: CourierService,
+    couriers: Providers,
+) -> None:
+    """Apply the job's latest step if its callback never came (numbered past the dispatch's
+    last); a step that is not forward of the dispatch changes nothing, as its callback would
+    not have. A step that cannot be applied (the platform reports what the database would not
+    take) is logged and undone, and the watch goes on to the next job."""
+    update = job.last_update if job is not None else None
+    if (
+        update is None
+        or update.courier_ref != dispatch.courier_ref
+        or update.sequence <= dispatch.last_sequence
+    ):
+        return
+    before = dispatch.status
+    try:
+        with session.begin_nested():
+            apply_courier_update(session, courier, update, couriers=couriers)
+    except Exception:
+        log.exception(
+            "courier.catch_up_failed",
+            dispatch_id=str(dispatch.id),
+            order_id=str(dispatch.order_id),
+            seq=update.sequence,
+        )
+        return
+    log.warning(
+        "courier.callback_caught_up",
+        dispatch_id=str(dispatch.id),
+        order_id=str(dispatch.order_id),
+        seq=update.sequence,
+        status=update.status.value,
+        dispatch_status_before=before.value,
+        dispatch_status=dispatch.status.value,
+    )
 
 
 def _book_again(

@@ -105,12 +105,19 @@ class CourierUpdate:
 @dataclass(frozen=True)
 class CourierJob:
     """Where a booked job stands at the platform, asked for rather than called back: a receiver
-    asks when what it recorded may have parted from the platform's (its call-off taken, then
-    its own transaction lost), since no callback ever follows a job called off."""
+    asks when what it recorded may have parted from the platform's -- its call-off taken, then
+    its own transaction lost (no callback ever follows a job called off), or a callback it
+    never received (the platform gave up sending it).
+
+    ``last_update`` is the job's latest step as its callback says it, numbered in the same
+    sequence: a receiver that lost that callback applies this instead, and the callback, if it
+    ever comes, is then stale. None before a rider accepts, or from a platform that cannot
+    tell."""
 
     courier_ref: str
     status: CourierStatus | None  # the last step; None until a rider accepts the job
     cancelled: bool  # called off: no rider comes, no callback follows
+    last_update: CourierUpdate | None = None
 
 
 class CourierService(Protocol):

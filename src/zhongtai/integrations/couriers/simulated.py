@@ -65,6 +65,7 @@ class _Delivery:
     cancelled: bool = False
     #: (event id, body) of each callback; index = sequence - 1
     callbacks: list[tuple[str, bytes]] = field(default_factory=list)
+    last_update: CourierUpdate | None = None
 
     def next_status(self) -> CourierStatus | None:
         if self.cancelled or self.status in (CourierStatus.DELIVERED, CourierStatus.FAILED):
@@ -193,7 +194,9 @@ class SimulatedCourierFleet(SignedCallbackProvider):
             delivery = self._by_ref.get(courier_ref)
             if delivery is None:
                 return None
-            return CourierJob(courier_ref, delivery.status, delivery.cancelled)
+            return CourierJob(
+                courier_ref, delivery.status, delivery.cancelled, delivery.last_update
+            )
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> CourierUpdate:
         return self._read_callback(headers, body, _UPDATE, "a courier status callback")
@@ -292,6 +295,7 @@ class SimulatedCourierFleet(SignedCallbackProvider):
         )
         body = _UPDATE.dump_json(update)
         delivery.callbacks.append((update.event_id, body))
+        delivery.last_update = update
         self._sender.send(delivery.request.callback_url, update.event_id, body)
         return update
 
