@@ -5,6 +5,7 @@ the others find the dispatch moved and the new booking under way. Watches catchi
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -35,22 +36,36 @@ def db() -> Iterator[Database]:
         yield database
 
 
+def _booked(
+    db: Database, gateway: SandboxPaymentGateway, fleet: SimulatedCourierFleet, name: str
+) -> tuple[uuid.UUID, uuid.UUID, str]:
+    """A packed delivery order with a rider booked: the order, the dispatch and its job."""
+    order_id = order_being_picked(db, gateway, FulfillmentType.DELIVERY, name).order_id
+    with db.writer() as s, s.begin():
+        tasks.pack_order(s, order_id, providers={"sandbox": gateway})
+        booked = courier.dispatch_courier(s, order_id, courier=fleet, callback_url=CALLBACK)
+        assert booked.courier_ref is not None
+        return order_id, booked.id, booked.courier_ref
+
+
+def _quiet(db: Database, courier_ref: str) -> None:
+    """Nothing heard of the job for half an hour."""
+    with db.writer() as s, s.begin():
+        s.execute(
+            update(CourierDispatch)
+            .where(CourierDispatch.courier_ref == courier_ref)
+            .values(updated_at=utcnow() - timedelta(minutes=30))
+        )
+
+
 def test_watches_and_a_store_booking_again_at_once_for_a_dropped_job_book_one_rider(
     db: Database, gateway: SandboxPaymentGateway
 ) -> None:
     fleet = SimulatedCourierFleet("race-fleet", auto=False)
     couriers = Providers(couriers={fleet.name: fleet})
-    order_id = order_being_picked(db, gateway, FulfillmentType.DELIVERY, "WATCH").order_id
-    with db.writer() as s, s.begin():
-        tasks.pack_order(s, order_id, providers={"sandbox": gateway})
-        dropped = courier.dispatch_courier(s, order_id, courier=fleet, callback_url=CALLBACK)
-        assert dropped.courier_ref is not None
-        fleet.cancel(dropped.courier_ref)  # the platform ends the job without a word
-        s.execute(
-            update(CourierDispatch)
-            .where(CourierDispatch.id == dropped.id)
-            .values(updated_at=utcnow() - timedelta(minutes=30))
-        )
+    order_id, dropped_id, dropped_ref = _booked(db, gateway, fleet, "WATCH")
+    fleet.cancel(dropped_ref)  # the platform ends the job without a word
+    _quiet(db, dropped_ref)
 
     def watch_or_book(i: int) -> None:
         with db.writer() as s, s.begin():
@@ -65,7 +80,7 @@ def test_watches_and_a_store_booking_again_at_once_for_a_dropped_job_book_one_ri
         dispatches = s.scalars(
             select(CourierDispatch).where(CourierDispatch.order_id == order_id)
         ).all()
-        by_status = sorted((d.id == dropped.id, d.status) for d in dispatches)
+        by_status = sorted((d.id == dropped_id, d.status) for d in dispatches)
         assert by_status == [(False, DispatchStatus.REQUESTED), (True, DispatchStatus.CANCELLED)]
         [booked] = [d for d in dispatches if d.status is DispatchStatus.REQUESTED]
         assert booked.callback_url == CALLBACK
@@ -88,24 +103,14 @@ def test_watches_and_the_late_delivered_callback_at_once_complete_the_order_once
 ) -> None:
     fleet = SimulatedCourierFleet("race-fleet", auto=False)
     couriers = Providers(couriers={fleet.name: fleet})
-    order_id = order_being_picked(db, gateway, FulfillmentType.DELIVERY, "CATCHUP").order_id
-    with db.writer() as s, s.begin():
-        tasks.pack_order(s, order_id, providers={"sandbox": gateway})
-        ref = courier.dispatch_courier(
-            s, order_id, courier=fleet, callback_url=CALLBACK
-        ).courier_ref
-    assert ref is not None
+    order_id, _, ref = _booked(db, gateway, fleet, "CATCHUP")
     for _ in range(4):  # assigned, at the store, picked up, delivered
         fleet.advance(ref)
     *heard, delivered = fleet.signed_callbacks(ref)
     with db.writer() as s, s.begin():
         for callback in heard:
             courier_callbacks.apply_courier_callback(s, fleet, callback.headers, callback.body)
-        s.execute(
-            update(CourierDispatch)
-            .where(CourierDispatch.courier_ref == ref)
-            .values(updated_at=utcnow() - timedelta(minutes=30))
-        )
+    _quiet(db, ref)
 
     def watch_or_call_back(i: int) -> None:
         with db.writer() as s, s.begin():
