@@ -47,8 +47,16 @@ class OrderBeingPicked:
 
 
 def order_being_picked(
-    db: Database, gateway: SandboxPaymentGateway, kind: FulfillmentType, code: str
+    db: Database,
+    gateway: SandboxPaymentGateway,
+    kind: FulfillmentType,
+    code: str,
+    *,
+    member_id: uuid.UUID | None = None,
+    points: int = 0,
 ) -> OrderBeingPicked:
+    """The order of ``member_id`` if given, ``points`` of hers paying part of it, and a bank
+    card the rest."""
     with db.writer() as s, s.begin():
         store = Factory(s).location(**STORE)
         radius = {"delivery_radius_m": 3000} if kind is FulfillmentType.DELIVERY else {}
@@ -82,6 +90,7 @@ def order_being_picked(
                 lines=[inventory.Line(ordered, 2)],
                 store_id=store.id if kind is FulfillmentType.PICKUP else None,
                 address=NEARBY if kind is FulfillmentType.DELIVERY else None,
+                member_id=member_id,
             ),
             caller=APP_CALLER,
         )
@@ -90,6 +99,8 @@ def order_being_picked(
             placing.PlaceOrder(quote_id=quote.id, substitution=SubstitutionPreference.SIMILAR),
             caller=APP_CALLER,
         ).order
+        if points:
+            payments.pay_with_points(s, order.id, points)
         payments.start_payment(
             s,
             order.id,

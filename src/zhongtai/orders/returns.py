@@ -23,6 +23,7 @@ from zhongtai.inventory.checks import require_text
 from zhongtai.inventory.models import MovementKind
 from zhongtai.inventory.rules import Line
 from zhongtai.inventory.stock import adjust_stock, record_return
+from zhongtai.members import service as members
 from zhongtai.orders.events import OrderReturned
 from zhongtai.orders.kinds import FulfillmentType, LineKind, OrderStatus
 from zhongtai.orders.lifecycle import get_order, move_order, order_facts
@@ -163,6 +164,7 @@ def return_goods(
     store = session.get(Location, store_id)
     if store is None or store.kind is not LocationKind.STORE:
         raise InvalidInput.field("store_id", f"no store {store_id}")
+    _her_row_first(session, order_id)
     order = get_order(session, order_id, for_update=True)
     # A retry sent while the first was still at work (a slow provider refund) waited on the
     # order's lock and finds the first committed now: it answers that one.
@@ -319,6 +321,16 @@ def _restock(session: Session, order: Order, order_return: OrderReturn, caller: 
                 reference_type="return",
                 reference_id=order_return.reference,
             )
+
+
+def _her_row_first(session: Session, order_id: uuid.UUID) -> None:
+    """Lock the member of a member's order before the order, the order her erasure and her
+    merges take them in (her row, then her orders): a return racing them waits for them, or
+    they for it, instead of deadlocking. The return needs her row anyway: points paid come
+    back under her lock, and a second write to the order re-checks its member."""
+    member_id = session.scalar(select(Order.member_id).where(Order.id == order_id))
+    if member_id is not None:
+        members.lock_member(session, member_id, allow_erased=True)
 
 
 def get_return(session: Session, return_id: uuid.UUID) -> OrderReturn:
