@@ -29,6 +29,21 @@ APP_CALLER = Principal(
     channel=Channel.APP,
 )
 TEST_PASSWORD = "correct-horse-battery"
+
+
+def clerk_of(store_id: uuid.UUID) -> Principal:
+    """A store clerk signed in, with every permission but only her store: the caller of store
+    work made in a service call rather than over HTTP."""
+    return Principal(
+        kind="staff",
+        id=uuid.uuid4(),
+        name="clerk",
+        permissions=frozenset(Permission),
+        store_ids=frozenset({store_id}),
+        role=Role.STORE_STAFF,
+    )
+
+
 _seq = itertools.count(1)
 
 

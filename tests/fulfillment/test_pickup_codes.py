@@ -14,15 +14,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from tests.factories import TEST_SECRET
+from tests.factories import TEST_SECRET, clerk_of
 from tests.orders.conftest import Chain, ok, paid_pickup
 from tests.orders.conftest import chain as chain  # the order tests' fixtures
 from tests.orders.conftest import stock as stock
 from tests.orders.test_pickup_journey import _ready_pickup_order
 from zhongtai.core.auth import service as auth
 from zhongtai.core.auth.models import AuthFailure
-from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.roles import Permission, Role
+from zhongtai.core.auth.roles import Role
 from zhongtai.core.clock import utcnow
 from zhongtai.core.errors import TooManyAttempts
 from zhongtai.core.settings import Settings
@@ -104,17 +103,6 @@ def test_an_order_not_yet_ready_cannot_be_picked_up(
     assert chain.stock.balance(chain.store, chain.skus[0]).on_hand == 10
 
 
-def _clerk_of(store_id: uuid.UUID) -> Principal:
-    return Principal(
-        kind="staff",
-        id=uuid.uuid4(),
-        name="clerk",
-        permissions=frozenset(Permission),
-        store_ids=frozenset({store_id}),
-        role=Role.STORE_STAFF,
-    )
-
-
 def _counted(session: Session, **where: str) -> int:
     """Refused pickup tries counted, by ``subject`` or ``client_ip``."""
     conditions = [getattr(AuthFailure, column) == value for column, value in where.items()]
@@ -162,7 +150,7 @@ def test_a_wrong_code_is_counted_in_the_transaction_that_judged_it(
     with pytest.raises(pickup.COUNTED_REFUSALS) as refused:
         pickup.hand_over_pickup(
             session,
-            clerk=_clerk_of(chain.store.id),
+            clerk=clerk_of(chain.store.id),
             client_ip="203.0.113.7",
             settings=settings,
             order_ref=order["number"],
@@ -179,7 +167,7 @@ def test_tries_at_another_stores_order_count_against_the_clerk_never_locking_the
 ) -> None:
     order = _ready_pickup_order(client, chain, providers)
     code = _code(client, chain, order)
-    stranger = _clerk_of(chain.factory.location().id)
+    stranger = clerk_of(chain.factory.location().id)
     for tried in [_wrong(code), code, _wrong(code), code, _wrong(code)]:
         with pytest.raises(pickup.COUNTED_REFUSALS):
             pickup.hand_over_pickup(
@@ -202,7 +190,7 @@ def test_tries_at_no_such_order_and_at_another_stores_order_count_alike_for_the_
 ) -> None:
     """Were only one of them counted, a clerk could tell them apart by when she is throttled."""
     order = _ready_pickup_order(client, chain, providers)
-    stranger, address = _clerk_of(chain.factory.location().id), "203.0.113.9"
+    stranger, address = clerk_of(chain.factory.location().id), "203.0.113.9"
 
     def try_at(order_ref: str) -> None:
         pickup.hand_over_pickup(

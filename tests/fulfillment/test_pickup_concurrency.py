@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests import migrated
+from tests.factories import clerk_of
 from tests.fulfillment.orders_at_work import order_being_picked
 from tests.races import (
     MANY_CONNECTIONS,
@@ -30,7 +31,6 @@ from tests.races import (
 )
 from zhongtai.core.auth.models import AuthFailure
 from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.roles import Permission, Role
 from zhongtai.core.db import Database
 from zhongtai.core.errors import DomainError
 from zhongtai.core.settings import Settings
@@ -92,14 +92,7 @@ def waiting_pickup(db: Database, gateway: SandboxPaymentGateway, prefix: str) ->
         ticket = pickup.pickup_ticket(order, SETTINGS)
         number = order.number
     assert ticket is not None
-    clerk = Principal(
-        kind="staff",
-        id=uuid.uuid4(),
-        name="clerk",
-        permissions=frozenset(Permission),
-        store_ids=frozenset({picking.store_id}),
-        role=Role.STORE_STAFF,
-    )
+    clerk = clerk_of(picking.store_id)
     return WaitingPickup(
         picking.order_id, number, picking.store_id, picking.ordered, ticket.code, clerk
     )

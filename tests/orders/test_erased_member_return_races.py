@@ -14,11 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select, text
 
+from tests.factories import clerk_of
+from tests.fulfillment.conftest import gateway as gateway  # the race gateway
 from tests.fulfillment.orders_at_work import order_being_picked
 from tests.races import race_database, until_another_backend_waits_for_a_lock
 from zhongtai.core.audit import AuditEntry
 from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.roles import Permission, Role
 from zhongtai.core.db import Database
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import pickup, tasks
@@ -40,14 +41,6 @@ POINTS = 1000
 _phones = itertools.count(13400000001)
 
 
-@pytest.fixture
-def gateway() -> Iterator[SandboxPaymentGateway]:
-    """A sandbox gateway that keeps its notifications (a race test has no server to call)."""
-    gateway = SandboxPaymentGateway("race-gateway", notify=False)
-    yield gateway
-    gateway.close()
-
-
 @pytest.fixture(scope="module")
 def race_db() -> Iterator[Database]:
     with race_database("zt_erased_return", pool_size=4) as database:
@@ -67,14 +60,7 @@ def _collected_with_points(
     picking = order_being_picked(
         db, gateway, FulfillmentType.PICKUP, "ERASERET", member_id=member.id, points=POINTS
     )
-    clerk = Principal(
-        kind="staff",
-        id=uuid.uuid4(),
-        name="clerk",
-        permissions=frozenset(Permission),
-        store_ids=frozenset({picking.store_id}),
-        role=Role.STORE_STAFF,
-    )
+    clerk = clerk_of(picking.store_id)
     with db.writer() as s, s.begin():
         tasks.pack_order(s, picking.order_id, providers={"sandbox": gateway})
         order = pickup.make_ready_for_pickup(s, picking.order_id, settings=SETTINGS)

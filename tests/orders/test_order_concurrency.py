@@ -14,12 +14,12 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.factories import APP_CALLER, Factory
+from tests.factories import APP_CALLER, Factory, clerk_of
 from tests.races import MANY_CONNECTIONS, all_at_once, race_database, stock_of
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.models import ProductKind, SaleUnit
 from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.roles import Channel, Permission, Role
+from zhongtai.core.auth.roles import Channel, Permission
 from zhongtai.core.db import Database
 from zhongtai.core.errors import Conflict
 from zhongtai.core.jobs import run_job_once
@@ -232,14 +232,7 @@ def test_eight_clerks_racing_to_hand_over_one_pickup_hand_it_over_once(db: Datab
             order = pickup.make_ready_for_pickup(s, order_id, settings=SETTINGS)
             ticket = pickup.pickup_ticket(order, SETTINGS)
         assert ticket is not None
-        clerk = Principal(
-            kind="staff",
-            id=uuid.uuid4(),
-            name="clerk",
-            permissions=frozenset(Permission),
-            store_ids=frozenset({store_id}),
-            role=Role.STORE_STAFF,
-        )
+        clerk = clerk_of(store_id)
 
         def hand_over(_: int) -> str:
             with db.writer() as s, s.begin():
