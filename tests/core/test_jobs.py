@@ -107,7 +107,7 @@ def test_a_failing_run_is_logged_and_the_loop_goes_on_until_stopped(test_db: Dat
     assert len(runs) >= 3
 
 
-def test_serve_sweeps_holds_unpaid_orders_sla_clocks_riders_commission_points_and_tasks_unless_off(
+def test_serve_sweeps_holds_unpaid_orders_clocks_riders_commission_points_and_tasks_unless_off(
     settings: Settings, providers: Providers
 ) -> None:
     names = [j.name for j in housekeeping_jobs(settings, providers)]
@@ -115,6 +115,7 @@ def test_serve_sweeps_holds_unpaid_orders_sla_clocks_riders_commission_points_an
         "reservation-sweeper",
         "unpaid-order-sweeper",
         "sla-clock",
+        "promise-clock",
         "courier-watch",
         "commission-maturing",
         "points-maturing",

@@ -22,6 +22,21 @@ class SlaBreached(BaseModel):
     detected_at: datetime
 
 
+@event_type("fulfillment.promise_missed")
+class PromiseMissed(BaseModel):
+    """An order was not delivered by the moment its checkout promised the customer (the
+    "30-minute" promise, or a parcel's day): still in the store (`order_status` paid to
+    packed) or still on its way (out for delivery, shipped). Recorded once per order, under its
+    store: the manager's queue shows it, and the customer service can call ahead."""
+
+    order_id: uuid.UUID
+    store_id: uuid.UUID
+    fulfillment_type: str
+    order_status: str
+    promised_by: datetime
+    detected_at: datetime
+
+
 @event_type("fulfillment.courier_updated")
 class CourierUpdated(BaseModel):
     """The courier platform reported the rider's progress on an order's delivery."""

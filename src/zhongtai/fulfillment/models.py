@@ -110,3 +110,22 @@ class CourierDispatch(IdMixin, TimestampMixin, Base):
     callback_url: Mapped[str | None] = mapped_column(String(1024))
     #: When the courier watch last found the job, quiet, still on at the platform.
     checked_at: Mapped[datetime | None]
+
+
+class MissedPromise(Base):
+    """A delivery promise the chain did not keep: the order was not delivered by the moment its
+    checkout promised the customer. One row per order, written once by the promise clock
+    (:mod:`zhongtai.fulfillment.promise_clock`); the store's late deliveries and the chain's
+    on-time rate are read from here."""
+
+    __tablename__ = "missed_promises"
+    __table_args__ = (Index("ix_missed_promises_store", "store_id", "detected_at"),)
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
+    fulfillment_type: Mapped[str] = mapped_column(String(16))
+    promised_by: Mapped[datetime]
+    order_status: Mapped[str] = mapped_column(
+        String(24), doc="Where the order stood when the promise was found missed."
+    )
+    detected_at: Mapped[datetime]

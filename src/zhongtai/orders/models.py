@@ -87,6 +87,8 @@ class Order(IdMixin, TimestampMixin, Base):
         ),
         Index("ix_orders_member", "member_id", "placed_at"),
         Index("ix_orders_unpaid_expiry", "status", "payment_due_at"),
+        # The promise clock looks for orders still under way past their delivery promise.
+        Index("ix_orders_delivery_promise", "status", "promised_by"),
         CheckConstraint("total >= 0", name="total_not_negative"),
         CheckConstraint("paid_amount >= 0 AND refunded_amount >= 0", name="money_not_negative"),
         CheckConstraint("refunded_amount <= paid_amount", name="refund_within_paid"),

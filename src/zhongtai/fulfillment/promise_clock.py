@@ -1,0 +1,105 @@
+"""The promise clock: an order not delivered by the moment its checkout promised is recorded
+once as a missed promise, with a ``fulfillment.promise_missed`` event for the store's queue and
+the HQ dashboards (the on-time rate of deliveries).
+
+The SLA clock (:mod:`zhongtai.fulfillment.sla`) times the store's own work, picking and
+packing, against the moment the goods must be ready; this one times what the customer was
+promised: her doorstep by ``promised_by`` (a delivery's 30 minutes, a parcel's day). An order
+is late while it is still in the store (paid to packed) or on its way (out for delivery,
+shipped) past that moment; an unpaid order is not yet the store's to keep, a cancelled one no
+longer is.
+
+The orders found late are locked, skipping any a step holds (a rider's callback completing it
+at this very moment, a clerk packing it): the status recorded is the order's current one, and
+an order delivered while the clock looked is judged again at its next pass. The record is
+written once per order (its id is the key), so clocks in several processes at once record a
+missed promise, and its event, once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from zhongtai.core.clock import utcnow
+from zhongtai.core.outbox import record_event
+from zhongtai.fulfillment.events import PromiseMissed
+from zhongtai.fulfillment.models import MissedPromise
+from zhongtai.orders.kinds import FulfillmentType, OrderStatus
+from zhongtai.orders.models import Order
+
+#: The store's to keep and not yet kept: paid, in the store, or on the way to the customer.
+UNDER_WAY = (
+    OrderStatus.PAID,
+    OrderStatus.ACCEPTED,
+    OrderStatus.PICKING,
+    OrderStatus.PACKED,
+    OrderStatus.OUT_FOR_DELIVERY,
+    OrderStatus.SHIPPED,
+)
+#: The orders promised at a doorstep (a pickup's promise is the SLA clock's ready time).
+DELIVERED = (FulfillmentType.DELIVERY, FulfillmentType.SHIP)
+
+
+def flag_missed_promises(session: Session, *, now: datetime | None = None, batch: int = 500) -> int:
+    """Record each order under way past its delivery promise, once, with its event; how many
+    were recorded (at most ``batch``: the clock calls again while it finds some)."""
+    now = now or utcnow()
+    late = session.execute(
+        select(Order.id, Order.store_id, Order.fulfillment_type, Order.status, Order.promised_by)
+        .where(
+            Order.status.in_(UNDER_WAY),
+            Order.promised_by < now,
+            Order.fulfillment_type.in_(DELIVERED),
+            ~exists().where(MissedPromise.order_id == Order.id),
+        )
+        .order_by(Order.promised_by)
+        .limit(batch)
+        .with_for_update(skip_locked=True, key_share=True)
+    ).all()
+    recorded = 0
+    for order_id, store_id, fulfillment_type, status, promised_by in late:
+        values = {
+            "order_id": order_id,
+            "store_id": store_id,
+            "fulfillment_type": fulfillment_type.value,
+            "promised_by": promised_by,
+            "order_status": status.value,
+            "detected_at": now,
+        }
+        if not _record_once(session, values):
+            continue
+        recorded += 1
+        record_event(
+            session,
+            PromiseMissed(
+                order_id=order_id,
+                store_id=store_id,
+                fulfillment_type=fulfillment_type.value,
+                order_status=status.value,
+                promised_by=promised_by,
+                detected_at=now,
+            ),
+            aggregate_type="order",
+            aggregate_id=order_id,
+            store_id=store_id,
+        )
+    return recorded
+
+
+def _record_once(session: Session, values: dict[str, Any]) -> bool:
+    """INSERT the missed promise unless the order has one (another clock's, committed first:
+    PostgreSQL waits for a transaction inserting it); whether this one was written."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    written = session.execute(
+        insert(MissedPromise)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[MissedPromise.order_id])
+        .returning(MissedPromise.order_id)
+    ).first()
+    return written is not None

@@ -1,0 +1,119 @@
+"""The promise clock records an order not delivered by the moment its checkout promised, once,
+with a ``fulfillment.promise_missed`` event under its store: still in the store or still on its
+way. An order delivered in time, not yet paid, cancelled, or collected in store is not late by
+this clock (a pickup's promise is the SLA clock's ready time)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.catalog.conftest import catalog as catalog  # the order tests' fixtures
+from tests.fulfillment.couriers_at_work import fleet_of, forward, moment, packed_and_booked
+from tests.orders.conftest import NEARBY, Chain, ok, paid_pickup, place, quote
+from tests.orders.conftest import chain as chain
+from tests.orders.conftest import stock as stock
+from zhongtai.core.outbox import OutboxEvent
+from zhongtai.fulfillment.models import MissedPromise
+from zhongtai.fulfillment.promise_clock import flag_missed_promises
+from zhongtai.integrations.providers import Providers
+
+SECOND = timedelta(seconds=1)
+
+
+def _promised(order: Any) -> datetime:
+    return moment(order["promised_by"])
+
+
+def _missed(session: Session, order: Any) -> list[dict[str, Any]]:
+    """The order's ``fulfillment.promise_missed`` payloads, each filed under its store."""
+    rows = session.execute(
+        select(OutboxEvent.payload, OutboxEvent.store_id).where(
+            OutboxEvent.type == "fulfillment.promise_missed",
+            OutboxEvent.aggregate_id == order["id"],
+        )
+    ).all()
+    assert all(str(store_id) == order["store_id"] for _, store_id in rows)
+    return [payload for payload, _ in rows]
+
+
+def test_a_parcel_still_on_its_way_past_its_promise_is_recorded_once_under_its_store(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order, booked = packed_and_booked(client, chain, providers)
+    for _ in range(3):  # assigned, at the store, picked up
+        fleet_of(providers).advance(booked["courier_ref"])
+    forward(client, providers, booked["courier_ref"], 1, 2, 3)
+    promised = _promised(order)
+
+    assert flag_missed_promises(session, now=promised) == 0  # on the dot is in time
+    assert flag_missed_promises(session, now=promised + SECOND) == 1
+    assert flag_missed_promises(session, now=promised + timedelta(hours=1)) == 0
+
+    [event] = _missed(session, order)
+    assert event["order_status"] == "out_for_delivery"
+    assert event["fulfillment_type"] == "delivery"
+    assert moment(event["promised_by"]) == promised
+    row = session.get(MissedPromise, uuid.UUID(order["id"]))
+    assert row is not None and moment(row.detected_at) == promised + SECOND
+    assert str(row.store_id) == order["store_id"]
+
+
+def test_a_packed_order_whose_rider_never_came_is_late_too(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order, _ = packed_and_booked(client, chain, providers)
+
+    assert flag_missed_promises(session, now=_promised(order) + SECOND) == 1
+    assert [e["order_status"] for e in _missed(session, order)] == ["packed"]
+
+
+def test_an_order_delivered_in_time_is_not_late(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order, booked = packed_and_booked(client, chain, providers)
+    for _ in range(4):
+        fleet_of(providers).advance(booked["courier_ref"])
+    forward(client, providers, booked["courier_ref"], 1, 2, 3, 4)
+
+    assert flag_missed_promises(session, now=_promised(order) + timedelta(hours=2)) == 0
+    assert _missed(session, order) == []
+
+
+def test_an_unpaid_or_cancelled_order_is_not_the_stores_to_keep(
+    client: TestClient, chain: Chain, session: Session
+) -> None:
+    def placed() -> Any:
+        q = quote(
+            client,
+            chain.app,
+            {"fulfillment_type": "delivery", "address": NEARBY, "lines": chain.basket(1)},
+        )
+        return place(client, chain.app, q["id"])
+
+    unpaid, cancelled = placed(), placed()
+    ok(
+        client.post(
+            f"/api/v1/orders/{cancelled['id']}/cancel",
+            json={"reason": "changed my mind"},
+            headers=chain.app,
+        )
+    )
+
+    later = max(_promised(unpaid), _promised(cancelled)) + timedelta(hours=1)
+    assert flag_missed_promises(session, now=later) == 0
+    assert _missed(session, unpaid) == _missed(session, cancelled) == []
+
+
+def test_a_pickup_is_timed_by_the_sla_clock_not_by_this_one(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order = paid_pickup(client, chain, providers, 1)
+
+    assert flag_missed_promises(session, now=moment(order["promised_ready_at"]) + SECOND) == 0
+    assert _missed(session, order) == []
