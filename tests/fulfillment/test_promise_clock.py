@@ -18,6 +18,7 @@ from tests.fulfillment.couriers_at_work import fleet_of, forward, moment, packed
 from tests.orders.conftest import NEARBY, Chain, ok, paid_pickup, place, quote
 from tests.orders.conftest import chain as chain
 from tests.orders.conftest import stock as stock
+from zhongtai.core.auth.roles import Role
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.fulfillment.models import MissedPromise
 from zhongtai.fulfillment.promise_clock import flag_missed_promises
@@ -117,3 +118,46 @@ def test_a_pickup_is_timed_by_the_sla_clock_not_by_this_one(
 
     assert flag_missed_promises(session, now=moment(order["promised_ready_at"]) + SECOND) == 0
     assert _missed(session, order) == []
+
+
+def _late(client: TestClient, chain: Chain, headers: Any = None, **query: Any) -> Any:
+    return client.get(
+        f"/api/v1/fulfillment/stores/{chain.store.id}/late-deliveries",
+        params=query,
+        headers=headers or chain.clerk,
+    )
+
+
+def test_the_store_sees_its_late_deliveries_in_its_queue_and_list_with_where_each_stands_now(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order, booked = packed_and_booked(client, chain, providers)
+    found = _promised(order) + SECOND
+    assert flag_missed_promises(session, now=found) == 1
+    session.commit()
+
+    queue_url = f"/api/v1/fulfillment/stores/{chain.store.id}/queue"
+    queue = ok(client.get(queue_url, headers=chain.clerk))
+    assert [x["promise_missed"] for x in queue if x["order"]["id"] == order["id"]] == [True]
+    for _ in range(4):  # the rider comes after all, and delivers
+        fleet_of(providers).advance(booked["courier_ref"])
+    forward(client, providers, booked["courier_ref"], 1, 2, 3, 4)
+
+    page = ok(_late(client, chain))
+    [late] = page["items"]
+    assert late["order_id"] == order["id"] and late["order_number"] == order["number"]
+    assert (late["status_when_found"], late["status_now"]) == ("packed", "completed")
+    assert moment(late["promised_by"]) == _promised(order)
+    assert moment(late["detected_at"]) == found
+    assert page["next_cursor"] is None
+    assert ok(_late(client, chain, since=(found + SECOND).isoformat()))["items"] == []
+
+
+def test_late_deliveries_are_the_stores_own_and_since_needs_its_offset(
+    client: TestClient, chain: Chain
+) -> None:
+    elsewhere = chain.factory.staff_headers(Role.STORE_STAFF, [chain.open_store()])
+    assert _late(client, chain, elsewhere).status_code == 403
+    refused = _late(client, chain, since="2026-11-28T10:00:00")
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["since"]

@@ -27,7 +27,8 @@ class PromiseMissed(BaseModel):
     """An order was not delivered by the moment its checkout promised the customer (the
     "30-minute" promise, or a parcel's day): still in the store (`order_status` paid to
     packed) or still on its way (out for delivery, shipped). Recorded once per order, under its
-    store: the manager's queue shows it, and the customer service can call ahead."""
+    store: the store's queue marks it and lists it among its late deliveries, and the customer
+    service can call ahead."""
 
     order_id: uuid.UUID
     store_id: uuid.UUID

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import Category, Product, Sku
+from zhongtai.core.pagination import PageParams, paginate
 from zhongtai.fulfillment.location_facts import location_pace
-from zhongtai.fulfillment.models import FulfillmentTask
+from zhongtai.fulfillment.models import FulfillmentTask, MissedPromise
 from zhongtai.fulfillment.picking import (
     PickGroup,
     PickLine,
@@ -72,12 +74,14 @@ def service_work(session: Session, order_id: uuid.UUID) -> list[ServiceJob]:
 
 @dataclass(frozen=True)
 class QueuedOrder:
-    """An order in the store's queue: the store's task on it (None until accepted) and the
-    services it asks of the store, each with its preparation time."""
+    """An order in the store's queue: the store's task on it (None until accepted), the
+    services it asks of the store, each with its preparation time, and whether its delivery
+    promise has already passed."""
 
     order: Order
     task: FulfillmentTask | None
     services: list[ServiceJob]
+    promise_missed: bool = False
 
 
 def store_queue(session: Session, store_id: uuid.UUID, *, limit: int = 200) -> list[QueuedOrder]:
@@ -93,11 +97,12 @@ def store_queue(session: Session, store_id: uuid.UUID, *, limit: int = 200) -> l
         OrderStatus.READY_FOR_PICKUP,
     )
     rows = session.execute(
-        select(Order, FulfillmentTask)
+        select(Order, FulfillmentTask, MissedPromise.order_id.is_not(None))
         .outerjoin(
             FulfillmentTask,
             (FulfillmentTask.order_id == Order.id) & (FulfillmentTask.location_id == store_id),
         )
+        .outerjoin(MissedPromise, MissedPromise.order_id == Order.id)
         .where(
             Order.store_id == store_id,
             Order.status.in_(open_statuses)
@@ -109,11 +114,42 @@ def store_queue(session: Session, store_id: uuid.UUID, *, limit: int = 200) -> l
         .order_by(FulfillmentTask.due_at.is_(None).desc(), FulfillmentTask.due_at, Order.placed_at)
         .limit(limit)
     ).all()
-    asked = [(order, task, _services_asked(order)) for order, task in rows]
+    asked = [(order, task, _services_asked(order), late) for order, task, late in rows]
     # The store's pace is read only when some order asks for a service: a queue of goods
     # costs no statement more than before.
-    pace = location_pace(session, store_id) if any(x for _, _, x in asked) else PromiseSettings()
+    pace = location_pace(session, store_id) if any(x for _, _, x, _ in asked) else PromiseSettings()
     return [
-        QueuedOrder(order, task, service_jobs(services, store_id, pace))
-        for order, task, services in asked
+        QueuedOrder(order, task, service_jobs(services, store_id, pace), bool(late))
+        for order, task, services, late in asked
     ]
+
+
+@dataclass(frozen=True)
+class LateDelivery:
+    """A missed promise of the store, with the order's number and where it stands now."""
+
+    missed: MissedPromise
+    number: str
+    status_now: OrderStatus
+
+
+def late_deliveries(
+    session: Session, store_id: uuid.UUID, page: PageParams, *, since: datetime | None = None
+) -> tuple[list[LateDelivery], str | None]:
+    """The store's deliveries found past their promise (since ``since``), in the order they
+    were found: the manager's list of customers to call ahead, and of what made them late."""
+    stmt = select(MissedPromise).where(MissedPromise.store_id == store_id)
+    if since is not None:
+        stmt = stmt.where(MissedPromise.detected_at >= since)
+    missed, cursor = paginate(
+        session, stmt, [MissedPromise.detected_at, MissedPromise.order_id], page
+    )
+    orders = {
+        order_id: (number, status)
+        for order_id, number, status in session.execute(
+            select(Order.id, Order.number, Order.status).where(
+                Order.id.in_([x.order_id for x in missed])
+            )
+        )
+    }
+    return [LateDelivery(x, *orders[x.order_id]) for x in missed], cursor
