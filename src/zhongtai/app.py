@@ -27,7 +27,7 @@ from zhongtai.core.settings import Settings, get_settings
 from zhongtai.fulfillment.api import router as fulfillment_router
 from zhongtai.fulfillment.api_couriers import router as couriers_router
 from zhongtai.fulfillment.courier_watch import courier_watch
-from zhongtai.fulfillment.promise_clock import flag_missed_promises
+from zhongtai.fulfillment.promise_clock import promise_clock
 from zhongtai.fulfillment.sla import flag_sla_breaches
 from zhongtai.guides.api import router as guides_router
 from zhongtai.guides.api_commission import router as guide_commission_router
@@ -79,7 +79,7 @@ def housekeeping_jobs(settings: Settings, providers: Providers) -> list[Periodic
         reservation_sweeper(every),
         unpaid_order_sweeper(every, providers.payments),
         PeriodicJob("sla-clock", every, flag_sla_breaches),
-        PeriodicJob("promise-clock", every, flag_missed_promises),
+        promise_clock(every),
         courier_watch(every, providers, settings.courier_quiet_minutes),
         PeriodicJob("commission-maturing", every, mature_commission_now),
         PeriodicJob("points-maturing", every, mature_points_now),

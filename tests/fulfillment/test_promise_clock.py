@@ -5,6 +5,8 @@ this clock (a pickup's promise is the SLA clock's ready time)."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,9 +21,12 @@ from tests.orders.conftest import NEARBY, Chain, ok, paid_pickup, place, quote
 from tests.orders.conftest import chain as chain
 from tests.orders.conftest import stock as stock
 from zhongtai.core.auth.roles import Role
+from zhongtai.core.db import Database
+from zhongtai.core.jobs import run_job_once
 from zhongtai.core.outbox import OutboxEvent
+from zhongtai.fulfillment import promise_clock as promise_clock_module
 from zhongtai.fulfillment.models import MissedPromise
-from zhongtai.fulfillment.promise_clock import flag_missed_promises
+from zhongtai.fulfillment.promise_clock import flag_missed_promises, promise_clock
 from zhongtai.integrations.providers import Providers
 
 SECOND = timedelta(seconds=1)
@@ -161,3 +166,21 @@ def test_late_deliveries_are_the_stores_own_and_since_needs_its_offset(
     refused = _late(client, chain, since="2026-11-28T10:00:00")
     assert refused.status_code == 422
     assert [e["field"] for e in refused.json()["errors"]] == ["since"]
+
+
+def test_the_clock_records_a_backlog_in_short_transactions_until_none_is_left(
+    client: TestClient, chain: Chain, providers: Providers, session: Session, test_db: Database
+) -> None:
+    orders = [packed_and_booked(client, chain, providers)[0] for _ in range(3)]
+    session.commit()
+    job = promise_clock(30)
+    assert job.chunk == promise_clock_module.BATCH
+    short = dataclasses.replace(
+        job, run=functools.partial(flag_missed_promises, batch=2, now=_latest(orders)), chunk=2
+    )
+    assert run_job_once(test_db, short) == 3  # 2, then 1 (short: the run ends)
+    assert all(len(_missed(session, order)) == 1 for order in orders)
+
+
+def _latest(orders: list[Any]) -> datetime:
+    return max(_promised(order) for order in orders) + SECOND

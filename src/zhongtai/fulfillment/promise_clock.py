@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
+from zhongtai.core.jobs import PeriodicJob
 from zhongtai.core.outbox import record_event
 from zhongtai.fulfillment.events import PromiseMissed
 from zhongtai.fulfillment.models import MissedPromise
@@ -43,11 +44,20 @@ UNDER_WAY = (
 )
 #: The orders promised at a doorstep (a pickup's promise is the SLA clock's ready time).
 DELIVERED = (FulfillmentType.DELIVERY, FulfillmentType.SHIP)
+#: Orders recorded per transaction; the job calls again while a call comes back full.
+BATCH = 200
 
 
-def flag_missed_promises(session: Session, *, now: datetime | None = None, batch: int = 500) -> int:
-    """Record each order under way past its delivery promise, once, with its event; how many
-    were recorded (at most ``batch``: the clock calls again while it finds some)."""
+def promise_clock(every_seconds: float) -> PeriodicJob:
+    """The housekeeping job: orders found late, ``BATCH`` per transaction."""
+    return PeriodicJob("promise-clock", every_seconds, flag_missed_promises, chunk=BATCH)
+
+
+def flag_missed_promises(
+    session: Session, *, now: datetime | None = None, batch: int = BATCH
+) -> int:
+    """Record orders under way past their delivery promise, at most ``batch``, each once with
+    its event; how many were recorded."""
     now = now or utcnow()
     late = session.execute(
         select(Order.id, Order.store_id, Order.fulfillment_type, Order.status, Order.promised_by)
