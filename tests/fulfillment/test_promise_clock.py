@@ -184,3 +184,13 @@ def test_the_clock_records_a_backlog_in_short_transactions_until_none_is_left(
 
 def _latest(orders: list[Any]) -> datetime:
     return max(_promised(order) for order in orders) + SECOND
+
+
+def test_a_promise_missed_longer_ago_than_the_clock_looks_back_is_old_news(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order, _ = packed_and_booked(client, chain, providers)
+    long_after = _promised(order) + promise_clock_module.LOOKBACK + SECOND
+
+    assert flag_missed_promises(session, now=long_after) == 0
+    assert flag_missed_promises(session, now=long_after - 2 * SECOND) == 1

@@ -18,7 +18,7 @@ missed promise, and its event, once.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -46,6 +46,11 @@ UNDER_WAY = (
 DELIVERED = (FulfillmentType.DELIVERY, FulfillmentType.SHIP)
 #: Orders recorded per transaction; the job calls again while a call comes back full.
 BATCH = 200
+#: How far back the clock looks for promises passed. Orders that stay under way long after
+#: their promise (parcels whose delivery is never confirmed) would otherwise be read again at
+#: every pass, forever; a promise missed longer ago than this while `serve` was not running is
+#: old news, not a call to make.
+LOOKBACK = timedelta(days=3)
 
 
 def promise_clock(every_seconds: float) -> PeriodicJob:
@@ -64,6 +69,7 @@ def flag_missed_promises(
         .where(
             Order.status.in_(UNDER_WAY),
             Order.promised_by < now,
+            Order.promised_by >= now - LOOKBACK,
             Order.fulfillment_type.in_(DELIVERED),
             ~exists().where(MissedPromise.order_id == Order.id),
         )
