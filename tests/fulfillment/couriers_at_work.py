@@ -90,6 +90,18 @@ def dispatch_row(session: Session, courier_ref: str) -> CourierDispatch:
     ).one()
 
 
+def store_events(session: Session, order: Any, event_type: str) -> list[dict[str, Any]]:
+    """The payloads of the order's events of ``event_type``, each filed under its store (whose
+    consoles follow the store's events)."""
+    rows = session.execute(
+        select(OutboxEvent.payload, OutboxEvent.store_id).where(
+            OutboxEvent.type == event_type, OutboxEvent.aggregate_id == order["id"]
+        )
+    ).all()
+    assert all(str(store_id) == order["store_id"] for _, store_id in rows)
+    return [payload for payload, _ in rows]
+
+
 def courier_events(session: Session, order_id: str) -> list[dict[str, Any]]:
     """The payloads of the order's ``fulfillment.courier_updated`` events, oldest first."""
     return list(

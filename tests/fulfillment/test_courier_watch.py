@@ -26,6 +26,7 @@ from tests.fulfillment.couriers_at_work import (
     forward,
     moment,
     packed_and_booked,
+    store_events,
 )
 from tests.orders.conftest import Chain, ok
 from tests.orders.conftest import chain as chain
@@ -33,7 +34,6 @@ from tests.orders.conftest import stock as stock
 from zhongtai.core.clock import utcnow
 from zhongtai.core.db import Database
 from zhongtai.core.jobs import run_job_once
-from zhongtai.core.outbox import OutboxEvent
 from zhongtai.fulfillment.courier_watch import courier_watch, look_after_a_quiet_job
 from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus
 from zhongtai.integrations.providers import Providers
@@ -64,16 +64,7 @@ def _dispatches(session: Session, order: Any) -> list[CourierDispatch]:
 
 
 def _lost_jobs(session: Session, order: Any) -> list[dict[str, Any]]:
-    """The order's ``fulfillment.courier_job_lost`` payloads, each filed under its store (whose
-    consoles follow the store's events)."""
-    rows = session.execute(
-        select(OutboxEvent.payload, OutboxEvent.store_id).where(
-            OutboxEvent.type == "fulfillment.courier_job_lost",
-            OutboxEvent.aggregate_id == order["id"],
-        )
-    ).all()
-    assert all(str(store_id) == order["store_id"] for _, store_id in rows)
-    return [payload for payload, _ in rows]
+    return store_events(session, order, "fulfillment.courier_job_lost")
 
 
 def test_a_quiet_job_the_platform_dropped_ends_and_a_rider_is_booked_again_calling_back_alike(

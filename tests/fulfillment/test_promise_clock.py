@@ -12,18 +12,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.catalog.conftest import catalog as catalog  # the order tests' fixtures
-from tests.fulfillment.couriers_at_work import fleet_of, forward, moment, packed_and_booked
+from tests.fulfillment.couriers_at_work import (
+    fleet_of,
+    forward,
+    moment,
+    packed_and_booked,
+    store_events,
+)
 from tests.orders.conftest import NEARBY, Chain, ok, paid_pickup, place, quote
 from tests.orders.conftest import chain as chain
 from tests.orders.conftest import stock as stock
 from zhongtai.core.auth.roles import Role
 from zhongtai.core.db import Database
 from zhongtai.core.jobs import run_job_once
-from zhongtai.core.outbox import OutboxEvent
 from zhongtai.fulfillment import promise_clock as promise_clock_module
 from zhongtai.fulfillment.models import MissedPromise
 from zhongtai.fulfillment.promise_clock import flag_missed_promises, promise_clock
@@ -37,15 +41,7 @@ def _promised(order: Any) -> datetime:
 
 
 def _missed(session: Session, order: Any) -> list[dict[str, Any]]:
-    """The order's ``fulfillment.promise_missed`` payloads, each filed under its store."""
-    rows = session.execute(
-        select(OutboxEvent.payload, OutboxEvent.store_id).where(
-            OutboxEvent.type == "fulfillment.promise_missed",
-            OutboxEvent.aggregate_id == order["id"],
-        )
-    ).all()
-    assert all(str(store_id) == order["store_id"] for _, store_id in rows)
-    return [payload for payload, _ in rows]
+    return store_events(session, order, "fulfillment.promise_missed")
 
 
 def test_a_parcel_still_on_its_way_past_its_promise_is_recorded_once_under_its_store(

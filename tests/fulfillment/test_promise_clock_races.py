@@ -3,8 +3,9 @@ its event, once; a clock meeting a step that holds the order passes it by rather
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -29,14 +30,19 @@ def db() -> Iterator[Database]:
         yield database
 
 
-def test_clocks_at_once_record_a_missed_promise_once(
-    db: Database, gateway: SandboxPaymentGateway
-) -> None:
-    order_id = order_being_picked(db, gateway, FulfillmentType.DELIVERY, "LATE").order_id
+def _late(db: Database, gateway: SandboxPaymentGateway, code: str) -> tuple[uuid.UUID, datetime]:
+    """A delivery order being picked, and a moment five minutes past its promise."""
+    order_id = order_being_picked(db, gateway, FulfillmentType.DELIVERY, code).order_id
     with db.reader() as s:
         promised = s.scalars(select(Order.promised_by).where(Order.id == order_id)).one()
     assert promised is not None
-    later = promised + timedelta(minutes=5)
+    return order_id, promised + timedelta(minutes=5)
+
+
+def test_clocks_at_once_record_a_missed_promise_once(
+    db: Database, gateway: SandboxPaymentGateway
+) -> None:
+    _, later = _late(db, gateway, "LATE")
 
     def clock(_: int) -> int:
         with db.writer() as s, s.begin():
@@ -54,11 +60,7 @@ def test_clocks_at_once_record_a_missed_promise_once(
 def test_a_clock_passes_by_an_order_a_step_holds_and_records_it_at_its_next_pass(
     db: Database, gateway: SandboxPaymentGateway
 ) -> None:
-    order_id = order_being_picked(db, gateway, FulfillmentType.DELIVERY, "HELD").order_id
-    with db.reader() as s:
-        promised = s.scalars(select(Order.promised_by).where(Order.id == order_id)).one()
-    assert promised is not None
-    later = promised + timedelta(minutes=5)
+    order_id, later = _late(db, gateway, "HELD")
 
     with db.engine.connect() as clerk:  # a step holding the order's row
         clerk.execute(text("SELECT 1 FROM orders WHERE id = :id FOR UPDATE"), {"id": order_id})
