@@ -43,6 +43,30 @@ def packed_and_booked(client: TestClient, chain: Chain, providers: Providers) ->
     return order, book_rider(client, chain, order)
 
 
+def on_the_road(
+    client: TestClient,
+    chain: Chain,
+    providers: Providers,
+    *,
+    steps: int,
+    heard: int | None = None,
+    failed: bool = False,
+) -> tuple[Any, str]:
+    """A packed delivery whose rider took the first ``steps`` of the journey at the platform
+    (assigned, at the store, picked up, delivered), then failed if ``failed``; the first
+    ``heard`` callbacks (all, by default) reached us, the platform gave up on the others. The
+    order and the job."""
+    order, booked = packed_and_booked(client, chain, providers)
+    ref: str = booked["courier_ref"]
+    fleet = fleet_of(providers)
+    for _ in range(steps):
+        fleet.advance(ref)
+    if failed:
+        fleet.fail(ref)
+    forward(client, providers, ref, *range(1, (steps if heard is None else heard) + 1))
+    return order, ref
+
+
 def cancel(client: TestClient, chain: Chain, order: Any, key: str | None = None) -> Any:
     """The store cancels the order through the API (with an Idempotency-Key when given)."""
     return client.post(

@@ -25,6 +25,7 @@ from tests.fulfillment.couriers_at_work import (
     fleet_of,
     forward,
     moment,
+    on_the_road,
     packed_and_booked,
     store_events,
 )
@@ -123,33 +124,10 @@ def _order(client: TestClient, chain: Chain, order: Any) -> Any:
     return ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
 
 
-def _on_the_road(
-    client: TestClient,
-    chain: Chain,
-    providers: Providers,
-    *,
-    steps: int,
-    heard: int,
-    failed: bool = False,
-) -> tuple[Any, str]:
-    """A packed delivery whose rider took the first ``steps`` of the journey at the platform
-    (assigned, at the store, picked up, delivered), then failed if ``failed``; only the first
-    ``heard`` callbacks reached us, the platform gave up on the others. The order and the job."""
-    order, booked = packed_and_booked(client, chain, providers)
-    ref: str = booked["courier_ref"]
-    fleet = fleet_of(providers)
-    for _ in range(steps):
-        fleet.advance(ref)
-    if failed:
-        fleet.fail(ref)
-    forward(client, providers, ref, *range(1, heard + 1))
-    return order, ref
-
-
 def test_a_delivered_callback_that_never_came_completes_the_order_at_the_platforms_moment(
     client: TestClient, chain: Chain, providers: Providers, session: Session
 ) -> None:
-    order, ref = _on_the_road(client, chain, providers, steps=4, heard=3)
+    order, ref = on_the_road(client, chain, providers, steps=4, heard=3)
     fleet = fleet_of(providers)
     _quiet(session, ref, minutes=60)
 
@@ -176,7 +154,7 @@ def test_a_delivered_callback_that_never_came_completes_the_order_at_the_platfor
 def test_a_picked_up_callback_that_never_came_sends_the_order_out(
     client: TestClient, chain: Chain, providers: Providers, session: Session
 ) -> None:
-    order, ref = _on_the_road(client, chain, providers, steps=3, heard=2)
+    order, ref = on_the_road(client, chain, providers, steps=3, heard=2)
     fleet = fleet_of(providers)
     _quiet(session, ref)
 
@@ -195,7 +173,7 @@ def test_a_picked_up_callback_that_never_came_sends_the_order_out(
 def test_a_failed_delivery_whose_callback_never_came_is_caught_up(
     client: TestClient, chain: Chain, providers: Providers, session: Session
 ) -> None:
-    order, ref = _on_the_road(client, chain, providers, steps=3, heard=3, failed=True)
+    order, ref = on_the_road(client, chain, providers, steps=3, heard=3, failed=True)
     _quiet(session, ref, minutes=30)
 
     assert _watch(session, providers) == 1
@@ -207,7 +185,7 @@ def test_a_failed_delivery_whose_callback_never_came_is_caught_up(
 def test_a_rider_on_her_way_with_the_parcel_is_left_to_her_callbacks(
     client: TestClient, chain: Chain, providers: Providers, session: Session
 ) -> None:
-    order, ref = _on_the_road(client, chain, providers, steps=3, heard=3)
+    order, ref = on_the_road(client, chain, providers, steps=3, heard=3)
     _quiet(session, ref, minutes=60)
 
     assert _watch(session, providers) == 1
@@ -226,7 +204,7 @@ def test_a_job_the_platform_forgot_after_pickup_is_logged_for_the_store_not_book
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    order, ref = _on_the_road(client, chain, providers, steps=3, heard=3)
+    order, ref = on_the_road(client, chain, providers, steps=3, heard=3)
     fleet = fleet_of(providers)
     monkeypatch.setattr(fleet, "job", lambda courier_ref: None)
     _quiet(session, ref, minutes=60)
@@ -249,7 +227,7 @@ def test_a_step_the_database_would_not_take_is_logged_and_the_watch_goes_on(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    order, ref = _on_the_road(client, chain, providers, steps=4, heard=3)
+    order, ref = on_the_road(client, chain, providers, steps=4, heard=3)
     fleet = fleet_of(providers)
     job = fleet.job(ref)
     assert job.last_update is not None

@@ -19,6 +19,7 @@ from tests.fulfillment.couriers_at_work import (
     fleet_of,
     forward,
     moment,
+    on_the_road,
     packed_and_booked,
     store_events,
 )
@@ -47,10 +48,7 @@ def _missed(session: Session, order: Any) -> list[dict[str, Any]]:
 def test_a_parcel_still_on_its_way_past_its_promise_is_recorded_once_under_its_store(
     client: TestClient, chain: Chain, providers: Providers, session: Session
 ) -> None:
-    order, booked = packed_and_booked(client, chain, providers)
-    for _ in range(3):  # assigned, at the store, picked up
-        fleet_of(providers).advance(booked["courier_ref"])
-    forward(client, providers, booked["courier_ref"], 1, 2, 3)
+    order, _ = on_the_road(client, chain, providers, steps=3)  # picked up
     promised = _promised(order)
 
     assert flag_missed_promises(session, now=promised) == 0  # on the dot is in time
@@ -78,10 +76,7 @@ def test_a_packed_order_whose_rider_never_came_is_late_too(
 def test_an_order_delivered_in_time_is_not_late(
     client: TestClient, chain: Chain, providers: Providers, session: Session
 ) -> None:
-    order, booked = packed_and_booked(client, chain, providers)
-    for _ in range(4):
-        fleet_of(providers).advance(booked["courier_ref"])
-    forward(client, providers, booked["courier_ref"], 1, 2, 3, 4)
+    order, _ = on_the_road(client, chain, providers, steps=4)  # delivered
 
     assert flag_missed_promises(session, now=_promised(order) + timedelta(hours=2)) == 0
     assert _missed(session, order) == []

@@ -15,6 +15,7 @@ from tests.fulfillment.couriers_at_work import (
     dispatch_row,
     fleet_of,
     forward,
+    on_the_road,
     packed_and_booked,
     post,
     rewritten,
@@ -63,16 +64,13 @@ def test_a_store_calls_off_a_late_rider_and_books_another_while_the_order_stays_
 def test_a_rider_who_has_the_parcel_cannot_be_called_off(
     client: TestClient, chain: Chain, providers: Providers, session: Session
 ) -> None:
-    order, booked = packed_and_booked(client, chain, providers)
-    for _ in range(3):  # assigned, at the store, picked up
-        fleet_of(providers).advance(booked["courier_ref"])
-    forward(client, providers, booked["courier_ref"], 1, 2, 3)
+    order, ref = on_the_road(client, chain, providers, steps=3)  # picked up
 
     refused = _call_off(client, chain, order)
     assert refused.status_code == 409
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert "picked order" in refused.json()["detail"]
-    assert dispatch_row(session, booked["courier_ref"]).status is DispatchStatus.PICKED_UP
+    assert dispatch_row(session, ref).status is DispatchStatus.PICKED_UP
     assert _order(client, chain, order)["status"] == "out_for_delivery"
 
 
