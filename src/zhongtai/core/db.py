@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from sqlalchemy import DateTime, Engine, Enum, Insert, MetaData, Table, create_engine, event, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -85,6 +87,12 @@ def insert_row(session: Session, model: type[Base], row: dict[str, Any]) -> None
     if session.new:
         session.flush()
     session.connection().execute(_insert_of(model), row)
+
+
+def conflict_insert(session: Session) -> Callable[[Any], postgresql.Insert | sqlite.Insert]:
+    """The ``insert`` of the session's database, whose statements take ``ON CONFLICT`` clauses
+    (``on_conflict_do_nothing``, ``on_conflict_do_update``): PostgreSQL's or SQLite's."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 @lru_cache(maxsize=64)

@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import conflict_insert
 from zhongtai.core.jobs import PeriodicJob
 from zhongtai.core.outbox import record_event
 from zhongtai.fulfillment.events import PromiseMissed
@@ -110,8 +110,7 @@ def flag_missed_promises(
 def _record_once(session: Session, values: dict[str, Any]) -> bool:
     """INSERT the missed promise unless the order has one (another clock's, committed first:
     PostgreSQL waits for a transaction inserting it); whether this one was written."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = conflict_insert(session)
     written = session.execute(
         insert(MissedPromise)
         .values(**values)

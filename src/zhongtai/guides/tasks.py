@@ -18,10 +18,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
+from zhongtai.core.db import conflict_insert
 from zhongtai.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
 from zhongtai.guides.member_facts import NewArrival
@@ -86,8 +86,7 @@ class TaskCounts:
 
 
 def _insert_statement(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert_fn = conflict_insert(session)
     return insert_fn(GuideTask)
 
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from zhongtai.core.db import conflict_insert
 from zhongtai.guides.binding import BindingOutcome, lock_guides, touch_member, unbind_member
 from zhongtai.guides.binding_rules import BindingSource
 from zhongtai.guides.models import WeComCallbackReceipt, WeComContact
@@ -141,7 +141,7 @@ def claim_callback(session: Session, replay_key: str, *, at: datetime) -> bool:
     applied before. One ``INSERT ... ON CONFLICT DO NOTHING``: a copy arriving while the first
     is still being applied waits for it on the key, then finds it taken (or, if the first
     failed and rolled back, takes it and applies it itself) — never a unique violation."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = conflict_insert(session)
     claimed = session.execute(
         insert(WeComCallbackReceipt)
         .values(replay_key=replay_key, received_at=at)

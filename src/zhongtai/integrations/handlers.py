@@ -22,11 +22,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import conflict_insert
 from zhongtai.core.outbox import EVENT_TYPES, OutboxEvent
 from zhongtai.integrations.models import HandledEvent
 
@@ -187,10 +187,10 @@ def claim_events(session: Session, consumer: str, event_ids: list[uuid.UUID]) ->
     if not event_ids:
         return set()
     now = utcnow()
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = conflict_insert(session)
     return set(
         session.scalars(
-            dialect.insert(_HANDLED)
+            insert(_HANDLED)
             .values([{"consumer": consumer, "event_id": x, "handled_at": now} for x in event_ids])
             .on_conflict_do_nothing()
             .returning(_HANDLED.c.event_id)

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, and_, exists, literal, or_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import conflict_insert
 from zhongtai.integrations.handlers import PublishedEvent, on_events
 from zhongtai.integrations.marketplace_models import (
     MarketplaceConnection,
@@ -48,8 +48,7 @@ def covers(location_id: Any) -> ColumnElement[bool]:
 def _upsert(session: Session, rows: Select[Any], add: int = 1) -> int:
     """Insert the rows as dirty (version ``add``), or add ``add`` to the version of rows
     already there."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = conflict_insert(session)
     stmt = insert(PUSHES).from_select(list(_COLUMNS), rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=[PUSHES.c.connection_id, PUSHES.c.location_id, PUSHES.c.sku_id],

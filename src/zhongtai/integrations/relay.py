@@ -28,10 +28,10 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, Update, and_, bindparam, delete, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import conflict_insert
 from zhongtai.core.outbox import OutboxEvent
 from zhongtai.integrations.broker import NoBroker, Publisher
 from zhongtai.integrations.handlers import HANDLERS, PublishedEvent, handle, handle_batch
@@ -103,8 +103,7 @@ class Relay:
             return False  # a follower looks (one read) and writes only when it may take it
         expires = now + timedelta(seconds=self.lease_seconds)
         with self.sessions() as session, session.begin():
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            insert = conflict_insert(session)
             session.execute(
                 insert(RelayLease)
                 .values(name=LEASE_NAME, holder=self.holder, expires_at=expires)

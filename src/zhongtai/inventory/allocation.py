@@ -10,10 +10,10 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, Table, Uuid, and_, bindparam, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import conflict_insert
 from zhongtai.core.errors import InvalidInput, NotFound
 from zhongtai.core.ids import new_id
 from zhongtai.core.outbox import record_event
@@ -54,9 +54,7 @@ def set_allocation(
         raise InvalidInput.field("keep_units", "must be zero or more")
     if location_id is not None:
         require_location(session, location_id)
-    insert_fn = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
+    insert_fn = conflict_insert(session)
     now = utcnow()
     table: Table = ChannelAllocation.__table__  # type: ignore[assignment]
     stmt = insert_fn(table).values(

@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Table, insert, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import conflict_insert
 from zhongtai.core.ids import new_id
 from zhongtai.core.outbox import EVENT_TYPES, OutboxEvent, record_event
 from zhongtai.inventory import pg_batches
@@ -107,9 +107,7 @@ def upsert_balance(
     session: Session, location_id: uuid.UUID, sku_id: uuid.UUID, *, on_hand: int = 0, **set_: int
 ) -> Figures:
     """Add ``on_hand`` to the row (made on first use) and set other columns; one statement."""
-    insert_fn = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
+    insert_fn = conflict_insert(session)
     now = utcnow()
     stmt = insert_fn(BALANCES).values(
         location_id=location_id, sku_id=sku_id, on_hand=on_hand, updated_at=now, **set_

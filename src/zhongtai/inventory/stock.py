@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import ProductKind, Sku
 from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import conflict_insert
 from zhongtai.core.errors import InvalidInput
 from zhongtai.inventory.checks import (
     require_basket,
@@ -270,9 +270,7 @@ def lock_stock_rows(
     known = sorted(set(session.scalars(select(Sku.id).where(Sku.id.in_(set(sku_ids))))))
     if not known:
         return
-    insert_fn = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
+    insert_fn = conflict_insert(session)
     now = utcnow()
     stmt = insert_fn(BALANCES).values(
         [

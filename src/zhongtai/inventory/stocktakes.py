@@ -16,11 +16,11 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import conflict_insert
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.inventory.checks import require_location, require_skus, require_text
 from zhongtai.inventory.ledger import BALANCES, Posted, upsert_balance, write_movement
@@ -112,9 +112,7 @@ def record_count(
             )
         )
     }
-    insert_fn = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
+    insert_fn = conflict_insert(session)
     now = utcnow()
     for line in counts:
         stmt = insert_fn(COUNTS).values(

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
+from zhongtai.core.db import conflict_insert
 from zhongtai.loyalty import rules
 from zhongtai.loyalty.models import (
     EntryKind,
@@ -57,7 +57,7 @@ def lock_account(
 
 def ensure_account(session: Session, member_id: uuid.UUID) -> None:
     """Open the member's account if she has none (two racing openings make one)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = conflict_insert(session)
     session.execute(
         insert(PointsAccount)
         .values(member_id=member_id, balance=0, debt=0)

@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +18,7 @@ from zhongtai.core import context
 from zhongtai.core.auth.principal import TERMINAL_ID_RULE, Principal
 from zhongtai.core.auth.roles import Channel
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import conflict_insert
 from zhongtai.core.errors import DomainError, InvalidInput
 from zhongtai.core.ids import new_id
 from zhongtai.core.outbox import record_event
@@ -102,9 +102,7 @@ class SaleResult:
 def next_receipt_sequence(session: Session, terminal_id: uuid.UUID, day: date) -> int:
     """The terminal's next receipt number of the day, taken in the sale's own transaction: a
     sale that rolls back gives its number back, so numbers have no gaps."""
-    insert_fn = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
+    insert_fn = conflict_insert(session)
     stmt = insert_fn(ReceiptCounter).values(
         terminal_id=terminal_id, business_date=day, last_number=1
     )

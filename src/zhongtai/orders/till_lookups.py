@@ -21,11 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import Sku
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import conflict_insert
 from zhongtai.core.errors import InvalidInput
 from zhongtai.core.ids import new_id
 from zhongtai.members.models import Member
@@ -187,9 +187,7 @@ def recorded_sale(session: Session, client_sale_id: uuid.UUID) -> Order | None:
 
 
 def _registered_terminal(session: Session, store_id: uuid.UUID, code: str) -> PosTerminal:
-    insert_fn = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
+    insert_fn = conflict_insert(session)
     now = utcnow()
     session.execute(
         insert_fn(PosTerminal)

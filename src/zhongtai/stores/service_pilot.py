@@ -7,13 +7,13 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import Category
 from zhongtai.catalog.service import category_lineage
 from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import utcnow
+from zhongtai.core.db import conflict_insert
 from zhongtai.core.errors import Conflict, InvalidInput, NotFound
 from zhongtai.core.ids import new_id
 from zhongtai.core.pagination import PageParams, paginate
@@ -144,8 +144,7 @@ def _audit(
 def _insert_unless_there(session: Session, values: dict[str, Any]) -> PilotRule | None:
     """INSERT the rule, or nothing when one of its feature, scope and value exists (once
     committed: PostgreSQL waits for another transaction inserting it)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = conflict_insert(session)
     stmt = (
         insert(PilotRule)
         .values(**values)
