@@ -33,8 +33,8 @@ router = api_router(tags=["fulfillment"])
 FULFIL = Depends(require(Permission.ORDERS_FULFIL))
 
 
-def _at_store(session: Session, principal: Principal, order_id: uuid.UUID) -> None:
-    """Only the fulfilling store's staff work on an order."""
+def at_store(session: Session, principal: Principal, order_id: uuid.UUID) -> None:
+    """Only the fulfilling store's staff work on an order (and book or call off its riders)."""
     principal.ensure_store(get_order(session, order_id).store_id)
 
 
@@ -138,7 +138,7 @@ def accept(
     session: Session = Depends(db_session),
 ) -> Any:
     """Take the order into the store's queue; its SLA clock starts."""
-    _at_store(session, principal, order_id)
+    at_store(session, principal, order_id)
     return customers(request, tasks.accept_order(session, order_id))
 
 
@@ -149,7 +149,7 @@ def start_picking(
     principal: Principal = FULFIL,
     session: Session = Depends(db_session),
 ) -> Any:
-    _at_store(session, principal, order_id)
+    at_store(session, principal, order_id)
     return customers(request, tasks.start_picking(session, order_id))
 
 
@@ -175,7 +175,7 @@ def pick_list(
     """The goods grouped by category, so the picker walks each aisle once. Services the order
     asks for (fish cleaning, alterations) are not picked: the store's service counter reads
     them at ``GET /fulfillment/orders/{order_id}/services``."""
-    _at_store(session, principal, order_id)
+    at_store(session, principal, order_id)
     return [
         PickGroupOut(
             zone=g.zone,
@@ -213,7 +213,7 @@ def service_counter(
     """The order's service lines (fish cleaning, alterations) for the store's service counter,
     each with its preparation time: work to finish before the order is packed. An order of
     goods only answers an empty list."""
-    _at_store(session, principal, order_id)
+    at_store(session, principal, order_id)
     return [
         ServiceLineOut(
             line_id=job.line_id,
@@ -256,7 +256,7 @@ def pack(
 ) -> Any:
     """Close the pick and pack. Short picks are refunded at once; a similar substitute goes
     in only when the customer allowed it, never charged above the original."""
-    _at_store(session, principal, order_id)
+    at_store(session, principal, order_id)
     packed = tasks.pack_order(
         session,
         order_id,
@@ -285,7 +285,7 @@ def ready_for_pickup(
     settings: Settings = Depends(app_settings),
 ) -> Any:
     """The packed order waits at the counter: the customer is told, with a pickup code."""
-    _at_store(session, principal, order_id)
+    at_store(session, principal, order_id)
     ready = pickup.make_ready_for_pickup(session, order_id, settings=settings)
     return customers(request, ready)
 
@@ -340,7 +340,7 @@ def ship(
     session: Session = Depends(db_session),
 ) -> Any:
     """The parcel left with the carrier."""
-    _at_store(session, principal, order_id)
+    at_store(session, principal, order_id)
     shipped = tasks.ship_order(
         session, order_id, carrier=body.carrier, tracking_number=body.tracking_number
     )
@@ -355,5 +355,5 @@ def delivered(
     session: Session = Depends(db_session),
 ) -> Any:
     """The carrier confirmed the parcel arrived."""
-    _at_store(session, principal, order_id)
+    at_store(session, principal, order_id)
     return customers(request, tasks.confirm_delivery(session, order_id))

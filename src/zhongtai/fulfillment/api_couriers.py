@@ -11,23 +11,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
-from zhongtai.core.auth.roles import Permission
 from zhongtai.core.http.deps import app_settings, db_session
 from zhongtai.core.http.routing import api_router, request_body
-from zhongtai.core.http.security import require
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import courier, courier_callbacks
+from zhongtai.fulfillment.api import FULFIL, at_store
 from zhongtai.fulfillment.models import CourierDispatch
 from zhongtai.orders.api_common import callback_url, providers_of
-from zhongtai.orders.lifecycle import get_order
 
 router = api_router(tags=["fulfillment"])
-FULFIL = Depends(require(Permission.ORDERS_FULFIL))
-
-
-def _at_store(session: Session, principal: Principal, order_id: uuid.UUID) -> None:
-    """Only the fulfilling store's staff book or call off its riders."""
-    principal.ensure_store(get_order(session, order_id).store_id)
 
 
 class DispatchOut(BaseModel):
@@ -58,7 +50,7 @@ def dispatch(
 ) -> DispatchOut:
     """Book a rider for a packed delivery order; the rider's progress arrives as signed
     callbacks (collected: out for delivery; delivered: completed)."""
-    _at_store(session, principal, order_id)
+    at_store(session, principal, order_id)
     booked = courier.dispatch_courier(
         session,
         order_id,
@@ -78,7 +70,7 @@ def call_off(
     """Call off the rider booked for a packed delivery order, which stays on sale: the store
     then books again, perhaps with another platform (`provider`). 409 when the rider has the
     parcel already, or no rider is booked. Answers the dispatch called off."""
-    _at_store(session, principal, order_id)
+    at_store(session, principal, order_id)
     return _out(courier.call_off_for_another(session, order_id, providers_of(request)))
 
 

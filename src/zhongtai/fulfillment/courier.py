@@ -50,12 +50,15 @@ from zhongtai.stores.models import Location
 
 log = get_logger("zhongtai.fulfillment")
 
-_ACTIVE = (
+#: A rider on her way to the store: she can still be called off, and the platform can drop the
+#: job without a word.
+BEFORE_PICKUP = (
     DispatchStatus.REQUESTED,
     DispatchStatus.ASSIGNED,
     DispatchStatus.ARRIVED_AT_STORE,
-    DispatchStatus.PICKED_UP,
 )
+#: A dispatch not yet ended: before the pickup, or with the parcel.
+ACTIVE = (*BEFORE_PICKUP, DispatchStatus.PICKED_UP)
 
 
 def dispatch_courier(
@@ -233,5 +236,5 @@ def _active_dispatch(
 
 def _active(order_id: uuid.UUID) -> Select[CourierDispatch]:
     return select(CourierDispatch).where(
-        CourierDispatch.order_id == order_id, CourierDispatch.status.in_(_ACTIVE)
+        CourierDispatch.order_id == order_id, CourierDispatch.status.in_(ACTIVE)
     )

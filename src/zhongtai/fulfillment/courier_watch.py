@@ -38,7 +38,12 @@ from zhongtai.core.errors import DomainError
 from zhongtai.core.jobs import PeriodicJob
 from zhongtai.core.logging import get_logger
 from zhongtai.core.outbox import record_event
-from zhongtai.fulfillment.courier import dispatch_courier, ended_at_the_platform
+from zhongtai.fulfillment.courier import (
+    ACTIVE,
+    BEFORE_PICKUP,
+    dispatch_courier,
+    ended_at_the_platform,
+)
 from zhongtai.fulfillment.courier_callbacks import apply_courier_update
 from zhongtai.fulfillment.events import CourierJobLost
 from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus
@@ -48,15 +53,6 @@ from zhongtai.orders.lifecycle import get_order
 from zhongtai.orders.models import Order
 
 log = get_logger("zhongtai.fulfillment")
-
-#: Jobs a platform can end without a word: a rider holding the parcel cannot be called off.
-_BEFORE_PICKUP = (
-    DispatchStatus.REQUESTED,
-    DispatchStatus.ASSIGNED,
-    DispatchStatus.ARRIVED_AT_STORE,
-)
-#: Jobs whose next callback may be lost: every one not yet ended.
-_WATCHED = (*_BEFORE_PICKUP, DispatchStatus.PICKED_UP)
 
 
 def courier_watch(every_seconds: float, couriers: Providers, quiet_minutes: float) -> PeriodicJob:
@@ -81,7 +77,7 @@ def look_after_a_quiet_job(
     since = now - quiet_for
     quiet = session.execute(
         select(CourierDispatch.id, CourierDispatch.order_id)
-        .where(CourierDispatch.status.in_(_WATCHED), CourierDispatch.updated_at < since)
+        .where(CourierDispatch.status.in_(ACTIVE), CourierDispatch.updated_at < since)
         .order_by(CourierDispatch.updated_at)
         .limit(1)
     ).first()
@@ -94,7 +90,7 @@ def look_after_a_quiet_job(
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
-    if dispatch.status not in _WATCHED or dispatch.updated_at >= since:
+    if dispatch.status not in ACTIVE or dispatch.updated_at >= since:
         return 1  # it moved while we waited for its order: a callback, a booking, another watch
     try:
         courier = couriers.courier(dispatch.provider)
@@ -105,7 +101,7 @@ def look_after_a_quiet_job(
         return 1
     _catch_up(session, dispatch, job, courier, couriers)
     gone = job is None or job.cancelled
-    if not gone or dispatch.status not in _BEFORE_PICKUP:
+    if not gone or dispatch.status not in BEFORE_PICKUP:
         if gone and dispatch.status is DispatchStatus.PICKED_UP:
             log.warning(
                 "courier.job_gone_with_parcel",
