@@ -19,7 +19,6 @@ missed promise, and its event, once.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -77,44 +76,36 @@ def flag_missed_promises(
         .limit(batch)
         .with_for_update(skip_locked=True, key_share=True)
     ).all()
-    recorded = 0
-    for order_id, store_id, fulfillment_type, status, promised_by in late:
-        values = {
-            "order_id": order_id,
-            "store_id": store_id,
-            "fulfillment_type": fulfillment_type.value,
-            "promised_by": promised_by,
-            "order_status": status.value,
-            "detected_at": now,
-        }
-        if not _record_once(session, values):
-            continue
-        recorded += 1
-        record_event(
-            session,
-            PromiseMissed(
-                order_id=order_id,
-                store_id=store_id,
-                fulfillment_type=fulfillment_type.value,
-                order_status=status.value,
-                promised_by=promised_by,
-                detected_at=now,
-            ),
-            aggregate_type="order",
-            aggregate_id=order_id,
+    found = [
+        PromiseMissed(
+            order_id=order_id,
             store_id=store_id,
+            fulfillment_type=fulfillment_type.value,
+            order_status=status.value,
+            promised_by=promised_by,
+            detected_at=now,
         )
-    return recorded
-
-
-def _record_once(session: Session, values: dict[str, Any]) -> bool:
-    """INSERT the missed promise unless the order has one (another clock's, committed first:
-    PostgreSQL waits for a transaction inserting it); whether this one was written."""
-    insert = conflict_insert(session)
-    written = session.execute(
-        insert(MissedPromise)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[MissedPromise.order_id])
-        .returning(MissedPromise.order_id)
-    ).first()
-    return written is not None
+        for order_id, store_id, fulfillment_type, status, promised_by in late
+    ]
+    if not found:
+        return 0
+    # The row holds what the event says. Written unless another clock recorded the order first
+    # (PostgreSQL waits for a transaction inserting it).
+    written = set(
+        session.scalars(
+            conflict_insert(session)(MissedPromise)
+            .values([missed.model_dump() for missed in found])
+            .on_conflict_do_nothing(index_elements=[MissedPromise.order_id])
+            .returning(MissedPromise.order_id)
+        )
+    )
+    for missed in found:
+        if missed.order_id in written:
+            record_event(
+                session,
+                missed,
+                aggregate_type="order",
+                aggregate_id=missed.order_id,
+                store_id=missed.store_id,
+            )
+    return len(written)
