@@ -48,8 +48,16 @@ def test_a_burst_of_simulated_orders_reaches_completed_on_the_till_pickup_and_de
     began = utcnow()
     said: list[str] = []
     api = ChainApi(server.url, demo_credentials(small_chain()))
+    # Deliveries weigh more than in the default mix, so that a 12 s burst surely has some.
+    mix = {"pos": 40, "delivery": 35, "pickup": 15, "ship": 5, "reserve_try": 5}
     settings = SimulationSettings(
-        orders_per_minute=150, minutes=0.2, report_every=5, pace=0.1, drain_seconds=120, seed=5
+        orders_per_minute=150,
+        minutes=0.2,
+        report_every=5,
+        pace=0.1,
+        drain_seconds=120,
+        seed=5,
+        mix=mix,
     )
     try:
         tally = OrderSimulator(api, settings, say=said.append).run()
@@ -103,3 +111,9 @@ def test_simulate_command_runs_a_short_burst_and_prints_its_totals(
     assert result.exit_code == 0, result.output
     total = result.stdout.strip().splitlines()[-1]
     assert total.startswith("total: placed ") and "failed 0" in total, result.stdout
+
+
+@pytest.mark.parametrize("mix", [{"teleport": 1}, {"pos": 0, "delivery": 0}])
+def test_a_mix_of_unknown_journeys_or_no_weight_is_refused(mix: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="a mix weighs some of pos, delivery"):
+        SimulationSettings(orders_per_minute=60, mix=mix)

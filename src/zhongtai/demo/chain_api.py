@@ -72,6 +72,8 @@ class ChainApi:
         }
         self._logins = {x["username"]: x["password"] for x in credentials["logins"]}
         self._tokens: dict[str, str] = {}
+        self._category_of: dict[str, str] = {}  # SKU id -> its product's category id
+        self._delivered: dict[tuple[str, str], bool] = {}  # (store id, category id) -> on
 
     def close(self) -> None:
         self.http.close()
@@ -152,6 +154,31 @@ class ChainApi:
             params={"limit": SHELF_SAMPLE},
         )
         store.shelves = [Shelf(b["sku_id"], 1, atp=b["atp"]) for b in page["items"] if b["atp"] > 0]
+
+    def delivers(self, store: Store, shelf: Shelf, admin: Caller) -> bool:
+        """Whether the chain's pilot rules let the store deliver this SKU (fresh food may be
+        delivered where other goods are not): its category asked once, each store and category
+        once, as a shop front marks the goods it can bring to the door."""
+        category = self._category_of.get(shelf.sku_id)
+        if category is None:
+            sku = self.call("get", f"/catalog/skus/{shelf.sku_id}", admin, step="look up a SKU")
+            product = self.call(
+                "get", f"/catalog/products/{sku['product_id']}", admin, step="look up a product"
+            )
+            for each in product["skus"]:
+                self._category_of[each["id"]] = product["category_id"]
+            category = self._category_of[shelf.sku_id] = product["category_id"]
+        key = (store.id, category)
+        if key not in self._delivered:
+            decision = self.call(
+                "get",
+                "/pilot/check",
+                admin,
+                step=f"check {store.code} delivers a category",
+                params={"feature": "delivery", "store_id": store.id, "category_id": category},
+            )
+            self._delivered[key] = bool(decision["enabled"])
+        return self._delivered[key]
 
     def priced(self, store: Store, shelf: Shelf, admin: Caller) -> Shelf:
         """The shelf with the store's till price and price unit (asked once per SKU)."""

@@ -46,14 +46,25 @@ class JourneySteps:
         self.rng = random.Random(settings.seed)
         self.later = random.Random(None if settings.seed is None else settings.seed + 1)
         self.window = Tally()
-        #: Quotes of a type a store refused and took: a store whose pilot does not offer
-        #: delivery refuses every time and is not asked again.
+        #: Journeys of a type a store refused (its quote, or no goods it delivers) and quotes it
+        #: took: a store that refused three before taking one is not asked again (see
+        #: ``_may_ask``). Goods out of stock are no refusal.
         self._refusals: Counter[tuple[str, str]] = Counter()
         self._taken: Counter[tuple[str, str]] = Counter()
 
     def _basket(self, journey: Journey, lines: int) -> list[tuple[Shelf, int]]:
         store = journey.store
-        picked = self.rng.sample(store.shelves, min(lines, len(store.shelves)))
+        if journey.kind != "delivery":
+            picked = self.rng.sample(store.shelves, min(lines, len(store.shelves)))
+        else:
+            # She fills a delivery basket from the goods the store brings to the door, and
+            # collects in store when none of those she looked at are (a refusal by the store).
+            looked = self.rng.sample(store.shelves, min(3 * lines, len(store.shelves)))
+            picked = [s for s in looked if self.api.delivers(store, s, ADMIN)][:lines]
+            if not picked:
+                self._refusals[(store.code, journey.kind)] += 1
+                journey.kind = "pickup"
+                return self._basket(journey, lines)
         shelves = [self.api.priced(store, shelf, ADMIN) for shelf in picked]
         return [(s, s.quantity(self.rng)) for s in shelves]
 
@@ -108,14 +119,14 @@ class JourneySteps:
                 for verdict in (refused.problem.get("sourcing") or {}).get("candidates") or []
                 for reason in verdict.get("reasons") or []
             }
-            if journey.kind == "delivery":
-                # No store may deliver this basket (pilot, radius): she collects it instead.
+            if "missing_stock" not in reasons:
+                if journey.kind != "delivery":
+                    raise
+                # The store does not deliver this basket (pilot, radius): she collects it instead.
                 self._refusals[key] += 1
                 journey.kind = "pickup"
                 body = {k: v for k, v in body.items() if k != "address"}
                 return self._quote(journey, body | {"fulfillment_type": "pickup"})
-            if "missing_stock" not in reasons:
-                raise
         self.api.fill_shelves(journey.store, ADMIN)
         self.window.out_of_stock += 1
         return None

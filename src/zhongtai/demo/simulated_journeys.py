@@ -7,6 +7,7 @@ Shared by the loop (:mod:`~zhongtai.demo.simulator`) and the steps of a journey
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,13 @@ class SimulationSettings:
     pace: float = 1.0  # scales the seconds stores and customers take between steps
     drain_seconds: float = 600.0  # how long orders under way may take to finish at the end
     seed: int | None = None
+    #: What customers start, by weight (the journeys of ``JOURNEYS``).
+    mix: Mapping[str, int] = field(default_factory=lambda: dict(JOURNEYS))
+
+    def __post_init__(self) -> None:
+        unknown = set(self.mix) - set(JOURNEYS)
+        if unknown or not any(self.mix.values()):
+            raise ValueError(f"a mix weighs some of {', '.join(JOURNEYS)}; got {dict(self.mix)}")
 
 
 @dataclass

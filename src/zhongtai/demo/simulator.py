@@ -17,7 +17,6 @@ from zhongtai.demo.chain_api import ChainApi, StepFailed, Store
 from zhongtai.demo.journey_steps import JourneySteps
 from zhongtai.demo.simulated_journeys import (
     ADMIN,
-    JOURNEYS,
     ONLINE_CHANNELS,
     SHELVES_MAX_AGE,
     Journey,
@@ -132,7 +131,8 @@ class OrderSimulator(JourneySteps):
                 self._shelves_read = self.clock()
                 self.problems.append(str(failed))
         rng = self.rng
-        kind = rng.choices(list(JOURNEYS), weights=list(JOURNEYS.values()))[0]
+        mix = self.settings.mix
+        kind = rng.choices(list(mix), weights=list(mix.values()))[0]
         offering = {
             "delivery": [s for s in self._stores if self._may_ask(s, "delivery")],
             "ship": self._stores,
