@@ -1,7 +1,7 @@
-"""The promise clock records an order not delivered by the moment its checkout promised, once,
-with a ``fulfillment.promise_missed`` event under its store: still in the store or still on its
-way. An order delivered in time, not yet paid, cancelled, or collected in store is not late by
-this clock (a pickup's promise is the SLA clock's ready time)."""
+"""The promise clock records an order not delivered, or not ready to collect, by the moment its
+checkout promised, once, with a ``fulfillment.promise_missed`` event under its store: still in
+the store or still on its way. An order delivered or made ready in time, not yet paid, or
+cancelled is not late."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tests.fulfillment.couriers_at_work import (
     packed_and_booked,
     store_events,
 )
-from tests.orders.conftest import NEARBY, Chain, ok, paid_pickup, place, quote
+from tests.orders.conftest import NEARBY, Chain, ok, paid_pickup, place, quote, store_step
 from tests.orders.conftest import chain as chain
 from tests.orders.conftest import stock as stock
 from zhongtai.core.auth.roles import Role
@@ -107,24 +107,54 @@ def test_an_unpaid_or_cancelled_order_is_not_the_stores_to_keep(
     assert _missed(session, unpaid) == _missed(session, cancelled) == []
 
 
-def test_a_pickup_is_timed_by_the_sla_clock_not_by_this_one(
+def test_a_pickup_packed_but_never_marked_ready_by_its_ready_time_is_late(
     client: TestClient, chain: Chain, providers: Providers, session: Session
 ) -> None:
     order = paid_pickup(client, chain, providers, 1)
+    for step in ("accept", "start-picking", "pack"):
+        store_step(client, chain.clerk, order["id"], step, {} if step == "pack" else None)
+    ready_at = moment(order["promised_ready_at"])
+    assert _promised(order) == ready_at  # a pickup's promise is the moment it is ready
 
-    assert flag_missed_promises(session, now=moment(order["promised_ready_at"]) + SECOND) == 0
+    assert flag_missed_promises(session, now=ready_at) == 0
+    assert flag_missed_promises(session, now=ready_at + SECOND) == 1
+    [event] = _missed(session, order)
+    assert (event["fulfillment_type"], event["order_status"]) == ("pickup", "packed")
+
+
+def test_a_pickup_ready_in_time_is_not_late_however_long_she_takes_to_come(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order = paid_pickup(client, chain, providers, 1)
+    for step in ("accept", "start-picking", "pack", "ready"):
+        store_step(client, chain.clerk, order["id"], step, {} if step == "pack" else None)
+
+    assert flag_missed_promises(session, now=_promised(order) + timedelta(hours=5)) == 0
     assert _missed(session, order) == []
+
+
+def test_a_try_on_booking_the_store_never_took_up_is_late_though_nothing_was_paid(
+    client: TestClient, chain: Chain, session: Session
+) -> None:
+    booked = {"fulfillment_type": "reserve_try", "store_id": str(chain.store.id)}
+    order = place(
+        client, chain.app, quote(client, chain.app, booked | {"lines": chain.basket(1)})["id"]
+    )
+
+    assert flag_missed_promises(session, now=_promised(order) + SECOND) == 1
+    [event] = _missed(session, order)
+    assert (event["fulfillment_type"], event["order_status"]) == ("reserve_try", "created")
 
 
 def _late(client: TestClient, chain: Chain, headers: Any = None, **query: Any) -> Any:
     return client.get(
-        f"/api/v1/fulfillment/stores/{chain.store.id}/late-deliveries",
+        f"/api/v1/fulfillment/stores/{chain.store.id}/missed-promises",
         params=query,
         headers=headers or chain.clerk,
     )
 
 
-def test_the_store_sees_its_late_deliveries_in_its_queue_and_list_with_where_each_stands_now(
+def test_the_store_sees_its_missed_promises_in_its_queue_and_list_with_where_each_stands_now(
     client: TestClient, chain: Chain, providers: Providers, session: Session
 ) -> None:
     order, booked = packed_and_booked(client, chain, providers)
@@ -149,7 +179,7 @@ def test_the_store_sees_its_late_deliveries_in_its_queue_and_list_with_where_eac
     assert ok(_late(client, chain, since=(found + SECOND).isoformat()))["items"] == []
 
 
-def test_late_deliveries_are_the_stores_own_and_since_needs_its_offset(
+def test_missed_promises_are_the_stores_own_and_since_needs_its_offset(
     client: TestClient, chain: Chain
 ) -> None:
     elsewhere = chain.factory.staff_headers(Role.STORE_STAFF, [chain.open_store()])

@@ -52,8 +52,9 @@ class QueueItemOut(BaseModel):
     due_at: datetime | None
     sla_breached: bool
     promise_missed: bool = Field(
-        description="The customer's delivery promise (`order.promised_by`) passed before the "
-        "order reached her: see GET /fulfillment/stores/{store_id}/late-deliveries."
+        description="The moment promised to the customer (`order.promised_by`: her doorstep, or "
+        "a pickup's ready time) passed before the order reached her or was ready: see "
+        "GET /fulfillment/stores/{store_id}/missed-promises."
     )
     services: list[QueuedServiceOut] = Field(
         description="The services the order asks of this store, to be done before packing; "
@@ -84,21 +85,21 @@ def store_queue(
     ]
 
 
-class LateDeliveryOut(BaseModel):
+class MissedPromiseOut(BaseModel):
     order_id: uuid.UUID
     order_number: str
     fulfillment_type: str
     promised_by: datetime
     status_when_found: str = Field(
         description="Where the order stood when its promise was found missed: still in the "
-        "store (paid to packed) or on its way (out_for_delivery, shipped)."
+        "store (booked or paid, to packed) or on its way (out_for_delivery, shipped)."
     )
     status_now: str
     detected_at: datetime
 
 
-@router.get("/fulfillment/stores/{store_id}/late-deliveries", response_model=Page[LateDeliveryOut])
-def late_deliveries(
+@router.get("/fulfillment/stores/{store_id}/missed-promises", response_model=Page[MissedPromiseOut])
+def missed_promises(
     store_id: uuid.UUID,
     since: datetime | None = Query(
         None, description="Found from this instant (inclusive), with its UTC offset."
@@ -106,16 +107,17 @@ def late_deliveries(
     page: PageParams = Depends(page_params),
     principal: Principal = FULFIL,
     session: Session = Depends(db_session),
-) -> Page[LateDeliveryOut]:
-    """The store's deliveries and parcels found past the moment promised to the customer, in
-    the order they were found (`serve`'s promise clock), with where each stands now."""
+) -> Page[MissedPromiseOut]:
+    """The store's orders found past the moment promised to the customer (deliveries and
+    parcels not at her door, pickups and try-ons not ready), in the order they were found
+    (`serve`'s promise clock), with where each stands now."""
     principal.ensure_store(store_id)
     if since is not None and since.tzinfo is None:
         raise InvalidInput.field("since", "must carry a UTC offset, e.g. 2026-11-25T08:00:00+08:00")
-    rows, cursor = worklists.late_deliveries(session, store_id, page, since=since)
+    rows, cursor = worklists.missed_promises(session, store_id, page, since=since)
     return Page(
         items=[
-            LateDeliveryOut(
+            MissedPromiseOut(
                 order_id=x.missed.order_id,
                 order_number=x.number,
                 fulfillment_type=x.missed.fulfillment_type,

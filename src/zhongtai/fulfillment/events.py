@@ -24,11 +24,12 @@ class SlaBreached(BaseModel):
 
 @event_type("fulfillment.promise_missed")
 class PromiseMissed(BaseModel):
-    """An order was not delivered by the moment its checkout promised the customer (the
-    "30-minute" promise, or a parcel's day): still in the store (`order_status` paid to
-    packed) or still on its way (out for delivery, shipped). Recorded once per order, under its
-    store: the store's queue marks it and lists it among its late deliveries, and the customer
-    service can call ahead."""
+    """An order missed the moment its checkout promised the customer (`promised_by`): a
+    delivery or parcel not at her door by then (the "30-minute" promise, a parcel's day), still
+    in the store (`order_status` paid to packed) or on its way (out for delivery, shipped); a
+    pickup or try-on not ready to collect by then (booked or paid, to packed). Recorded once
+    per order, under its store: the store's queue marks it and lists it among its missed
+    promises, and the customer service can call ahead."""
 
     order_id: uuid.UUID
     store_id: uuid.UUID

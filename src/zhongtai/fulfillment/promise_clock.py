@@ -1,13 +1,16 @@
-"""The promise clock: an order not delivered by the moment its checkout promised is recorded
-once as a missed promise, with a ``fulfillment.promise_missed`` event for the store's queue and
-the HQ dashboards (the on-time rate of deliveries).
+"""The promise clock: an order not delivered, or not ready to collect, by the moment its checkout
+promised is recorded once as a missed promise, with a ``fulfillment.promise_missed`` event for
+the store's queue and the HQ dashboards (the chain's on-time rate).
 
 The SLA clock (:mod:`zhongtai.fulfillment.sla`) times the store's own work, picking and
 packing, against the moment the goods must be ready; this one times what the customer was
-promised: her doorstep by ``promised_by`` (a delivery's 30 minutes, a parcel's day). An order
-is late while it is still in the store (paid to packed) or on its way (out for delivery,
-shipped) past that moment; an unpaid order is not yet the store's to keep, a cancelled one no
-longer is.
+promised (``promised_by``): her doorstep for a delivery or a parcel (30 minutes, a day), the
+moment her order is ready to collect for a pickup or a try-on (for these ``promised_by`` is the
+ready time). A delivery or parcel is late while it is still in the store (paid to packed) or on
+its way (out for delivery, shipped) past that moment; a pickup or try-on while it is not yet
+ready: a pickup packed on time but never marked ready leaves its customer without the message
+to come, and is late too. An unpaid order is not yet the store's to keep (a try-on booking,
+never paid up front, is from the start), a cancelled one no longer is.
 
 The orders found late are locked, skipping any a step holds (a rider's callback completing it
 at this very moment, a clerk packing it): the status recorded is the order's current one, and
@@ -18,9 +21,10 @@ missed promise, and its event, once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
@@ -32,17 +36,21 @@ from zhongtai.fulfillment.models import MissedPromise
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus
 from zhongtai.orders.models import Order
 
-#: The store's to keep and not yet kept: paid, in the store, or on the way to the customer.
-UNDER_WAY = (
+_IN_THE_STORE = (
     OrderStatus.PAID,
     OrderStatus.ACCEPTED,
     OrderStatus.PICKING,
     OrderStatus.PACKED,
-    OrderStatus.OUT_FOR_DELIVERY,
-    OrderStatus.SHIPPED,
 )
-#: The orders promised at a doorstep (a pickup's promise is the SLA clock's ready time).
-DELIVERED = (FulfillmentType.DELIVERY, FulfillmentType.SHIP)
+#: By fulfilment type, the statuses in which an order is the store's to keep and not yet kept.
+LATE_WHILE: Mapping[FulfillmentType, tuple[OrderStatus, ...]] = {
+    FulfillmentType.DELIVERY: (*_IN_THE_STORE, OrderStatus.OUT_FOR_DELIVERY),
+    FulfillmentType.SHIP: (*_IN_THE_STORE, OrderStatus.SHIPPED),
+    FulfillmentType.PICKUP: _IN_THE_STORE,
+    # Booked, never paid up front: the store sets the goods aside from the booking on.
+    FulfillmentType.RESERVE_TRY: (OrderStatus.CREATED, *_IN_THE_STORE[1:]),
+}
+_LATE = tuple(dict.fromkeys(status for kept in LATE_WHILE.values() for status in kept))
 #: Orders recorded per transaction; the job calls again while a call comes back full.
 BATCH = 200
 #: How far back the clock looks for promises passed. Orders that stay under way long after
@@ -60,16 +68,21 @@ def promise_clock(every_seconds: float) -> PeriodicJob:
 def flag_missed_promises(
     session: Session, *, now: datetime | None = None, batch: int = BATCH
 ) -> int:
-    """Record orders under way past their delivery promise, at most ``batch``, each once with
-    its event; how many were recorded."""
+    """Record orders not yet delivered or ready past their promise, at most ``batch``, each
+    once with its event; how many were recorded."""
     now = now or utcnow()
     late = session.execute(
         select(Order.id, Order.store_id, Order.fulfillment_type, Order.status, Order.promised_by)
         .where(
-            Order.status.in_(UNDER_WAY),
+            Order.status.in_(_LATE),  # the index's leading column
             Order.promised_by < now,
             Order.promised_by >= now - LOOKBACK,
-            Order.fulfillment_type.in_(DELIVERED),
+            or_(
+                *(
+                    and_(Order.fulfillment_type == kind, Order.status.in_(kept))
+                    for kind, kept in LATE_WHILE.items()
+                )
+            ),
             ~exists().where(MissedPromise.order_id == Order.id),
         )
         .order_by(Order.promised_by)

@@ -125,7 +125,7 @@ def store_queue(session: Session, store_id: uuid.UUID, *, limit: int = 200) -> l
 
 
 @dataclass(frozen=True)
-class LateDelivery:
+class LateOrder:
     """A missed promise of the store, with the order's number and where it stands now."""
 
     missed: MissedPromise
@@ -133,11 +133,11 @@ class LateDelivery:
     status_now: OrderStatus
 
 
-def late_deliveries(
+def missed_promises(
     session: Session, store_id: uuid.UUID, page: PageParams, *, since: datetime | None = None
-) -> tuple[list[LateDelivery], str | None]:
-    """The store's deliveries found past their promise (since ``since``), in the order they
-    were found: the manager's list of customers to call ahead, and of what made them late."""
+) -> tuple[list[LateOrder], str | None]:
+    """The store's orders found past their promise (since ``since``), in the order they were
+    found: the manager's list of customers to call ahead, and of what made them late."""
     stmt = select(MissedPromise).where(MissedPromise.store_id == store_id)
     if since is not None:
         stmt = stmt.where(MissedPromise.detected_at >= since)
@@ -152,4 +152,4 @@ def late_deliveries(
             )
         )
     }
-    return [LateDelivery(x, *orders[x.order_id]) for x in missed], cursor
+    return [LateOrder(x, *orders[x.order_id]) for x in missed], cursor
