@@ -473,7 +473,16 @@ CASES = [
         lambda w: "/api/v1/webhooks/deliveries?status=dead",
         frozenset({"hq_admin"}),
     ),
-    Case("audit_log_read", "GET", lambda w: "/api/v1/audit", frozenset({"hq_admin"})),
+    Case(
+        "audit_log_read", "GET", lambda w: "/api/v1/audit", frozenset({"hq_admin", "store_manager"})
+    ),
+    Case(
+        "audit_log_other_store",
+        "GET",
+        lambda w: f"/api/v1/audit?store_id={w.other.id}",
+        frozenset({"hq_admin"}),
+        out_of_scope=frozenset({"store_manager"}),
+    ),
     Case(
         "event_stream_own_stores",
         "GET",

@@ -207,3 +207,25 @@ def test_hq_reads_the_log_filtered_and_page_by_page(
     naive = client.get(AUDIT, params={"since": "2026-01-01T00:00:00"}, headers=admin)
     assert naive.status_code == 422
     assert naive.json()["errors"][0]["field"] == "since"
+
+
+def test_a_store_manager_reads_her_stores_entries_and_not_the_chains_or_another_stores(
+    client: TestClient, factory: Factory, session: Session
+) -> None:
+    home, other = factory.location(), factory.location()
+    manager = factory.staff_headers(Role.STORE_MANAGER, [home])
+    for store in (home, other):
+        record_audit(
+            session, "shelf.relabelled", "shelf", "SHELF-8", None, {"n": 1}, store_id=store.id
+        )
+    record_audit(session, "shelf.relabelled", "shelf", "SHELF-8", None, {"n": 1})  # the chain's
+    session.commit()
+
+    mine = client.get(AUDIT, params={"subject_id": "SHELF-8"}, headers=manager).json()
+    assert [e["store_id"] for e in mine["items"]] == [str(home.id)]
+    elsewhere = client.get(AUDIT, params={"store_id": str(other.id)}, headers=manager)
+    assert elsewhere.status_code == 403
+    assert elsewhere.json()["type"].endswith("/store-out-of-scope")
+    hq = factory.staff_headers(Role.HQ_ADMIN)
+    everything = client.get(AUDIT, params={"subject_id": "SHELF-8"}, headers=hq).json()
+    assert len(everything["items"]) == 3

@@ -107,9 +107,14 @@ def list_audit_entries(
     store_id: uuid.UUID | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    within: frozenset[uuid.UUID] | None = None,
 ) -> tuple[list[AuditEntry], str | None]:
-    """Entries matching every given filter, oldest first (ids are time-ordered UUIDv7)."""
+    """Entries matching every given filter, oldest first (ids are time-ordered UUIDv7);
+    ``within`` (a store-bound caller's stores) keeps the entries about those stores only, not
+    the chain-wide ones."""
     stmt = select(AuditEntry)
+    if within is not None:
+        stmt = stmt.where(AuditEntry.store_id.in_(within))
     if action is not None:
         stmt = stmt.where(AuditEntry.action == action)
     if subject_type is not None:

@@ -46,12 +46,15 @@ def list_audit(
     store_id: uuid.UUID | None = Query(None),
     since: datetime | None = Query(None, description="From this instant (inclusive)."),
     until: datetime | None = Query(None, description="Before this instant."),
-    _: Principal = Depends(require(Permission.AUDIT_READ)),
+    principal: Principal = Depends(require(Permission.AUDIT_READ)),
     page: PageParams = Depends(page_params),
     session: Session = Depends(db_session),
 ) -> Page[AuditEntryOut]:
     """Sensitive changes, oldest first: who (staff or key), what, before and after, when,
-    and the X-Request-ID of the request that made them."""
+    and the X-Request-ID of the request that made them. A store manager reads those about her
+    stores (stock corrections, prices, hours, guides, keys of the store), not the chain's."""
+    if store_id is not None:
+        principal.ensure_store(store_id)
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise InvalidInput.field(
@@ -67,5 +70,6 @@ def list_audit(
         store_id=store_id,
         since=since,
         until=until,
+        within=principal.store_ids,
     )
     return Page(items=[AuditEntryOut.model_validate(r) for r in rows], next_cursor=cursor)

@@ -137,6 +137,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EVENTS_READ,
             Permission.INVENTORY_ADJUST,
             Permission.FINANCE_READ,
+            Permission.AUDIT_READ,  # her stores' entries only
             Permission.GUIDES_MANAGE,
         }
     )
