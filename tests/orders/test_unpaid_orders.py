@@ -15,8 +15,9 @@ from tests.orders.conftest import Chain, place, quote
 from zhongtai.core.clock import utcnow
 from zhongtai.integrations.providers import Providers
 from zhongtai.orders import unpaid_orders
-from zhongtai.orders.models import Order, UnpaidExpiryFailure
-from zhongtai.orders.unpaid_orders import expire_unpaid_orders, failed_since, retry_delay
+from zhongtai.orders.expiry_failures import failed_since, retry_delay
+from zhongtai.orders.models import ExpiryFailure, Order
+from zhongtai.orders.unpaid_orders import expire_unpaid_orders
 
 
 def _pickup_order(client: TestClient, chain: Chain) -> uuid.UUID:
@@ -69,7 +70,7 @@ def test_an_order_that_fails_to_cancel_waits_while_the_orders_behind_it_are_canc
 
     assert sweep(later) == 1  # the first order, overdue longest: its cancellation fails
     assert _status(session, first) == "created"
-    failure = session.get(UnpaidExpiryFailure, first, populate_existing=True)
+    failure = session.get(ExpiryFailure, first, populate_existing=True)
     assert failure is not None
     assert (failure.attempts, failure.retry_at) == (1, later + timedelta(minutes=1))
     assert failure.last_error == "RuntimeError: payment provider unreachable"
@@ -83,7 +84,7 @@ def test_an_order_that_fails_to_cancel_waits_while_the_orders_behind_it_are_canc
 
     retry = later + timedelta(minutes=1)
     assert sweep(retry) == 1
-    failure = session.get(UnpaidExpiryFailure, first, populate_existing=True)
+    failure = session.get(ExpiryFailure, first, populate_existing=True)
     assert failure is not None
     assert (failure.attempts, failure.retry_at) == (2, retry + timedelta(minutes=2))
 
@@ -91,7 +92,7 @@ def test_an_order_that_fails_to_cancel_waits_while_the_orders_behind_it_are_canc
     assert sweep(retry + timedelta(minutes=1)) == 0
     assert sweep(retry + timedelta(minutes=2)) == 1
     assert _status(session, first) == "cancelled"
-    assert session.get(UnpaidExpiryFailure, first, populate_existing=True) is None
+    assert session.get(ExpiryFailure, first, populate_existing=True) is None
     assert chain.stock.balance(chain.store, chain.skus[0]).reserved == 0
 
 

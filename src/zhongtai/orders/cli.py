@@ -15,8 +15,9 @@ from zhongtai.core.commands import command_database
 from zhongtai.core.jobs import run_job_once
 from zhongtai.core.settings import get_settings
 from zhongtai.integrations.providers import built_in_providers
+from zhongtai.orders.expiry_failures import failed_since
 from zhongtai.orders.settlement import settlement_csv, settlement_for_day
-from zhongtai.orders.unpaid_orders import failed_since, unpaid_order_sweeper
+from zhongtai.orders.unpaid_orders import unpaid_order_sweeper
 from zhongtai.stores.models import Location
 
 app = typer.Typer(
@@ -87,5 +88,5 @@ def expire_unpaid() -> None:
     if failed:
         console.print(
             f"{failed} could not be cancelled and will be tried again "
-            "(order_unpaid_expiry_failures: attempts, last error, next try)"
+            "(order_expiry_failures: attempts, last error, next try)"
         )

@@ -370,11 +370,12 @@ class ReceiptCounter(Base):
     last_number: Mapped[int] = mapped_column(default=0)
 
 
-class UnpaidExpiryFailure(Base):
-    """An unpaid order the sweeper failed to cancel: it tries again after ``retry_at`` (later
-    after each failure) and cancels the orders behind it meanwhile. Removed once cancelled."""
+class ExpiryFailure(Base):
+    """An order a sweeper failed to cancel (unpaid past its deadline, or uncollected past the
+    counter's hold): it tries again after ``retry_at`` (later after each failure) and cancels
+    the orders behind it meanwhile. Removed once cancelled."""
 
-    __tablename__ = "order_unpaid_expiry_failures"
+    __tablename__ = "order_expiry_failures"
 
     order_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True

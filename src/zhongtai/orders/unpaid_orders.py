@@ -4,27 +4,20 @@ later after each failure, and does not hold up the orders behind it."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
 from zhongtai.core.jobs import PeriodicJob
-from zhongtai.core.logging import get_logger
 from zhongtai.integrations.payments.provider import PaymentProvider
+from zhongtai.orders.expiry_failures import forget_failures, not_waiting, postpone
 from zhongtai.orders.kinds import OrderStatus
-from zhongtai.orders.models import Order, UnpaidExpiryFailure
+from zhongtai.orders.models import Order
 from zhongtai.orders.payments import cancel_order
-
-log = get_logger("zhongtai.orders")
-
-#: After the n-th failed cancellation an order waits FIRST_RETRY * 2**(n-1), at most LAST_RETRY.
-FIRST_RETRY = timedelta(minutes=1)
-LAST_RETRY = timedelta(hours=1)
 
 
 def unpaid_order_sweeper(
@@ -55,16 +48,13 @@ def expire_unpaid_orders(
     cancellation also undoes no other order's.
 
     A cancellation that fails (a payment provider down, a bug) is undone to its savepoint,
-    logged, and recorded as an :class:`UnpaidExpiryFailure`: the order is passed over until its
-    ``retry_at``, and the orders behind it are cancelled meanwhile.
+    logged, and recorded as an :class:`~zhongtai.orders.models.ExpiryFailure`: the order is
+    passed over until its ``retry_at``, and the orders behind it are cancelled meanwhile.
     """
     now = now or utcnow()
-    waiting = exists().where(
-        UnpaidExpiryFailure.order_id == Order.id, UnpaidExpiryFailure.retry_at > now
-    )
     due = session.scalars(
         select(Order.id)
-        .where(Order.status == OrderStatus.CREATED, Order.payment_due_at < now, ~waiting)
+        .where(Order.status == OrderStatus.CREATED, Order.payment_due_at < now, not_waiting(now))
         .order_by(Order.payment_due_at)
         .limit(1)
         .with_for_update(of=Order, skip_locked=True)  # each worker's sweeper takes another order
@@ -74,38 +64,8 @@ def expire_unpaid_orders(
     try:
         with session.begin_nested():
             cancel_order(session, due, reason="unpaid", providers=providers)
-    except Exception as error:  # recorded and logged, retried later (see _postpone)
-        _postpone(session, due, error, now)
+    except Exception as error:  # recorded and logged, retried later (see postpone)
+        postpone(session, due, error, now, event="order.unpaid_expiry_failed")
         return 1
-    session.execute(delete(UnpaidExpiryFailure).where(UnpaidExpiryFailure.order_id == due))
+    forget_failures(session, due)
     return 1
-
-
-def _postpone(session: Session, order_id: uuid.UUID, error: Exception, now: datetime) -> None:
-    failure = session.get(UnpaidExpiryFailure, order_id)
-    if failure is None:
-        failure = UnpaidExpiryFailure(order_id=order_id, attempts=0)
-        session.add(failure)
-    failure.attempts += 1
-    failure.retry_at = now + retry_delay(failure.attempts)
-    failure.failed_at = now
-    failure.last_error = f"{type(error).__name__}: {error}"[:500]
-    session.flush()
-    log.error(
-        "order.unpaid_expiry_failed",
-        order_id=str(order_id),
-        attempts=failure.attempts,
-        retry_at=failure.retry_at.isoformat(),
-        exc_info=error,
-    )
-
-
-def failed_since(session: Session, since: datetime) -> int:
-    """How many unpaid orders failed to cancel at ``since`` or later (each counted once)."""
-    return session.scalar(select(func.count()).where(UnpaidExpiryFailure.failed_at >= since)) or 0
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """How long an order waits after its ``attempts``-th failed cancellation."""
-    delay: timedelta = FIRST_RETRY * 2 ** min(attempts - 1, 16)
-    return min(delay, LAST_RETRY)
