@@ -56,6 +56,7 @@ from zhongtai.orders.api_finance import router as finance_router
 from zhongtai.orders.api_payments import router as payments_router
 from zhongtai.orders.api_pos import router as pos_router
 from zhongtai.orders.api_returns import router as returns_router
+from zhongtai.orders.uncollected_orders import uncollected_order_sweeper
 from zhongtai.orders.unpaid_orders import unpaid_order_sweeper
 from zhongtai.stores.api import router as stores_router
 
@@ -78,6 +79,7 @@ def housekeeping_jobs(settings: Settings, providers: Providers) -> list[Periodic
     jobs = [
         reservation_sweeper(every),
         unpaid_order_sweeper(every, providers.payments),
+        uncollected_order_sweeper(every, providers.payments),
         PeriodicJob("sla-clock", every, flag_sla_breaches),
         promise_clock(every),
         courier_watch(every, providers, settings.courier_quiet_minutes),

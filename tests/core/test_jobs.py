@@ -107,13 +107,14 @@ def test_a_failing_run_is_logged_and_the_loop_goes_on_until_stopped(test_db: Dat
     assert len(runs) >= 3
 
 
-def test_serve_sweeps_holds_unpaid_orders_clocks_riders_commission_points_and_tasks_unless_off(
+def test_serve_runs_its_housekeeping_jobs_in_order_unless_turned_off(
     settings: Settings, providers: Providers
 ) -> None:
     names = [j.name for j in housekeeping_jobs(settings, providers)]
     assert names == [
         "reservation-sweeper",
         "unpaid-order-sweeper",
+        "uncollected-order-sweeper",
         "sla-clock",
         "promise-clock",
         "courier-watch",

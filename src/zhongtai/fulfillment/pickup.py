@@ -32,6 +32,7 @@ from zhongtai.orders.kinds import FulfillmentType, OrderStatus
 from zhongtai.orders.lifecycle import get_order, move_order
 from zhongtai.orders.models import Order
 from zhongtai.orders.settings import order_settings
+from zhongtai.orders.uncollected_orders import keep_at_counter
 
 log = get_logger("zhongtai.auth")
 
@@ -53,16 +54,19 @@ class PickupTicket:
 
 def make_ready_for_pickup(session: Session, order_id: uuid.UUID, *, settings: Settings) -> Order:
     """The packed order waits at the store: it gets its pickup code (kept as a keyed digest to
-    check against, and sealed so the customer's app can show it again)."""
+    check against, and sealed so the customer's app can show it again), and its stock stays
+    held while it waits (:func:`~zhongtai.orders.uncollected_orders.keep_at_counter`)."""
     order = get_order(session, order_id, for_update=True)
     code = new_pickup_code()
-    order, _ = move_order(
+    order, moved = move_order(
         session,
         order_id,
         OrderStatus.READY_FOR_PICKUP,
         pickup_code_digest=pickup_code_digest(_secret(settings), order.id, code),
         pickup_code_sealed=cipher_for(settings).encrypt(code, purpose=_PURPOSE),
     )
+    if moved:
+        keep_at_counter(session, order, utcnow())
     return order
 
 

@@ -47,6 +47,7 @@ from zhongtai.orders.loaded_inserts import insert_as_loaded
 from zhongtai.orders.models import Order, OrderLine, Quote
 from zhongtai.orders.numbers import next_order_number
 from zhongtai.orders.selling_guides import check_selling_guide, guide_roster_entries
+from zhongtai.orders.uncollected_orders import keep_at_counter
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,9 @@ def _place(session: Session, place: PlaceOrder, caller: Principal, now: datetime
         check_selling_guide(place.guide_id, entries.get(place.guide_id))
     order = _new_order(quote, place, order_id, now)
     insert_as_loaded(session, [order], order.lines)
+    if order.fulfillment_type is FulfillmentType.RESERVE_TRY:
+        # Nothing is paid for a try-on: its goods are held from the booking on.
+        keep_at_counter(session, order, order.promised_ready_at or now)
     note_status(session, order, None, note=f"placed from quote {quote.id}")
     record_order_created(session, order)
     return Placed(order, created=True)

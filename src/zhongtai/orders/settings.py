@@ -11,7 +11,8 @@ from zhongtai.orders.pricing_rules import DeliveryFeeRule
 
 
 class OrderSettings(BaseSettings):
-    """How long a checkout holds stock, how long an order may stay unpaid, the delivery fee."""
+    """How long a checkout holds stock, how long an order may stay unpaid and wait at the
+    counter, the delivery fee."""
 
     model_config = SettingsConfigDict(env_prefix="ZHONGTAI_", env_file=".env", extra="ignore")
 
@@ -38,6 +39,20 @@ class OrderSettings(BaseSettings):
         default=5, gt=0, description="Wrong pickup codes per order before it is locked a while."
     )
     pickup_lock_minutes: int = Field(default=15, gt=0)
+    pickup_hold_hours: int = Field(
+        default=72,
+        ge=1,
+        le=720,
+        description="How long a paid pickup waits at the counter once ready; then `serve` "
+        "cancels it, refunds it and puts its goods back on sale.",
+    )
+    try_on_hold_hours: int = Field(
+        default=48,
+        ge=1,
+        le=720,
+        description="How long a try-on booking's goods wait once ready (or once the ready time "
+        "promised has passed, if the store never made them ready); then `serve` cancels it.",
+    )
 
     @property
     def delivery_fee_rule(self) -> DeliveryFeeRule:
