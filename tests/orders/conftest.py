@@ -153,6 +153,18 @@ def store_step(
     )
 
 
+def collect_at_counter(client: TestClient, chain: Chain, order: Any) -> Any:
+    """The customer shows the pickup code her app has; the chain's clerk hands the order over."""
+    code = ok(client.get(f"/api/v1/orders/{order['id']}/tracking", headers=chain.app))["pickup"]
+    return ok(
+        client.post(
+            "/api/v1/fulfillment/pickups",
+            json={"order": order["number"], "code": code["code"]},
+            headers=chain.clerk,
+        )
+    )
+
+
 def deliver_parcel(
     client: TestClient, chain: Chain, order_id: str, pack: Any = None, tracking: str | None = None
 ) -> Any:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from tests.orders.conftest import (
     NEARBY,
     Chain,
+    collect_at_counter,
     forward_payment_notifications,
     ok,
     pay_by_wallet,
@@ -153,14 +154,7 @@ def test_an_order_handed_over_cannot_be_cancelled(
     pay_by_wallet(client, providers, chain.app, order["id"])
     for step in ("accept", "start-picking", "pack", "ready"):
         store_step(client, chain.clerk, order["id"], step, {} if step == "pack" else None)
-    code = ok(client.get(f"/api/v1/orders/{order['id']}/tracking", headers=chain.app))["pickup"]
-    ok(
-        client.post(
-            "/api/v1/fulfillment/pickups",
-            json={"order": order["number"], "code": code["code"]},
-            headers=chain.clerk,
-        )
-    )
+    collect_at_counter(client, chain, order)
     late = client.post(
         f"/api/v1/orders/{order['id']}/cancel", json={"reason": "too late"}, headers=chain.app
     )

@@ -16,7 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.fulfillment.couriers_at_work import moment, store_events
-from tests.orders.conftest import Chain, ok, paid_pickup, place, quote, store_step
+from tests.orders.conftest import (
+    Chain,
+    collect_at_counter,
+    ok,
+    paid_pickup,
+    place,
+    quote,
+    store_step,
+)
 from zhongtai.core.clock import utcnow
 from zhongtai.core.jobs import PeriodicJob
 from zhongtai.integrations.providers import Providers
@@ -127,14 +135,7 @@ def test_a_collected_pickup_is_left_alone(
 ) -> None:
     order = paid_pickup(client, chain, providers, 1)
     ready = _ready(client, chain, order)
-    code = ok(client.get(f"/api/v1/orders/{order['id']}/tracking", headers=chain.app))["pickup"]
-    ok(
-        client.post(
-            "/api/v1/fulfillment/pickups",
-            json={"order": order["number"], "code": code["code"]},
-            headers=chain.clerk,
-        )
-    )
+    collect_at_counter(client, chain, order)
 
     assert _sweep(session, providers, ready + PICKUP_HOLD + HOUR) == 0
     assert _order(client, chain, order)["status"] == "completed"

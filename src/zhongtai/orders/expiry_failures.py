@@ -5,6 +5,7 @@ behind it. Shared by the unpaid-order and the uncollected-order sweepers."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, exists, func, select
@@ -25,10 +26,29 @@ def not_waiting(now: datetime) -> ColumnElement[bool]:
     return ~exists().where(ExpiryFailure.order_id == Order.id, ExpiryFailure.retry_at > now)
 
 
-def postpone(
+def cancel_or_retry_later(
+    session: Session,
+    order_id: uuid.UUID,
+    cancel: Callable[[], object],
+    *,
+    now: datetime,
+    event: str,
+) -> None:
+    """Run ``cancel`` (the order's cancellation) in a savepoint. If it fails (a payment provider
+    down, a bug), it is undone, logged as ``event`` and recorded: the order is passed over
+    until its retry time, later after each failure. Once cancelled, its failures are gone."""
+    try:
+        with session.begin_nested():
+            cancel()
+    except Exception as error:  # recorded and logged, retried later (see _postpone)
+        _postpone(session, order_id, error, now, event=event)
+        return
+    session.execute(delete(ExpiryFailure).where(ExpiryFailure.order_id == order_id))
+
+
+def _postpone(
     session: Session, order_id: uuid.UUID, error: Exception, now: datetime, *, event: str
 ) -> None:
-    """Record a failed cancellation and log it as ``event``: tried again after the delay."""
     failure = session.get(ExpiryFailure, order_id)
     if failure is None:
         failure = ExpiryFailure(order_id=order_id, attempts=0)
@@ -45,11 +65,6 @@ def postpone(
         retry_at=failure.retry_at.isoformat(),
         exc_info=error,
     )
-
-
-def forget_failures(session: Session, order_id: uuid.UUID) -> None:
-    """The order was cancelled: its failures are history."""
-    session.execute(delete(ExpiryFailure).where(ExpiryFailure.order_id == order_id))
 
 
 def failed_since(session: Session, since: datetime) -> int:

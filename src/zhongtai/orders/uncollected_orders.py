@@ -27,7 +27,7 @@ from zhongtai.core.jobs import PeriodicJob
 from zhongtai.core.logging import get_logger
 from zhongtai.integrations.payments.provider import PaymentProvider
 from zhongtai.inventory.order_holds import extend_hold
-from zhongtai.orders.expiry_failures import forget_failures, not_waiting, postpone
+from zhongtai.orders.expiry_failures import cancel_or_retry_later, not_waiting
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus
 from zhongtai.orders.models import Order, OrderStatusChange
 from zhongtai.orders.payments import cancel_order
@@ -92,13 +92,10 @@ def cancel_uncollected_orders(
     if due is None:
         return 0
     order_id, reason = due
-    try:
-        with session.begin_nested():
-            cancel_order(session, order_id, reason=reason, providers=providers)
-    except Exception as error:  # recorded and logged, retried later (see postpone)
-        postpone(session, order_id, error, now, event="order.uncollected_expiry_failed")
-        return 1
-    forget_failures(session, order_id)
+    cancel = partial(cancel_order, session, order_id, reason=reason, providers=providers)
+    cancel_or_retry_later(
+        session, order_id, cancel, now=now, event="order.uncollected_expiry_failed"
+    )
     return 1
 
 

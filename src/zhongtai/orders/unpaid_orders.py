@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from zhongtai.core.clock import utcnow
 from zhongtai.core.jobs import PeriodicJob
 from zhongtai.integrations.payments.provider import PaymentProvider
-from zhongtai.orders.expiry_failures import forget_failures, not_waiting, postpone
+from zhongtai.orders.expiry_failures import cancel_or_retry_later, not_waiting
 from zhongtai.orders.kinds import OrderStatus
 from zhongtai.orders.models import Order
 from zhongtai.orders.payments import cancel_order
@@ -61,11 +61,6 @@ def expire_unpaid_orders(
     ).first()
     if due is None:
         return 0
-    try:
-        with session.begin_nested():
-            cancel_order(session, due, reason="unpaid", providers=providers)
-    except Exception as error:  # recorded and logged, retried later (see postpone)
-        postpone(session, due, error, now, event="order.unpaid_expiry_failed")
-        return 1
-    forget_failures(session, due)
+    cancel = partial(cancel_order, session, due, reason="unpaid", providers=providers)
+    cancel_or_retry_later(session, due, cancel, now=now, event="order.unpaid_expiry_failed")
     return 1
