@@ -27,6 +27,7 @@ from zhongtai.core.settings import Settings, get_settings
 from zhongtai.fulfillment.api import router as fulfillment_router
 from zhongtai.fulfillment.api_couriers import router as couriers_router
 from zhongtai.fulfillment.courier_watch import courier_watch
+from zhongtai.fulfillment.parcel_receipts import parcel_receipts
 from zhongtai.fulfillment.promise_clock import promise_clock
 from zhongtai.fulfillment.sla import flag_sla_breaches
 from zhongtai.guides.api import router as guides_router
@@ -80,6 +81,7 @@ def housekeeping_jobs(settings: Settings, providers: Providers) -> list[Periodic
         reservation_sweeper(every),
         unpaid_order_sweeper(every, providers.payments),
         uncollected_order_sweeper(every, providers.payments),
+        parcel_receipts(every),
         PeriodicJob("sla-clock", every, flag_sla_breaches),
         promise_clock(every),
         courier_watch(every, providers, settings.courier_quiet_minutes),

@@ -115,6 +115,7 @@ def test_serve_runs_its_housekeeping_jobs_in_order_unless_turned_off(
         "reservation-sweeper",
         "unpaid-order-sweeper",
         "uncollected-order-sweeper",
+        "parcel-receipts",
         "sla-clock",
         "promise-clock",
         "courier-watch",

@@ -28,11 +28,12 @@ from zhongtai.stores.service_pilot import upsert_pilot_rule
 STORE = {"latitude": 31.2304, "longitude": 121.4737}
 #: About 1.1 km north of the store, inside its 3 km delivery radius.
 NEARBY = Address(latitude=31.2404, longitude=121.4737)
-_FEATURES = {FulfillmentType.PICKUP: "pickup", FulfillmentType.DELIVERY: "delivery"}
 _CAPABILITIES = {
     FulfillmentType.PICKUP: Capability.PICKUP,
     FulfillmentType.DELIVERY: Capability.DELIVERY,
+    FulfillmentType.SHIP: Capability.SHIP_FROM_STORE,
 }
+_FEATURES = {kind: capability.value for kind, capability in _CAPABILITIES.items()}
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def order_being_picked(
                 fulfillment_type=kind,
                 lines=[inventory.Line(ordered, 2)],
                 store_id=store.id if kind is FulfillmentType.PICKUP else None,
-                address=NEARBY if kind is FulfillmentType.DELIVERY else None,
+                address=None if kind is FulfillmentType.PICKUP else NEARBY,
                 member_id=member_id,
             ),
             caller=APP_CALLER,

@@ -303,10 +303,10 @@ def ship_order(
     return order
 
 
-def confirm_delivery(session: Session, order_id: uuid.UUID) -> Order:
+def confirm_delivery(session: Session, order_id: uuid.UUID, *, note: str | None = None) -> Order:
     """The carrier (or the customer) confirmed a parcel arrived. Only a parcel: a pickup order
     is completed by its code at the counter, a delivery by the rider's callback, each shipping
-    its stock on the way."""
+    its stock on the way. ``note`` goes on the order's timeline."""
     order = get_order(session, order_id, for_update=True)
     if order.fulfillment_type is not FulfillmentType.SHIP:
         raise IllegalOrderStep(
@@ -316,5 +316,7 @@ def confirm_delivery(session: Session, order_id: uuid.UUID) -> Order:
             order_status=order.status.value,
             wanted=OrderStatus.COMPLETED.value,
         )
-    order, _ = move_order(session, order_id, OrderStatus.COMPLETED, completed_at=utcnow())
+    order, _ = move_order(
+        session, order_id, OrderStatus.COMPLETED, note=note, completed_at=utcnow()
+    )
     return order

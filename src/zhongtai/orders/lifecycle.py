@@ -4,9 +4,10 @@ entry and an event for each."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ScalarSelect, func, select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.core import context
@@ -131,4 +132,14 @@ def move_order(
             return order, True
     raise IllegalOrderStep(
         f"Order {order_id} keeps changing under this step; try again.", order_id=str(order_id)
+    )
+
+
+def entered_at(status: OrderStatus) -> ScalarSelect[datetime]:
+    """When the order of the enclosing query last entered ``status``, read from its timeline
+    (one index lookup per order): for sweepers timing how long orders have stood somewhere."""
+    return (
+        select(func.max(OrderStatusChange.occurred_at))
+        .where(OrderStatusChange.order_id == Order.id, OrderStatusChange.to_status == status.value)
+        .scalar_subquery()
     )

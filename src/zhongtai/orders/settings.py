@@ -46,6 +46,13 @@ class OrderSettings(BaseSettings):
         description="How long a paid pickup waits at the counter once ready; then `serve` "
         "cancels it, refunds it and puts its goods back on sale.",
     )
+    parcel_confirm_days: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        description="How long after shipping a parcel nobody confirmed delivered is confirmed "
+        "received by `serve`, completing its order.",
+    )
     try_on_hold_hours: int = Field(
         default=48,
         ge=1,

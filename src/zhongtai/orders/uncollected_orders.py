@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
@@ -29,7 +29,8 @@ from zhongtai.integrations.payments.provider import PaymentProvider
 from zhongtai.inventory.order_holds import extend_hold
 from zhongtai.orders.expiry_failures import cancel_or_retry_later, not_waiting
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus
-from zhongtai.orders.models import Order, OrderStatusChange
+from zhongtai.orders.lifecycle import entered_at
+from zhongtai.orders.models import Order
 from zhongtai.orders.payments import cancel_order
 from zhongtai.orders.settings import order_settings
 
@@ -102,11 +103,7 @@ def cancel_uncollected_orders(
 def _next_due(session: Session, now: datetime) -> tuple[uuid.UUID, str] | None:
     pickup_by = now - counter_hold(FulfillmentType.PICKUP)
     try_on_by = now - counter_hold(FulfillmentType.RESERVE_TRY)
-    ready_since = (
-        select(func.max(OrderStatusChange.occurred_at))
-        .where(OrderStatusChange.order_id == Order.id, OrderStatusChange.to_status == _READY.value)
-        .scalar_subquery()
-    )
+    ready_since = entered_at(_READY)
     uncollected = select(Order.id).where(
         Order.status == _READY,
         or_(
