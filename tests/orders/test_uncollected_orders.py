@@ -56,6 +56,10 @@ def _try_on(client: TestClient, chain: Chain) -> Any:
     )
 
 
+def _tracking(client: TestClient, chain: Chain, order: Any) -> Any:
+    return ok(client.get(f"/api/v1/orders/{order['id']}/tracking", headers=chain.app))
+
+
 def _order(client: TestClient, chain: Chain, order: Any) -> Any:
     return ok(client.get(f"/api/v1/orders/{order['id']}", headers=chain.app))
 
@@ -94,6 +98,9 @@ def test_a_pickup_left_at_the_counter_past_its_hold_is_cancelled_refunded_and_ba
     order = paid_pickup(client, chain, providers, 2)
     ready = _ready(client, chain, order)
     assert _held(chain) == 2
+    # Her app tells her until when the order waits.
+    collect_by = moment(_tracking(client, chain, order)["pickup"]["collect_by"])
+    assert ready + PICKUP_HOLD <= collect_by <= utcnow() + PICKUP_HOLD
 
     assert _sweep(session, providers, ready + PICKUP_HOLD - HOUR) == 0
     assert _order(client, chain, order)["status"] == "ready_for_pickup"

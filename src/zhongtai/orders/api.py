@@ -42,6 +42,7 @@ from zhongtai.orders.schemas import (
     TimelineEntryOut,
     TrackingOut,
 )
+from zhongtai.orders.uncollected_orders import counter_hold
 
 router = api_router(tags=["orders"])
 
@@ -193,6 +194,7 @@ def track_order(
         .order_by(CourierDispatch.id.desc())
     ).first()
     ticket = pickup_ticket(order, settings)
+    ready = [x.occurred_at for x in timeline if x.to_status == OrderStatus.READY_FOR_PICKUP.value]
     return TrackingOut(
         order_id=order.id,
         number=order.number,
@@ -202,7 +204,15 @@ def track_order(
         promised_ready_at=order.promised_ready_at,
         promised_by=order.promised_by,
         timeline=[TimelineEntryOut.model_validate(x) for x in timeline],
-        pickup=PickupTicketOut(code=ticket.code, qr_payload=ticket.qr_payload) if ticket else None,
+        pickup=(
+            PickupTicketOut(
+                code=ticket.code,
+                qr_payload=ticket.qr_payload,
+                collect_by=ready[-1] + counter_hold(order.fulfillment_type),
+            )
+            if ticket and ready
+            else None
+        ),
         courier=(
             CourierOut(
                 provider=dispatch.provider,

@@ -246,6 +246,10 @@ class TimelineEntryOut(BaseModel):
 class PickupTicketOut(BaseModel):
     code: str = Field(description="Six digits the customer says at the counter.")
     qr_payload: str = Field(description="Text to show as a QR code; the clerk scans it.")
+    collect_by: datetime = Field(
+        description="The order waits at the counter until then; not collected, it is cancelled "
+        "and what was paid refunded."
+    )
 
 
 class CourierOut(BaseModel):
