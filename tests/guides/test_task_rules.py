@@ -53,8 +53,9 @@ def kinds(member: MemberFacts, **kw: Any) -> list[TaskKind]:
 
 
 def pickup(hours_ago: float, order: int = 1) -> WaitingPickup:
+    since = NOW - timedelta(hours=hours_ago)
     return WaitingPickup(
-        uuid.UUID(int=order), f"PU-{order}", STORE, NOW - timedelta(hours=hours_ago)
+        uuid.UUID(int=order), f"PU-{order}", STORE, since, since + timedelta(days=3)
     )
 
 
@@ -107,6 +108,7 @@ def test_an_order_waiting_more_than_a_day_at_the_counter_is_a_pickup_task() -> N
     assert task.period_key == f"pickup_waiting:{uuid.UUID(int=42)}"
     assert "PU-42" in task.explanation and "25 hours" in task.explanation
     assert task.details["order_number"] == "PU-42"
+    assert task.details["collect_by"] == (NOW + timedelta(hours=72 - 25)).isoformat()
 
 
 def test_an_order_ready_for_exactly_24_hours_is_not_nagged_about_yet() -> None:

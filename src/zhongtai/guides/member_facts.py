@@ -17,12 +17,14 @@ from typing import Any
 
 @dataclass(frozen=True)
 class WaitingPickup:
-    """An order of hers ready at the counter since ``ready_since``, not collected."""
+    """An order of hers ready at the counter since ``ready_since``, not collected; it waits
+    until ``collect_by`` (then it is cancelled)."""
 
     order_id: uuid.UUID
     number: str
     store_id: uuid.UUID
     ready_since: datetime
+    collect_by: datetime
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from zhongtai.loyalty.models import PointsLot
 from zhongtai.members.models import ConsentChannel, ConsentRecord, Member, MemberStatus
 from zhongtai.orders.kinds import OrderStatus
 from zhongtai.orders.models import Order, OrderLine, OrderReturn, OrderStatusChange
+from zhongtai.orders.uncollected_orders import counter_hold
 from zhongtai.stores.models import Location
 
 #: An order in these states is not (or no longer) a purchase.
@@ -173,12 +174,13 @@ def gather_facts(
         facts.points[member_id].append((remaining, expires_at))
 
     ready_since = func.max(OrderStatusChange.occurred_at)
-    for owner, order_id, number, store_id, since, updated_at in session.execute(
+    for owner, order_id, number, store_id, kind, since, updated_at in session.execute(
         select(
             owners.c.owner_id,
             Order.id,
             Order.number,
             Order.store_id,
+            Order.fulfillment_type,
             ready_since,
             Order.updated_at,
         )
@@ -190,10 +192,20 @@ def gather_facts(
             & (OrderStatusChange.to_status == OrderStatus.READY_FOR_PICKUP.value),
         )
         .where(Order.status == OrderStatus.READY_FOR_PICKUP)
-        .group_by(owners.c.owner_id, Order.id, Order.number, Order.store_id, Order.updated_at)
+        .group_by(
+            owners.c.owner_id,
+            Order.id,
+            Order.number,
+            Order.store_id,
+            Order.fulfillment_type,
+            Order.updated_at,
+        )
     ):
         # The timeline says when it became ready; the order's last change stands in for it.
-        facts.pickups[owner].append(WaitingPickup(order_id, number, store_id, since or updated_at))
+        since = since or updated_at
+        facts.pickups[owner].append(
+            WaitingPickup(order_id, number, store_id, since, since + counter_hold(kind))
+        )
 
     returns_since = now - timedelta(days=policy.after_sale_within_days) - slack
     for owner, return_id, order_id, number, at, refund, reason in session.execute(

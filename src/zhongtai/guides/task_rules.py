@@ -79,11 +79,12 @@ def _pickups(facts: MemberFacts, now: datetime, policy: TaskPolicy) -> list[DueT
                 TaskKind.PICKUP_WAITING,
                 str(pickup.order_id),
                 f"Order {pickup.number} has waited {hours} hours for pickup: remind her to "
-                "collect it.",
+                "collect it before it is cancelled.",
                 order_id=str(pickup.order_id),
                 order_number=pickup.number,
                 store_id=str(pickup.store_id),
                 ready_since=pickup.ready_since.isoformat(),
+                collect_by=pickup.collect_by.isoformat(),
                 waiting_hours=hours,
             )
         )
