@@ -299,3 +299,17 @@ def test_orders_settlement_writes_the_csv_header_for_a_quiet_day_and_names_a_bad
     unknown = _run(migrated, "orders", "settlement", "--day", "2026-01-05", "--store", "NOPE")
     assert unknown.exit_code != 0
     assert "no store NOPE" in unknown.output
+
+
+def test_the_order_sweepers_run_once_from_the_command_line_and_say_what_they_did(
+    migrated: str,
+) -> None:
+    said = {
+        "expire-unpaid": "cancelled 0 unpaid orders",
+        "cancel-uncollected": "cancelled 0 orders left at the counter",
+        "confirm-parcels": "confirmed 0 parcels received",
+    }
+    for command, answer in said.items():
+        result = _run(migrated, "orders", command)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip() == answer
