@@ -477,6 +477,25 @@ CASES = [
         "audit_log_read", "GET", lambda w: "/api/v1/audit", frozenset({"hq_admin", "store_manager"})
     ),
     Case(
+        "on_time_report_own_stores",
+        "GET",
+        lambda w: (
+            "/api/v1/fulfillment/on-time?since=2026-11-01T00:00:00%2B08:00"
+            "&until=2026-11-02T00:00:00%2B08:00"
+        ),
+        frozenset({"hq_admin", "analyst", "store_manager"}),
+    ),
+    Case(
+        "on_time_report_other_store",
+        "GET",
+        lambda w: (
+            "/api/v1/fulfillment/on-time?since=2026-11-01T00:00:00%2B08:00"
+            f"&until=2026-11-02T00:00:00%2B08:00&store_id={w.other.id}"
+        ),
+        frozenset({"hq_admin", "analyst"}),
+        out_of_scope=frozenset({"store_manager"}),
+    ),
+    Case(
         "audit_log_other_store",
         "GET",
         lambda w: f"/api/v1/audit?store_id={w.other.id}",

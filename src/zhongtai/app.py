@@ -26,6 +26,7 @@ from zhongtai.core.logging import configure_logging
 from zhongtai.core.settings import Settings, get_settings
 from zhongtai.fulfillment.api import router as fulfillment_router
 from zhongtai.fulfillment.api_couriers import router as couriers_router
+from zhongtai.fulfillment.api_reports import router as fulfillment_reports_router
 from zhongtai.fulfillment.courier_watch import courier_watch
 from zhongtai.fulfillment.parcel_receipts import parcel_receipts
 from zhongtai.fulfillment.promise_clock import promise_clock
@@ -249,6 +250,7 @@ def routed_app(settings: Settings) -> FastAPI:
         pos_router,
         fulfillment_router,
         couriers_router,
+        fulfillment_reports_router,
         inventory_router,
         members_router,
         points_router,

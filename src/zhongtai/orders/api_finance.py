@@ -40,13 +40,7 @@ def daily_settlement(
     `business_date,store_code,channel,tender,payments,taken_fen,refunds,refunded_fen,net_fen`."""
     if as_of is not None and as_of.tzinfo is None:
         raise InvalidInput.field("as_of", "include a UTC offset")
-    stores = store_id
-    if stores:
-        for one in stores:
-            principal.ensure_store(one)
-    elif principal.store_ids is not None:
-        stores = sorted(principal.store_ids)
-    rows = settlement_for_day(session, day, store_ids=stores, as_of=as_of)
+    rows = settlement_for_day(session, day, store_ids=principal.stores_asked(store_id), as_of=as_of)
     return PlainTextResponse(
         settlement_csv(rows),
         media_type="text/csv; charset=utf-8",

@@ -59,6 +59,16 @@ class Principal:
                 f"Store {store_id} is outside this caller's stores.", store_id=str(store_id)
             )
 
+    def stores_asked(self, asked: Iterable[uuid.UUID] | None) -> list[uuid.UUID] | None:
+        """The stores a report covers: those ``asked`` (each must be ours), or else all of
+        ours; None for the whole chain."""
+        if asked:
+            stores = list(asked)
+            for store_id in stores:
+                self.ensure_store(store_id)
+            return stores
+        return None if self.store_ids is None else sorted(self.store_ids)
+
     def ensure_shares_a_store(self, store_ids: Iterable[uuid.UUID]) -> None:
         """For things that belong to several stores (a staff user): one of them must be ours."""
         wanted = set(store_ids)

@@ -60,6 +60,8 @@ class Permission(StrEnum):
     ORDERS_PLACE = "orders:place"
     #: The store's work on orders: accept, pick, pack, hand over, book riders, ship.
     ORDERS_FULFIL = "orders:fulfil"
+    #: How well stores keep their promises: the on-time rate per store and fulfilment type.
+    FULFILLMENT_REPORT = "fulfillment:report"
     #: Take goods back and refund them (any store).
     ORDERS_RETURN = "orders:return"
     #: Record till sales, also uploaded later by an offline terminal.
@@ -126,6 +128,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.POINTS_READ,
             Permission.ORDERS_READ,
             Permission.FINANCE_READ,
+            Permission.FULFILLMENT_REPORT,
         }
     ),
     Role.STORE_MANAGER: frozenset(
@@ -138,6 +141,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.INVENTORY_ADJUST,
             Permission.FINANCE_READ,
             Permission.AUDIT_READ,  # her stores' entries only
+            Permission.FULFILLMENT_REPORT,
             Permission.GUIDES_MANAGE,
         }
     )
