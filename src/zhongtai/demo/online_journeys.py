@@ -22,6 +22,14 @@ from zhongtai.stores.rules import distance_m
 _CARRIERS = ("SF Express", "ZTO Express", "JD Logistics")
 
 
+#: Per fulfilment type, the (fewest, most) minutes a store takes to accept, to start picking
+#: and to pack an order; other types take ((1, 8), (1, 10), (4, 25)).
+_STORE_PACE = {
+    FulfillmentType.SHIP: ((1, 180), (1, 60), (4, 60)),
+    FulfillmentType.DELIVERY: ((0.5, 3), (1, 6), (2, 8)),
+}
+
+
 class Outcome(StrEnum):
     COMPLETED = "completed"
     UNPAID = "unpaid"  # the payment window ended: cancelled, nothing paid
@@ -97,26 +105,26 @@ class OnlineJourneys:
                 self.tenders.refund(order, row["total"], RefundReason.CANCELLED, t)
                 close_order(order, OrderStatus.CANCELLED, t, "customer changed their mind")
                 return
-        slow = ftype is FulfillmentType.SHIP
-        for status, low, high in (
-            (OrderStatus.ACCEPTED, 1, 180 if slow else 8),
-            (OrderStatus.PICKING, 1, 60 if slow else 10),
-            (OrderStatus.PACKED, 4, 60 if slow else 15),
+        # Minutes to accept, to start picking, to pack: parcels wait for the afternoon round,
+        # a 30-minute delivery jumps the queue.
+        pace = _STORE_PACE.get(ftype, ((1, 8), (1, 10), (4, 25)))
+        for status, (low, high) in zip(
+            (OrderStatus.ACCEPTED, OrderStatus.PICKING, OrderStatus.PACKED), pace, strict=True
         ):
             t += minutes(rng, low, high)
             steps.append((status, t, None))
         for line in order.lines:
             line["picked_quantity"] = line["quantity"]
         if ftype is FulfillmentType.DELIVERY:
-            t += minutes(rng, 3, 12)
+            t += minutes(rng, 2, 8)
             steps.append((OrderStatus.OUT_FOR_DELIVERY, t, "rider collected"))
-            t += minutes(rng, 8, 25)
+            t += minutes(rng, 5, 18)
             close_order(order, OrderStatus.COMPLETED, t, "delivered by rider")
         elif ftype is FulfillmentType.SHIP:
             t += minutes(rng, 30, 600)
             tracking = f"{rng.choice(_CARRIERS)} SF{rng.randint(10**11, 10**12 - 1)}"
             steps.append((OrderStatus.SHIPPED, t, tracking))
-            close_order(order, OrderStatus.COMPLETED, t + minutes(rng, 18 * 60, 60 * 60), None)
+            close_order(order, OrderStatus.COMPLETED, t + minutes(rng, 16 * 60, 44 * 60), None)
         else:
             t += minutes(rng, 1, 5)
             steps.append((OrderStatus.READY_FOR_PICKUP, t, None))
