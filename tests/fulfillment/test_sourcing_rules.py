@@ -111,7 +111,20 @@ def test_reason_codes_are_stable_strings() -> None:
         "missing_service",
         "missing_stock",
         "closed",
+        "paused",
     }
+
+
+def test_a_store_paused_for_the_type_is_passed_by_until_its_pause_ends() -> None:
+    paused = store("PAUSED", 0.5, paused_until=NOW + timedelta(minutes=45))
+    candidates = [paused, store("NEXT", 0.9)]
+    decision = choose_stores(delivery(basket((SALMON, 1))), candidates, NOW)
+    assert [a.code for a in decision.assignments] == ["NEXT"]
+    eligible, reasons, explanation = verdict_of(decision, "PAUSED")
+    assert not eligible and reasons == ("paused",)
+    assert "paused by the store until" in explanation
+    later = choose_stores(delivery(basket((SALMON, 1))), candidates, NOW + timedelta(hours=1))
+    assert [a.code for a in later.assignments] == ["PAUSED"]
 
 
 def test_delivery_is_never_split_across_two_half_stocked_stores() -> None:
@@ -336,6 +349,10 @@ def scenarios(draw: st.DrawFn) -> tuple[SourcingRequest, list[StoreCandidate]]:
                 open_tasks=draw(st.integers(0, 15)),
                 open_now=draw(st.booleans()),
                 next_open_at=draw(st.none() | st.just(NOW + timedelta(hours=9))),
+                paused_until=draw(
+                    st.none()
+                    | st.sampled_from([NOW - timedelta(minutes=1), NOW + timedelta(hours=1)])
+                ),
             )
         )
     target = draw(st.none() | st.integers(1, 60))
@@ -353,7 +370,7 @@ def _need(request: SourcingRequest) -> Counter[uuid.UUID]:
 
 @settings(max_examples=300)
 @given(scenarios())
-def test_a_chosen_store_has_the_type_the_radius_the_services_and_the_whole_basket(
+def test_a_chosen_store_has_the_type_unpaused_the_radius_the_services_and_the_whole_basket(
     scenario: tuple[SourcingRequest, list[StoreCandidate]],
 ) -> None:
     request, candidates = scenario
@@ -364,6 +381,7 @@ def test_a_chosen_store_has_the_type_the_radius_the_services_and_the_whole_baske
     for part in decision.assignments:
         chosen = by_id[part.store_id]
         assert request.fulfillment_type in chosen.fulfillment_types
+        assert chosen.paused_until is None or chosen.paused_until <= NOW
         assert all(chosen.stock.get(sku, 0) >= qty for sku, qty in part.quantities.items())
         assert part.services <= chosen.services
         if request.fulfillment_type is F.DELIVERY:
@@ -391,6 +409,7 @@ def test_no_eligible_candidate_lacks_the_type_the_radius_the_services_or_the_sto
             continue
         candidate = by_id[verdict.store_id]
         assert request.fulfillment_type in candidate.fulfillment_types
+        assert candidate.paused_until is None or candidate.paused_until <= NOW
         if request.fulfillment_type is F.DELIVERY:
             assert candidate.delivery_radius_m is not None and verdict.distance_m is not None
             assert verdict.distance_m <= candidate.delivery_radius_m

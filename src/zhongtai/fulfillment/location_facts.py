@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -53,6 +54,7 @@ def _box(latitude: float, longitude: float, radius_m: float) -> tuple[float, flo
 class CapabilityFacts:
     delivery_radius_m: int | None
     services: tuple[str, ...]
+    paused_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def _locations_statement(shape: str) -> Select[*tuple[Any, ...]]:
             LocationCapability.capability,
             LocationCapability.delivery_radius_m,
             LocationCapability.services,
+            LocationCapability.paused_until,
             FulfillmentProfile.location_id.label("profile_of"),
             *_PACE_COLUMNS,
             backlog.label("open_tasks"),
@@ -179,7 +182,9 @@ def _location_facts(rows: list[Row[Any]]) -> LocationFacts:
         longitude=first.longitude,
         timezone=first.timezone,
         capabilities={
-            r.capability: CapabilityFacts(r.delivery_radius_m, tuple(r.services or ()))
+            r.capability: CapabilityFacts(
+                r.delivery_radius_m, tuple(r.services or ()), r.paused_until
+            )
             for r in rows
             if r.capability is not None
         },

@@ -189,6 +189,7 @@ def _store_candidates(
         closes_at = _closes_at(schedule, now) if schedule and open_now else None
         services = location.capabilities.get(Capability.IN_STORE_SERVICES)
         delivery = location.capabilities.get(Capability.DELIVERY)
+        asked = location.capabilities.get(CAPABILITY_OF[request.fulfillment_type])
         candidates.append(
             StoreCandidate(
                 store_id=location.id,
@@ -204,6 +205,7 @@ def _store_candidates(
                 fulfillment_types=_enabled_types(
                     location, switches, lineages, request.fulfillment_type
                 ),
+                paused_until=asked.paused_until if asked else None,
                 delivery_radius_m=delivery.delivery_radius_m if delivery else None,
                 services=frozenset(services.services if services else ()),
                 stock={sku: stock.get((location.id, sku), 0) for sku in sku_ids},

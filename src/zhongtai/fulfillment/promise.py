@@ -84,6 +84,8 @@ class StoreCandidate:
     next_open_at: datetime | None = None
     closes_at: datetime | None = None
     fulfillment_types: frozenset[FulfillmentType] = frozenset()
+    #: The store takes no orders of the type asked until then (a manager's pause).
+    paused_until: datetime | None = None
     delivery_radius_m: int | None = None
     services: frozenset[str] = frozenset()
     stock: Mapping[uuid.UUID, int] = field(default_factory=dict)

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from zhongtai.core.clock import as_utc
 from zhongtai.core.errors import InvalidInput
 from zhongtai.fulfillment.promise import GeoPoint, Promise, StoreCandidate, promise_for_workload
 from zhongtai.fulfillment.sourcing_decisions import Reason, SourcingRequest, Verdict
@@ -97,6 +98,9 @@ def judge_candidate(
     problems: list[tuple[Reason, str]] = []
     if ftype not in store.fulfillment_types:
         problems.append((Reason.TYPE_NOT_ENABLED, f"{ftype.value} is not enabled here"))
+    elif store.paused_until is not None and as_utc(store.paused_until) > now:
+        until = f"{as_utc(store.paused_until):%Y-%m-%d %H:%M} UTC"
+        problems.append((Reason.PAUSED, f"{ftype.value} paused by the store until {until}"))
     if ftype is FulfillmentType.DELIVERY:
         radius = store.delivery_radius_m
         if radius is None or distance is None or distance > radius:

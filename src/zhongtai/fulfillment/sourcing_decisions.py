@@ -31,6 +31,7 @@ class Reason(StrEnum):
     MISSING_SERVICE = "missing_service"
     MISSING_STOCK = "missing_stock"
     CLOSED = "closed"  # closed, or closing before the order is ready, with no next opening known
+    PAUSED = "paused"  # the store paused taking orders of this type for a while
 
 
 @dataclass(frozen=True)

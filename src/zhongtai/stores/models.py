@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, time
+from datetime import date, datetime, time
 from enum import StrEnum
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
@@ -89,6 +89,11 @@ class LocationCapability(Base):
     services: Mapped[list[str]] = mapped_column(
         JSON, default=list, doc="For in-store services: e.g. fish_cleaning, alterations."
     )
+    paused_until: Mapped[datetime | None] = mapped_column(
+        doc="The store takes no orders of this capability until then (short of hands, a "
+        "machine down); None: not paused."
+    )
+    pause_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class OpeningHours(IdMixin, Base):
