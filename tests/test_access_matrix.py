@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,13 +20,15 @@ from tests.integrations import events as _test_events  # noqa: F401  (declares t
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.models import ProductKind, SaleUnit
 from zhongtai.core.auth.roles import Channel, Role
+from zhongtai.core.clock import utcnow
 from zhongtai.core.settings import Settings
 from zhongtai.inventory import service as inventory
 from zhongtai.loyalty import service as loyalty
 from zhongtai.loyalty.models import SourceType
 from zhongtai.members import service as members
 from zhongtai.members.models import IdentityKind
-from zhongtai.stores.models import Location
+from zhongtai.stores import service as stores
+from zhongtai.stores.models import Capability, Location
 
 CALLERS = [
     "hq_admin",
@@ -477,6 +480,21 @@ CASES = [
         "audit_log_read", "GET", lambda w: "/api/v1/audit", frozenset({"hq_admin", "store_manager"})
     ),
     Case(
+        "pause_own_store",
+        "POST",
+        lambda w: f"/api/v1/stores/{w.own.id}/capabilities/pickup/pause",
+        frozenset({"hq_admin", "store_manager"}),
+        lambda w: {"until": (utcnow() + timedelta(hours=1)).isoformat(), "reason": "busy"},
+    ),
+    Case(
+        "pause_other_store",
+        "POST",
+        lambda w: f"/api/v1/stores/{w.other.id}/capabilities/pickup/pause",
+        frozenset({"hq_admin"}),
+        lambda w: {"until": (utcnow() + timedelta(hours=1)).isoformat(), "reason": "busy"},
+        out_of_scope=frozenset({"store_manager"}),
+    ),
+    Case(
         "on_time_report_own_stores",
         "GET",
         lambda w: (
@@ -524,6 +542,8 @@ CASES = [
 @pytest.fixture
 def world(factory: Factory) -> World:
     own, other = factory.location(region="静安区"), factory.location(region="徐汇区")
+    for store in (own, other):
+        stores.set_capability(factory.session, store.id, Capability.PICKUP)
     category = catalog.create_category(factory.session, code="MATRIX", name="矩阵", parent_id=None)
     barcode = "690765432101" + ean.calc_check_digit("690765432101")
     product = catalog.create_product(

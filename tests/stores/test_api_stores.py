@@ -128,7 +128,14 @@ def test_listing_filters_by_kind_and_capability(client: TestClient, factory: Fac
     ).json()["items"]
     assert [s["id"] for s in delivering] == [str(store.id)]
     assert delivering[0]["capabilities"] == [
-        {"capability": "delivery", "delivery_radius_m": 3000, "services": []}
+        {
+            "capability": "delivery",
+            "delivery_radius_m": 3000,
+            "services": [],
+            "paused_until": None,
+            "pause_reason": None,
+            "paused": False,
+        }
     ]
     dcs = client.get(STORES, params={"region": "筛选区", "kind": "dc"}, headers=hq).json()
     assert dcs["items"] == []

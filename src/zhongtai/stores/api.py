@@ -17,6 +17,7 @@ from zhongtai.core.http.security import require
 from zhongtai.core.pagination import Page, PageParams, page_params
 from zhongtai.core.text import PlainText
 from zhongtai.stores import service, service_hours
+from zhongtai.stores.api_pauses import router as pauses_router
 from zhongtai.stores.api_pilot import router as pilot_router
 from zhongtai.stores.models import Capability, Location, LocationKind
 from zhongtai.stores.rules import WeeklySpan
@@ -209,3 +210,4 @@ def is_open(
 
 
 router.include_router(pilot_router)
+router.include_router(pauses_router)

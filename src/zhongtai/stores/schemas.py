@@ -18,6 +18,8 @@ from pydantic import (
     computed_field,
 )
 
+from zhongtai.core.clock import as_utc, utcnow
+from zhongtai.core.moments import Moment as AwareMoment
 from zhongtai.core.moments import calendar_moment
 from zhongtai.core.text import PlainText
 from zhongtai.stores.models import Capability, LocationKind, LocationStatus, PilotScope
@@ -103,6 +105,23 @@ class CapabilityOut(BaseModel):
     capability: Capability
     delivery_radius_m: int | None
     services: list[str]
+    paused_until: datetime | None = Field(
+        default=None, description="No orders of this capability until then (a past moment: over)."
+    )
+    pause_reason: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def paused(self) -> bool:
+        """Whether the store takes no orders of this capability now."""
+        return self.paused_until is not None and as_utc(self.paused_until) > utcnow()
+
+
+class PauseIn(BaseModel):
+    until: AwareMoment = Field(
+        description="The moment orders are taken again (at most 24 h ahead)."
+    )
+    reason: PlainText = Field(min_length=1, max_length=200, examples=["两位拣货员病假"])
 
 
 class LocationOut(BaseModel):
