@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
@@ -34,7 +34,8 @@ PROMISED = (
 )
 #: Kept when ready to collect by the promise (the others: when at her door).
 _COLLECTED = (FulfillmentType.PICKUP, FulfillmentType.RESERVE_TRY)
-_COUNTED = tuple(s for s in OrderStatus if s not in (OrderStatus.CANCELLED, OrderStatus.CREATED))
+#: Not cancelled (``created``: only a try-on booking, which is never paid up front).
+_COUNTED = tuple(s for s in OrderStatus if s is not OrderStatus.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,10 @@ def on_time(
     stmt = (
         select(Order.store_id, Order.fulfillment_type, func.count(), kept)
         .where(
+            Order.status.in_(_COUNTED),  # the leading column of the orders' promise index
             or_(
-                Order.status.in_(_COUNTED),
-                and_(
-                    Order.status == OrderStatus.CREATED,
-                    Order.fulfillment_type == FulfillmentType.RESERVE_TRY,
-                ),
+                Order.status != OrderStatus.CREATED,
+                Order.fulfillment_type == FulfillmentType.RESERVE_TRY,
             ),
             Order.fulfillment_type.in_(PROMISED),
             Order.promised_by >= since,
