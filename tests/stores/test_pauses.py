@@ -19,6 +19,7 @@ from tests.orders.conftest import stock as stock
 from zhongtai.core.audit import AuditEntry
 from zhongtai.core.auth.roles import Role
 from zhongtai.core.clock import utcnow
+from zhongtai.core.outbox import OutboxEvent
 from zhongtai.stores import pauses
 from zhongtai.stores import service as stores
 from zhongtai.stores.models import Capability
@@ -107,7 +108,7 @@ def test_a_paused_pickup_counter_takes_no_try_on_bookings_either(
     assert _reasons(_quote(client, chain, "reserve_try")) == ["paused"]
 
 
-def test_pauses_and_resumes_are_audited_under_the_store(
+def test_pauses_and_resumes_are_audited_and_announced_under_the_store(
     client: TestClient, chain: Chain, session: Session
 ) -> None:
     until = utcnow() + timedelta(hours=1)
@@ -136,6 +137,18 @@ def test_pauses_and_resumes_are_audited_under_the_store(
     assert entries[0].before is None
     assert entries[0].after == {"until": until.isoformat(), "reason": REASON}
     assert entries[1].after is None
+    announced = session.execute(
+        select(OutboxEvent.type, OutboxEvent.payload, OutboxEvent.store_id)
+        .where(OutboxEvent.aggregate_id == str(chain.store.id))
+        .order_by(OutboxEvent.id)
+    ).all()
+    assert [(kind, store) for kind, _, store in announced] == [
+        ("store.capability_paused", chain.store.id),
+        ("store.capability_resumed", chain.store.id),
+    ]
+    paused = announced[0][1]
+    assert (paused["capability"], paused["reason"]) == ("ship_from_store", REASON)
+    assert datetime.fromisoformat(paused["paused_until"]) == until
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 manager stops taking delivery (or pickup and try-on, or parcel) orders until a moment she names,
 with a reason. Sourcing passes the store by for that type meanwhile and says why (reason
 ``paused``); orders already taken are not touched. A pause ends by itself at its moment, or
-earlier when she resumes. Both are audited.
+earlier when she resumes. Both are audited and announced (``store.capability_paused``,
+``store.capability_resumed``), so that channel apps and marketplace storefronts show the store
+busy for that service meanwhile.
 
 Hours and capabilities are the lasting settings; a pause is for today: at most
 :data:`MAX_PAUSE` ahead.
@@ -14,11 +16,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from zhongtai.core.audit import record_audit
 from zhongtai.core.clock import as_utc, utcnow
 from zhongtai.core.errors import InvalidInput, NotFound
+from zhongtai.core.outbox import record_event
+from zhongtai.stores.events import CapabilityPaused, CapabilityResumed
 from zhongtai.stores.models import Capability, LocationCapability
 from zhongtai.stores.service import get_location
 
@@ -57,6 +62,16 @@ def pause_capability(
     row.pause_reason = reason
     session.flush()
     _audit(session, "capability.paused", row, before, _pause(row, now))
+    _announce(
+        session,
+        row,
+        CapabilityPaused(
+            store_id=location_id,
+            capability=capability.value,
+            paused_until=until,
+            reason=reason,
+        ),
+    )
     return row
 
 
@@ -73,6 +88,11 @@ def resume_capability(
     row.pause_reason = None
     session.flush()
     _audit(session, "capability.resumed", row, before, None)
+    _announce(
+        session,
+        row,
+        CapabilityResumed(store_id=location_id, capability=capability.value, resumed_at=now),
+    )
     return row
 
 
@@ -98,6 +118,16 @@ def _pause(row: LocationCapability, now: datetime) -> dict[str, Any] | None:
         return None
     assert row.paused_until is not None
     return {"until": as_utc(row.paused_until).isoformat(), "reason": row.pause_reason}
+
+
+def _announce(session: Session, row: LocationCapability, event: BaseModel) -> None:
+    record_event(
+        session,
+        event,
+        aggregate_type="location",
+        aggregate_id=row.location_id,
+        store_id=row.location_id,
+    )
 
 
 def _audit(
