@@ -14,15 +14,26 @@ from sqlalchemy.orm import Session
 
 from tests.catalog.conftest import catalog as catalog  # the order tests' fixtures
 from tests.fulfillment.couriers_at_work import moment, on_the_road
-from tests.orders.conftest import NEARBY, Chain, ok, paid_pickup, place, quote, store_step
+from tests.orders.conftest import (
+    NEARBY,
+    Chain,
+    ok,
+    paid_pickup,
+    pay_by_wallet,
+    place,
+    quote,
+    store_step,
+)
 from tests.orders.conftest import chain as chain
 from tests.orders.conftest import stock as stock
 from zhongtai.core.auth.roles import Role
 from zhongtai.core.clock import utcnow
 from zhongtai.fulfillment.on_time import OnTime, on_time, together
+from zhongtai.fulfillment.parcel_receipts import confirm_unconfirmed_parcels
 from zhongtai.integrations.providers import Providers
 from zhongtai.orders.kinds import FulfillmentType
 from zhongtai.orders.models import Order
+from zhongtai.orders.settings import order_settings
 
 REPORT = "/api/v1/fulfillment/on-time"
 DAY = timedelta(days=1)
@@ -180,3 +191,20 @@ def test_a_period_without_offsets_backwards_or_over_a_year_is_refused_naming_the
     refused = client.get(REPORT, params={"since": since, "until": until}, headers=hq)
     assert refused.status_code == 422
     assert [e["field"] for e in refused.json()["errors"]] == [f"query.{field}"]
+
+
+def test_a_parcel_confirmed_by_the_platform_days_later_is_left_out_its_arrival_unknown(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    body = {"fulfillment_type": "ship", "address": NEARBY, "lines": chain.basket(1)}
+    order = place(client, chain.app, quote(client, chain.app, body)["id"])
+    pay_by_wallet(client, providers, chain.app, order["id"])
+    for step in ("accept", "start-picking", "pack"):
+        store_step(client, chain.clerk, order["id"], step, {} if step == "pack" else None)
+    store_step(client, chain.clerk, order["id"], "ship", {"carrier": "SF", "tracking_number": "1"})
+    later = utcnow() + timedelta(days=order_settings().parcel_confirm_days, hours=1)
+    assert confirm_unconfirmed_parcels(session, now=later) == 1
+    session.commit()
+
+    since = moment(order["promised_by"]) - DAY
+    assert on_time(session, since=since, until=later, now=later) == []

@@ -6,8 +6,10 @@ time). Per store and fulfilment type, for store managers and HQ.
 Read from the orders themselves (when each completed, when it became ready), not from the
 promise clock's records, so that a period while `serve` was not running counts as it happened.
 A cancelled order is promised nothing any more, an unpaid one nothing yet (a try-on booking,
-never paid up front, is promised from the booking): both are left out. A promise not yet due
-counts once it is kept (a delivery completed ahead of it), and otherwise once it falls due.
+never paid up front, is promised from the booking): both are left out, and so is a parcel
+nobody confirmed delivered until `serve` confirmed it days later (when it arrived is unknown).
+A promise not yet due counts once it is kept (a delivery completed ahead of it), and otherwise
+once it falls due.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhongtai.core.clock import utcnow
+from zhongtai.fulfillment.parcel_receipts import ACTOR as PARCEL_RECEIPTS
 from zhongtai.orders.kinds import FulfillmentType, OrderStatus
 from zhongtai.orders.lifecycle import entered_at
-from zhongtai.orders.models import Order
+from zhongtai.orders.models import Order, OrderStatusChange
 
 #: The types a checkout promises a moment for.
 PROMISED = (
@@ -83,6 +86,11 @@ def on_time(
                 Order.fulfillment_type == FulfillmentType.RESERVE_TRY,
             ),
             Order.fulfillment_type.in_(PROMISED),
+            ~exists().where(
+                OrderStatusChange.order_id == Order.id,
+                OrderStatusChange.to_status == OrderStatus.COMPLETED.value,
+                OrderStatusChange.actor == PARCEL_RECEIPTS,
+            ),
             Order.promised_by >= since,
             Order.promised_by < until,
             or_(Order.promised_by < now, kept_in_time),
