@@ -495,6 +495,18 @@ CASES = [
         out_of_scope=frozenset({"store_manager"}),
     ),
     Case(
+        "missed_promises_of_the_chain",
+        "GET",
+        lambda w: "/api/v1/fulfillment/missed-promises",
+        frozenset({"hq_admin", "analyst", "store_manager"}),
+    ),
+    Case(
+        "missed_promises_of_a_store",
+        "GET",
+        lambda w: f"/api/v1/fulfillment/stores/{w.own.id}/missed-promises",
+        frozenset({"hq_admin", "store_manager", "store_staff"}),
+    ),
+    Case(
         "on_time_report_own_stores",
         "GET",
         lambda w: (

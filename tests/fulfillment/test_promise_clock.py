@@ -186,7 +186,26 @@ def test_missed_promises_are_the_stores_own_and_since_needs_its_offset(
     assert _late(client, chain, elsewhere).status_code == 403
     refused = _late(client, chain, since="2026-11-28T10:00:00")
     assert refused.status_code == 422
-    assert [e["field"] for e in refused.json()["errors"]] == ["since"]
+    assert [e["field"] for e in refused.json()["errors"]] == ["query.since"]
+
+
+def test_hq_lists_every_stores_missed_promises_and_a_manager_hers(
+    client: TestClient, chain: Chain, providers: Providers, session: Session
+) -> None:
+    order, _ = packed_and_booked(client, chain, providers)
+    assert flag_missed_promises(session, now=_promised(order) + SECOND) == 1
+    session.commit()
+    url = "/api/v1/fulfillment/missed-promises"
+
+    hq = chain.factory.staff_headers(Role.ANALYST)
+    [late] = ok(client.get(url, headers=hq))["items"]
+    assert (late["order_id"], late["store_id"]) == (order["id"], str(chain.store.id))
+    elsewhere = chain.open_store()
+    manager = chain.factory.staff_headers(Role.STORE_MANAGER, [elsewhere])
+    assert ok(client.get(url, headers=manager))["items"] == []
+    asked = client.get(url, params={"store_id": str(chain.store.id)}, headers=manager)
+    assert asked.status_code == 403
+    assert client.get(url, headers=chain.clerk).status_code == 403
 
 
 def test_the_clock_records_a_backlog_in_short_transactions_until_none_is_left(

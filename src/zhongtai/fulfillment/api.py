@@ -7,13 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Permission
-from zhongtai.core.errors import InvalidInput
 from zhongtai.core.http.deps import app_settings, db_session
 from zhongtai.core.http.routing import (
     api_router,
@@ -21,7 +20,6 @@ from zhongtai.core.http.routing import (
     idempotent_at_commit,
 )
 from zhongtai.core.http.security import client_ip, require
-from zhongtai.core.pagination import Page, PageParams, page_params
 from zhongtai.core.settings import Settings
 from zhongtai.fulfillment import pickup, tasks, worklists
 from zhongtai.fulfillment.picking import LinePick, SubstituteAsked
@@ -83,53 +81,6 @@ def store_queue(
         )
         for x in worklists.store_queue(session, store_id)
     ]
-
-
-class MissedPromiseOut(BaseModel):
-    order_id: uuid.UUID
-    order_number: str
-    fulfillment_type: str
-    promised_by: datetime
-    status_when_found: str = Field(
-        description="Where the order stood when its promise was found missed: still in the "
-        "store (booked or paid, to packed) or on its way (out_for_delivery, shipped)."
-    )
-    status_now: str
-    detected_at: datetime
-
-
-@router.get("/fulfillment/stores/{store_id}/missed-promises", response_model=Page[MissedPromiseOut])
-def missed_promises(
-    store_id: uuid.UUID,
-    since: datetime | None = Query(
-        None, description="Found from this instant (inclusive), with its UTC offset."
-    ),
-    page: PageParams = Depends(page_params),
-    principal: Principal = FULFIL,
-    session: Session = Depends(db_session),
-) -> Page[MissedPromiseOut]:
-    """The store's orders found past the moment promised to the customer (deliveries and
-    parcels not at her door, pickups and try-ons not ready), in the order they were found
-    (`serve`'s promise clock), with where each stands now."""
-    principal.ensure_store(store_id)
-    if since is not None and since.tzinfo is None:
-        raise InvalidInput.field("since", "must carry a UTC offset, e.g. 2026-11-25T08:00:00+08:00")
-    rows, cursor = worklists.missed_promises(session, store_id, page, since=since)
-    return Page(
-        items=[
-            MissedPromiseOut(
-                order_id=x.missed.order_id,
-                order_number=x.number,
-                fulfillment_type=x.missed.fulfillment_type,
-                promised_by=x.missed.promised_by,
-                status_when_found=x.missed.order_status,
-                status_now=x.status_now.value,
-                detected_at=x.missed.detected_at,
-            )
-            for x in rows
-        ],
-        next_cursor=cursor,
-    )
 
 
 @router.post("/fulfillment/orders/{order_id}/accept", response_model=OrderOut)

@@ -5,6 +5,7 @@ each service timed as the delivery promise timed it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -134,11 +135,18 @@ class LateOrder:
 
 
 def missed_promises(
-    session: Session, store_id: uuid.UUID, page: PageParams, *, since: datetime | None = None
+    session: Session,
+    store_ids: Collection[uuid.UUID] | None,
+    page: PageParams,
+    *,
+    since: datetime | None = None,
 ) -> tuple[list[LateOrder], str | None]:
-    """The store's orders found past their promise (since ``since``), in the order they were
-    found: the manager's list of customers to call ahead, and of what made them late."""
-    stmt = select(MissedPromise).where(MissedPromise.store_id == store_id)
+    """The stores' orders (None: the chain's) found past their promise (since ``since``), in
+    the order they were found: the list of customers to call ahead, and of what made them
+    late."""
+    stmt = select(MissedPromise)
+    if store_ids is not None:
+        stmt = stmt.where(MissedPromise.store_id.in_(store_ids))
     if since is not None:
         stmt = stmt.where(MissedPromise.detected_at >= since)
     missed, cursor = paginate(
