@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from zhongtai.guides.member_facts import (
     BoughtCategory,
     ExpiringPoints,
+    LateOrder,
     MemberFacts,
     NewArrival,
     RecentReturn,
@@ -113,6 +114,37 @@ def test_an_order_waiting_more_than_a_day_at_the_counter_is_a_pickup_task() -> N
 
 def test_an_order_ready_for_exactly_24_hours_is_not_nagged_about_yet() -> None:
     assert kinds(facts(pickups=(pickup(24),))) == []
+
+
+def late(found_hours_ago: float, status: str = "completed", order: int = 7) -> LateOrder:
+    found = NOW - timedelta(hours=found_hours_ago)
+    return LateOrder(
+        uuid.UUID(int=order),
+        f"LT-{order}",
+        STORE,
+        "delivery",
+        found - timedelta(minutes=1),
+        found,
+        status,
+    )
+
+
+def test_an_order_that_came_late_is_a_task_to_say_sorry_and_where_it_stands() -> None:
+    [came, coming] = due(facts(late_orders=(late(3), late(1, "out_for_delivery", order=8))))
+    assert (came.kind, came.priority) == (TaskKind.LATE_ORDER, 1)
+    assert came.period_key == f"late_order:{uuid.UUID(int=7)}"
+    assert came.explanation == (
+        "Order LT-7 missed the time she was promised: say sorry; it has reached her since."
+    )
+    assert "the rider is on the way" in coming.explanation
+    assert coming.details["status"] == "out_for_delivery"
+
+
+def test_a_late_order_is_a_service_task_kept_without_marketing_consent_and_only_for_two_days() -> (
+    None
+):
+    withdrawn = facts(late_orders=(late(47), late(49, order=9)), marketing_consent=False)
+    assert [t.details["order_number"] for t in due(withdrawn)] == ["LT-7"]
 
 
 def test_each_waiting_order_is_its_own_task() -> None:
@@ -289,6 +321,7 @@ LOUD_MEMBER = {
     "last_purchase_on": TODAY - timedelta(days=100),
     "bought_categories": (bought(TOPS, 100),),
     "pickups": (pickup(30),),
+    "late_orders": (late(3),),
     "returns": (returned(0),),
     "points": (ExpiringPoints(10, TODAY),),
 }
@@ -296,7 +329,12 @@ LOUD_MEMBER = {
 
 def test_a_member_who_withdrew_her_wecom_consent_gets_service_tasks_only() -> None:
     got = kinds(facts(**LOUD_MEMBER, marketing_consent=False), arrivals=[arrival(1)])
-    assert got == [TaskKind.PICKUP_WAITING, TaskKind.AFTER_SALE, TaskKind.POINTS_EXPIRING]
+    assert got == [
+        TaskKind.LATE_ORDER,
+        TaskKind.PICKUP_WAITING,
+        TaskKind.AFTER_SALE,
+        TaskKind.POINTS_EXPIRING,
+    ]
 
 
 def test_a_member_never_asked_gets_marketing_tasks_unless_the_chain_asks_for_consent() -> None:

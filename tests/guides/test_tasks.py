@@ -36,6 +36,7 @@ from zhongtai.core.auth.principal import Principal
 from zhongtai.core.auth.roles import Channel, Permission, Role
 from zhongtai.core.clock import business_day, utcnow
 from zhongtai.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from zhongtai.fulfillment.promise_clock import flag_missed_promises
 from zhongtai.guides import binding, roster
 from zhongtai.guides.binding_rules import BindingSource
 from zhongtai.guides.task_kinds import TaskKind, TaskPolicy
@@ -461,6 +462,51 @@ def test_a_pickup_waiting_over_a_day_is_a_task_until_she_collects_it(
     session.refresh(task)
     assert task.status is TaskStatus.EXPIRED
     assert task.outcome_note == "The order is no longer waiting for pickup."
+
+
+def test_an_order_of_hers_that_missed_its_promise_is_a_task_to_say_sorry(
+    client: TestClient,
+    chain: Chain,  # noqa: F811
+    providers: Providers,
+    session: Session,
+    factory: Factory,
+    make_member: MakeMember,  # noqa: F811
+) -> None:
+    shop = Shop(
+        session, factory, chain.store, CatalogFactory(session, factory), make_member, utcnow()
+    )
+    guide = shop.guide()
+    member = shop.customer(guide)
+    session.commit()
+    q = quote(
+        client,
+        chain.app,
+        {
+            "fulfillment_type": "pickup",
+            "store_id": str(chain.store.id),
+            "member_id": str(member.id),
+            "lines": chain.basket(1),
+        },
+    )
+    order = place(client, chain.app, q["id"], contact_name="王女士", contact_phone="13812345678")
+    pay_by_wallet(client, providers, chain.app, order["id"])
+    promised = datetime.fromisoformat(order["promised_by"])
+    assert flag_missed_promises(session, now=promised + timedelta(minutes=1)) == 1
+    _age_products(session, 100)
+
+    shop.now = promised + timedelta(hours=1)
+    assert shop.generate().created == {TaskKind.LATE_ORDER: 1}
+    task = _task(session, guide, TaskKind.LATE_ORDER)
+    assert task.explanation == (
+        f"Order {order['number']} missed the time she was promised: say sorry; the store is "
+        "still getting it ready."
+    )
+    session.commit()
+
+    shop.now = promised + timedelta(days=3)  # past the policy's two days
+    assert shop.generate().expired == 1
+    session.refresh(task)
+    assert task.status is TaskStatus.EXPIRED
 
 
 # --- closing and counting --------------------------------------------------------------------

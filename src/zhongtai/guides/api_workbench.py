@@ -181,8 +181,8 @@ def my_tasks(
     principal: Principal = WORK,
     session: Session = Depends(db_session),
 ) -> list[TaskOut]:
-    """Her task list: pickups waiting, after-sale follow-ups, points expiring, birthdays,
-    dormant customers and new arrivals for them — most urgent first."""
+    """Her task list: pickups waiting, late orders, after-sale follow-ups, points expiring,
+    birthdays, dormant customers and new arrivals for them — most urgent first."""
     guide = caller_as_guide(session, principal)
     rows = tasks.tasks_for_guide(session, guide.staff_id, status=status, day=day)
     return [TaskOut.model_validate(t) for t in rows]

@@ -1,6 +1,7 @@
 """What the task rules know of one member, as plain values: her pickups waiting at the counter,
-recent returns, points about to expire, the categories she bought from, her preferences and
-consent — and the catalogue's new arrivals, shared by every member.
+her orders that missed their promise, recent returns, points about to expire, the categories
+she bought from, her preferences and consent — and the catalogue's new arrivals, shared by
+every member.
 
 :mod:`zhongtai.guides.task_facts` reads these from the database in bulk; the pure rules decide
 on them. Keeping them apart lets the rules be tested with plain data, no session.
@@ -25,6 +26,20 @@ class WaitingPickup:
     store_id: uuid.UUID
     ready_since: datetime
     collect_by: datetime
+
+
+@dataclass(frozen=True)
+class LateOrder:
+    """An order of hers that missed the time promised (found by the promise clock at
+    ``found_at``): still on its way or in the store (``status_now``), or come late."""
+
+    order_id: uuid.UUID
+    number: str
+    store_id: uuid.UUID
+    fulfillment_type: str
+    promised_by: datetime
+    found_at: datetime
+    status_now: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,7 @@ class MemberFacts:
     preferences: Mapping[str, Any] = field(default_factory=dict)
     points: tuple[ExpiringPoints, ...] = ()
     pickups: tuple[WaitingPickup, ...] = ()
+    late_orders: tuple[LateOrder, ...] = ()
     returns: tuple[RecentReturn, ...] = ()
     #: Her latest WeCom marketing consent: True given, False withdrawn, None never recorded.
     marketing_consent: bool | None = None

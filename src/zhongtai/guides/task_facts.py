@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 
 from zhongtai.catalog.models import Category, Product, Sku
 from zhongtai.core.clock import business_day
+from zhongtai.fulfillment.models import MissedPromise
 from zhongtai.guides.member_facts import (
     BoughtCategory,
     ExpiringPoints,
+    LateOrder,
     MemberFacts,
     NewArrival,
     RecentReturn,
@@ -118,6 +120,7 @@ class Gathered:
         default_factory=lambda: defaultdict(list)
     )
     pickups: dict[uuid.UUID, list[WaitingPickup]] = field(default_factory=lambda: defaultdict(list))
+    late_orders: dict[uuid.UUID, list[LateOrder]] = field(default_factory=lambda: defaultdict(list))
     returns: dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID, str, datetime, int, str | None]]] = (
         field(default_factory=lambda: defaultdict(list))
     )
@@ -205,6 +208,27 @@ def gather_facts(
         since = since or updated_at
         facts.pickups[owner].append(
             WaitingPickup(order_id, number, store_id, since, since + counter_hold(kind))
+        )
+
+    late_since = now - timedelta(days=policy.late_order_within_days) - slack
+    for owner, order_id, number, store_id, kind, promised_by, found_at, status in session.execute(
+        select(
+            owners.c.owner_id,
+            Order.id,
+            Order.number,
+            MissedPromise.store_id,
+            MissedPromise.fulfillment_type,
+            MissedPromise.promised_by,
+            MissedPromise.detected_at,
+            Order.status,
+        )
+        .select_from(MissedPromise)
+        .join(Order, Order.id == MissedPromise.order_id)
+        .join(owners, owners.c.member_id == Order.member_id)
+        .where(MissedPromise.detected_at >= late_since, Order.status != OrderStatus.CANCELLED)
+    ):
+        facts.late_orders[owner].append(
+            LateOrder(order_id, number, store_id, kind, promised_by, found_at, status.value)
         )
 
     returns_since = now - timedelta(days=policy.after_sale_within_days) - slack
@@ -317,6 +341,7 @@ def facts_of(customer: Customer, gathered: Gathered) -> MemberFacts:
             for remaining, expires_at in gathered.points.get(m, ())
         ),
         pickups=tuple(gathered.pickups.get(m, ())),
+        late_orders=tuple(gathered.late_orders.get(m, ())),
         returns=tuple(
             RecentReturn(return_id, order_id, number, business_day(at, tz), refund, reason)
             for return_id, order_id, number, at, refund, reason in gathered.returns.get(m, ())

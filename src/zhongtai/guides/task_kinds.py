@@ -15,6 +15,8 @@ from enum import StrEnum
 class TaskKind(StrEnum):
     #: An order of hers has waited at the counter too long.
     PICKUP_WAITING = "pickup_waiting"
+    #: An order of hers missed the time she was promised: say sorry, say where it stands.
+    LATE_ORDER = "late_order"
     #: She brought something back: ask how it went.
     AFTER_SALE = "after_sale"
     #: Points of hers run out soon.
@@ -30,6 +32,7 @@ class TaskKind(StrEnum):
 #: before care and sales work.
 PRIORITY: Mapping[TaskKind, int] = {
     TaskKind.PICKUP_WAITING: 1,
+    TaskKind.LATE_ORDER: 1,
     TaskKind.AFTER_SALE: 2,
     TaskKind.POINTS_EXPIRING: 3,
     TaskKind.BIRTHDAY: 4,
@@ -53,6 +56,8 @@ class TaskPolicy:
     birthday_within_days: int = 7
     points_expiring_within_days: int = 14
     pickup_waiting_hours: int = 24
+    #: A promise missed this recently (days) is still worth a word to her.
+    late_order_within_days: int = 2
     after_sale_within_days: int = 3
     new_arrivals_within_days: int = 14
     #: Categories she bought from this far back count as hers for new arrivals.
@@ -68,6 +73,7 @@ class TaskPolicy:
             "birthday_within_days",
             "points_expiring_within_days",
             "pickup_waiting_hours",
+            "late_order_within_days",
             "after_sale_within_days",
             "new_arrivals_within_days",
             "purchase_history_days",

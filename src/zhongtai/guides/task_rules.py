@@ -91,6 +91,41 @@ def _pickups(facts: MemberFacts, now: datetime, policy: TaskPolicy) -> list[DueT
     return out
 
 
+def _late_orders(facts: MemberFacts, now: datetime, policy: TaskPolicy) -> list[DueTask]:
+    since = now - timedelta(days=policy.late_order_within_days)
+    out = []
+    for late in facts.late_orders:
+        if late.found_at < since:
+            continue
+        where = _WHERE_LATE.get(late.status_now, f"it is {late.status_now.replace('_', ' ')}")
+        out.append(
+            _task(
+                TaskKind.LATE_ORDER,
+                str(late.order_id),
+                f"Order {late.number} missed the time she was promised: say sorry; {where}.",
+                order_id=str(late.order_id),
+                order_number=late.number,
+                store_id=str(late.store_id),
+                fulfillment_type=late.fulfillment_type,
+                promised_by=late.promised_by.isoformat(),
+                status=late.status_now,
+            )
+        )
+    return out
+
+
+#: What the guide can tell her, by where the late order stands now.
+_WHERE_LATE = {
+    **dict.fromkeys(
+        ("created", "paid", "accepted", "picking", "packed"), "the store is still getting it ready"
+    ),
+    "ready_for_pickup": "it is ready to collect now",
+    "out_for_delivery": "the rider is on the way",
+    "shipped": "the parcel is on its way",
+    "completed": "it has reached her since",
+}
+
+
 def _returns(facts: MemberFacts, today: date, policy: TaskPolicy) -> list[DueTask]:
     since = today - timedelta(days=policy.after_sale_within_days)
     out = []
@@ -236,6 +271,7 @@ def due_tasks(
         raise ValueError("now must be timezone-aware")
     tasks = [
         *_pickups(facts, now, policy),
+        *_late_orders(facts, now, policy),
         *_returns(facts, today, policy),
         *_points(facts, today, policy),
     ]

@@ -44,6 +44,7 @@ NOTE_MAX = 500
 #: Why an open task expired, when she is still the guide's customer.
 _GONE: Mapping[TaskKind, str] = {
     TaskKind.PICKUP_WAITING: "The order is no longer waiting for pickup.",
+    TaskKind.LATE_ORDER: "The late order is some days past: a word now would come late too.",
     TaskKind.AFTER_SALE: "The follow-up window of the return has passed.",
     TaskKind.POINTS_EXPIRING: "Those points were used or have expired.",
     TaskKind.BIRTHDAY: "The birthday has passed.",
