@@ -113,10 +113,11 @@ class CourierDispatch(IdMixin, TimestampMixin, Base):
 
 
 class MissedPromise(Base):
-    """A delivery promise the chain did not keep: the order was not delivered by the moment its
-    checkout promised the customer. One row per order, written once by the promise clock
-    (:mod:`zhongtai.fulfillment.promise_clock`); the store's late deliveries and the chain's
-    on-time rate are read from here."""
+    """A promise the chain did not keep: the order was not delivered (a pickup or try-on: not
+    ready) by the moment its checkout promised the customer. One row per order, written once by
+    the promise clock (:mod:`zhongtai.fulfillment.promise_clock`); the stores' lists of missed
+    promises and the guides' late-order tasks are read from here (the on-time rate reads the
+    orders themselves)."""
 
     __tablename__ = "missed_promises"
     __table_args__ = (Index("ix_missed_promises_store", "store_id", "detected_at"),)
