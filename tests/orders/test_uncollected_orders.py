@@ -98,9 +98,11 @@ def test_a_pickup_left_at_the_counter_past_its_hold_is_cancelled_refunded_and_ba
     order = paid_pickup(client, chain, providers, 2)
     ready = _ready(client, chain, order)
     assert _held(chain) == 2
-    # Her app tells her until when the order waits.
+    # Her app tells her until when the order waits, and so does the event that tells her to come.
     collect_by = moment(_tracking(client, chain, order)["pickup"]["collect_by"])
     assert ready + PICKUP_HOLD <= collect_by <= utcnow() + PICKUP_HOLD
+    [told] = store_events(session, order, "fulfillment.ready_for_pickup")
+    assert abs(moment(told["collect_by"]) - collect_by) < timedelta(seconds=1)
 
     assert _sweep(session, providers, ready + PICKUP_HOLD - HOUR) == 0
     assert _order(client, chain, order)["status"] == "ready_for_pickup"

@@ -70,7 +70,10 @@ class OrderPacked(_OrderMoved):
 
 @event_type("fulfillment.ready_for_pickup")
 class OrderReadyForPickup(_OrderMoved):
-    """The order waits at the store for the customer's pickup code (or try-on visit)."""
+    """The order waits at the store for the customer's pickup code (or try-on visit), until
+    `collect_by`: not collected by then, it is cancelled and what was paid refunded."""
+
+    collect_by: datetime
 
 
 @event_type("order.out_for_delivery")
