@@ -196,7 +196,7 @@ def test_a_rider_on_her_way_with_the_parcel_is_left_to_her_callbacks(
     assert len(courier_events(session, order["id"])) == 3
 
 
-def test_a_job_the_platform_forgot_after_pickup_is_logged_for_the_store_not_booked_again(
+def test_a_job_the_platform_forgot_after_pickup_is_told_to_the_store_once_not_booked_again(
     client: TestClient,
     chain: Chain,
     providers: Providers,
@@ -206,17 +206,32 @@ def test_a_job_the_platform_forgot_after_pickup_is_logged_for_the_store_not_book
 ) -> None:
     order, ref = on_the_road(client, chain, providers, steps=3, heard=3)
     fleet = fleet_of(providers)
+    job = fleet.job
     monkeypatch.setattr(fleet, "job", lambda courier_ref: None)
     _quiet(session, ref, minutes=60)
 
     with caplog.at_level(logging.WARNING):
         assert _watch(session, providers) == 1
-
     assert "courier.job_gone_with_parcel" in caplog.text
     [row] = _dispatches(session, order)
     assert row.status is DispatchStatus.PICKED_UP and row.checked_at is not None
+    assert row.parcel_unaccounted_at is not None
     assert _lost_jobs(session, order) == []
     assert _order(client, chain, order)["status"] == "out_for_delivery"
+    [told] = store_events(session, order, "fulfillment.parcel_unaccounted")
+    assert (told["dispatch_id"], told["courier_ref"]) == (str(row.id), ref)
+
+    _quiet(session, ref, minutes=60)  # another quiet spell: asked again, not told again
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert _watch(session, providers) == 1
+    assert "courier.job_gone_with_parcel" not in caplog.text
+    assert len(store_events(session, order, "fulfillment.parcel_unaccounted")) == 1
+
+    monkeypatch.setattr(fleet, "job", job)  # the platform finds it, and the rider delivers
+    fleet.advance(ref)
+    forward(client, providers, ref, 4)
+    assert _order(client, chain, order)["status"] == "completed"
 
 
 def test_a_step_the_database_would_not_take_is_logged_and_the_watch_goes_on(

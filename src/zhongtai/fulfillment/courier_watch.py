@@ -15,7 +15,8 @@ callback, no earlier look) is asked after.
   it ever comes, is then stale.
 - A job gone before the parcel left ends the dispatch, books a new rider told to call back
   where the first was, and records ``fulfillment.courier_job_lost``. A job the platform no
-  longer knows once its rider has the parcel cannot be booked again: it is logged for the store.
+  longer knows once its rider has the parcel cannot be booked again: the store is told once
+  (``fulfillment.parcel_unaccounted``) to call the platform or the rider.
 - Otherwise the job is left to its callbacks (``checked_at`` set, so it is asked again only
   after another quiet spell).
 
@@ -45,7 +46,7 @@ from zhongtai.fulfillment.courier import (
     ended_at_the_platform,
 )
 from zhongtai.fulfillment.courier_callbacks import apply_courier_update
-from zhongtai.fulfillment.events import CourierJobLost
+from zhongtai.fulfillment.events import CourierJobLost, ParcelUnaccounted
 from zhongtai.fulfillment.models import CourierDispatch, DispatchStatus
 from zhongtai.integrations.couriers.provider import CourierJob, CourierService
 from zhongtai.integrations.providers import Providers
@@ -103,12 +104,7 @@ def look_after_a_quiet_job(
     gone = job is None or job.cancelled
     if not gone or dispatch.status not in BEFORE_PICKUP:
         if gone and dispatch.status is DispatchStatus.PICKED_UP:
-            log.warning(
-                "courier.job_gone_with_parcel",
-                dispatch_id=str(dispatch.id),
-                order_id=str(order.id),
-                courier_ref=dispatch.courier_ref,
-            )
+            _parcel_unaccounted(session, order, dispatch, now)
         dispatch.checked_at = now
         return 1
     ended_at_the_platform(order, dispatch)
@@ -129,6 +125,37 @@ def look_after_a_quiet_job(
         store_id=order.store_id,
     )
     return 1
+
+
+def _parcel_unaccounted(
+    session: Session, order: Order, dispatch: CourierDispatch, now: datetime
+) -> None:
+    """The platform forgot the job while its rider has the parcel: announced to the store
+    once; later quiet spells ask again (the job may come back) without saying it again."""
+    if dispatch.parcel_unaccounted_at is not None:
+        return
+    dispatch.parcel_unaccounted_at = now
+    log.warning(
+        "courier.job_gone_with_parcel",
+        dispatch_id=str(dispatch.id),
+        order_id=str(order.id),
+        courier_ref=dispatch.courier_ref,
+    )
+    record_event(
+        session,
+        ParcelUnaccounted(
+            dispatch_id=dispatch.id,
+            order_id=order.id,
+            store_id=order.store_id,
+            provider=dispatch.provider,
+            courier_ref=dispatch.courier_ref,
+            rider=dispatch.rider,
+            detected_at=now,
+        ),
+        aggregate_type="order",
+        aggregate_id=order.id,
+        store_id=order.store_id,
+    )
 
 
 def _catch_up(

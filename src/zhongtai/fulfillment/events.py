@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -36,6 +37,22 @@ class PromiseMissed(BaseModel):
     fulfillment_type: str
     order_status: str
     promised_by: datetime
+    detected_at: datetime
+
+
+@event_type("fulfillment.parcel_unaccounted")
+class ParcelUnaccounted(BaseModel):
+    """The courier platform no longer knows the job of a rider who has collected the parcel
+    (the courier watch asked after it once quiet): nobody can say where the order is, and it
+    cannot be booked again. The store calls the platform, or the rider (`rider`), to find it.
+    Announced once per dispatch; a callback that comes after all still completes the order."""
+
+    dispatch_id: uuid.UUID
+    order_id: uuid.UUID
+    store_id: uuid.UUID
+    provider: str
+    courier_ref: str | None
+    rider: dict[str, Any] | None
     detected_at: datetime
 
 

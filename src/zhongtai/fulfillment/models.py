@@ -110,6 +110,10 @@ class CourierDispatch(IdMixin, TimestampMixin, Base):
     callback_url: Mapped[str | None] = mapped_column(String(1024))
     #: When the courier watch last found the job, quiet, still on at the platform.
     checked_at: Mapped[datetime | None]
+    parcel_unaccounted_at: Mapped[datetime | None] = mapped_column(
+        doc="When the courier watch found the platform no longer knew the job while its rider "
+        "had the parcel (announced once)."
+    )
 
 
 class MissedPromise(Base):
