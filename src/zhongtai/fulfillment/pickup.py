@@ -32,7 +32,7 @@ from zhongtai.orders.kinds import FulfillmentType, OrderStatus
 from zhongtai.orders.lifecycle import get_order, move_order
 from zhongtai.orders.models import Order
 from zhongtai.orders.settings import order_settings
-from zhongtai.orders.uncollected_orders import counter_hold, keep_at_counter
+from zhongtai.orders.uncollected_orders import collect_by, keep_at_counter
 
 log = get_logger("zhongtai.auth")
 
@@ -63,7 +63,7 @@ def make_ready_for_pickup(session: Session, order_id: uuid.UUID, *, settings: Se
         session,
         order_id,
         OrderStatus.READY_FOR_PICKUP,
-        event_fields={"collect_by": ready_at + counter_hold(order.fulfillment_type)},
+        event_fields={"collect_by": collect_by(order.fulfillment_type, ready_at)},
         pickup_code_digest=pickup_code_digest(_secret(settings), order.id, code),
         pickup_code_sealed=cipher_for(settings).encrypt(code, purpose=_PURPOSE),
     )

@@ -31,8 +31,9 @@ from zhongtai.guides.task_kinds import TaskPolicy
 from zhongtai.loyalty.models import PointsLot
 from zhongtai.members.models import ConsentChannel, ConsentRecord, Member, MemberStatus
 from zhongtai.orders.kinds import OrderStatus
-from zhongtai.orders.models import Order, OrderLine, OrderReturn, OrderStatusChange
-from zhongtai.orders.uncollected_orders import counter_hold
+from zhongtai.orders.lifecycle import entered_at
+from zhongtai.orders.models import Order, OrderLine, OrderReturn
+from zhongtai.orders.uncollected_orders import collect_by
 from zhongtai.stores.models import Location
 
 #: An order in these states is not (or no longer) a purchase.
@@ -176,8 +177,9 @@ def gather_facts(
         assert expires_at is not None  # lots that never expire are not selected
         facts.points[member_id].append((remaining, expires_at))
 
-    ready_since = func.max(OrderStatusChange.occurred_at)
-    for owner, order_id, number, store_id, kind, since, updated_at in session.execute(
+    # The timeline says when it became ready; the order's last change stands in for it.
+    ready_since = func.coalesce(entered_at(OrderStatus.READY_FOR_PICKUP), Order.updated_at)
+    for owner, order_id, number, store_id, kind, since in session.execute(
         select(
             owners.c.owner_id,
             Order.id,
@@ -185,29 +187,13 @@ def gather_facts(
             Order.store_id,
             Order.fulfillment_type,
             ready_since,
-            Order.updated_at,
         )
         .select_from(Order)
         .join(owners, owners.c.member_id == Order.member_id)
-        .outerjoin(
-            OrderStatusChange,
-            (OrderStatusChange.order_id == Order.id)
-            & (OrderStatusChange.to_status == OrderStatus.READY_FOR_PICKUP.value),
-        )
         .where(Order.status == OrderStatus.READY_FOR_PICKUP)
-        .group_by(
-            owners.c.owner_id,
-            Order.id,
-            Order.number,
-            Order.store_id,
-            Order.fulfillment_type,
-            Order.updated_at,
-        )
     ):
-        # The timeline says when it became ready; the order's last change stands in for it.
-        since = since or updated_at
         facts.pickups[owner].append(
-            WaitingPickup(order_id, number, store_id, since, since + counter_hold(kind))
+            WaitingPickup(order_id, number, store_id, since, collect_by(kind, since))
         )
 
     late_since = now - timedelta(days=policy.late_order_within_days) - slack

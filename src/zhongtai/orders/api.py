@@ -42,7 +42,7 @@ from zhongtai.orders.schemas import (
     TimelineEntryOut,
     TrackingOut,
 )
-from zhongtai.orders.uncollected_orders import counter_hold
+from zhongtai.orders.uncollected_orders import collect_by
 
 router = api_router(tags=["orders"])
 
@@ -208,7 +208,7 @@ def track_order(
             PickupTicketOut(
                 code=ticket.code,
                 qr_payload=ticket.qr_payload,
-                collect_by=ready[-1] + counter_hold(order.fulfillment_type),
+                collect_by=collect_by(order.fulfillment_type, ready[-1]),
             )
             if ticket and ready
             else None

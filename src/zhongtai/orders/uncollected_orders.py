@@ -51,11 +51,16 @@ def counter_hold(fulfillment_type: FulfillmentType) -> timedelta:
     return timedelta(hours=settings.pickup_hold_hours)
 
 
+def collect_by(fulfillment_type: FulfillmentType, ready_since: datetime) -> datetime:
+    """Until when an order ready since ``ready_since`` waits at the counter."""
+    return ready_since + counter_hold(fulfillment_type)
+
+
 def keep_at_counter(session: Session, order: Order, since: datetime) -> None:
     """Hold the order's stock while it waits at the counter from ``since``, and a day more. A
     hold that ended already (stock back on sale before the order was ready) is logged: the
     store sees it when the goods are missing."""
-    until = since + counter_hold(order.fulfillment_type) + GRACE
+    until = collect_by(order.fulfillment_type, since) + GRACE
     for reservation_id in order.reservation_ids:
         if not extend_hold(session, uuid.UUID(reservation_id), until):
             log.warning(
