@@ -408,14 +408,15 @@ def _counting(session: Session) -> Iterator[list[str]]:
         yield seen
 
 
-def test_a_pickup_waiting_over_a_day_is_a_task_until_she_collects_it(
+def _a_customers_paid_pickup(
     client: TestClient,
     chain: Chain,  # noqa: F811
     providers: Providers,
     session: Session,
     factory: Factory,
     make_member: MakeMember,  # noqa: F811
-) -> None:
+) -> tuple[Shop, uuid.UUID, Any]:
+    """A guide of the chain's store, a customer of hers, and a pickup she placed and paid."""
     shop = Shop(
         session, factory, chain.store, CatalogFactory(session, factory), make_member, utcnow()
     )
@@ -434,6 +435,20 @@ def test_a_pickup_waiting_over_a_day_is_a_task_until_she_collects_it(
     )
     order = place(client, chain.app, q["id"], contact_name="王女士", contact_phone="13812345678")
     pay_by_wallet(client, providers, chain.app, order["id"])
+    return shop, guide, order
+
+
+def test_a_pickup_waiting_over_a_day_is_a_task_until_she_collects_it(
+    client: TestClient,
+    chain: Chain,  # noqa: F811
+    providers: Providers,
+    session: Session,
+    factory: Factory,
+    make_member: MakeMember,  # noqa: F811
+) -> None:
+    shop, guide, order = _a_customers_paid_pickup(
+        client, chain, providers, session, factory, make_member
+    )
     for step in ("accept", "start-picking"):
         store_step(client, chain.clerk, order["id"], step)
     store_step(client, chain.clerk, order["id"], "pack", {"packages": 1})
@@ -472,24 +487,9 @@ def test_an_order_of_hers_that_missed_its_promise_is_a_task_to_say_sorry(
     factory: Factory,
     make_member: MakeMember,  # noqa: F811
 ) -> None:
-    shop = Shop(
-        session, factory, chain.store, CatalogFactory(session, factory), make_member, utcnow()
+    shop, guide, order = _a_customers_paid_pickup(
+        client, chain, providers, session, factory, make_member
     )
-    guide = shop.guide()
-    member = shop.customer(guide)
-    session.commit()
-    q = quote(
-        client,
-        chain.app,
-        {
-            "fulfillment_type": "pickup",
-            "store_id": str(chain.store.id),
-            "member_id": str(member.id),
-            "lines": chain.basket(1),
-        },
-    )
-    order = place(client, chain.app, q["id"], contact_name="王女士", contact_phone="13812345678")
-    pay_by_wallet(client, providers, chain.app, order["id"])
     promised = datetime.fromisoformat(order["promised_by"])
     assert flag_missed_promises(session, now=promised + timedelta(minutes=1)) == 1
     _age_products(session, 100)
